@@ -1,0 +1,176 @@
+// Chapter 0: attention as a soft dictionary look-up, the softmax that makes
+// it soft, and the two ways of writing it (tokens as rows or as columns).
+//
+//   ch00_introduction                  the chapter's demonstrations
+//   ch00_introduction --load D --save E
+//       reads D/Q.npy (n_q, d_k), D/K.npy (n_k, d_k), D/V.npy (n_k, d_v)
+//       and writes E/S.npy, E/A.npy (n_q, n_k) and E/Y.npy (n_q, d_v)
+//   ch00_introduction --out D          also writes the figure and table data
+#include <cmath>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <xtensor/xio.hpp>
+#include <xtensor/xrandom.hpp>
+
+#include "attention/attend.hpp"
+#include "attention/cli.hpp"
+#include "attention/npy.hpp"
+#include "attention/plot.hpp"
+
+namespace {
+
+using attn::matrix;
+
+// [ch00-lookup-example]
+// Four keys, each pointing one way in the plane, and one value per key.
+// The query points mostly along the first key and a little along the
+// second, so it should retrieve mostly the first value.
+const matrix keys = {{1.0, 0.0}, {0.0, 1.0}, {-1.0, 0.0}, {0.0, -1.0}};
+const matrix values = {{10.0}, {20.0}, {30.0}, {40.0}};
+const matrix query = {{2.0, 0.5}};
+// [ch00-lookup-example]
+
+void lookup_demo(const std::string& out_dir)
+{
+    const auto r = attn::attend(query, keys, values);
+    std::cout << "A soft dictionary look-up (Eq. 0.2), query (2, 0.5):\n";
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t j = 0; j < keys.shape()[0]; ++j) {
+        std::cout << "  key (" << keys(j, 0) << ", " << keys(j, 1)
+                  << ")  value " << values(j, 0) << "  score "
+                  << attn::fmt(r.s(0, j)) << "  weight "
+                  << attn::fmt(r.a(0, j)) << '\n';
+        rows.push_back({"(" + attn::fmt(keys(j, 0)) + ", "
+                            + attn::fmt(keys(j, 1)) + ")",
+                        attn::fmt(values(j, 0)), attn::fmt(r.s(0, j)),
+                        attn::fmt(r.a(0, j))});
+    }
+    std::cout << "  output " << attn::fmt(r.y(0, 0))
+              << " (a hard look-up of the best key would give 10)\n\n";
+    rows.push_back({"**output**", "", "", "**" + attn::fmt(r.y(0, 0))
+                                              + "**"});
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch00_lookup.md"),
+            {"key <i>k<sub>j</sub></i>", "value <i>v<sub>j</sub></i>",
+             "score <i>q</i>&middot;<i>k<sub>j</sub></i>/&radic;2",
+             "weight <i>a<sub>j</sub></i>"},
+            rows);
+    }
+}
+
+// [ch00-temperature-sweep]
+// Softmax of the fixed logits z = (2, 1, 0.5, -1) scaled by beta: small
+// beta spreads the weight evenly, large beta puts it all on the largest.
+void temperature_demo(const std::string& out_dir)
+{
+    const matrix z = {{2.0, 1.0, 0.5, -1.0}};
+    std::vector<std::vector<double>> columns(7);
+    std::cout << "Softmax of beta * (2, 1, 0.5, -1):\n"
+              << "  beta   weights                          entropy\n";
+    for (int step = 0; step <= 60; ++step) {
+        const double beta = std::pow(10.0, -1.0 + 2.0 * step / 60.0);
+        const matrix a = attn::softmax_rows(beta * z);
+        double entropy = 0.0;
+        for (double w : a) {
+            entropy -= w > 0 ? w * std::log(w) : 0.0;
+        }
+        columns[0].push_back(beta);
+        for (std::size_t j = 0; j < 4; ++j) {
+            columns[j + 1].push_back(a(0, j));
+        }
+        columns[5].push_back(xt::amax(a)());
+        columns[6].push_back(entropy);
+        if (step % 15 == 0) {
+            std::cout << "  " << attn::fmt(beta, "%-6.3g") << " ";
+            for (double w : a) {
+                std::cout << attn::fmt(w, "%7.4f") << ' ';
+            }
+            std::cout << "  " << attn::fmt(entropy, "%.4f") << '\n';
+        }
+    }
+    std::cout << "  (the entropy of 4 equal weights is log 4 = "
+              << attn::fmt(std::log(4.0), "%.4f") << ")\n\n";
+    if (!out_dir.empty()) {
+        attn::write_columns(
+            attn::path_in(out_dir, "ch00_softmax_temperature.dat"),
+            {"beta", "a1", "a2", "a3", "a4", "max_weight", "entropy"},
+            columns);
+    }
+}
+// [ch00-temperature-sweep]
+
+void stability_demo()
+{
+    // [ch00-naive-softmax]
+    // exp(1000) overflows a double to inf, and inf / inf is NaN.
+    const double naive = std::exp(1000.0) / (std::exp(1000.0)
+                                             + std::exp(999.0));
+    // [ch00-naive-softmax]
+    const matrix a = attn::softmax_rows(matrix{{1000.0, 999.0}});
+    std::cout << "Logits (1000, 999): naive softmax gives "
+              << (std::isnan(naive) ? "NaN (not a number)"
+                                    : attn::fmt(naive))
+              << ", the stable one gives (" << attn::fmt(a(0, 0)) << ", "
+              << attn::fmt(a(0, 1)) << ").\n\n";
+}
+
+void forms_demo(std::uint64_t seed)
+{
+    xt::random::seed(seed);
+    const matrix q = xt::random::randn<double>({5, 3});
+    const matrix k = xt::random::randn<double>({7, 3});
+    const matrix v = xt::random::randn<double>({7, 2});
+    const matrix y_rows = attn::attend(q, k, v).y;                // (5, 2)
+    const matrix y_cols = attn::attend_columns(
+        xt::transpose(q), xt::transpose(k), xt::transpose(v));    // (2, 5)
+    const double diff = xt::amax(xt::abs(y_rows - xt::transpose(y_cols)))();
+    std::cout << "Row form and column form (Eq. 0.3) on random inputs, "
+              << "seed " << seed << ":\n  largest difference |Y - (V~)^T| = "
+              << diff << "\n";
+}
+
+int run(const attn::common_args& args)
+{
+    if (!args.load_dir.empty()) {
+        const auto q = attn::load_npy<2>(attn::path_in(args.load_dir, "Q.npy"));
+        const auto k = attn::load_npy<2>(attn::path_in(args.load_dir, "K.npy"));
+        const auto v = attn::load_npy<2>(attn::path_in(args.load_dir, "V.npy"));
+        if (k.shape()[1] != q.shape()[1] || v.shape()[0] != k.shape()[0]) {
+            throw attn::usage_error(
+                "Q.npy " + attn::shape_string(q.shape()) + ", K.npy "
+                + attn::shape_string(k.shape()) + " and V.npy "
+                + attn::shape_string(v.shape())
+                + " do not fit: expected (n_q, d_k), (n_k, d_k), (n_k, d_v)");
+        }
+        const auto r = attn::attend(q, k, v);
+        const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
+        attn::save_npy(attn::path_in(dir, "S.npy"), r.s);
+        attn::save_npy(attn::path_in(dir, "A.npy"), r.a);
+        attn::save_npy(attn::path_in(dir, "Y.npy"), r.y);
+        std::cout << "wrote S.npy, A.npy, Y.npy to " << dir << '\n';
+        return 0;
+    }
+    lookup_demo(args.out_dir);
+    temperature_demo(args.out_dir);
+    stability_demo();
+    forms_demo(args.seed);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    return attn::run_program(
+        argc, argv, "ch00_introduction",
+        "Attention as a soft look-up, the stable softmax, row and column "
+        "forms.",
+        [](cxxopts::Options&) {},
+        [](const cxxopts::ParseResult&, const attn::common_args& args) {
+            return run(args);
+        });
+}

@@ -1,0 +1,175 @@
+// Tests of chapter 0: the row softmax (Eq. 0.1), attention as a soft
+// look-up (Eq. 0.2), and the column form of the author's notes (Eq. 0.3).
+#include <cmath>
+#include <limits>
+
+#include <catch2/catch.hpp>
+#include <xtensor-blas/xlinalg.hpp>
+
+#include "attention/attend.hpp"
+#include "attention/core.hpp"
+#include "test_helpers.hpp"
+
+using attn::matrix;
+using book_test::IsCloseTo;
+using book_test::random_matrix;
+
+namespace {
+const double inf = std::numeric_limits<double>::infinity();
+}
+
+TEST_CASE("Eq. 0.1: row softmax, hand-worked", "[ch00][eq_softmax]")
+{
+    // Row 0: exp(0), exp(ln 2), exp(ln 3) = 1, 2, 3; sum 6.
+    // Row 1: equal logits of 1000: 1/2 each (exp(1000) alone overflows).
+    // Row 2: exp(-1000) and exp(-1000 + ln 3) are 1 : 3 -> 1/4, 3/4.
+    // Row 3: 1000 against -1000: exp(-2000) underflows to 0 -> (1, 0).
+    const matrix s = {{0.0, std::log(2.0), std::log(3.0)},
+                      {1000.0, 1000.0, -inf},
+                      {-1000.0, -1000.0 + std::log(3.0), -inf},
+                      {1000.0, -1000.0, -inf}};
+    const matrix expected = {{1.0 / 6, 2.0 / 6, 3.0 / 6},
+                             {0.5, 0.5, 0.0},
+                             {0.25, 0.75, 0.0},
+                             {1.0, 0.0, 0.0}};
+    REQUIRE_THAT(attn::softmax_rows(s), IsCloseTo(expected, 1e-12, 1e-15));
+    REQUIRE_THAT(attn::softmax_rows_reference(s),
+                 IsCloseTo(expected, 1e-12, 1e-15));
+}
+
+TEST_CASE("Eq. 0.1: row softmax equals its literal loops",
+          "[ch00][eq_softmax]")
+{
+    for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
+        // Scale 300 makes logits in the hundreds, where exp overflows.
+        const matrix s = random_matrix(6, 9, seed, seed == 5 ? 300.0 : 2.0);
+        const matrix a = attn::softmax_rows(s);
+        REQUIRE_THAT(a, IsCloseTo(attn::softmax_rows_reference(s), 1e-13,
+                                  1e-300));
+        // Properties: every weight in [0, 1], every row sums to 1.
+        REQUIRE(xt::all(a >= 0.0 && a <= 1.0));
+        const matrix sums = xt::sum(a, {1}, xt::keep_dims);
+        REQUIRE_THAT(sums, IsCloseTo(xt::ones<double>({6, 1}), 1e-14));
+        // The identity behind the stable form: shifting a row changes
+        // nothing (Eq. 0.1, second fraction).
+        const matrix shifted = s + 123.0;
+        REQUIRE_THAT(attn::softmax_rows(shifted), IsCloseTo(a, 1e-12,
+                                                            1e-300));
+    }
+}
+
+TEST_CASE("Eq. 0.1: masked keys get weight 0, a fully masked row is zero",
+          "[ch00][eq_softmax]")
+{
+    // Row 0: keys 0 and 2 masked; the other two share the weight as
+    // exp(1) : exp(2). Row 1: every key masked: zero weights, not NaN.
+    const matrix s = {{-inf, 1.0, -inf, 2.0}, {-inf, -inf, -inf, -inf}};
+    const double e1 = std::exp(1.0), e2 = std::exp(2.0);
+    const matrix expected = {{0.0, e1 / (e1 + e2), 0.0, e2 / (e1 + e2)},
+                             {0.0, 0.0, 0.0, 0.0}};
+    const matrix a = attn::softmax_rows(s);
+    REQUIRE_THAT(a, IsCloseTo(expected, 1e-14, 0.0));
+    REQUIRE(a(0, 0) == 0.0);
+    REQUIRE(a(1, 3) == 0.0);
+    REQUIRE_THAT(attn::softmax_rows_reference(s), IsCloseTo(expected, 1e-14,
+                                                            0.0));
+}
+
+TEST_CASE("Eq. 0.1: NaN and +inf logits are refused", "[ch00][eq_softmax]")
+{
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    REQUIRE_THROWS_WITH(attn::softmax_rows(matrix{{0.0, nan}}),
+                        Catch::Contains("softmax_rows")
+                            && Catch::Contains("finite or -inf"));
+    REQUIRE_THROWS_AS(attn::softmax_rows(matrix{{inf, 0.0}}),
+                      std::invalid_argument);
+}
+
+namespace {
+// Eq. 0.2 as literal loops, the independent reference of the tests below.
+matrix attention_loops(const matrix& q, const matrix& k, const matrix& v)
+{
+    const std::size_t n_q = q.shape()[0], n_k = k.shape()[0];
+    const std::size_t d_k = q.shape()[1], d_v = v.shape()[1];
+    matrix y = xt::zeros<double>({n_q, d_v});
+    for (std::size_t i = 0; i < n_q; ++i) {
+        std::vector<double> s(n_k);
+        double m = -inf, z = 0.0;
+        for (std::size_t j = 0; j < n_k; ++j) {
+            s[j] = 0.0;
+            for (std::size_t c = 0; c < d_k; ++c) {
+                s[j] += q(i, c) * k(j, c);
+            }
+            s[j] /= std::sqrt(double(d_k));
+            m = std::max(m, s[j]);
+        }
+        for (std::size_t j = 0; j < n_k; ++j) {
+            z += std::exp(s[j] - m);
+        }
+        for (std::size_t j = 0; j < n_k; ++j) {
+            for (std::size_t c = 0; c < d_v; ++c) {
+                y(i, c) += std::exp(s[j] - m) / z * v(j, c);
+            }
+        }
+    }
+    return y;
+}
+}  // namespace
+
+TEST_CASE("Eq. 0.2: attention Y = softmax(QK^T / sqrt(d_k)) V, hand-worked",
+          "[ch00][eq_attention]")
+{
+    // d_k = 2. Query 0 is (sqrt(2) ln 3, 0): its scaled scores against the
+    // keys (1, 0) and (0, 1) are (ln 3, 0), so its weights are
+    // (3/4, 1/4) and its output 3/4 * 4 + 1/4 * 8 = 5.
+    // Query 1 is zero: equal scores, weights (1/2, 1/2), output 6.
+    const matrix q = {{std::sqrt(2.0) * std::log(3.0), 0.0}, {0.0, 0.0}};
+    const matrix k = {{1.0, 0.0}, {0.0, 1.0}};
+    const matrix v = {{4.0}, {8.0}};
+    const auto r = attn::attend(q, k, v);
+    REQUIRE_THAT(r.s, IsCloseTo(matrix{{std::log(3.0), 0.0}, {0.0, 0.0}}));
+    REQUIRE_THAT(r.a, IsCloseTo(matrix{{0.75, 0.25}, {0.5, 0.5}}));
+    REQUIRE_THAT(r.y, IsCloseTo(matrix{{5.0}, {6.0}}));
+}
+
+TEST_CASE("Eq. 0.2: attention equals its literal loops",
+          "[ch00][eq_attention]")
+{
+    for (std::uint64_t seed : {11u, 12u, 13u}) {
+        const matrix q = random_matrix(4, 8, seed);
+        const matrix k = random_matrix(7, 8, seed + 100);
+        const matrix v = random_matrix(7, 3, seed + 200);
+        REQUIRE_THAT(attn::attend(q, k, v).y,
+                     IsCloseTo(attention_loops(q, k, v), 1e-12));
+    }
+}
+
+TEST_CASE("Eq. 0.2: attention refuses inconsistent shapes",
+          "[ch00][eq_attention]")
+{
+    const matrix q = xt::zeros<double>({2, 3});
+    const matrix k = xt::zeros<double>({4, 5});
+    const matrix v = xt::zeros<double>({4, 2});
+    REQUIRE_THROWS_WITH(attn::attend(q, k, v),
+                        "attend: k must have shape (n_k, d_k) = (4, 3), "
+                        "got (4, 5)");
+    REQUIRE_THROWS_WITH(attn::attend(q, xt::zeros<double>({4, 3}),
+                                     xt::zeros<double>({3, 2})),
+                        Catch::Contains("v must have shape (n_k, d_v)"));
+    REQUIRE_THROWS_WITH(attn::attend(xt::zeros<double>({0, 3}), k, v),
+                        Catch::Contains("q must not be empty"));
+}
+
+TEST_CASE("Eq. 0.3: the column form equals the row form transposed",
+          "[ch00][eq_column_form]")
+{
+    for (std::uint64_t seed : {21u, 22u, 23u, 24u}) {
+        const matrix q = random_matrix(5, 4, seed);
+        const matrix k = random_matrix(6, 4, seed + 100);
+        const matrix v = random_matrix(6, 3, seed + 200);
+        const matrix y = attn::attend(q, k, v).y;                 // (5, 3)
+        const matrix v_tilde = attn::attend_columns(
+            xt::transpose(q), xt::transpose(k), xt::transpose(v));  // (3, 5)
+        REQUIRE_THAT(v_tilde, IsCloseTo(xt::transpose(y), 1e-12));
+    }
+}
