@@ -111,10 +111,10 @@ void stability_demo()
                                              + std::exp(999.0));
     // [ch00-naive-softmax]
     const matrix a = attn::softmax_rows(matrix{{1000.0, 999.0}});
-    std::cout << "Logits (1000, 999): naive softmax gives "
+    std::cout << "Logits (1000, 999):\n  naive softmax gives "
               << (std::isnan(naive) ? "NaN (not a number)"
                                     : attn::fmt(naive))
-              << ", the stable one gives (" << attn::fmt(a(0, 0)) << ", "
+              << "\n  the stable one gives (" << attn::fmt(a(0, 0)) << ", "
               << attn::fmt(a(0, 1)) << ").\n\n";
 }
 
