@@ -173,3 +173,45 @@ TEST_CASE("Eq. 0.3: the column form equals the row form transposed",
         REQUIRE_THAT(v_tilde, IsCloseTo(xt::transpose(y), 1e-12));
     }
 }
+
+TEST_CASE("Eq. 0.1: edge cases: logits near the largest double",
+          "[ch00][eq_softmax]")
+{
+    const double big = std::numeric_limits<double>::max();
+    // Row 0: s - m is 0, -big/2 and -big - big = -inf (overflow to -inf is
+    // harmless: exp gives 0). Row 1: two equal maxima share the weight.
+    const matrix s = {{big, 0.5 * big, -big}, {big, big, 0.0}};
+    const matrix expected = {{1.0, 0.0, 0.0}, {0.5, 0.5, 0.0}};
+    REQUIRE_THAT(attn::softmax_rows(s), IsCloseTo(expected, 0.0, 0.0));
+    REQUIRE_THAT(attn::softmax_rows_reference(s), IsCloseTo(expected, 0.0,
+                                                            0.0));
+}
+
+TEST_CASE("Eq. 0.2: edge cases: one token, d_k = 1, identical keys",
+          "[ch00][eq_attention]")
+{
+    // One query, one key: its weight is 1 and the output is its value.
+    const auto one = attn::attend(matrix{{0.3, -2.0}}, matrix{{5.0, 7.0}},
+                                  matrix{{1.5, -4.0, 2.0}});
+    REQUIRE_THAT(one.a, IsCloseTo(matrix{{1.0}}));
+    REQUIRE_THAT(one.y, IsCloseTo(matrix{{1.5, -4.0, 2.0}}));
+    // d_k = 1, so sqrt(d_k) = 1: scores (ln 3, 0), weights (3/4, 1/4),
+    // output 3/4 * 2 + 1/4 * 6 = 3.
+    const auto narrow = attn::attend(matrix{{std::log(3.0)}},
+                                     matrix{{1.0}, {0.0}},
+                                     matrix{{2.0}, {6.0}});
+    REQUIRE_THAT(narrow.a, IsCloseTo(matrix{{0.75, 0.25}}));
+    REQUIRE_THAT(narrow.y, IsCloseTo(matrix{{3.0}}));
+    // Identical keys: every query scores them alike, so its weights are
+    // uniform and its output is the mean of the values, whatever it is.
+    for (std::uint64_t seed : {31u, 32u}) {
+        const matrix q = random_matrix(3, 4, seed, 10.0);
+        const matrix k = xt::ones<double>({5, 4});
+        const matrix v = random_matrix(5, 2, seed + 1);
+        const auto r = attn::attend(q, k, v);
+        REQUIRE_THAT(r.a, IsCloseTo(xt::full_like(r.a, 0.2), 1e-14));
+        const matrix mean = xt::mean(v, {0}, xt::keep_dims);
+        const matrix expected = xt::ones<double>({3, 1}) * mean;  // (3, 2)
+        REQUIRE_THAT(r.y, IsCloseTo(expected, 1e-12));
+    }
+}

@@ -8,6 +8,7 @@
 // was found.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 
 #include "attention/core.hpp"
@@ -48,6 +50,10 @@ inline std::string npy_value(const std::string& dict, const std::string& key,
     const auto at = dict.find("'" + key + "'");
     if (at == std::string::npos) {
         throw npy_error(file + ": corrupt .npy header: no '" + key + "' key");
+    }
+    if (dict.find("'" + key + "'", at + 1) != std::string::npos) {
+        throw npy_error(file + ": corrupt .npy header: '" + key
+                        + "' key given twice");
     }
     auto colon = dict.find(':', at);
     if (colon == std::string::npos) {
@@ -176,6 +182,10 @@ inline npy_header read_npy_header(const std::string& file)
     }
     std::size_t count = 1;
     for (auto extent : h.shape) {
+        if (extent != 0 && count > (std::size_t(1) << 48) / extent) {
+            throw npy_error(file + ": corrupt .npy header: shape "
+                            + shape_string(h.shape) + " is too large");
+        }
         count *= extent;
     }
     const auto size = std::filesystem::file_size(file);
@@ -234,12 +244,21 @@ xt::xtensor<double, N> load_npy(const std::string& file,
     const auto h = read_npy_header(file);
     detail::expect_layout(file, h, "<f8", "float64");
     detail::expect_rank(file, h, N);
-    xt::xtensor<double, N> t;
+    // Load with xtensor's reader into an array of any rank, then make sure
+    // it read the shape this header check read, before it becomes rank N.
+    xt::xarray<double> loaded;
     try {
-        t = xt::load_npy<double>(file);
+        loaded = xt::load_npy<double>(file);
     } catch (const std::exception& e) {
         throw npy_error(file + ": " + e.what());
     }
+    if (!std::equal(loaded.shape().begin(), loaded.shape().end(),
+                    h.shape.begin(), h.shape.end())) {
+        throw npy_error(file + ": corrupt .npy header: shape read as "
+                        + shape_string(h.shape) + " and as "
+                        + shape_string(loaded.shape()));
+    }
+    xt::xtensor<double, N> t = loaded;
     if (!allow_non_finite) {
         try {
             expect_finite("load_npy", "value", t);
@@ -266,15 +285,24 @@ inline xt::xtensor<bool, 2> load_mask_npy(const std::string& file)
         throw npy_error(file + ": expected C order, found Fortran order");
     }
     detail::expect_rank(file, h, 2);
-    try {
-        if (h.descr == "|b1") {
-            return xt::load_npy<bool>(file);
+    // Read the bytes directly: a bool array whose bytes are not 0 or 1
+    // would be undefined behaviour if loaded as bool.
+    xt::xtensor<bool, 2> mask = xt::zeros<bool>({h.shape[0], h.shape[1]});
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(std::streamoff(h.data_offset));
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+        const int byte = in.get();
+        if (byte == std::char_traits<char>::eof()) {
+            throw npy_error(file + ": truncated data");
         }
-        xt::xtensor<std::uint8_t, 2> raw = xt::load_npy<std::uint8_t>(file);
-        return xt::not_equal(raw, std::uint8_t(0));
-    } catch (const std::exception& e) {
-        throw npy_error(file + ": " + e.what());
+        if (h.descr == "|b1" && byte > 1) {
+            throw npy_error(file + ": corrupt bool value "
+                            + std::to_string(byte) + " at index "
+                            + shape_string(xt::unravel_index(i, mask.shape())));
+        }
+        mask.data()[i] = byte != 0;
     }
+    return mask;
 }
 
 /// \brief Saves an array as a float64, C-order `.npy` file.

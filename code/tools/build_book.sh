@@ -4,34 +4,12 @@
 # a run of each, the figures drawn from their output, and the HTML book in
 # build/book/html. Run it from the repository's top folder.
 set -eu
+cd "$(dirname "$0")/../.."
 
-PACKAGES="cmake make g++ pkg-config python3 python3-numpy \
-libxtensor-dev libxtensor-blas-dev libopenblas-dev liblapack-dev \
-libcxxopts-dev catch2 doxygen graphviz libjs-mathjax gnuplot-nox \
-fonts-dejavu-core"
-
-missing=""
-for p in $PACKAGES; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-       | grep -q "install ok installed"; then
-    missing="$missing $p"
-  fi
-done
-
-if [ -n "$missing" ]; then
-  echo "Installing missing Debian packages:$missing"
-  if [ "$(id -u)" = 0 ]; then
-    SUDO=""
-  elif command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-  else
-    echo "Not root and no sudo. As root, run:" >&2
-    echo "  apt-get update && apt-get install -y$missing" >&2
-    exit 1
-  fi
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
-fi
+sh code/tools/ensure_packages.sh cmake make g++ pkg-config git python3 \
+  python3-numpy libxtensor-dev libxtensor-blas-dev libopenblas-dev \
+  liblapack-dev libcxxopts-dev catch2 doxygen graphviz libjs-mathjax \
+  gnuplot-nox fonts-dejavu-core
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
