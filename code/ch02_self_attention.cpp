@@ -193,8 +193,8 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
             attn::path_in(out_dir, "ch02_saturation.md"),
             {"<i>d<sub>k</sub></i>", "largest weight, unscaled",
              "largest weight, scaled", "entropy, unscaled",
-             "entropy, scaled", "&#124;&#124;<i>J</i>&#124;&#124;, unscaled",
-             "&#124;&#124;<i>J</i>&#124;&#124;, scaled"},
+             "entropy, scaled", "Jacobian norm, unscaled",
+             "Jacobian norm, scaled"},
             sat_rows);
     }
 }
@@ -259,6 +259,12 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
         style.annotate = false;
         style.vmin = -1.0;
         style.vmax = 1.0;
+        for (std::size_t p = 0; p < 50; ++p) {
+            style.row_labels.push_back(p % 10 == 0 ? std::to_string(p) : "");
+        }
+        for (std::size_t c = 0; c < 64; ++c) {
+            style.col_labels.push_back(c % 8 == 0 ? std::to_string(c) : "");
+        }
         attn::write_heatmap_svg(
             attn::path_in(out_dir, "ch02_positional_encoding.svg"),
             matrix(xt::view(pe_100, xt::range(0, 50), xt::all())), style);

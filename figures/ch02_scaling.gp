@@ -24,6 +24,6 @@ set yrange [0:1]
 set key top left Left reverse
 plot data using 1:5 with linespoints lt 1 title "largest weight, unscaled", \
      data using 1:6 with linespoints lt 3 title "largest weight, scaled", \
-     data using 1:9 with linespoints lt 1 dt 2 title "‖J‖_F, unscaled", \
-     data using 1:10 with linespoints lt 3 dt 2 title "‖J‖_F, scaled"
+     data using 1:9 with linespoints lt 1 dt 2 title "Jacobian norm, unscaled", \
+     data using 1:10 with linespoints lt 3 dt 2 title "Jacobian norm, scaled"
 unset multiplot
