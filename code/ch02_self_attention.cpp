@@ -67,19 +67,19 @@ void sentence_demo(const std::string& out_dir)
     const matrix x = sentence_x();                            // (10, 8)
     const matrix eye = xt::eye<double>(std::size_t(d_model));
     const auto r = attn::self_attention(x, sentence_w_q(), eye, eye);
-    std::cout << "Self-attention on \"the cat sat on the mat because it was "
-                 "tired\" (hand-made embeddings, d_k = 8):\n";
+    std::cout << "Self-attention on a hand-made sentence (d_k = 8): each "
+                 "word's largest weight\n";
     for (std::size_t i = 0; i < words.size(); ++i) {
-        std::size_t best = 0;
-        for (std::size_t j = 1; j < words.size(); ++j) {
-            best = r.a(i, j) > r.a(i, best) ? j : best;
-        }
+        const double top = xt::amax(xt::row(r.a, i))();
         std::cout << "  " << attn::fmt(double(i), "%2.0f") << ' '
                   << words[i] << std::string(8 - words[i].size(), ' ')
-                  << "largest weight " << attn::fmt(r.a(i, best), "%.3f")
-                  << " on " << best << ' ' << words[best]
-                  << (r.a(i, best) - 1.0 / 10 < 1e-12 ? " (all equal)" : "")
-                  << '\n';
+                  << attn::fmt(top, "%.3f") << " on";
+        for (std::size_t j = 0; j < words.size(); ++j) {
+            if (top - r.a(i, j) < 1e-12) {     // every key that ties
+                std::cout << ' ' << j << ' ' << words[j];
+            }
+        }
+        std::cout << '\n';
     }
     // The output of "it" is a mix of the kinds it attended to.
     std::cout << "  output y of \"it\" (features animal, thing, det, verb, "
@@ -89,9 +89,9 @@ void sentence_demo(const std::string& out_dir)
     }
     // Without the scale the same scores are sqrt(8) times larger.
     const matrix a_raw = attn::softmax_rows(r.s * std::sqrt(8.0));
-    std::cout << "\n  without the 1/sqrt(d_k) scale, \"it\" would put "
-              << attn::fmt(a_raw(7, 1), "%.4f") << " on \"cat\" instead of "
-              << attn::fmt(r.a(7, 1), "%.4f") << "\n\n";
+    std::cout << "\n  \"it\" puts " << attn::fmt(r.a(7, 1), "%.4f")
+              << " on \"cat\"; without the 1/sqrt(d_k) scale it would put "
+              << attn::fmt(a_raw(7, 1), "%.4f") << "\n\n";
     if (!out_dir.empty()) {
         attn::heatmap_style style;
         style.title = "Self-attention weights A (Eq. 2.3), d_k = 8";
@@ -151,7 +151,7 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
              attn::fmt(scaled.jacobian_norm, "%.2e")});
     }
     // [ch02-scaling-sweep]
-    std::cout << "Var(q.k) for random q, k with i.i.d. N(0, 1) entries, "
+    std::cout << "Var(q.k) for q, k with i.i.d. N(0, 1) entries, "
               << n_pairs << " pairs each (Eq. 2.6):\n"
               << "   d_k    mean   variance  std.err.  "
                  "variance of q.k/sqrt(d_k) = variance/d_k\n";
@@ -163,7 +163,7 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
                   << std::string(9 - r[4].size(), ' ') << r[4] << '\n';
     }
     std::cout << "\nSoftmax of " << n_k << " scores per query, mean over "
-              << n_q << " queries (Eq. 2.7), unscaled | scaled:\n"
+              << n_q << " queries (Eq. 2.7),\nunscaled | scaled:\n"
               << "   d_k  largest weight    entropy (nats)   "
                  "Jacobian norm\n";
     for (const auto& r : sat_rows) {
