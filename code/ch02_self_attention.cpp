@@ -1,0 +1,331 @@
+// Chapter 2: self-attention, and why the scores are divided by sqrt(d_k).
+//
+//   ch02_self_attention                  the chapter's demonstrations
+//   ch02_self_attention --load D --save E
+//       reads D/X.npy (n, d_model), D/W_q.npy, D/W_k.npy (d_model, d_k)
+//       and D/W_v.npy (d_model, d_v); writes E/Q.npy, E/K.npy (n, d_k),
+//       E/V.npy (n, d_v), E/S.npy, E/A.npy (n, n) and E/Y.npy (n, d_v)
+//   ch02_self_attention --out D          also writes the figure and table
+//                                        data
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention/cli.hpp"
+#include "attention/npy.hpp"
+#include "attention/plot.hpp"
+#include "attention/positional.hpp"
+#include "attention/self_attention.hpp"
+
+namespace {
+
+using attn::matrix;
+
+// [ch02-sentence-example]
+// A ten-word sentence with hand-made embeddings: each word is one-hot in
+// the feature of its kind (d_model = 8), so x_t says only WHAT a word is,
+// never WHERE it stands.
+const std::vector<std::string> words = {
+    "the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired"};
+enum feature { animal, thing, det, verb, pron, prep, conj, adj, d_model };
+const std::vector<feature> kinds = {det,  animal, verb, prep, det,
+                                    thing, conj,  pron, verb, adj};
+
+// Row f of W_q is the query of a word of kind f: which features it looks
+// for in the keys. W_k = W_v = I, so a key or value is the word's kind.
+// Each match adds c to a score; c = 3 sqrt(d_k) makes it 3 after scaling.
+matrix sentence_w_q()
+{
+    const double c = 3.0 * std::sqrt(double(d_model));
+    matrix w_q = xt::zeros<double>({std::size_t(d_model),
+                                    std::size_t(d_model)});
+    w_q(det, animal) = w_q(det, thing) = c;    // "the" looks for its noun
+    w_q(animal, det) = w_q(thing, det) = c;    // a noun for its "the"
+    w_q(verb, animal) = w_q(verb, pron) = c;   // a verb for its subject
+    w_q(pron, animal) = c;                     // "it" for an animal
+    w_q(adj, pron) = c;                        // "tired" for who is tired
+    w_q(prep, thing) = c;                      // "on" for a place
+    w_q(conj, verb) = c;                       // "because" links two verbs
+    return w_q;
+}
+// [ch02-sentence-example]
+
+matrix sentence_x()
+{
+    matrix x = xt::zeros<double>({words.size(), std::size_t(d_model)});
+    for (std::size_t t = 0; t < words.size(); ++t) {
+        x(t, kinds[t]) = 1.0;
+    }
+    return x;
+}
+
+void sentence_demo(const std::string& out_dir)
+{
+    const matrix x = sentence_x();                            // (10, 8)
+    const matrix eye = xt::eye<double>(std::size_t(d_model));
+    const auto r = attn::self_attention(x, sentence_w_q(), eye, eye);
+    std::cout << "Self-attention on a hand-made sentence (d_k = 8): each "
+                 "word's largest weight\n";
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        const double top = xt::amax(xt::row(r.a, i))();
+        std::cout << "  " << attn::fmt(double(i), "%2.0f") << ' '
+                  << words[i] << std::string(8 - words[i].size(), ' ')
+                  << attn::fmt(top, "%.3f") << " on";
+        for (std::size_t j = 0; j < words.size(); ++j) {
+            if (top - r.a(i, j) < 1e-12) {     // every key that ties
+                std::cout << ' ' << j << ' ' << words[j];
+            }
+        }
+        std::cout << '\n';
+    }
+    // The output of "it" is a mix of the kinds it attended to.
+    std::cout << "  output y of \"it\" (features animal, thing, det, verb, "
+                 "pron, prep, conj, adj):\n   ";
+    for (std::size_t f = 0; f < std::size_t(d_model); ++f) {
+        std::cout << ' ' << attn::fmt(r.y(7, f), "%.3f");
+    }
+    // Without the scale the same scores are sqrt(8) times larger.
+    const matrix a_raw = attn::softmax_rows(r.s * std::sqrt(8.0));
+    std::cout << "\n  \"it\" puts " << attn::fmt(r.a(7, 1), "%.4f")
+              << " on \"cat\"; without the 1/sqrt(d_k) scale it would put "
+              << attn::fmt(a_raw(7, 1), "%.4f") << "\n\n";
+    if (!out_dir.empty()) {
+        attn::heatmap_style style;
+        style.title = "Self-attention weights A (Eq. 2.3), d_k = 8";
+        style.row_axis = "query word";
+        style.col_axis = "key word";
+        for (std::size_t t = 0; t < words.size(); ++t) {
+            style.row_labels.push_back(std::to_string(t) + " " + words[t]);
+            style.col_labels.push_back(words[t]);
+        }
+        attn::write_heatmap_svg(
+            attn::path_in(out_dir, "ch02_sentence_attention.svg"), r.a,
+            style);
+    }
+}
+
+// [ch02-scaling-sweep]
+// For d_k = 4, 8, ..., 1024: the sample variance of q.k over many random
+// pairs (Eq. 2.6), and how saturated the softmax of a row of 32 such
+// scores is, without and with the scale 1/sqrt(d_k) (Eq. 2.7).
+void scaling_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    const std::size_t n_pairs = 20000, n_q = 200, n_k = 32;
+    std::vector<std::vector<double>> columns(11);
+    std::vector<std::vector<std::string>> var_rows, sat_rows;
+    std::mt19937_64 engine(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (std::size_t d_k = 4; d_k <= 1024; d_k *= 2) {
+        const auto m = attn::measure_dot_products(d_k, n_pairs, seed + d_k);
+        // Standard error of a sample variance: sqrt((2 d^2 + 6 d) / N).
+        const double d = double(d_k);
+        const double se = std::sqrt((2 * d * d + 6 * d) / double(n_pairs));
+        matrix q = xt::zeros<double>({n_q, d_k});
+        matrix k = xt::zeros<double>({n_k, d_k});
+        for (auto& e : q) { e = normal(engine); }
+        for (auto& e : k) { e = normal(engine); }
+        const matrix raw = xt::linalg::dot(q, xt::transpose(k));  // (n_q, n_k)
+        const auto unscaled = attn::measure_saturation(raw);
+        const auto scaled = attn::measure_saturation(raw / std::sqrt(d));
+        const std::vector<double> row = {
+            d, m.variance, m.variance_scaled, se,
+            unscaled.max_weight, scaled.max_weight,
+            unscaled.entropy, scaled.entropy,
+            unscaled.jacobian_norm, scaled.jacobian_norm, m.mean};
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            columns[c].push_back(row[c]);
+        }
+        var_rows.push_back({attn::fmt(d, "%.0f"), attn::fmt(m.mean, "%.3f"),
+                            attn::fmt(m.variance, "%.1f"),
+                            attn::fmt(se, "%.2f"),
+                            attn::fmt(m.variance_scaled, "%.3f")});
+        sat_rows.push_back(
+            {attn::fmt(d, "%.0f"), attn::fmt(unscaled.max_weight, "%.3f"),
+             attn::fmt(scaled.max_weight, "%.3f"),
+             attn::fmt(unscaled.entropy, "%.3f"),
+             attn::fmt(scaled.entropy, "%.3f"),
+             attn::fmt(unscaled.jacobian_norm, "%.2e"),
+             attn::fmt(scaled.jacobian_norm, "%.2e")});
+    }
+    // [ch02-scaling-sweep]
+    std::cout << "Var(q.k) for q, k with i.i.d. N(0, 1) entries, "
+              << n_pairs << " pairs each (Eq. 2.6):\n"
+              << "   d_k    mean   variance  std.err.  "
+                 "variance of q.k/sqrt(d_k) = variance/d_k\n";
+    for (const auto& r : var_rows) {
+        std::cout << "  " << std::string(5 - r[0].size(), ' ') << r[0]
+                  << std::string(8 - r[1].size(), ' ') << r[1]
+                  << std::string(11 - r[2].size(), ' ') << r[2]
+                  << std::string(10 - r[3].size(), ' ') << r[3]
+                  << std::string(9 - r[4].size(), ' ') << r[4] << '\n';
+    }
+    std::cout << "\nSoftmax of " << n_k << " scores per query, mean over "
+              << n_q << " queries (Eq. 2.7),\nunscaled | scaled:\n"
+              << "   d_k  largest weight    entropy (nats)   "
+                 "Jacobian norm\n";
+    for (const auto& r : sat_rows) {
+        std::cout << "  " << std::string(5 - r[0].size(), ' ') << r[0]
+                  << "  " << r[1] << " | " << r[2] << "   " << r[3] << " | "
+                  << r[4] << "   " << r[5] << " | " << r[6] << '\n';
+    }
+    std::cout << "  (uniform weights over " << n_k << " keys: largest "
+              << attn::fmt(1.0 / double(n_k), "%.3f") << ", entropy log "
+              << n_k << " = " << attn::fmt(std::log(double(n_k)), "%.3f")
+              << ")\n\n";
+    if (!out_dir.empty()) {
+        attn::write_columns(
+            attn::path_in(out_dir, "ch02_scaling.dat"),
+            {"d_k", "var", "var_scaled", "std_err", "max_w_raw",
+             "max_w_scaled", "entropy_raw", "entropy_scaled", "jac_raw",
+             "jac_scaled", "mean"},
+            columns);
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch02_dot_variance.md"),
+            {"<i>d<sub>k</sub></i>", "mean of <i>q</i>&middot;<i>k</i>",
+             "variance", "its standard error",
+             "variance of <i>q</i>&middot;<i>k</i> / &radic;<i>d<sub>k"
+             "</sub></i> (= variance / <i>d<sub>k</sub></i>)"},
+            var_rows);
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch02_saturation.md"),
+            {"<i>d<sub>k</sub></i>", "largest weight, unscaled",
+             "largest weight, scaled", "entropy, unscaled",
+             "entropy, scaled", "Jacobian norm, unscaled",
+             "Jacobian norm, scaled"},
+            sat_rows);
+    }
+}
+
+void order_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    std::mt19937_64 engine(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    auto random = [&](std::size_t rows, std::size_t cols) {
+        matrix m = xt::zeros<double>({rows, cols});
+        for (auto& e : m) { e = normal(engine); }
+        return m;
+    };
+    const matrix x = random(6, 8), w_q = random(8, 4), w_k = random(8, 4),
+                 w_v = random(8, 4);
+    const std::vector<std::size_t> perm = {3, 0, 5, 1, 4, 2};
+    const matrix y = attn::self_attention(x, w_q, w_k, w_v).y;
+    const matrix y_p = attn::self_attention(attn::permute_rows(x, perm), w_q,
+                                            w_k, w_v).y;
+    const matrix pe = attn::sinusoidal_positional_encoding(6, 8);
+    const matrix z = attn::self_attention(x + pe, w_q, w_k, w_v).y;
+    const matrix z_p = attn::self_attention(attn::permute_rows(x, perm) + pe,
+                                            w_q, w_k, w_v).y;
+    auto gap = [](const matrix& a, const matrix& b) {
+        return xt::amax(xt::abs(a - b))();
+    };
+    std::cout << "Permutation equivariance (Eq. 2.8), 6 random tokens, "
+                 "order (3, 0, 5, 1, 4, 2):\n"
+              << "  max |Y(PX) - P Y(X)|               = "
+              << attn::fmt(gap(y_p, attn::permute_rows(y, perm)), "%.2g")
+              << "\n  with positional encodings added:\n"
+              << "  max |Y(PX + PE) - P Y(X + PE)|     = "
+              << attn::fmt(gap(z_p, attn::permute_rows(z, perm)), "%.2g")
+              << "\n";
+    // [ch02-pe-check]
+    // Eq. 2.10 on 100 positions of width 64: one matrix R_k for all p.
+    const matrix pe_100 = attn::sinusoidal_positional_encoding(100, 64);
+    double worst = 0.0;
+    for (std::size_t k : {1u, 7u, 30u}) {
+        const matrix r_k = attn::pe_shift_matrix(double(k), 64);
+        for (std::size_t p = 0; p + k < 100; ++p) {
+            const matrix from = xt::view(pe_100, xt::range(p, p + 1),
+                                         xt::all());          // (1, 64)
+            const matrix shifted = xt::linalg::dot(from, r_k);  // (1, 64)
+            for (std::size_t c = 0; c < 64; ++c) {
+                worst = std::max(worst,
+                                 std::abs(shifted(0, c) - pe_100(p + k, c)));
+            }
+        }
+    }
+    // [ch02-pe-check]
+    std::cout << "Sinusoidal encodings, 100 positions, d_model = 64 "
+                 "(Eq. 2.10):\n  max |PE(p) R_k - PE(p + k)| over "
+                 "k = 1, 7, 30 and every p = "
+              << attn::fmt(worst, "%.2g") << '\n';
+    if (!out_dir.empty()) {
+        attn::heatmap_style style;
+        style.title = "Sinusoidal positional encodings (Eq. 2.9), "
+                      "d_model = 64";
+        style.row_axis = "position p";
+        style.col_axis = "dimension";
+        style.annotate = false;
+        style.vmin = -1.0;
+        style.vmax = 1.0;
+        for (std::size_t p = 0; p < 50; ++p) {
+            style.row_labels.push_back(p % 10 == 0 ? std::to_string(p) : "");
+        }
+        for (std::size_t c = 0; c < 64; ++c) {
+            style.col_labels.push_back(c % 8 == 0 ? std::to_string(c) : "");
+        }
+        attn::write_heatmap_svg(
+            attn::path_in(out_dir, "ch02_positional_encoding.svg"),
+            matrix(xt::view(pe_100, xt::range(0, 50), xt::all())), style);
+    }
+}
+
+int run_load_save(const attn::common_args& args)
+{
+    const auto in = [&](const char* name) {
+        return attn::load_npy<2>(attn::path_in(args.load_dir, name));
+    };
+    const matrix x = in("X.npy"), w_q = in("W_q.npy"), w_k = in("W_k.npy"),
+                 w_v = in("W_v.npy");
+    const std::size_t d_model = x.shape()[1];
+    if (w_q.shape()[0] != d_model || w_k.shape() != w_q.shape()
+        || w_v.shape()[0] != d_model) {
+        throw attn::usage_error(
+            "X.npy " + attn::shape_string(x.shape()) + ", W_q.npy "
+            + attn::shape_string(w_q.shape()) + ", W_k.npy "
+            + attn::shape_string(w_k.shape()) + " and W_v.npy "
+            + attn::shape_string(w_v.shape()) + " do not fit: expected "
+            "(n, d_model), (d_model, d_k), (d_model, d_k), (d_model, d_v)");
+    }
+    const auto r = attn::self_attention(x, w_q, w_k, w_v);
+    const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
+    for (auto [name, m] : {std::pair{"Q.npy", &r.q}, std::pair{"K.npy", &r.k},
+                           std::pair{"V.npy", &r.v}, std::pair{"S.npy", &r.s},
+                           std::pair{"A.npy", &r.a},
+                           std::pair{"Y.npy", &r.y}}) {
+        attn::save_npy(attn::path_in(dir, name), *m);
+    }
+    std::cout << "wrote Q.npy, K.npy, V.npy, S.npy, A.npy, Y.npy to " << dir
+              << '\n';
+    return 0;
+}
+
+int run(const attn::common_args& args)
+{
+    if (!args.load_dir.empty()) {
+        return run_load_save(args);
+    }
+    if (!args.save_dir.empty()) {
+        throw attn::usage_error("--save needs --load (the inputs X.npy, "
+                                "W_q.npy, W_k.npy, W_v.npy)");
+    }
+    sentence_demo(args.out_dir);
+    scaling_demo(args.seed, args.out_dir);
+    order_demo(args.seed, args.out_dir);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    return attn::run_program(
+        argc, argv, "ch02_self_attention",
+        "Self-attention, why the scores are divided by sqrt(d_k), "
+        "permutation equivariance and positional encodings.",
+        [](cxxopts::Options&) {},
+        [](const cxxopts::ParseResult&, const attn::common_args& args) {
+            return run(args);
+        });
+}
