@@ -12,6 +12,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/multi_head.hpp"
+#include "attention/self_attention.hpp"
 #include "test_helpers.hpp"
 
 using attn::matrix;
@@ -299,16 +300,15 @@ TEST_CASE("Eq. 3.4: the layer equals its literal loops",
     }
 }
 
-TEST_CASE("Eq. 3.4: with H = 1 the layer is one head of full width",
+TEST_CASE("Eq. 3.4: with H = 1 the layer is chapter 2's single head",
           "[ch03][eq_output_projection]")
 {
     for (std::uint64_t seed : {101u, 102u, 103u}) {
         const matrix x = random_matrix(6, 8, seed);
         const auto w = random_weights(8, seed + 1);
         const auto r = attn::multi_head_attention(x, x, w, 1);
-        const auto single = attn::attend(xt::linalg::dot(x, w.w_q),
-                                         xt::linalg::dot(x, w.w_k),
-                                         xt::linalg::dot(x, w.w_v));
+        const auto single = attn::self_attention(x, w.w_q, w.w_k, w.w_v);
+        REQUIRE_THAT(r.q, IsCloseTo(single.q, 1e-12, 1e-14));
         REQUIRE_THAT(matrix(xt::view(r.a, 0, xt::all(), xt::all())),
                      IsCloseTo(single.a, 1e-12, 1e-14));
         REQUIRE_THAT(r.heads, IsCloseTo(single.y, 1e-12, 1e-14));
