@@ -346,17 +346,19 @@ int main(int argc, char** argv)
         [](cxxopts::Options& options) {
             options.add_options()(
                 "heads", "number of heads H for --load (must divide d_model)",
-                cxxopts::value<std::size_t>()->default_value("2"), "H");
+                cxxopts::value<std::string>()->default_value("2"), "H");
         },
         [](const cxxopts::ParseResult& result,
            const attn::common_args& args) {
-            std::size_t heads = 0;
-            try {
-                heads = result["heads"].as<std::size_t>();
-            } catch (const cxxopts::exceptions::exception& e) {
-                throw attn::usage_error(std::string(e.what())
-                                        + " (see --help)");
+            // Parsed here, not by cxxopts, so that a bad value's message
+            // names the flag.
+            const auto text = result["heads"].as<std::string>();
+            if (text.empty() || text.size() > 6
+                || text.find_first_not_of("0123456789") != std::string::npos) {
+                throw attn::usage_error("--heads " + text + ": expected a "
+                                        "positive whole number");
             }
+            const std::size_t heads = std::stoul(text);
             if (!args.load_dir.empty()) {
                 return load_and_save(args, heads);
             }
