@@ -209,7 +209,6 @@ void gate_demo(const std::string& out_dir)
     }
 }
 
-// [ch03-cost-table]
 // Multiply-adds of one layer for n = 128 tokens and d_model = 512, the
 // width of the base transformer, as the number of heads grows.
 void cost_demo(const std::string& out_dir)
@@ -237,8 +236,7 @@ void cost_demo(const std::string& out_dir)
                         cell(c.exponentials)});
     }
     std::cout << '\n';
-    // [ch03-cost-table]
-    if (!out_dir.empty()) {
+        if (!out_dir.empty()) {
         attn::write_markdown_table(
             attn::path_in(out_dir, "ch03_cost.md"),
             {"<i>H</i>", "<i>d<sub>k</sub></i>", "projections",
