@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -265,6 +266,31 @@ double matmul_rate()
     return 1024.0 * 1024.0 * 1024.0 / best;
 }
 
+// [ch06-first-touch]
+// What fresh memory costs: seconds per MiB to write one byte in every
+// 4 KiB page of a newly allocated 64 MiB buffer (the operating system maps
+// each page on its first use), and to write them again once mapped. Best
+// of three.
+std::pair<double, double> first_touch_cost()
+{
+    const std::size_t bytes = std::size_t(64) << 20;
+    double fresh = 1e300, again = 1e300;
+    for (int rep = 0; rep < 3; ++rep) {
+        std::unique_ptr<char[]> buffer(new char[bytes]);
+        volatile char* p = buffer.get();
+        for (double* best : {&fresh, &again}) {
+            const auto start = clock_type::now();
+            for (std::size_t i = 0; i < bytes; i += 4096) {
+                p[i] = char(i);
+            }
+            *best = std::min(*best, std::chrono::duration<double>(
+                                        clock_type::now() - start).count());
+        }
+    }
+    return {fresh / 64.0, again / 64.0};
+}
+// [ch06-first-touch]
+
 // How far each way is run: the stored ways need 8 n^2 bytes per matrix.
 std::size_t way_limit(const std::string& way, bool full)
 {
@@ -442,8 +468,8 @@ std::string first_line(const std::string& file)
 // [ch06-report]
 // Merges the C++ and (if present) the Python measurements into the data
 // behind the chapter's figures and tables: the full benchmark's when it has
-// been run into out_dir, else this run's short one.
-void write_report(const std::string& out_dir)
+// been run into out_dir, else this run's short one (stamp: when and how).
+void write_report(const std::string& out_dir, const std::string& stamp)
 {
     namespace fs = std::filesystem;
     const std::string full_cpp = attn::path_in(out_dir,
@@ -565,7 +591,8 @@ void write_report(const std::string& out_dir)
                                   + ".";
     } else {
         source = "These numbers come from the short run made by the build "
-                 "(<i>n</i> up to 2048, the library only). Run "
+                 "(<i>n</i> up to 2048, the library only), " + stamp
+                 + ". Run "
                  "<tt>sh code/tools/benchmark_ch06.sh</tt> for the full "
                  "benchmark up to <i>n</i> = 32768 with NumPy and PyTorch "
                  "beside it; this page is then regenerated from its "
@@ -656,19 +683,26 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
               << "seen: " << attn::fmt(2.0 * rate / 1e9, "%.1f")
               << " GFLOP/s (" << attn::fmt(rate / 1e9, "%.1f")
               << " G multiply-adds per second)\n";
+    const auto [fresh, again] = first_touch_cost();
+    const std::string touch = "writing to newly allocated memory took "
+                              + attn::fmt(1e3 * fresh, "%.3g")
+                              + " ms per MiB, writing it again "
+                              + attn::fmt(1e3 * again, "%.3g")
+                              + " ms per MiB";
+    std::cout << "First use of memory on this machine: " << touch << "\n";
     if (args.out_dir.empty()) {
         return 0;
     }
     kv_run(args.out_dir, full, rate);
     const std::string stamp = "measured " + now_utc() + ", one thread, "
                               + attn::fmt(2.0 * rate / 1e9, "%.1f")
-                              + " GFLOP/s matrix-multiply rate";
+                              + " GFLOP/s matrix-multiply rate; " + touch;
     if (full) {
         attn::open_for_writing(attn::path_in(args.out_dir,
                                              "ch06_bench_full_stamp.txt"))
             << stamp << '\n';
     } else {
-        write_report(args.out_dir);
+        write_report(args.out_dir, stamp);
     }
     return 0;
 }
