@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """NumPy and PyTorch attention on the CPU, timed the way ch06_scale times
 the library: d = 64, float64, one thread, each configuration in a process
-of its own, best time of up to five runs (until 0.2 s have passed), and the
-peak resident memory beyond inputs and output.
+of its own, best CPU time (time.process_time) of up to five runs (until
+0.2 s have passed), and the peak resident memory beyond inputs and output.
 
     OPENBLAS_NUM_THREADS=1 python3 code/tools/bench_ch06_python.py \
         --out build/book/gen [--max-n 8192]
@@ -67,9 +67,9 @@ def measure(lib, n):
     reset_peak()
     best, total = math.inf, 0.0
     for _ in range(5):
-        start = time.perf_counter()
+        start = time.process_time()
         y = attention()
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         del y
         best, total = min(best, seconds), total + seconds
         if total >= 0.2:
