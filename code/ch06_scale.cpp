@@ -320,7 +320,7 @@ std::vector<std::vector<double>> kv_benchmark(std::size_t max_t, double rate)
     const matrix w_v = xt::random::randn<double>({d_model, d}) / 16.0;
     const matrix x = xt::random::randn<double>({max_t, d_model});
     std::vector<std::vector<double>> columns(5);
-    attn::kv_cache cache;
+    attn::growing_kv_cache cache;
     std::size_t t_next = 64;
     for (std::size_t t = 1; t <= max_t; ++t) {
         const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
@@ -331,7 +331,7 @@ std::vector<std::vector<double>> kv_benchmark(std::size_t max_t, double rate)
         // Time the step that appends token t, on a copy of the cache.
         double cached = 1e300, uncached = 1e300;
         for (int rep = 0; rep < 5; ++rep) {
-            attn::kv_cache copy = cache;
+            attn::growing_kv_cache copy = cache;
             auto start = cpu_now();
             attn::decode_step_cached(copy, x_t, w_q, w_k, w_v);
             cached = std::min(cached, cpu_now() - start);

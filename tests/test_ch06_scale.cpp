@@ -330,7 +330,7 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
         const matrix y_all = attn::attention_loops(
             xt::linalg::dot(x, w_q), xt::linalg::dot(x, w_k),
             xt::linalg::dot(x, w_v), causal);                  // (t, d_v)
-        attn::kv_cache cache;
+        attn::growing_kv_cache cache;
         for (std::size_t t = 1; t <= t_max; ++t) {
             const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
             const matrix y_t = attn::decode_step_cached(cache, x_t, w_q, w_k,
@@ -345,7 +345,7 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
         REQUIRE(cache.length == t_max);
         REQUIRE(cache.k.size() == t_max * d_k);
     }
-    attn::kv_cache cache;
+    attn::growing_kv_cache cache;
     REQUIRE_THROWS_WITH(
         attn::decode_step_cached(cache, random_matrix(1, 5, 1),
                                  random_matrix(6, 4, 2),

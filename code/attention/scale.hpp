@@ -402,8 +402,9 @@ inline double attention_tiled_extra_bytes(std::size_t block_q,
 
 // [ch06-kv-cache]
 /// \brief A minimal key-value cache for one head: the keys and values of
-///        every token generated so far, grown one row per step.
-struct kv_cache {
+///        every token generated so far, grown one row per step in place
+///        (chapter 4's `kv_cache` copies the cached matrices at each step).
+struct growing_kv_cache {
     std::size_t d_k = 0;    ///< width of a key
     std::size_t d_v = 0;    ///< width of a value
     std::size_t length = 0; ///< tokens cached
@@ -421,9 +422,9 @@ struct kv_cache {
 /// \param w_v   `(d_model, d_v)`
 /// \return the new token's attention output `(1, d_v)`
 /// \throws std::invalid_argument on inconsistent shapes
-inline matrix decode_step_cached(kv_cache& cache, const matrix& x_t,
-                                 const matrix& w_q, const matrix& w_k,
-                                 const matrix& w_v)
+inline matrix decode_step_cached(growing_kv_cache& cache,
+                                 const matrix& x_t, const matrix& w_q,
+                                 const matrix& w_k, const matrix& w_v)
 {
     const std::size_t d_model = w_q.shape()[0], d_k = w_q.shape()[1];
     const std::size_t d_v = w_v.shape()[1];
