@@ -5,7 +5,7 @@ load "book_style.gnuplot"
 data = datadir."/ch06_bench.dat"
 set logscale xy
 set format x "%.0f"
-set xtics (256, 1024, 4096, 16384, 32768)
+set xtics (256, 1024, 4096, 32768)
 set xlabel "n (queries = keys)"
 set ylabel "peak memory beyond inputs and output (MiB)"
 set yrange [0.1:*]

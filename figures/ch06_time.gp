@@ -10,7 +10,7 @@ set output outfile
 set multiplot layout 1,2
 set logscale xy
 set format x "%.0f"
-set xtics (256, 1024, 4096, 16384, 32768)
+set xtics (256, 1024, 4096, 32768)
 set xlabel "n (queries = keys)"
 set ylabel "seconds"
 set format y "10^{%L}"
