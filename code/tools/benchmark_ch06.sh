@@ -12,19 +12,8 @@ set -eu
 MAX_N=${1:-32768}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-missing=""
-for p in python3-numpy python3-torch gnuplot-nox; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-       | grep -q "install ok installed"; then
-    missing="$missing $p"
-  fi
-done
-if [ -n "$missing" ]; then
-  echo "Installing missing Debian packages:$missing"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
-fi
+cd "$(dirname "$0")/../.."
+sh code/tools/ensure_packages.sh python3-numpy python3-torch gnuplot-nox
 
 [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2 --target ch06_scale
