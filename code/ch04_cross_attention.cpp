@@ -20,8 +20,10 @@
 #include <xtensor/xrandom.hpp>
 
 #include "attention/cli.hpp"
+#include "attention/decoder_block.hpp"
 #include "attention/kv_cache.hpp"
 #include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
 #include "attention/npy.hpp"
 #include "attention/plot.hpp"
 
@@ -299,6 +301,148 @@ void cache_demo(std::uint64_t seed)
               << attn::fmt(wrong, "%.3g") << "\n\n";
 }
 
+attn::multi_head_weights random_layer(std::size_t d_model, double scale)
+{
+    return {randn(d_model, d_model, scale), randn(d_model, d_model, scale),
+            randn(d_model, d_model, scale), randn(d_model, d_model, scale),
+            xt::zeros<double>({d_model})};
+}
+
+// Writes head h's weights of a layer as a heatmap.
+void write_weights_svg(const std::string& out_dir, const std::string& name,
+                       const attn::tensor3& a, std::size_t h,
+                       const std::string& title, const std::string& row_axis,
+                       const std::string& col_axis)
+{
+    if (out_dir.empty()) {
+        return;
+    }
+    attn::heatmap_style style;
+    style.title = title;
+    style.row_axis = row_axis;
+    style.col_axis = col_axis;
+    attn::write_heatmap_svg(attn::path_in(out_dir, name),
+                            xt::view(a, h, xt::all(), xt::all()), style);
+}
+
+// [ch04-block-demo]
+// A decoder block on a target of n_t = 6 positions (5 real, 1 padding)
+// and an encoder output of n_s = 7 positions (5 real, 2 padding).
+void block_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    const std::size_t n_t = 6, len_t = 5, n_s = 7, len_s = 5;
+    const std::size_t d_model = 8, heads = 2;
+    xt::random::seed(seed + 3);
+    const matrix x = randn(n_t, d_model);                     // decoder input
+    const matrix z = randn(n_s, d_model);                     // encoder output
+    const attn::decoder_block_weights w = {random_layer(d_model, 0.5),
+                                           random_layer(d_model, 0.5)};
+    // Self: causal AND target padding; cross: source padding only.
+    const mask_matrix m_self = attn::mask_and(
+        attn::causal_mask(n_t, n_t), attn::padding_mask(n_t, n_t, len_t));
+    const mask_matrix m_cross = attn::padding_mask(n_t, n_s, len_s);
+    const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
+    // [ch04-block-demo]
+    write_mask_svg(out_dir, "ch04_mask_self.svg", m_self,
+                   "self-attention mask: causal AND padding",
+                   "target position i", "target position j");
+    write_mask_svg(out_dir, "ch04_mask_cross.svg", m_cross,
+                   "cross-attention mask: source padding",
+                   "target position i", "source position j");
+    write_weights_svg(out_dir, "ch04_weights_self.svg", r.self.a, 0,
+                      "masked self-attention, head 1 of 2",
+                      "target position i", "target position j");
+    write_weights_svg(out_dir, "ch04_weights_cross.svg", r.cross.a, 0,
+                      "cross-attention, head 1 of 2", "target position i",
+                      "source position j");
+    // The block's causality: change target token 2, a real source token,
+    // and a padding source token, and see which outputs move.
+    auto moved = [&](const matrix& x2, const matrix& z2,
+                     const mask_matrix& ms) {
+        const matrix dy = xt::abs(
+            attn::decoder_block(x2, z2, w, heads, ms, m_cross).y - r.y);
+        std::string out;
+        for (std::size_t i = 0; i < n_t; ++i) {
+            out += (i ? " " : "") + attn::fmt(xt::amax(xt::row(dy, i))(),
+                                              "%.2g");
+        }
+        return out;
+    };
+    matrix x2 = x;
+    xt::row(x2, 2) += 1.0;
+    matrix z_real = z, z_pad = z;
+    xt::row(z_real, 0) += 1.0;
+    xt::row(z_pad, n_s - 1) = 1000.0 * xt::row(randn(1, d_model), 0);
+    std::cout << "Decoder block (Eq. 4.8), n_t = " << n_t << " target ("
+              << len_t << " real), n_s = " << n_s << " source (" << len_s
+              << " real), H = " << heads << ";\n"
+              << "largest change of each target position's output when\n"
+              << "  target token 2 changes, causal mask:  "
+              << moved(x2, z, m_self) << "\n"
+              << "  target token 2 changes, no mask:      "
+              << moved(x2, z, mask_matrix()) << "\n"
+              << "  source token 0 changes:               "
+              << moved(x, z_real, m_self) << "\n"
+              << "  source padding token " << n_s - 1
+              << " changes:       " << moved(x, z_pad, m_self) << "\n";
+}
+
+// Loads DIR/name as a float64 array of rank N and checks its shape.
+template <std::size_t N>
+xt::xtensor<double, N> load_checked(const std::string& dir,
+                                    const std::string& name,
+                                    std::vector<std::size_t> expected,
+                                    const std::string& symbolic)
+{
+    auto t = attn::load_npy<N>(attn::path_in(dir, name));
+    attn::expect_shape(name, "its array", t, std::move(expected), symbolic);
+    return t;
+}
+
+int cross_attention_files(const attn::common_args& args, std::size_t heads,
+                          bool causal)
+{
+    const std::string& dir = args.load_dir;
+    const matrix x = attn::load_npy<2>(attn::path_in(dir, "X.npy"));
+    const std::size_t n_q = x.shape()[0], d_model = x.shape()[1];
+    const matrix z = attn::load_npy<2>(attn::path_in(dir, "Z.npy"));
+    const std::size_t n_k = z.shape()[0];
+    attn::expect_shape("Z.npy", "its array", z, {n_k, d_model},
+                       "(n_k, d_model) with d_model from X.npy");
+    attn::multi_head_weights w;
+    for (auto [name, m] : {std::pair{"W_q.npy", &w.w_q},
+                           std::pair{"W_k.npy", &w.w_k},
+                           std::pair{"W_v.npy", &w.w_v},
+                           std::pair{"W_o.npy", &w.w_o}}) {
+        *m = load_checked<2>(dir, name, {d_model, d_model},
+                             "(d_model, d_model)");
+    }
+    w.b_o = load_checked<1>(dir, "b_o.npy", {d_model}, "(d_model,)");
+    mask_matrix m;
+    const std::string mask_file = attn::path_in(dir, "mask.npy");
+    if (std::filesystem::exists(mask_file)) {
+        m = attn::load_mask_npy(mask_file);
+        attn::expect_shape("mask.npy", "its array", m, {n_q, n_k},
+                           "(n_q, n_k)");
+    }
+    if (causal) {
+        m = m.size() == 0 ? attn::causal_mask(n_q, n_k)
+                          : attn::mask_and(m, attn::causal_mask(n_q, n_k));
+    }
+    // [ch04-cross-attention]
+    // Queries from the decoder's X, keys and values from the encoder's Z,
+    // Eq. (4.1), with H heads (Eqs. 3.1 to 3.4) and the mask (4.5).
+    const auto r = attn::multi_head_attention(x, z, w, heads, m);
+    // [ch04-cross-attention]
+    const std::string out = args.save_dir.empty() ? "." : args.save_dir;
+    attn::save_npy(attn::path_in(out, "A.npy"), r.a);
+    attn::save_npy(attn::path_in(out, "Y.npy"), r.y);
+    std::cout << "wrote A.npy " << attn::shape_string(r.a.shape())
+              << " and Y.npy " << attn::shape_string(r.y.shape()) << " to "
+              << out << '\n';
+    return 0;
+}
+
 int run(const cxxopts::ParseResult& result, const attn::common_args& args)
 {
     const bool causal = result.count("causal") > 0;
@@ -308,13 +452,15 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args)
                                 + " needs --load DIR (see --help)");
     }
     if (!args.load_dir.empty()) {
-        throw attn::usage_error("--load is not ready yet");
+        return cross_attention_files(args, result["heads"].as<std::size_t>(),
+                                     causal);
     }
     masks_demo(args.out_dir);
     fill_demo(args.out_dir);
     leak_demo(args.seed, args.out_dir);
     padding_demo(args.seed);
     cache_demo(args.seed);
+    block_demo(args.seed, args.out_dir);
     return 0;
 }
 
