@@ -13,8 +13,10 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/decoder_block.hpp"
 #include "attention/kv_cache.hpp"
 #include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
 #include "test_helpers.hpp"
 
 using attn::mask_matrix;
@@ -49,6 +51,110 @@ matrix self_attention(const matrix& x, const matrix& w_q, const matrix& w_k,
 }
 
 }  // namespace
+
+// ------------------------------------------------------------- Eq. 4.1
+
+namespace {
+
+attn::multi_head_weights random_layer(std::size_t d_model,
+                                      std::uint64_t seed)
+{
+    const matrix b_o = random_matrix(1, d_model, seed + 4);
+    return {random_matrix(d_model, d_model, seed, 0.5),
+            random_matrix(d_model, d_model, seed + 1, 0.5),
+            random_matrix(d_model, d_model, seed + 2, 0.5),
+            random_matrix(d_model, d_model, seed + 3, 0.5),
+            xt::flatten(b_o)};
+}
+
+// True if row i of y equals b bit for bit.
+bool row_is(const matrix& y, std::size_t i, const attn::vector& b)
+{
+    for (std::size_t c = 0; c < b.size(); ++c) {
+        if (y(i, c) != b(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("Eq. 4.1: cross-attention, hand-worked", "[ch04][eq_cross_attention]")
+{
+    // H = 1, d_model = 2, all projections the identity, b_o = (0.5, -0.5).
+    // Two decoder queries X, three encoder rows Z (n_q = 2 != n_k = 3).
+    // Query 0 = (sqrt(2) ln 3, 0): scores q.z_j / sqrt(2) = ln 3, 0, 0,
+    //   weights 3/5, 1/5, 1/5, mix 3/5 (1, 0) + 1/5 (0, 1) = (0.6, 0.2),
+    //   output (1.1, -0.3).
+    // Query 1 = (0, 0): scores 0, 0, 0: weights 1/3 each, mix (1/3, 1/3),
+    //   output (5/6, -1/6); with every key masked, output b_o exactly.
+    const matrix x = {{std::sqrt(2.0) * std::log(3.0), 0.0}, {0.0, 0.0}};
+    const matrix z = {{1.0, 0.0}, {0.0, 1.0}, {0.0, 0.0}};
+    const matrix eye = xt::eye<double>(2);
+    attn::multi_head_weights w = {eye, eye, eye, eye, attn::vector()};
+    w.b_o = xt::zeros<double>({2});
+    w.b_o(0) = 0.5;
+    w.b_o(1) = -0.5;
+    const auto open = attn::multi_head_attention(x, z, w, 1);
+    REQUIRE(open.a.shape()[2] == 3);
+    REQUIRE_THAT(open.y, IsCloseTo(matrix{{1.1, -0.3},
+                                          {5.0 / 6.0, -1.0 / 6.0}}));
+    const mask_matrix m = {{true, true, true}, {false, false, false}};
+    const auto masked = attn::multi_head_attention(x, z, w, 1, m);
+    REQUIRE_THAT(xt::view(masked.y, xt::range(0, 1), xt::all()),
+                 IsCloseTo(matrix{{1.1, -0.3}}));
+    REQUIRE(row_is(masked.y, 1, w.b_o));
+}
+
+TEST_CASE("Eq. 4.1: each head is masked attention of X's queries over Z",
+          "[ch04][eq_cross_attention]")
+{
+    // Independent check: head h of multi_head_attention equals
+    // masked_attend on the column blocks of X W_q, Z W_k, Z W_v.
+    const std::size_t n_q = 4, n_k = 7, d_model = 6, heads = 3, d_k = 2;
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+        const matrix x = random_matrix(n_q, d_model, seed);
+        const matrix z = random_matrix(n_k, d_model, seed + 10);
+        const auto w = random_layer(d_model, seed + 20);
+        mask_matrix m = random_mask(n_q, n_k, seed + 30);
+        xt::row(m, 2) = false;  // a fully masked query
+        const auto r = attn::multi_head_attention(x, z, w, heads, m);
+        const matrix q = xt::linalg::dot(x, w.w_q);
+        const matrix k = xt::linalg::dot(z, w.w_k);
+        const matrix v = xt::linalg::dot(z, w.w_v);
+        matrix heads_out = xt::zeros<double>({n_q, d_model});
+        for (std::size_t h = 0; h < heads; ++h) {
+            auto c = xt::range(h * d_k, (h + 1) * d_k);
+            const auto rh = attn::masked_attend(xt::view(q, xt::all(), c),
+                                                xt::view(k, xt::all(), c),
+                                                xt::view(v, xt::all(), c), m);
+            REQUIRE_THAT(xt::view(r.a, h, xt::all(), xt::all()),
+                         IsCloseTo(rh.a, 1e-12, 1e-14));
+            xt::view(heads_out, xt::all(), c) = rh.y;
+        }
+        const matrix y = xt::linalg::dot(heads_out, w.w_o) + w.b_o;
+        REQUIRE_THAT(r.y, IsCloseTo(y, 1e-12, 1e-13));
+        // The fully masked query's row is b_o, bit for bit.
+        REQUIRE(row_is(r.y, 2, w.b_o));
+        // Reordering the source (rows of Z and columns of the mask)
+        // changes nothing: cross-attention reads Z as a set.
+        const std::vector<std::size_t> perm = {3, 0, 6, 1, 5, 2, 4};
+        matrix z_perm = z;
+        mask_matrix m_perm = m;
+        for (std::size_t j = 0; j < n_k; ++j) {
+            for (std::size_t c = 0; c < d_model; ++c) {
+                z_perm(j, c) = z(perm[j], c);
+            }
+            for (std::size_t i = 0; i < n_q; ++i) {
+                m_perm(i, j) = m(i, perm[j]);
+            }
+        }
+        REQUIRE_THAT(attn::multi_head_attention(x, z_perm, w, heads,
+                                                m_perm).y,
+                     IsCloseTo(r.y, 1e-12, 1e-13));
+    }
+}
 
 // ------------------------------------------------------------- Eq. 4.2
 
@@ -474,4 +580,87 @@ TEST_CASE("Eq. 4.7: the cache refuses tokens of another width",
     REQUIRE_THROWS_WITH(attn::decode_step(cache, matrix{{1.0, 2.0}},
                                           matrix{{1.0}}, matrix{{3.0}}),
                         Catch::Contains("k_new must have shape"));
+}
+
+// ------------------------------------------------------------- Eq. 4.8
+
+TEST_CASE("Eq. 4.8: decoder block equals its two layers composed",
+          "[ch04][eq_decoder_block]")
+{
+    const std::size_t n_t = 5, n_s = 6, d_model = 4, heads = 2;
+    for (std::uint64_t seed : {1u, 2u}) {
+        const matrix x = random_matrix(n_t, d_model, seed);
+        const matrix z = random_matrix(n_s, d_model, seed + 10);
+        const attn::decoder_block_weights w = {random_layer(d_model, seed),
+                                               random_layer(d_model,
+                                                            seed + 50)};
+        const mask_matrix m_self = attn::causal_mask(n_t, n_t);
+        const mask_matrix m_cross = attn::padding_mask(n_t, n_s, 4);
+        const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
+        // The literal loops of chapter 3, composed by hand.
+        const matrix h = x + attn::multi_head_attention_reference(
+                                 x, x, w.self, heads, m_self).y;
+        const matrix y = h + attn::multi_head_attention_reference(
+                                 h, z, w.cross, heads, m_cross).y;
+        REQUIRE_THAT(r.h, IsCloseTo(h, 1e-12, 1e-13));
+        REQUIRE_THAT(r.y, IsCloseTo(y, 1e-12, 1e-13));
+        REQUIRE(r.self.a.shape()[2] == n_t);
+        REQUIRE(r.cross.a.shape()[2] == n_s);
+    }
+}
+
+TEST_CASE("Eq. 4.8: the decoder block is causal; its cross-attention is not",
+          "[ch04][eq_decoder_block]")
+{
+    const std::size_t n_t = 6, n_s = 7, len_s = 5, d_model = 4, heads = 2;
+    for (std::uint64_t seed : {3u, 4u}) {
+        const matrix x = random_matrix(n_t, d_model, seed);
+        const matrix z = random_matrix(n_s, d_model, seed + 10);
+        const attn::decoder_block_weights w = {random_layer(d_model, seed),
+                                               random_layer(d_model,
+                                                            seed + 50)};
+        const mask_matrix causal = attn::causal_mask(n_t, n_t);
+        const mask_matrix m_cross = attn::padding_mask(n_t, n_s, len_s);
+        const matrix y
+            = attn::decoder_block(x, z, w, heads, causal, m_cross).y;
+        const matrix y_open
+            = attn::decoder_block(x, z, w, heads, mask_matrix(), m_cross).y;
+        for (std::size_t t = 1; t < n_t; ++t) {
+            matrix x2 = x;
+            xt::row(x2, t) += 1.0;
+            const matrix y2
+                = attn::decoder_block(x2, z, w, heads, causal, m_cross).y;
+            const matrix y2_open = attn::decoder_block(
+                x2, z, w, heads, mask_matrix(), m_cross).y;
+            auto past = xt::range(0, t);
+            // Masked: the past is untouched. Unmasked: it leaks.
+            REQUIRE(max_abs_diff(xt::view(y, past, xt::all()),
+                                 xt::view(y2, past, xt::all()))
+                    == 0.0);
+            REQUIRE(max_abs_diff(xt::view(y_open, past, xt::all()),
+                                 xt::view(y2_open, past, xt::all()))
+                    > 1e-6);
+        }
+        // Every target position reads the whole real source: changing the
+        // last real source token moves every output, even position 0.
+        matrix z2 = z;
+        xt::row(z2, len_s - 1) += 1.0;
+        const matrix y_src
+            = attn::decoder_block(x, z2, w, heads, causal, m_cross).y;
+        for (std::size_t i = 0; i < n_t; ++i) {
+            auto row_i = xt::range(i, i + 1);
+            REQUIRE(max_abs_diff(xt::view(y_src, row_i, xt::all()),
+                                 xt::view(y, row_i, xt::all()))
+                    > 1e-6);
+        }
+        // ... and changing the padding moves nothing.
+        matrix z_pad = z;
+        xt::view(z_pad, xt::range(len_s, n_s), xt::all())
+            = random_matrix(n_s - len_s, d_model, seed + 90, 1e3);
+        REQUIRE(max_abs_diff(
+                    attn::decoder_block(x, z_pad, w, heads, causal,
+                                        m_cross).y,
+                    y)
+                == 0.0);
+    }
 }
