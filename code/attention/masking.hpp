@@ -125,7 +125,7 @@ inline matrix mask_bias(const mask_matrix& m)
 ///        "(4.5)": `y = softmax_rows(q k^T / sqrt(d_k) + b) v` with `b`
 ///        the bias of `m`.
 ///
-/// The softmax is the book's \ref softmax_rows: a masked key gets weight
+/// The softmax is the book's softmax_rows(), so a masked key gets weight
 /// exactly 0, and a query with no key allowed gets all-zero weights and
 /// a zero output.
 /// \param q queries `(n_q, d_k)`
