@@ -1,0 +1,345 @@
+// Self-attention: the queries, keys and values of one sequence all come
+// from that same sequence, through three learned projections, and every
+// position attends to every position in one step. The retrieval itself is
+// attn::attend of the introduction; this header builds its inputs, keeps a
+// literal-loop reference beside it, gives the column form of the author's
+// notes, and measures why the scores are divided by sqrt(d_k).
+//
+// Glossary (tokens are rows):
+//   x     the sequence, one token per row                 // (n, d_model)
+//   w_q   query projection                                // (d_model, d_k)
+//   w_k   key projection                                  // (d_model, d_k)
+//   w_v   value projection                                // (d_model, d_v)
+//   q     queries x w_q                                   // (n, d_k)
+//   k     keys x w_k                                      // (n, d_k)
+//   v     values x w_v                                    // (n, d_v)
+//   s     scaled scores q k^T / sqrt(d_k)                 // (n, n)
+//   a     weights softmax_rows(s)                         // (n, n)
+//   y     outputs a v                                     // (n, d_v)
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xview.hpp>
+
+#include "attention/attend.hpp"
+#include "attention/core.hpp"
+
+/// \file
+/// \brief Self-attention, its literal loops and column form, and the
+///        measurements behind the scale 1/sqrt(d_k)
+///        (\ref ch02_self_attention).
+
+namespace attn {
+
+/// \brief Everything one self-attention step computes, named after the
+///        symbols of Eqs. (2.1)-(2.4).
+struct self_attention_result {
+    matrix q;  ///< queries `x w_q`, `(n, d_k)`
+    matrix k;  ///< keys `x w_k`, `(n, d_k)`
+    matrix v;  ///< values `x w_v`, `(n, d_v)`
+    matrix s;  ///< scaled scores `q k^T / sqrt(d_k)`, `(n, n)`
+    matrix a;  ///< weights `softmax_rows(s)`, rows summing to 1, `(n, n)`
+    matrix y;  ///< outputs `a v`, `(n, d_v)`
+};
+
+namespace detail {
+
+inline void check_self_attention_shapes(const std::string& where,
+                                        const matrix& x, const matrix& w_q,
+                                        const matrix& w_k, const matrix& w_v)
+{
+    expect_nonempty(where, "x", x);
+    expect_nonempty(where, "w_q", w_q);
+    expect_nonempty(where, "w_v", w_v);
+    const std::size_t d_model = x.shape()[1], d_k = w_q.shape()[1];
+    expect_shape(where, "w_q", w_q, {d_model, d_k}, "(d_model, d_k)");
+    expect_shape(where, "w_k", w_k, {d_model, d_k}, "(d_model, d_k)");
+    expect_shape(where, "w_v", w_v, {d_model, w_v.shape()[1]},
+                 "(d_model, d_v)");
+}
+
+}  // namespace detail
+
+// [ch02-self-attention]
+/// \brief Self-attention, Eqs. \ref eq_qkv_projections "(2.1)" to
+///        \ref eq_self_attention_output "(2.4)": project one sequence into
+///        queries, keys and values, then let every token attend to every
+///        token with attn::attend.
+/// \param x   the sequence, one token per row, `(n, d_model)`
+/// \param w_q query projection `(d_model, d_k)`
+/// \param w_k key projection `(d_model, d_k)`
+/// \param w_v value projection `(d_model, d_v)`
+/// \return `q, k (n, d_k)`, `v (n, d_v)`, `s, a (n, n)`, `y (n, d_v)`
+/// \throws std::invalid_argument if a matrix is empty or the shapes do not
+///         fit together
+inline self_attention_result self_attention(const matrix& x,
+                                            const matrix& w_q,
+                                            const matrix& w_k,
+                                            const matrix& w_v)
+{
+    detail::check_self_attention_shapes("self_attention", x, w_q, w_k, w_v);
+    self_attention_result r;
+    // Three projections of the same sequence, Eq. (2.1).
+    r.q = xt::linalg::dot(x, w_q);                            // (n, d_k)
+    r.k = xt::linalg::dot(x, w_k);                            // (n, d_k)
+    r.v = xt::linalg::dot(x, w_v);                            // (n, d_v)
+    // Scaled scores, weights and outputs, Eqs. (2.2)-(2.4) = Eq. (0.2).
+    attention_result step = attend(r.q, r.k, r.v);
+    r.s = std::move(step.s);                                  // (n, n)
+    r.a = std::move(step.a);                                  // (n, n)
+    r.y = std::move(step.y);                                  // (n, d_v)
+    return r;
+}
+// [ch02-self-attention]
+
+// [ch02-self-attention-reference]
+/// \brief The same self-attention as literal loops, one sum per entry,
+///        straight from Eqs. (2.1)-(2.4); the tests compare the two.
+/// \param x   the sequence `(n, d_model)`
+/// \param w_q query projection `(d_model, d_k)`
+/// \param w_k key projection `(d_model, d_k)`
+/// \param w_v value projection `(d_model, d_v)`
+/// \return the same six matrices as attn::self_attention
+/// \throws std::invalid_argument on the same shapes as attn::self_attention
+inline self_attention_result self_attention_reference(const matrix& x,
+                                                      const matrix& w_q,
+                                                      const matrix& w_k,
+                                                      const matrix& w_v)
+{
+    detail::check_self_attention_shapes("self_attention_reference", x, w_q,
+                                        w_k, w_v);
+    const std::size_t n = x.shape()[0], d_model = x.shape()[1];
+    const std::size_t d_k = w_q.shape()[1], d_v = w_v.shape()[1];
+    self_attention_result r;
+    r.q = xt::zeros<double>({n, d_k});
+    r.k = xt::zeros<double>({n, d_k});
+    r.v = xt::zeros<double>({n, d_v});
+    for (std::size_t t = 0; t < n; ++t) {          // Eq. (2.1), token t
+        for (std::size_t m = 0; m < d_model; ++m) {
+            for (std::size_t c = 0; c < d_k; ++c) {
+                r.q(t, c) += x(t, m) * w_q(m, c);
+                r.k(t, c) += x(t, m) * w_k(m, c);
+            }
+            for (std::size_t c = 0; c < d_v; ++c) {
+                r.v(t, c) += x(t, m) * w_v(m, c);
+            }
+        }
+    }
+    r.s = xt::zeros<double>({n, n});
+    for (std::size_t i = 0; i < n; ++i) {          // Eq. (2.2), s_ij
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t c = 0; c < d_k; ++c) {
+                r.s(i, j) += r.q(i, c) * r.k(j, c);
+            }
+            r.s(i, j) /= std::sqrt(double(d_k));
+        }
+    }
+    r.a = softmax_rows_reference(r.s);             // Eq. (2.3)
+    r.y = xt::zeros<double>({n, d_v});
+    for (std::size_t i = 0; i < n; ++i) {          // Eq. (2.4), y_i
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t c = 0; c < d_v; ++c) {
+                r.y(i, c) += r.a(i, j) * r.v(j, c);
+            }
+        }
+    }
+    return r;
+}
+// [ch02-self-attention-reference]
+
+// [ch02-self-attention-columns]
+/// \brief Self-attention in the column form of the author's notes,
+///        Eq. \ref eq_self_attention_column_form "(2.5)": tokens are
+///        columns, `Q = W_q X`, `K = W_k X`, `V = W_v X` and
+///        `V~ = V softmax_columns(K^T Q / sqrt(d_attn))`.
+/// \param x_cols   the sequence as columns `(d_model, n)`
+/// \param wq_cols  query projection in column form `(d_k, d_model)`, the
+///                 transpose of the row form's `w_q`
+/// \param wk_cols  key projection in column form `(d_k, d_model)`
+/// \param wv_cols  value projection in column form `(d_v, d_model)`
+/// \return the outputs as columns `(d_v, n)`
+/// \throws std::invalid_argument on inconsistent or empty shapes
+inline matrix self_attention_columns(const matrix& x_cols,
+                                     const matrix& wq_cols,
+                                     const matrix& wk_cols,
+                                     const matrix& wv_cols)
+{
+    expect_nonempty("self_attention_columns", "x_cols", x_cols);
+    expect_nonempty("self_attention_columns", "wq_cols", wq_cols);
+    expect_nonempty("self_attention_columns", "wv_cols", wv_cols);
+    const std::size_t d_model = x_cols.shape()[0], d_k = wq_cols.shape()[0];
+    expect_shape("self_attention_columns", "wq_cols", wq_cols, {d_k, d_model},
+                 "(d_k, d_model)");
+    expect_shape("self_attention_columns", "wk_cols", wk_cols, {d_k, d_model},
+                 "(d_k, d_model)");
+    expect_shape("self_attention_columns", "wv_cols", wv_cols,
+                 {wv_cols.shape()[0], d_model}, "(d_v, d_model)");
+    const matrix q_cols = xt::linalg::dot(wq_cols, x_cols);      // (d_k, n)
+    const matrix k_cols = xt::linalg::dot(wk_cols, x_cols);      // (d_k, n)
+    const matrix v_cols = xt::linalg::dot(wv_cols, x_cols);      // (d_v, n)
+    return attend_columns(q_cols, k_cols, v_cols);               // (d_v, n)
+}
+// [ch02-self-attention-columns]
+
+/// \brief Returns the rows of `x` in the order `perm`: row `t` of the
+///        result is row `perm[t]` of `x` (the matrix product `P x` with
+///        `P[t, perm[t]] = 1`).
+/// \param x    any matrix `(n, d)`
+/// \param perm a permutation of `0, ..., n-1`
+/// \return the permuted matrix `(n, d)`
+/// \throws std::invalid_argument if `perm` is not a permutation of the
+///         rows of `x`
+inline matrix permute_rows(const matrix& x,
+                           const std::vector<std::size_t>& perm)
+{
+    const std::size_t n = x.shape()[0];
+    std::vector<bool> seen(n, false);
+    bool valid = perm.size() == n;
+    for (std::size_t t = 0; valid && t < n; ++t) {
+        valid = perm[t] < n && !seen[perm[t]];
+        if (valid) {
+            seen[perm[t]] = true;
+        }
+    }
+    if (!valid) {
+        throw std::invalid_argument(
+            "permute_rows: perm must be a permutation of 0, ..., n-1 with "
+            "n = " + std::to_string(n) + " (the rows of x), got "
+            + std::to_string(perm.size()) + " entries or a repeat");
+    }
+    matrix out = xt::zeros<double>(x.shape());
+    for (std::size_t t = 0; t < n; ++t) {
+        for (std::size_t c = 0; c < x.shape()[1]; ++c) {
+            out(t, c) = x(perm[t], c);
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------- why 1/sqrt(d_k)
+
+/// \brief Sample statistics of the dot product `q . k` of random vectors.
+struct dot_product_sample {
+    std::size_t d_k = 0;      ///< length of `q` and `k`
+    std::size_t n = 0;        ///< number of independent pairs drawn
+    double mean = 0.0;        ///< sample mean of `q . k`
+    double variance = 0.0;    ///< sample variance of `q . k` (divisor n - 1)
+    double mean_scaled = 0.0;      ///< sample mean of `q . k / sqrt(d_k)`
+    double variance_scaled = 0.0;  ///< sample variance of the scaled one
+};
+
+// [ch02-dot-variance]
+/// \brief Draws `n` independent pairs `q, k` with i.i.d. standard normal
+///        entries and measures the mean and variance of `q . k` and of
+///        `q . k / sqrt(d_k)`, the claim of Eq.
+///        \ref eq_dot_variance "(2.6)".
+/// \param d_k  length of the vectors, at least 1
+/// \param n    number of pairs, at least 2
+/// \param seed seed of the random numbers (std::mt19937_64)
+/// \return the sample statistics
+/// \throws std::invalid_argument if `d_k < 1` or `n < 2`
+inline dot_product_sample measure_dot_products(std::size_t d_k,
+                                               std::size_t n,
+                                               std::uint64_t seed)
+{
+    if (d_k < 1 || n < 2) {
+        throw std::invalid_argument("measure_dot_products: need d_k >= 1 and "
+                                    "n >= 2, got d_k = " + std::to_string(d_k)
+                                    + ", n = " + std::to_string(n));
+    }
+    std::mt19937_64 engine(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    double sum = 0.0, sum_sq = 0.0;
+    for (std::size_t t = 0; t < n; ++t) {
+        double dot = 0.0;                       // q . k = sum_i q_i k_i
+        for (std::size_t i = 0; i < d_k; ++i) {
+            const double q_i = normal(engine);
+            const double k_i = normal(engine);
+            dot += q_i * k_i;
+        }
+        sum += dot;
+        sum_sq += dot * dot;
+    }
+    dot_product_sample r;
+    r.d_k = d_k;
+    r.n = n;
+    r.mean = sum / double(n);
+    r.variance = (sum_sq - double(n) * r.mean * r.mean) / double(n - 1);
+    // Dividing every sample by sqrt(d_k) divides the mean by sqrt(d_k) and
+    // the variance by d_k, exactly.
+    r.mean_scaled = r.mean / std::sqrt(double(d_k));
+    r.variance_scaled = r.variance / double(d_k);
+    return r;
+}
+// [ch02-dot-variance]
+
+// [ch02-softmax-jacobian]
+/// \brief The Jacobian of the softmax at one row of weights,
+///        Eq. \ref eq_softmax_jacobian "(2.7)":
+///        `J[j, l] = d a_j / d s_l = a_j (delta_jl - a_l)`.
+/// \param a one row of softmax weights, `(1, n_k)`
+/// \return `diag(a) - a^T a`, `(n_k, n_k)`
+/// \throws std::invalid_argument unless `a` is one non-empty row
+inline matrix softmax_jacobian(const matrix& a)
+{
+    expect_nonempty("softmax_jacobian", "a", a);
+    expect_shape("softmax_jacobian", "a", a, {1, a.shape()[1]}, "(1, n_k)");
+    const std::size_t n_k = a.shape()[1];
+    matrix j = xt::zeros<double>({n_k, n_k});
+    for (std::size_t r = 0; r < n_k; ++r) {
+        for (std::size_t c = 0; c < n_k; ++c) {
+            j(r, c) = a(0, r) * ((r == c ? 1.0 : 0.0) - a(0, c));
+        }
+    }
+    return j;
+}
+// [ch02-softmax-jacobian]
+
+/// \brief How saturated the softmax of a set of score rows is: averages
+///        over the rows.
+struct softmax_saturation {
+    double max_weight = 0.0;     ///< mean of the largest weight of a row
+    double entropy = 0.0;        ///< mean entropy `-sum_j a_j log a_j`, nats
+    double jacobian_norm = 0.0;  ///< mean Frobenius norm of Eq. (2.7)
+};
+
+// [ch02-saturation]
+/// \brief Measures, for the softmax of each row of `s`, the largest weight,
+///        the entropy and the Frobenius norm of the Jacobian
+///        (Eq. \ref eq_softmax_jacobian "(2.7)"), and averages them.
+/// \param s scores, one row per query, `(n_q, n_k)`, finite
+/// \return the three averages
+/// \throws std::invalid_argument if `s` is empty or not finite
+inline softmax_saturation measure_saturation(const matrix& s)
+{
+    expect_nonempty("measure_saturation", "s", s);
+    expect_finite("measure_saturation", "s", s);
+    const matrix a = softmax_rows(s);                         // (n_q, n_k)
+    const std::size_t n_q = a.shape()[0], n_k = a.shape()[1];
+    softmax_saturation r;
+    for (std::size_t i = 0; i < n_q; ++i) {
+        double largest = 0.0, entropy = 0.0;
+        matrix row = xt::zeros<double>({std::size_t(1), n_k});
+        for (std::size_t j = 0; j < n_k; ++j) {
+            const double w = a(i, j);
+            row(0, j) = w;
+            largest = std::max(largest, w);
+            entropy -= w > 0.0 ? w * std::log(w) : 0.0;
+        }
+        const matrix jac = softmax_jacobian(row);             // (n_k, n_k)
+        r.max_weight += largest / double(n_q);
+        r.entropy += entropy / double(n_q);
+        r.jacobian_norm += std::sqrt(xt::sum(jac * jac)()) / double(n_q);
+    }
+    return r;
+}
+// [ch02-saturation]
+
+}  // namespace attn
