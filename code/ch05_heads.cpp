@@ -190,11 +190,14 @@ void analyse(const attn::tiny_model& m,
     // Pruning orders: least important first by each measure; the control
     // is the mean (and range) over all H! orders.
     const auto by_importance = attn::order_by_score(importance);
+    const auto by_remeasured = attn::importance_order_remeasured(task, m,
+                                                                 test);
     const auto by_ablation = attn::order_by_score(ablation);
     const auto by_confidence = attn::order_by_score(confidence);
     const auto curve_i = attn::pruning_curve(task, m, test, by_importance);
     const auto curve_a = attn::pruning_curve(task, m, test, by_ablation);
     const auto curve_c = attn::pruning_curve(task, m, test, by_confidence);
+    const auto curve_r = attn::pruning_curve(task, m, test, by_remeasured);
     const std::size_t steps = task.heads + 1;
     std::vector<double> mean(steps, 0.0), low(steps, 1.0), high(steps, 0.0);
     const auto orders = all_orders(task.heads);
@@ -206,35 +209,39 @@ void analyse(const attn::tiny_model& m,
             high[k] = std::max(high[k], c[k]);
         }
     }
-    std::cout << "\nPruning (heads removed in order: by I_h "
-              << order_string(by_importance) << "; by ablation "
+    std::cout << "\nPruning, heads removed in the order: by I_h "
+              << order_string(by_importance) << "; by I_h re-measured "
+              << order_string(by_remeasured) << "; by ablation "
               << order_string(by_ablation) << "; by confidence "
-              << order_string(by_confidence) << ")\n"
-              << "heads left  by I_h  by ablation  by confidence  "
+              << order_string(by_confidence) << "\n"
+              << "heads left   I_h  I_h again  ablation  confidence  "
               << "random: mean  min    max\n";
-    std::vector<std::vector<double>> columns(7);
+    std::vector<std::vector<double>> columns(8);
     std::vector<std::vector<std::string>> prune_rows;
     for (std::size_t k = 0; k < steps; ++k) {
         const double left = double(task.heads - k);
-        std::cout << fmt(left, "%10.0f") << "  " << fmt(curve_i[k], "%6.3f")
-                  << "  " << fmt(curve_a[k], "%11.3f") << "  "
-                  << fmt(curve_c[k], "%13.3f") << "  "
-                  << fmt(mean[k], "%12.3f") << "  " << fmt(low[k], "%.3f")
-                  << "  " << fmt(high[k], "%.3f") << '\n';
-        for (auto [c, v] : {std::pair{0, left}, {1, curve_i[k]},
-                            {2, curve_a[k]}, {3, curve_c[k]}, {4, mean[k]},
-                            {5, low[k]}, {6, high[k]}}) {
-            columns[std::size_t(c)].push_back(v);
+        const std::vector<double> row{left,    curve_i[k], curve_r[k],
+                                      curve_a[k], curve_c[k], mean[k],
+                                      low[k],  high[k]};
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            columns[c].push_back(row[c]);
         }
+        std::cout << fmt(left, "%10.0f") << fmt(curve_i[k], "%7.3f")
+                  << fmt(curve_r[k], "%11.3f") << fmt(curve_a[k], "%10.3f")
+                  << fmt(curve_c[k], "%12.3f") << fmt(mean[k], "%14.3f")
+                  << fmt(low[k], "%7.3f") << fmt(high[k], "%7.3f") << '\n';
         prune_rows.push_back(
-            {fmt(left, "%.0f"),
-             k == 0 ? "none" : order_string({by_importance.begin(),
-                                             by_importance.begin()
-                                                 + std::ptrdiff_t(k)}),
-             fmt(curve_i[k], "%.3f"), fmt(curve_a[k], "%.3f"),
+            {fmt(left, "%.0f"), fmt(curve_i[k], "%.3f"),
+             fmt(curve_r[k], "%.3f"), fmt(curve_a[k], "%.3f"),
              fmt(curve_c[k], "%.3f"), fmt(mean[k], "%.3f"),
              fmt(low[k], "%.3f") + " to " + fmt(high[k], "%.3f")});
     }
+    prune_rows.push_back({"order of removal", order_string(by_importance),
+                          order_string(by_remeasured),
+                          order_string(by_ablation),
+                          order_string(by_confidence),
+                          "all " + std::to_string(orders.size()) + " orders",
+                          ""});
     if (out_dir.empty()) {
         return;
     }
@@ -247,14 +254,14 @@ void analyse(const attn::tiny_model& m,
         rows);
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_pruning.md"),
-        {"heads left", "removed (by <i>I<sub>h</sub></i>)",
-         "accuracy, by <i>I<sub>h</sub></i>", "by ablation",
+        {"heads left", "by <i>I<sub>h</sub></i>",
+         "by <i>I<sub>h</sub></i> re-measured", "by ablation",
          "by confidence", "random order: mean", "random: range"},
         prune_rows);
     attn::write_columns(attn::path_in(out_dir, "ch05_pruning.dat"),
-                        {"heads_left", "by_importance", "by_ablation",
-                         "by_confidence", "random_mean", "random_min",
-                         "random_max"},
+                        {"heads_left", "by_importance", "by_remeasured",
+                         "by_ablation", "by_confidence", "random_mean",
+                         "random_min", "random_max"},
                         columns);
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_accuracy.md"),
@@ -352,7 +359,7 @@ int main(int argc, char** argv)
         [](cxxopts::Options& options) {
             options.add_options()(
                 "steps", "Adam steps of training",
-                cxxopts::value<std::size_t>()->default_value("1500"), "N");
+                cxxopts::value<std::size_t>()->default_value("600"), "N");
         },
         [](const cxxopts::ParseResult& options,
            const attn::common_args& args) { return run(options, args); });

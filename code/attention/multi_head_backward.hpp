@@ -3,15 +3,16 @@
 // weight, every head gate and both inputs. Each step inverts one step of the
 // forward pass of chapter 3, read from the bottom up.
 //
-// Glossary (tokens are rows; one head h owns columns [h d_k, (h+1) d_k)):
+// Glossary (tokens are rows; head h owns columns [h d_k, (h+1) d_k), and
+// the code calls the width d_k of a head d_head, for d_k is dL/dk):
 //   x_q, x_kv       inputs of the queries and of the keys/values
 //                                                  // (n_q, d), (n_k, d)
 //   q, k, v         projections x_q W_q, x_kv W_k, x_kv W_v
-//   s_h, a_h        scores and weights of head h   // (n_q, n_k)
-//   o_h             head output a_h v_h            // (n_q, d_k)
+//   s^h, a^h        scores and weights of head h   // (n_q, n_k)
+//   y^h             head output a^h v^h            // (n_q, d_k)
 //   xi_h            gate of head h (1 = on, 0 = off)
-//   c               concat_h(xi_h o_h)             // (n_q, d)
-//   y               c W_o + b_o                    // (n_q, d)
+//   heads           [xi_1 y^1, ..., xi_H y^H]      // (n_q, d)
+//   y~              heads W_o + b_o, the output    // (n_q, d)
 //   d_<symbol>      dL/d<symbol>, the same shape as <symbol>
 #pragma once
 
@@ -96,7 +97,8 @@ struct multi_head_gradients {
 /// \param w     the layer's weights
 /// \param heads number of heads H (divides d)
 /// \param r     the forward pass's result for these inputs and gates
-/// \param d_y   gradient of the loss with respect to the output `(n_q, d)`
+/// \param d_y   gradient of the loss with respect to the output `y~`
+///              `(n_q, d)`
 /// \param gates the gates the forward pass used `(H,)`; empty means ones
 /// \return the gradients
 /// \throws std::invalid_argument on inconsistent shapes
@@ -115,61 +117,53 @@ inline multi_head_gradients multi_head_attention_backward(
                                     + std::to_string(d) + ", got "
                                     + std::to_string(heads));
     }
-    const std::size_t d_k = d / heads;
+    const std::size_t d_head = d / heads;
     expect_shape(where, "x_kv", x_kv, {n_k, d}, "(n_k, d_model)");
     expect_shape(where, "W_o", w.w_o, {d, d}, "(d_model, d_model)");
     expect_shape(where, "a", r.a, {heads, n_q, n_k}, "(H, n_q, n_k)");
+    expect_shape(where, "q", r.q, {n_q, d}, "(n_q, d_model)");
+    expect_shape(where, "k", r.k, {n_k, d}, "(n_k, d_model)");
     expect_shape(where, "v", r.v, {n_k, d}, "(n_k, d_model)");
+    expect_shape(where, "heads", r.heads, {n_q, d}, "(n_q, d_model)");
     expect_shape(where, "d_y", d_y, {n_q, d}, "(n_q, d_model)");
     vector xi = gates.size() ? gates : vector(xt::ones<double>({heads}));
     expect_shape(where, "gates", xi, {heads}, "(H,)");
     multi_head_gradients g;
 
     // [ch05-grad-output-projection]
-    // Head outputs o_h = a_h v_h side by side, and the gated c, Eq. (5.3).
-    matrix o = xt::zeros<double>({n_q, d});                    // (n_q, d)
-    vector xi_cols = xt::zeros<double>({d});                   // (d,)
-    for (std::size_t h = 0; h < heads; ++h) {
-        auto cols = xt::range(h * d_k, (h + 1) * d_k);
-        matrix a_h = xt::view(r.a, h, xt::all(), xt::all());   // (n_q, n_k)
-        matrix v_h = xt::view(r.v, xt::all(), cols);           // (n_k, d_k)
-        xt::view(o, xt::all(), cols) = xt::linalg::dot(a_h, v_h);
-        xt::view(xi_cols, cols) = xi(h);
-    }
-    matrix c = o * xi_cols;                                    // (n_q, d)
-    // Output projection y = c W_o + b_o, Eq. (5.3).
-    g.d_w.w_o = xt::linalg::dot(xt::transpose(c), d_y);        // (d, d)
+    // Output projection y~ = Y W_o + b_o, Eq. (5.3); Y = r.heads holds the
+    // gated head outputs xi_h Y^h side by side.
+    g.d_w.w_o = xt::linalg::dot(xt::transpose(r.heads), d_y);  // (d, d)
     g.d_w.b_o = xt::sum(d_y, {0});                             // (d,)
-    matrix d_c = xt::linalg::dot(d_y, xt::transpose(w.w_o));   // (n_q, d)
+    matrix d_heads = xt::linalg::dot(d_y, xt::transpose(w.w_o)); // (n_q, d)
     // [ch05-grad-output-projection]
 
     // [ch05-grad-heads]
-    // Gates and head outputs, Eq. (5.4): dL/dxi_h = <o_h, d_c_h>.
     g.d_gates = xt::zeros<double>({heads});                    // (H,)
     matrix d_q = xt::zeros<double>({n_q, d});                  // (n_q, d)
-    matrix d_k_all = xt::zeros<double>({n_k, d});              // (n_k, d)
+    matrix d_k = xt::zeros<double>({n_k, d});                  // (n_k, d)
     matrix d_v = xt::zeros<double>({n_k, d});                  // (n_k, d)
+    const double scale = 1.0 / std::sqrt(double(d_head));
     for (std::size_t h = 0; h < heads; ++h) {
-        auto cols = xt::range(h * d_k, (h + 1) * d_k);
-        matrix o_h = xt::view(o, xt::all(), cols);             // (n_q, d_k)
-        matrix d_c_h = xt::view(d_c, xt::all(), cols);         // (n_q, d_k)
-        g.d_gates(h) = xt::sum(o_h * d_c_h)();
-        matrix d_o_h = xi(h) * d_c_h;                          // (n_q, d_k)
-        matrix a_h = xt::view(r.a, h, xt::all(), xt::all());   // (n_q, n_k)
-        matrix q_h = xt::view(r.q, xt::all(), cols);           // (n_q, d_k)
-        matrix k_h = xt::view(r.k, xt::all(), cols);           // (n_k, d_k)
-        matrix v_h = xt::view(r.v, xt::all(), cols);           // (n_k, d_k)
+        const matrix a_h = xt::view(r.a, h, xt::all(), xt::all());
+        const matrix q_h = head_view(r.q, h, d_head);        // (n_q, d_k)
+        const matrix k_h = head_view(r.k, h, d_head);        // (n_k, d_k)
+        const matrix v_h = head_view(r.v, h, d_head);        // (n_k, d_k)
+        const matrix d_heads_h = head_view(d_heads, h, d_head);
+        // Gate and head output, Eq. (5.4): Y^h = A^h V^h ungated.
+        const matrix y_h = xt::linalg::dot(a_h, v_h);          // (n_q, d_k)
+        g.d_gates(h) = xt::sum(y_h * d_heads_h)();
+        const matrix d_y_h = xi(h) * d_heads_h;                // (n_q, d_k)
         // Weights and values, Eq. (5.4).
-        matrix d_a = xt::linalg::dot(d_o_h, xt::transpose(v_h));
-        xt::view(d_v, xt::all(), cols) =
-            xt::linalg::dot(xt::transpose(a_h), d_o_h);        // (n_k, d_k)
+        const matrix d_a = xt::linalg::dot(d_y_h, xt::transpose(v_h));
+        head_view(d_v, h, d_head) =
+            xt::linalg::dot(xt::transpose(a_h), d_y_h);        // (n_k, d_k)
         // Through the softmax, Eq. (5.5).
-        matrix d_s = softmax_rows_backward(a_h, d_a);          // (n_q, n_k)
-        // Scores s_h = q_h k_h^T / sqrt(d_k), Eq. (5.6).
-        const double scale = 1.0 / std::sqrt(double(d_k));
-        xt::view(d_q, xt::all(), cols) =
+        const matrix d_s = softmax_rows_backward(a_h, d_a);    // (n_q, n_k)
+        // Scores s^h = q^h k^h^T / sqrt(d_k), Eq. (5.6).
+        head_view(d_q, h, d_head) =
             scale * xt::linalg::dot(d_s, k_h);                 // (n_q, d_k)
-        xt::view(d_k_all, xt::all(), cols) =
+        head_view(d_k, h, d_head) =
             scale * xt::linalg::dot(xt::transpose(d_s), q_h);  // (n_k, d_k)
     }
     // [ch05-grad-heads]
@@ -177,10 +171,10 @@ inline multi_head_gradients multi_head_attention_backward(
     // [ch05-grad-projections]
     // Projections q = x_q W_q, k = x_kv W_k, v = x_kv W_v, Eq. (5.7).
     g.d_w.w_q = xt::linalg::dot(xt::transpose(x_q), d_q);      // (d, d)
-    g.d_w.w_k = xt::linalg::dot(xt::transpose(x_kv), d_k_all); // (d, d)
+    g.d_w.w_k = xt::linalg::dot(xt::transpose(x_kv), d_k);     // (d, d)
     g.d_w.w_v = xt::linalg::dot(xt::transpose(x_kv), d_v);     // (d, d)
     g.d_x_q = xt::linalg::dot(d_q, xt::transpose(w.w_q));      // (n_q, d)
-    g.d_x_kv = xt::linalg::dot(d_k_all, xt::transpose(w.w_k))
+    g.d_x_kv = xt::linalg::dot(d_k, xt::transpose(w.w_k))
                + xt::linalg::dot(d_v, xt::transpose(w.w_v));   // (n_k, d)
     // [ch05-grad-projections]
     return g;

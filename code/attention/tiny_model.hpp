@@ -388,10 +388,10 @@ inline void adam_step(tiny_model& m, const tiny_gradients& g, adam_state& s)
 
 /// \brief Settings of a training run.
 struct training_config {
-    std::size_t steps = 1500;      ///< Adam steps
+    std::size_t steps = 600;       ///< Adam steps
     std::size_t batch = 32;        ///< sequences per step
     double lr = 0.01;              ///< Adam's step size
-    std::size_t report_every = 100; ///< steps between progress reports
+    std::size_t report_every = 50; ///< steps between progress reports
     std::uint64_t seed = 1;        ///< seed of the weights and the data
 };
 
@@ -484,10 +484,9 @@ struct evaluation {
 /// \param examples the sequences
 /// \param gates    head gates `(H,)`; empty means all on
 /// \return accuracy and loss
-inline evaluation evaluate_tiny_model(const heads_task& task,
-                                      const tiny_model& m,
-                                      const std::vector<heads_example>& examples,
-                                      const vector& gates = {})
+inline evaluation evaluate_tiny_model(
+    const heads_task& task, const tiny_model& m,
+    const std::vector<heads_example>& examples, const vector& gates = {})
 {
     evaluation r;
     std::size_t correct = 0, scored = 0;
@@ -526,20 +525,21 @@ inline vector head_ablation(const heads_task& task, const tiny_model& m,
 // [ch05-importance]
 /// \brief The head importance of Michel et al. (2019), Eq.
 ///        \ref eq_head_importance "(5.10)": `I_h = E_x |dL(x)/dxi_h|` at
-///        xi = 1, then divided by the l2 norm over the layer's heads.
-/// \param task     the sizes
-/// \param m        the model
-/// \param examples the sequences x (the expectation is their mean)
+///        the given gates, then divided by the l2 norm over the layer.
+/// \param task      the sizes
+/// \param m         the model
+/// \param examples  the sequences x (the expectation is their mean)
+/// \param gates     where the derivative is taken `(H,)`; empty = ones
 /// \param normalise divide by the l2 norm of the H scores
 /// \return I `(H,)`
 inline vector head_importance(const heads_task& task, const tiny_model& m,
                               const std::vector<heads_example>& examples,
-                              bool normalise = true)
+                              const vector& gates = {}, bool normalise = true)
 {
     vector importance = xt::zeros<double>({task.heads});       // (H,)
     for (const auto& e : examples) {
-        const auto f = tiny_model_forward(task, m, e);
-        const auto g = tiny_model_backward(task, m, e, f);
+        const auto f = tiny_model_forward(task, m, e, gates);
+        const auto g = tiny_model_backward(task, m, e, f, gates);
         importance += xt::abs(g.layer.d_gates);
     }
     importance /= double(std::max<std::size_t>(examples.size(), 1));
@@ -651,6 +651,35 @@ inline std::vector<double> pruning_curve(
     return accuracy;
 }
 // [ch05-prune]
+
+/// \brief A pruning order that measures the importance of Eq.
+///        \ref eq_head_importance "(5.10)" again after every removal, at
+///        the gates of the heads still on, and removes the least important
+///        head still on.
+/// \param task     the sizes
+/// \param m        the model
+/// \param examples the sequences
+/// \return the heads in the order they are removed `(H,)`
+inline std::vector<std::size_t> importance_order_remeasured(
+    const heads_task& task, const tiny_model& m,
+    const std::vector<heads_example>& examples)
+{
+    vector xi = xt::ones<double>({task.heads});
+    std::vector<std::size_t> order;
+    while (order.size() < task.heads) {
+        const vector score = head_importance(task, m, examples, xi, false);
+        std::size_t best = task.heads;
+        for (std::size_t h = 0; h < task.heads; ++h) {
+            if (xi(h) != 0.0 && (best == task.heads
+                                 || score(h) < score(best))) {
+                best = h;
+            }
+        }
+        order.push_back(best);
+        xi(best) = 0.0;
+    }
+    return order;
+}
 
 /// \brief The heads ordered from least to most important by a score.
 /// \param score one score per head `(H,)`
