@@ -194,15 +194,16 @@ void analyse(const attn::tiny_model& m,
                                                                  test);
     const auto by_ablation = attn::order_by_score(ablation);
     const auto by_confidence = attn::order_by_score(confidence);
-    const auto curve_i = attn::pruning_curve(task, m, test, by_importance);
-    const auto curve_a = attn::pruning_curve(task, m, test, by_ablation);
-    const auto curve_c = attn::pruning_curve(task, m, test, by_confidence);
-    const auto curve_r = attn::pruning_curve(task, m, test, by_remeasured);
+    const vector subsets = attn::subset_accuracies(task, m, test);
+    const auto curve_i = attn::pruning_curve(subsets, by_importance);
+    const auto curve_a = attn::pruning_curve(subsets, by_ablation);
+    const auto curve_c = attn::pruning_curve(subsets, by_confidence);
+    const auto curve_r = attn::pruning_curve(subsets, by_remeasured);
     const std::size_t steps = task.heads + 1;
     std::vector<double> mean(steps, 0.0), low(steps, 1.0), high(steps, 0.0);
     const auto orders = all_orders(task.heads);
     for (const auto& order : orders) {
-        const auto c = attn::pruning_curve(task, m, test, order);
+        const auto c = attn::pruning_curve(subsets, order);
         for (std::size_t k = 0; k < steps; ++k) {
             mean[k] += c[k] / double(orders.size());
             low[k] = std::min(low[k], c[k]);

@@ -92,32 +92,54 @@ inline std::uint64_t sequence_seed(std::uint64_t seed, std::uint64_t stream,
 }  // namespace detail
 
 // [ch05-task]
-/// \brief Draws one sequence of the task and its targets.
-/// \param task the sizes
-/// \param seed seed of this sequence's random tokens
-/// \return tokens BOS t_1..t_L and targets `2 t_{i-1} + seen_i` for i >= 2
-inline heads_example make_heads_example(const heads_task& task,
-                                        std::uint64_t seed)
+/// \brief The targets of a sequence: at each position i >= 2 the class
+///        `2 t_{i-1} + seen_i`, where `seen_i` says whether t_i occurred
+///        among t_1 .. t_{i-1}.
+/// \param task   the sizes
+/// \param tokens BOS (= V) then L tokens in {0..V-1} `(n,)`
+/// \return the sequence with its targets
+/// \throws std::invalid_argument if the tokens do not fit the task
+inline heads_example heads_example_from_tokens(
+    const heads_task& task, const std::vector<std::size_t>& tokens)
 {
-    detail::rng g(seed);
     const std::size_t n = task.positions();
-    heads_example e;
-    e.tokens.assign(n, task.vocab);                // position 0 is BOS
-    e.target.assign(n, -1);
-    for (std::size_t i = 1; i < n; ++i) {
-        e.tokens[i] = g.below(task.vocab);
+    bool fits = tokens.size() == n && tokens[0] == task.vocab;
+    for (std::size_t i = 1; fits && i < n; ++i) {
+        fits = tokens[i] < task.vocab;
     }
+    if (!fits) {
+        throw std::invalid_argument(
+            "heads_example_from_tokens: expected BOS (" + std::to_string(
+                task.vocab) + ") then " + std::to_string(task.length)
+            + " tokens below " + std::to_string(task.vocab));
+    }
+    heads_example e{tokens, std::vector<int>(n, -1)};
     for (std::size_t i = 2; i < n; ++i) {
         bool seen = false;                         // content: a copy before?
         for (std::size_t j = 1; j < i; ++j) {
-            seen = seen || e.tokens[j] == e.tokens[i];
+            seen = seen || tokens[j] == tokens[i];
         }
         // position: the previous token
-        e.target[i] = int(2 * e.tokens[i - 1] + (seen ? 1 : 0));
+        e.target[i] = int(2 * tokens[i - 1] + (seen ? 1 : 0));
     }
     return e;
 }
 // [ch05-task]
+
+/// \brief Draws one sequence of the task, with its targets.
+/// \param task the sizes
+/// \param seed seed of this sequence's random tokens
+/// \return BOS, L tokens drawn uniformly from {0..V-1}, and the targets
+inline heads_example make_heads_example(const heads_task& task,
+                                        std::uint64_t seed)
+{
+    detail::rng g(seed);
+    std::vector<std::size_t> tokens(task.positions(), task.vocab);
+    for (std::size_t i = 1; i < tokens.size(); ++i) {
+        tokens[i] = g.below(task.vocab);
+    }
+    return heads_example_from_tokens(task, tokens);
+}
 
 /// \brief A held-out set of `count` sequences, never met in training.
 /// \param task  the sizes
@@ -629,26 +651,54 @@ inline std::vector<head_pattern> head_patterns(
 }
 
 // [ch05-prune]
-/// \brief Accuracy as heads are gated off one at a time in a given order.
+/// \brief Accuracy of the model with every subset of its heads on: entry
+///        `mask` has head h on when bit h of `mask` is set.
 /// \param task     the sizes
 /// \param m        the model
 /// \param examples the sequences
-/// \param order    the heads in the order they are removed `(H,)`
-/// \return accuracy with H, H - 1, ..., 0 heads remaining `(H + 1,)`
-inline std::vector<double> pruning_curve(
-    const heads_task& task, const tiny_model& m,
-    const std::vector<heads_example>& examples,
-    const std::vector<std::size_t>& order)
+/// \return accuracies `(2^H,)`; the last entry has all heads on
+inline vector subset_accuracies(const heads_task& task, const tiny_model& m,
+                                const std::vector<heads_example>& examples)
 {
-    vector xi = xt::ones<double>({task.heads});
-    std::vector<double> accuracy{
-        evaluate_tiny_model(task, m, examples, xi).accuracy};
-    for (std::size_t h : order) {
-        xi(h) = 0.0;
-        accuracy.push_back(evaluate_tiny_model(task, m, examples, xi)
-                               .accuracy);
+    const std::size_t subsets = std::size_t(1) << task.heads;
+    vector accuracy = xt::zeros<double>({subsets});            // (2^H,)
+    for (std::size_t mask = 0; mask < subsets; ++mask) {
+        vector xi = xt::zeros<double>({task.heads});
+        for (std::size_t h = 0; h < task.heads; ++h) {
+            xi(h) = (mask >> h) & 1 ? 1.0 : 0.0;
+        }
+        accuracy(mask) = evaluate_tiny_model(task, m, examples, xi).accuracy;
     }
     return accuracy;
+}
+
+/// \brief Accuracy as heads are gated off one at a time in a given order.
+/// \param accuracy the accuracy of every subset of heads `(2^H,)`, from
+///        subset_accuracies()
+/// \param order    the heads in the order they are removed `(H,)`
+/// \return accuracy with H, H - 1, ..., 0 heads left `(H + 1,)`
+/// \throws std::invalid_argument if `order` is not a permutation of the
+///         heads
+inline std::vector<double> pruning_curve(const vector& accuracy,
+                                         const std::vector<std::size_t>& order)
+{
+    std::size_t mask = accuracy.size() - 1;                    // all on
+    if (accuracy.size() != (std::size_t(1) << order.size())) {
+        throw std::invalid_argument("pruning_curve: expected 2^H = "
+                                    + std::to_string(1 << order.size())
+                                    + " subset accuracies, got "
+                                    + std::to_string(accuracy.size()));
+    }
+    std::vector<double> curve{accuracy(mask)};
+    for (std::size_t h : order) {
+        if (h >= order.size() || !((mask >> h) & 1)) {
+            throw std::invalid_argument("pruning_curve: order must name "
+                                        "each head once");
+        }
+        mask &= ~(std::size_t(1) << h);
+        curve.push_back(accuracy(mask));
+    }
+    return curve;
 }
 // [ch05-prune]
 
