@@ -97,18 +97,52 @@ attn::tiny_model train(std::uint64_t seed, std::size_t steps,
     return m;
 }
 
+// What a head does, from where its weight goes (see head_pattern).
 std::string describe(const attn::head_pattern& p)
 {
     if (p.previous >= 0.5 && p.previous >= p.copies) {
         return "previous token";
     }
-    if (p.copies >= 0.5 && p.bos >= 0.5) {
-        return "earlier copy of my token, else BOS";
-    }
     if (p.copies >= 0.5) {
-        return "earlier copy of my token";
+        return "copy detector";
     }
     return "mixed";
+}
+
+// One sentence per head, for the chapter, from the measured pattern.
+std::string head_sentence(std::size_t h, const attn::head_pattern& p,
+                          double confidence)
+{
+    const std::string head = "**Head " + std::to_string(h) + "**";
+    const std::string numbers =
+        " (weight on position <i>i</i>&minus;1: " + fmt(p.previous, "%.2f")
+        + "; on earlier copies of <i>t<sub>i</sub></i>, where there is one: "
+        + fmt(p.copies, "%.2f") + "; on BOS where there is none: "
+        + fmt(p.bos, "%.2f") + "; confidence " + fmt(confidence, "%.2f")
+        + ").";
+    const auto kind = describe(p);
+    if (kind == "previous token") {
+        return head + " is a previous-token head: most of its weight goes "
+               "one position back" + numbers;
+    }
+    if (kind == "copy detector") {
+        return head + " is a copy detector: it looks for earlier copies of "
+               "its own token, and puts part of its weight on BOS when "
+               "there is none" + numbers;
+    }
+    return head + " has no single pattern" + numbers;
+}
+
+std::string head_set(const std::vector<std::size_t>& heads,
+                     const std::vector<attn::head_pattern>& patterns)
+{
+    std::string s;
+    for (std::size_t k = 0; k < heads.size(); ++k) {
+        s += (k == 0 ? "" : k + 1 == heads.size() ? " and " : ", ")
+             + std::to_string(heads[k]) + " ("
+             + describe(patterns[heads[k]]) + ")";
+    }
+    return s;
 }
 
 void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
@@ -168,7 +202,7 @@ void analyse(const attn::tiny_model& m,
     // [ch05-analysis]
     std::cout << "\nOn " << test.size() << " test sequences: accuracy "
               << fmt(full.accuracy, "%.3f") << ", loss "
-              << fmt(full.loss, "%.3f") << " (always naming the most "
+              << fmt(full.loss, "%.2g") << " (always naming the most "
               << "frequent class: " << fmt(chance_accuracy(test), "%.3f")
               << ")\n\nhead  prev  copy  BOS|no copy  ablation  I_h   "
               << "confidence  pattern\n";
@@ -246,6 +280,45 @@ void analyse(const attn::tiny_model& m,
     if (out_dir.empty()) {
         return;
     }
+    // Sentences for the chapter, made from the numbers above.
+    auto out = attn::open_for_writing(
+        attn::path_in(out_dir, "ch05_head_sentences.md"));
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        out << "- " << head_sentence(h, patterns[h], confidence(h)) << '\n';
+    }
+    std::size_t best_pair = 0;
+    for (std::size_t mask = 0; mask < subsets.size(); ++mask) {
+        if (__builtin_popcountll(mask) == 2
+            && (best_pair == 0 || subsets(mask) > subsets(best_pair))) {
+            best_pair = mask;
+        }
+    }
+    std::vector<std::size_t> pair;
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        if ((best_pair >> h) & 1) {
+            pair.push_back(h);
+        }
+    }
+    auto findings = attn::open_for_writing(
+        attn::path_in(out_dir, "ch05_findings.md"));
+    findings << "- The least important head is head " << by_ablation[0]
+             << " by ablation, head " << by_importance[0]
+             << " by <i>I<sub>h</sub></i> and head " << by_confidence[0]
+             << " by confidence.\n"
+             << "- Pruning by <i>I<sub>h</sub></i> measured once removes "
+             << "heads " << head_set({by_importance[0], by_importance[1]},
+                                     patterns)
+             << " first; with two heads left the accuracy is "
+             << fmt(curve_i[2], "%.3f") << ".\n"
+             << "- Measuring <i>I<sub>h</sub></i> again after each removal "
+             << "removes " << head_set({by_remeasured[0], by_remeasured[1]},
+                                       patterns)
+             << " first, and keeps " << fmt(curve_r[2], "%.3f")
+             << " with two heads left.\n"
+             << "- The best pair of heads is " << head_set(pair, patterns)
+             << ", with accuracy " << fmt(subsets(best_pair), "%.3f")
+             << "; a random order keeps " << fmt(mean[2], "%.3f")
+             << " on average with two heads left.\n";
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_heads.md"),
         {"head", "pattern", "weight on <i>i</i>&minus;1",
@@ -269,7 +342,7 @@ void analyse(const attn::tiny_model& m,
         {"test sequences", "accuracy, all heads", "test loss",
          "always the most frequent class"},
         {{std::to_string(test.size()), fmt(full.accuracy, "%.3f"),
-          fmt(full.loss, "%.3f"), fmt(chance_accuracy(test), "%.3f")}});
+          fmt(full.loss, "%.2g"), fmt(chance_accuracy(test), "%.3f")}});
 }
 
 attn::tiny_model load_model(const std::string& dir)
