@@ -81,8 +81,8 @@ def check_numbers(bin_dir, work):
     # (largest difference, tolerance): central differences are good to
     # about 1e-9, everything else to rounding.
     diffs = {"A": (np.max(np.abs(np.load(out / "A.npy") - a)), 1e-12),
-             "logits": (np.max(np.abs(np.load(out / "logits.npy") - logits)),
-                        1e-12),
+             "logits": (np.max(np.abs(np.load(out / "logits.npy")
+                                      - logits)), 1e-12),
              "d_xi (central differences)":
                  (np.max(np.abs(np.load(out / "d_xi.npy") - d_xi)), 1e-7),
              "W_q.npy saved back": (np.max(np.abs(np.load(out / "W_q.npy")

@@ -202,8 +202,7 @@ TEST_CASE("Eq. 5.2: read-out gradients, hand-worked",
     REQUIRE(g.d_w_u(0, 3) == Approx(-0.45).epsilon(1e-14));
 }
 
-TEST_CASE("Eq. 5.2 to 5.7: every gradient of the model matches central "
-          "differences",
+TEST_CASE("Eqs. 5.2 to 5.7: every model gradient matches central differences",
           "[ch05][eq_grad_logits][eq_grad_projections]")
 {
     for (std::uint64_t seed : {1u, 2u}) {
@@ -244,9 +243,9 @@ TEST_CASE("Eq. 5.2 to 5.7: every gradient of the model matches central "
 }
 
 // ------------------------------------------------------------- Eq. 5.3
-TEST_CASE("Eqs. 5.3 to 5.7: one key, one query, hand-worked",
-          "[ch05][eq_grad_output_projection][eq_grad_head_outputs]"
-          "[eq_grad_scores][eq_grad_projections]")
+TEST_CASE(
+    "Eqs. 5.3 to 5.7: one key, one query, hand-worked",
+    "[ch05][eq_grad_output_projection][eq_grad_head_outputs][eq_grad_scores]")
 {
     // One query, one key, d = 2, H = 1, all weights the identity. With one
     // key the weight is a = 1 whatever the score, so
@@ -341,8 +340,7 @@ TEST_CASE("Eq. 5.5: softmax backward, hand-worked", "[ch05][eq_grad_softmax]")
                  IsCloseTo(expected));
 }
 
-TEST_CASE("Eq. 5.5: softmax backward equals the Jacobian of Eq. 2.7, the "
-          "loops and central differences",
+TEST_CASE("Eq. 5.5: softmax backward equals Eq. 2.7's Jacobian, loops, FD",
           "[ch05][eq_grad_softmax]")
 {
     const double inf = std::numeric_limits<double>::infinity();
@@ -482,8 +480,7 @@ TEST_CASE("Eq. 5.8: Adam, two steps by hand", "[ch05][eq_adam]")
     REQUIRE(theta(0) == Approx(0.93661035).epsilon(1e-8));
 }
 
-TEST_CASE("Eq. 5.8: training is deterministic for a seed and lowers the "
-          "loss",
+TEST_CASE("Eq. 5.8: training is deterministic for a seed, lowers the loss",
           "[ch05][eq_adam]")
 {
     attn::training_config config;
@@ -566,8 +563,7 @@ TEST_CASE("Eq. 5.9: ablation, by hand and against the gates",
 }
 
 // ------------------------------------------------------------ Eq. 5.10
-TEST_CASE("Eq. 5.10: head importance equals E|dL/dxi_h| by central "
-          "differences",
+TEST_CASE("Eq. 5.10: importance = mean abs(dL/dxi_h), by central differences",
           "[ch05][eq_head_importance]")
 {
     for (std::uint64_t seed : {101u, 102u}) {
