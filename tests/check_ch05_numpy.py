@@ -88,7 +88,8 @@ def check_numbers(bin_dir, work):
              "W_q.npy saved back": (np.max(np.abs(np.load(out / "W_q.npy")
                                                - w["W_q"])), 0.0),
              # one token and one position in every row of X
-             "X is one-hot (row sums minus 2)": (np.max(np.abs(x.sum(axis=1) - 2)), 0.0)}
+             "X is one-hot (row sums minus 2)":
+                 (np.max(np.abs(x.sum(axis=1) - 2)), 0.0)}
     return diffs
 
 
