@@ -202,7 +202,7 @@ void analyse(const attn::tiny_model& m,
     // [ch05-analysis]
     std::cout << "\nOn " << test.size() << " test sequences: accuracy "
               << fmt(full.accuracy, "%.3f") << ", loss "
-              << fmt(full.loss, "%.2g") << " (always naming the most "
+              << fmt(full.loss, "%.2g") << "\n(always naming the most "
               << "frequent class: " << fmt(chance_accuracy(test), "%.3f")
               << ")\n\nhead  prev  copy  BOS|no copy  ablation  I_h   "
               << "confidence  pattern\n";
@@ -244,10 +244,10 @@ void analyse(const attn::tiny_model& m,
             high[k] = std::max(high[k], c[k]);
         }
     }
-    std::cout << "\nPruning, heads removed in the order: by I_h "
-              << order_string(by_importance) << "; by I_h re-measured "
-              << order_string(by_remeasured) << "; by ablation "
-              << order_string(by_ablation) << "; by confidence "
+    std::cout << "\nPruning, heads removed in the order\n  by I_h: "
+              << order_string(by_importance) << "; by I_h again: "
+              << order_string(by_remeasured) << "; by ablation: "
+              << order_string(by_ablation) << "; by confidence: "
               << order_string(by_confidence) << "\n"
               << "heads left   I_h  I_h again  ablation  confidence  "
               << "random: mean  min    max\n";
@@ -321,16 +321,14 @@ void analyse(const attn::tiny_model& m,
              << " on average with two heads left.\n";
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_heads.md"),
-        {"head", "pattern", "weight on <i>i</i>&minus;1",
-         "weight on earlier copies", "weight on BOS (no copy)",
-         "ablation: accuracy lost", "importance <i>I<sub>h</sub></i>",
-         "confidence"},
+        {"head", "pattern", "on <i>i</i>&minus;1", "on copies",
+         "on BOS", "ablation", "<i>I<sub>h</sub></i>", "confidence"},
         rows);
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_pruning.md"),
         {"heads left", "by <i>I<sub>h</sub></i>",
-         "by <i>I<sub>h</sub></i> re-measured", "by ablation",
-         "by confidence", "random order: mean", "random: range"},
+         "by <i>I<sub>h</sub></i> again", "by ablation",
+         "by confidence", "random: mean", "random: range"},
         prune_rows);
     attn::write_columns(attn::path_in(out_dir, "ch05_pruning.dat"),
                         {"heads_left", "by_importance", "by_remeasured",
@@ -401,11 +399,12 @@ int run(const cxxopts::ParseResult& options, const attn::common_args& args)
                                                 args.seed);
     const auto example = test.front();
     std::cout << "Task: BOS + " << task.length << " tokens from {0.."
-              << task.vocab - 1 << "}; at position i >= 2 name "
-              << "2 * t[i-1] + (t[i] seen before): " << task.classes()
-              << " classes.\nModel: one self-attention layer, "
+              << task.vocab - 1 << "}; at position i >= 2 name the class\n"
+              << "      2 t[i-1] + (t[i] seen before), one of "
+              << task.classes() << ".\nModel: one self-attention layer, "
               << task.heads << " heads, d_model " << task.d_model
-              << ", strict causal mask, residual, linear read-out.\n\n";
+              << ", strict causal mask,\n       residual, linear "
+              << "read-out.\n\n";
     const auto m = args.load_dir.empty()
                        ? train(args.seed, steps, test, args.out_dir)
                        : load_model(args.load_dir);
