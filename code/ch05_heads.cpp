@@ -246,7 +246,7 @@ void analyse(const attn::tiny_model& m,
     }
     std::cout << "\nPruning, heads removed in the order\n  by I_h: "
               << order_string(by_importance) << "; by I_h again: "
-              << order_string(by_remeasured) << "; by ablation: "
+              << order_string(by_remeasured) << "\n  by ablation: "
               << order_string(by_ablation) << "; by confidence: "
               << order_string(by_confidence) << "\n"
               << "heads left   I_h  I_h again  ablation  confidence  "
