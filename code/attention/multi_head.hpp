@@ -104,6 +104,7 @@ inline auto head_view(const matrix& m, std::size_t h, std::size_t d_k)
 
 namespace detail {
 
+// [ch03-gemm-in-place]
 // The distance in doubles between two rows of a row-major block whose
 // rows are contiguous. xtensor stores stride 0 for an extent of 1, which
 // BLAS refuses as a leading dimension, so a single row reports its width.
@@ -149,6 +150,7 @@ void gemm_in_place(const A& a, bool trans_a, const B& b, bool trans_b,
         &a(0, 0), leading_dimension(a), &b(0, 0), leading_dimension(b), 0.0,
         &c(0, 0), leading_dimension(c));
 }
+// [ch03-gemm-in-place]
 
 inline void check_multi_head_arguments(const std::string& where,
                                        const matrix& x_q, const matrix& x_kv,
