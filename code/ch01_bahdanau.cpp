@@ -236,7 +236,7 @@ void alignment_heatmap(const std::string& file, const std::string& title,
     for (std::size_t i = 0; i < task.T; ++i) {
         style.row_labels.push_back(
             std::to_string(i + 1) + ": "
-            + token_name(xt::argmax(xt::view(f.p, i, xt::all()))()));
+            + token_name(attn::detail::argmax_row(f.p, i)));
     }
     attn::write_heatmap_svg(file, f.alpha, style);
 }

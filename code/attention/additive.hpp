@@ -30,7 +30,6 @@
 
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xmanipulation.hpp>
-#include <xtensor/xsort.hpp>
 #include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
@@ -63,14 +62,15 @@ inline matrix rnn_states(const matrix& x, const matrix& W, const matrix& U,
     const std::size_t n = W.shape()[0];
     expect_shape("rnn_states", "W", W, {n, m}, "(n, m)");
     expect_shape("rnn_states", "U", U, {n, n}, "(n, n)");
+    // W x_j for every j at once: it does not depend on the previous state.
+    const matrix Wx = xt::linalg::dot(x, xt::transpose(W));      // (T_x, n)
     matrix states = xt::zeros<double>({T_x, n});                 // (T_x, n)
-    vector prev = xt::zeros<double>({n});                        // (n,)
+    matrix prev = xt::zeros<double>({std::size_t(1), n});        // (1, n)
     for (std::size_t step = 0; step < T_x; ++step) {
         const std::size_t j = backward ? T_x - 1 - step : step;
-        const vector x_j = xt::view(x, j, xt::all());           // (m,)
-        prev = xt::tanh(xt::linalg::dot(W, x_j)
-                        + xt::linalg::dot(U, prev));             // (n,)
-        xt::view(states, j, xt::all()) = prev;
+        prev = xt::tanh(xt::view(Wx, xt::range(j, j + 1), xt::all())
+                        + xt::linalg::dot(prev, xt::transpose(U)));  // (1, n)
+        xt::view(states, xt::range(j, j + 1), xt::all()) = prev;
     }
     return states;
 }
@@ -478,6 +478,18 @@ inline double alignment_loss(const matrix& o,
 
 namespace detail {
 
+// The column of the largest entry of row i (the first one on a tie).
+inline std::size_t argmax_row(const matrix& m, std::size_t i)
+{
+    std::size_t best = 0;
+    for (std::size_t j = 1; j < m.shape()[1]; ++j) {
+        if (m(i, j) > m(i, best)) {
+            best = j;
+        }
+    }
+    return best;
+}
+
 inline void expect_model_shapes(const std::string& where,
                                 const alignment_model& model,
                                 const matrix& s_prev, const matrix& h)
@@ -642,7 +654,9 @@ inline matrix task_annotations(const reversal_task& task,
                                         + " outside [0, "
                                         + std::to_string(task.V) + ")");
         }
-        xt::view(what, j, xt::all()) = xt::view(task.E, tokens[j], xt::all());
+        for (std::size_t l = 0; l < what.shape()[1]; ++l) {
+            what(j, l) = task.E(tokens[j], l);
+        }
     }
     return annotations(what, task.P);                           // (T, 2n)
 }
@@ -698,9 +712,8 @@ inline training_record evaluate_alignment(
         std::vector<std::size_t> y(task.T);
         for (std::size_t i = 0; i < task.T; ++i) {
             y[i] = x[task.source_of[i]];
-            aligned += xt::argmax(xt::view(f.alpha, i, xt::all()))()
-                       == task.source_of[i];
-            right += xt::argmax(xt::view(f.p, i, xt::all()))() == y[i];
+            aligned += detail::argmax_row(f.alpha, i) == task.source_of[i];
+            right += detail::argmax_row(f.p, i) == y[i];
             ++total;
         }
         r.test_loss += alignment_loss(f.o, y) / double(test.size());
