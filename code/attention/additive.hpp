@@ -120,9 +120,9 @@ inline void expect_alignment_shapes(const std::string& where,
 /// long as `U_a` has as many columns as `h`.
 /// \param s_prev decoder states, the i-th row is `s_{i-1}` `(T_y, n)`
 /// \param h      annotations `(T_x, 2n)`
-/// \param W_a    weights on the decoder state `(n', n)`
-/// \param U_a    weights on the annotations `(n', 2n)`
-/// \param v_a    output weights `(n',)`
+/// \param W_a    weights on the decoder state `(n′, n)`
+/// \param U_a    weights on the annotations `(n′, 2n)`
+/// \param v_a    output weights `(n′,)`
 /// \return the energies `(T_y, T_x)`
 /// \throws std::invalid_argument on inconsistent or empty shapes
 inline matrix additive_energies(const matrix& s_prev, const matrix& h,
@@ -150,9 +150,9 @@ inline matrix additive_energies(const matrix& s_prev, const matrix& h,
 ///        counting their multiplications (Eq. \ref eq_additive_cost "(1.5)").
 /// \param s_prev decoder states `(T_y, n)`
 /// \param h      annotations `(T_x, 2n)`
-/// \param W_a    weights on the decoder state `(n', n)`
-/// \param U_a    weights on the annotations `(n', 2n)`
-/// \param v_a    output weights `(n',)`
+/// \param W_a    weights on the decoder state `(n′, n)`
+/// \param U_a    weights on the annotations `(n′, 2n)`
+/// \param v_a    output weights `(n′,)`
 /// \param multiplications if not null, receives the number of
 ///        multiplications done
 /// \return the energies `(T_y, T_x)`
@@ -197,9 +197,9 @@ inline matrix additive_energies_naive(const matrix& s_prev, const matrix& h,
 ///        counting their multiplications (Eq. \ref eq_additive_cost "(1.5)").
 /// \param s_prev decoder states `(T_y, n)`
 /// \param h      annotations `(T_x, 2n)`
-/// \param W_a    weights on the decoder state `(n', n)`
-/// \param U_a    weights on the annotations `(n', 2n)`
-/// \param v_a    output weights `(n',)`
+/// \param W_a    weights on the decoder state `(n′, n)`
+/// \param U_a    weights on the annotations `(n′, 2n)`
+/// \param v_a    output weights `(n′,)`
 /// \param multiplications if not null, receives the number of
 ///        multiplications done
 /// \return the energies `(T_y, T_x)`
@@ -260,14 +260,14 @@ struct multiplication_count {
 
 // [ch01-additive-cost]
 /// \brief The multiplications of Eq. \ref eq_additive_cost "(1.5)", in
-///        closed form: `T_y T_x n' (n + 2n + 1)` when every pair is
-///        computed from scratch, `T_x n' 2n + T_y n' n + T_y T_x n'` when
+///        closed form: `T_y T_x n′ (n + 2n + 1)` when every pair is
+///        computed from scratch, `T_x n′ 2n + T_y n′ n + T_y T_x n′` when
 ///        `U_a h_j` and `W_a s_{i-1}` are computed once each.
 /// \param T_x     source length
 /// \param T_y     target length
 /// \param n       decoder state width
 /// \param two_n   annotation width (2n in the paper)
-/// \param n_prime alignment hidden width n'
+/// \param n_prime alignment hidden width n′
 /// \return both counts
 inline multiplication_count additive_multiplications(std::size_t T_x,
                                                      std::size_t T_y,
@@ -333,9 +333,9 @@ struct bahdanau_result {
 ///        \ref eq_bahdanau_context "(1.4)").
 /// \param s_prev decoder states, the i-th row is `s_{i-1}` `(T_y, n)`
 /// \param h      annotations `(T_x, 2n)`
-/// \param W_a    weights on the decoder state `(n', n)`
-/// \param U_a    weights on the annotations `(n', 2n)`
-/// \param v_a    output weights `(n',)`
+/// \param W_a    weights on the decoder state `(n′, n)`
+/// \param U_a    weights on the annotations `(n′, 2n)`
+/// \param v_a    output weights `(n′,)`
 /// \return `e` and `alpha` `(T_y, T_x)`, `c` `(T_y, 2n)`
 /// \throws std::invalid_argument on inconsistent or empty shapes
 inline bahdanau_result bahdanau_attention(const matrix& s_prev,
