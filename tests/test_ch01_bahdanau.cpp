@@ -281,8 +281,8 @@ TEST_CASE("Eq. 1.4: context c_i = sum_j alpha_ij h_j, hand-worked",
                  IsCloseTo(expected));
 }
 
-TEST_CASE("Eq. 1.4: context equals its literal loops and stays inside the "
-          "annotations' range", "[ch01][eq_bahdanau_context]")
+TEST_CASE("Eq. 1.4: context equals its literal loops and stays within the "
+          "range of the annotations", "[ch01][eq_bahdanau_context]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         const matrix alpha = attn::softmax_rows(random_matrix(4, 7, seed));
