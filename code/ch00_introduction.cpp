@@ -63,8 +63,26 @@ void lookup_demo(const std::string& out_dir)
 }
 
 // [ch00-temperature-sweep]
-// Softmax of the fixed logits z = (2, 1, 0.5, -1) scaled by beta: small
-// beta spreads the weight evenly, large beta puts it all on the largest.
+// One point of Figure 0.1: the weights softmax(beta z) and their entropy
+// -sum_j a_j log a_j (with 0 log 0 = 0).
+struct sweep_point {
+    matrix a;        // (1, 4)
+    double entropy;
+};
+
+sweep_point temperature_point(const matrix& z, double beta)
+{
+    sweep_point p{attn::softmax_rows(beta * z), 0.0};
+    for (double w : p.a) {
+        p.entropy -= w > 0 ? w * std::log(w) : 0.0;
+    }
+    return p;
+}
+// [ch00-temperature-sweep]
+
+// Softmax of the fixed logits z = (2, 1, 0.5, -1) scaled by beta from 0.1
+// to 10: small beta spreads the weight evenly, large beta puts it all on
+// the largest.
 void temperature_demo(const std::string& out_dir)
 {
     const matrix z = {{2.0, 1.0, 0.5, -1.0}};
@@ -73,11 +91,7 @@ void temperature_demo(const std::string& out_dir)
               << "  beta   weights                          entropy\n";
     for (int step = 0; step <= 60; ++step) {
         const double beta = std::pow(10.0, -1.0 + 2.0 * step / 60.0);
-        const matrix a = attn::softmax_rows(beta * z);
-        double entropy = 0.0;
-        for (double w : a) {
-            entropy -= w > 0 ? w * std::log(w) : 0.0;
-        }
+        const auto [a, entropy] = temperature_point(z, beta);
         columns[0].push_back(beta);
         for (std::size_t j = 0; j < 4; ++j) {
             columns[j + 1].push_back(a(0, j));
@@ -101,7 +115,6 @@ void temperature_demo(const std::string& out_dir)
             columns);
     }
 }
-// [ch00-temperature-sweep]
 
 void stability_demo()
 {

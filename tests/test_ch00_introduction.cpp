@@ -160,6 +160,21 @@ TEST_CASE("Eq. 0.2: attention refuses inconsistent shapes",
                         Catch::Contains("q must not be empty"));
 }
 
+TEST_CASE("Eq. 0.3: the column form, hand-worked", "[ch00][eq_column_form]")
+{
+    // The case of Eq. 0.2's hand-worked test, with tokens as columns:
+    // query columns (sqrt(2) ln 3, 0) and (0, 0), key columns (1, 0) and
+    // (0, 1), values 4 and 8 in one row. S = K^T Q / sqrt(2) has the
+    // columns (ln 3, 0) and (0, 0); their softmaxes are (3/4, 1/4) and
+    // (1/2, 1/2); V~ = V A = (4 * 3/4 + 8 * 1/4, 4/2 + 8/2) = (5, 6).
+    const matrix q_cols = {{std::sqrt(2.0) * std::log(3.0), 0.0},
+                           {0.0, 0.0}};
+    const matrix k_cols = {{1.0, 0.0}, {0.0, 1.0}};
+    const matrix v_cols = {{4.0, 8.0}};
+    REQUIRE_THAT(attn::attend_columns(q_cols, k_cols, v_cols),
+                 IsCloseTo(matrix{{5.0, 6.0}}));
+}
+
 TEST_CASE("Eq. 0.3: the column form equals the row form transposed",
           "[ch00][eq_column_form]")
 {
