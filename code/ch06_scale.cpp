@@ -1,0 +1,737 @@
+// Chapter 6: attention at scale. The four ways agree, the online softmax
+// at work on one row, the cost model, and measured time and peak memory
+// against n (a short run here; the full one with --benchmark).
+//
+//   ch06_scale                      demonstrations and a short benchmark
+//                                   (n up to 2048), a few seconds
+//   ch06_scale --load D --save E    reads D/Q.npy (n_q, d_k), D/K.npy
+//       (n_k, d_k), D/V.npy (n_k, d_v) and, if present, D/mask.npy
+//       (n_q, n_k, bool); writes E/Y_loops.npy, E/Y_xtensor.npy,
+//       E/Y_blas.npy and E/Y_tiled.npy (n_q, d_v)
+//   ch06_scale --benchmark --out D  the full benchmark, n up to --max-n
+//                                   (default 32768); minutes
+// OpenBLAS runs on one thread throughout (openblas_set_num_threads(1)).
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <time.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <xtensor/xrandom.hpp>
+
+#include "attention/cli.hpp"
+#include "attention/npy.hpp"
+#include "attention/plot.hpp"
+#include "attention/scale.hpp"
+
+// OpenBLAS's own switch (the library the build links, BLA_VENDOR=OpenBLAS).
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace {
+
+using attn::bool_matrix;
+using attn::matrix;
+// CPU seconds of this process: on a shared machine, wall-clock time also
+// counts the time spent waiting for a core.
+double cpu_now()
+{
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+const double nan = std::numeric_limits<double>::quiet_NaN();
+const double mib = 1024.0 * 1024.0;
+const std::size_t d = 64;  // d_k = d_v of the benchmark
+
+const std::vector<std::string> ways = {"loops", "xtensor", "blas", "tiled"};
+
+matrix run_way(const std::string& way, const matrix& q, const matrix& k,
+               const matrix& v, const bool_matrix& mask = bool_matrix())
+{
+    if (way == "loops") {
+        return attn::attention_loops(q, k, v, mask);
+    }
+    if (way == "xtensor") {
+        return attn::attention_xtensor(q, k, v, mask);
+    }
+    if (way == "blas") {
+        return attn::attention_blas(q, k, v, mask);
+    }
+    if (way == "tiled") {
+        return attn::attention_tiled(q, k, v, mask);
+    }
+    throw attn::usage_error("unknown way '" + way
+                            + "': expected loops, xtensor, blas or tiled");
+}
+
+double max_relative_difference(const matrix& a, const matrix& b)
+{
+    return xt::amax(xt::abs(a - b))() / xt::amax(xt::abs(b))();
+}
+
+// ------------------------------------------------------------ demos
+
+void equality_demo(std::uint64_t seed)
+{
+    std::cout << "The four ways on random inputs (seed " << seed
+              << "), largest |Y - Y_loops| / max |Y_loops|:\n"
+              << "  shape (n_q, n_k, d_k, d_v)  mask     xtensor    blas"
+              << "       tiled\n";
+    const std::vector<std::vector<std::size_t>> shapes = {
+        {7, 11, 5, 3}, {64, 300, 16, 8}, {300, 64, 8, 16}};
+    for (const auto& n : shapes) {
+        xt::random::seed(seed);
+        const matrix q = xt::random::randn<double>({n[0], n[2]});
+        const matrix k = xt::random::randn<double>({n[1], n[2]});
+        const matrix v = xt::random::randn<double>({n[1], n[3]});
+        // A random mask that also leaves query 0 with no key at all.
+        bool_matrix mask = xt::random::rand<double>({n[0], n[1]}) < 0.7;
+        xt::row(mask, 0) = false;
+        for (bool masked : {false, true}) {
+            const bool_matrix m = masked ? mask : bool_matrix();
+            const matrix ref = attn::attention_loops(q, k, v, m);
+            char line[160];
+            std::snprintf(line, sizeof line,
+                          "  (%zu, %zu, %zu, %zu)%*s %-7s", n[0], n[1], n[2],
+                          n[3], int(20 - std::to_string(n[0]).size()
+                                    - std::to_string(n[1]).size()
+                                    - std::to_string(n[2]).size()
+                                    - std::to_string(n[3]).size()),
+                          "", masked ? "random" : "none");
+            std::cout << line;
+            for (const auto& way : {"xtensor", "blas", "tiled"}) {
+                std::cout << "  " << attn::fmt(
+                    max_relative_difference(run_way(way, q, k, v, m), ref),
+                    "%.1e") << "  ";
+            }
+            std::cout << '\n';
+        }
+    }
+    std::cout << "  (a fully masked query row gives a zero output in every "
+                 "way)\n\n";
+}
+
+// [ch06-online-demo]
+// One query, four keys in two blocks of two: scores (1, 3 | 5, 2) and
+// values (10, 20 | 30, 40). The running maximum, sum and output after each
+// block, then the result against the softmax of all four at once.
+void online_demo(const std::string& out_dir)
+{
+    const matrix s = {{1.0, 3.0, 5.0, 2.0}};
+    const matrix v = {{10.0}, {20.0}, {30.0}, {40.0}};
+    auto state = attn::online_softmax_start(1, 1);
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t b = 0; b < 2; ++b) {
+        const matrix s_b = xt::view(s, xt::all(), xt::range(2 * b, 2 * b + 2));
+        const matrix v_b = xt::view(v, xt::range(2 * b, 2 * b + 2), xt::all());
+        const double m_old = state.m(0);
+        attn::online_softmax_update(state, s_b, v_b);
+        rows.push_back({std::to_string(b + 1),
+                        "(" + attn::fmt(s_b(0, 0)) + ", "
+                            + attn::fmt(s_b(0, 1)) + ")",
+                        attn::fmt(state.m(0)),
+                        attn::fmt(std::exp(m_old - state.m(0)), "%.6f"),
+                        attn::fmt(state.l(0), "%.6f"),
+                        attn::fmt(state.o(0, 0), "%.6f")});
+    }
+    const double y_online = attn::online_softmax_finish(state)(0, 0);
+    const double y_direct = xt::linalg::dot(attn::softmax_rows(s), v)(0, 0);
+    std::cout << "The online softmax on one row, blocks (1, 3) and (5, 2):\n";
+    for (const auto& r : rows) {
+        std::cout << "  after block " << r[0] << ": m = " << r[2]
+                  << ", alpha = " << r[3] << ", l = " << r[4] << ", o = "
+                  << r[5] << '\n';
+    }
+    std::cout << "  y = o / l = " << attn::fmt(y_online, "%.12f")
+              << ", softmax of all four at once: "
+              << attn::fmt(y_direct, "%.12f") << "\n\n";
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch06_online_demo.md"),
+            {"block", "scores", "<i>m</i> after", "rescale "
+             "<i>e</i><sup><i>m</i><sub>old</sub> &minus; "
+             "<i>m</i><sub>new</sub></sup>",
+             "<i>l</i> after", "<i>o</i> after"},
+            rows);
+    }
+}
+// [ch06-online-demo]
+
+void cost_demo(const std::string& out_dir)
+{
+    std::cout << "The cost model (Eq. 6.1), one head, d_k = d_v = 64:\n"
+              << "       n   multiply-adds  exponentials  S and A (MiB)\n";
+    std::vector<std::vector<std::string>> rows;
+    for (double n : {256.0, 1024.0, 4096.0, 16384.0, 32768.0}) {
+        const auto c = attn::attention_cost_model(n, n, 64, 64);
+        char line[128];
+        std::snprintf(line, sizeof line, "  %6.0f  %13.4g  %12.4g  %13.6g\n",
+                      n, c.multiply_adds, c.exponentials,
+                      c.stored_bytes / mib);
+        std::cout << line;
+        rows.push_back({attn::fmt(n, "%.0f"), attn::fmt(c.multiply_adds),
+                        attn::fmt(c.exponentials),
+                        attn::fmt(c.stored_bytes / mib, "%.6g")});
+    }
+    std::cout << "  tiled attention instead keeps one block of scores: "
+              << attn::fmt(attn::attention_tiled_extra_bytes(128, 256)
+                               / 1024.0)
+              << " KiB for blocks of 128 queries x 256 keys\n\n";
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch06_cost_model.md"),
+            {"<i>n</i>", "multiply-adds", "exponentials",
+             "<i>S</i> and <i>A</i> (MiB)"},
+            rows);
+    }
+}
+
+// -------------------------------------------------------- measuring
+
+long status_kib(const std::string& field)
+{
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stol(line.substr(field.size() + 1));
+        }
+    }
+    return -1;
+}
+
+// [ch06-measure]
+// One configuration, in a process of its own: make the inputs, start the
+// peak-memory count at the resident size now (Linux: write 5 to
+// /proc/self/clear_refs), run the way until 0.2 s of CPU time have passed
+// (at least once, at most 5 times), and print the best CPU time and the
+// peak resident memory beyond inputs and output, in bytes.
+int measure(const std::string& way, std::size_t n)
+{
+    xt::random::seed(n);
+    const matrix q = xt::random::randn<double>({n, d});
+    const matrix k = xt::random::randn<double>({n, d});
+    const matrix v = xt::random::randn<double>({n, d});
+    (void)xt::linalg::dot(q, xt::transpose(q));  // OpenBLAS's own buffers
+    const long rss_before = status_kib("VmRSS");
+    std::ofstream("/proc/self/clear_refs") << "5";
+    double best = 1e300, total = 0.0;
+    for (int rep = 0; rep < 5 && total < 0.2; ++rep) {
+        const auto start = cpu_now();
+        const matrix y = run_way(way, q, k, v);
+        const double seconds = cpu_now() - start;
+        best = std::min(best, seconds);
+        total += seconds;
+    }
+    const double output_bytes = 8.0 * double(n * d);
+    const double peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
+                        - output_bytes;
+    std::cout << attn::fmt(best, "%.6g") << ' ' << attn::fmt(peak, "%.6g")
+              << '\n';
+    return 0;
+}
+// [ch06-measure]
+
+// Runs `self --measure way:n` and reads its two numbers.
+std::pair<double, double> measure_in_child(const std::string& self,
+                                           const std::string& way,
+                                           std::size_t n)
+{
+    const std::string command = "'" + self + "' --measure " + way + ":"
+                                + std::to_string(n);
+    FILE* pipe = popen(command.c_str(), "r");
+    double seconds = nan, bytes = nan;
+    if (pipe == nullptr || std::fscanf(pipe, "%lf %lf", &seconds, &bytes) != 2
+        || pclose(pipe) != 0) {
+        throw std::runtime_error("measuring " + way + " at n = "
+                                 + std::to_string(n) + " failed");
+    }
+    return {seconds, bytes};
+}
+
+// The matrix-multiply rate of this machine, one thread: the best of five
+// (1024 x 1024) times (1024 x 1024) products into a result whose memory is
+// already in use, in multiply-adds per second of CPU time.
+double matmul_rate()
+{
+    const int n = 1024;
+    xt::random::seed(7);
+    const matrix a = xt::random::randn<double>({1024, 1024});
+    matrix c = xt::zeros<double>({1024, 1024});
+    double best = 1e300;
+    for (int rep = 0; rep < 5; ++rep) {
+        const auto start = cpu_now();
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0,
+                    a.data(), n, a.data(), n, 0.0, c.data(), n);
+        best = std::min(best, cpu_now() - start);
+    }
+    return double(n) * n * n / best;
+}
+
+// [ch06-first-touch]
+// What fresh memory costs: seconds per MiB to write one byte in every
+// 4 KiB page of a newly allocated 64 MiB buffer (the operating system maps
+// each page on its first use), and to write them again once mapped. Best
+// of three.
+std::pair<double, double> first_touch_cost()
+{
+    const std::size_t bytes = std::size_t(64) << 20;
+    double fresh = 1e300, again = 1e300;
+    for (int rep = 0; rep < 3; ++rep) {
+        std::unique_ptr<char[]> buffer(new char[bytes]);
+        volatile char* p = buffer.get();
+        for (double* best : {&fresh, &again}) {
+            const auto start = cpu_now();
+            for (std::size_t i = 0; i < bytes; i += 4096) {
+                p[i] = char(i);
+            }
+            *best = std::min(*best, cpu_now() - start);
+        }
+    }
+    return {fresh / 64.0, again / 64.0};
+}
+// [ch06-first-touch]
+
+// How far each way is run: the stored ways need 8 n^2 bytes per matrix.
+std::size_t way_limit(const std::string& way, bool full)
+{
+    if (way == "loops" || way == "xtensor") {
+        return full ? 1024 : 512;
+    }
+    return way == "blas" ? (full ? 8192 : 2048) : (full ? 32768 : 2048);
+}
+
+// [ch06-kv-measure]
+// Time of one decoding step at length t with and without the cache
+// (d_model = 256, d_k = d_v = 64), best of a few runs.
+std::vector<std::vector<double>> kv_benchmark(std::size_t max_t, double rate)
+{
+    const std::size_t d_model = 256;
+    xt::random::seed(3);
+    const matrix w_q = xt::random::randn<double>({d_model, d}) / 16.0;
+    const matrix w_k = xt::random::randn<double>({d_model, d}) / 16.0;
+    const matrix w_v = xt::random::randn<double>({d_model, d}) / 16.0;
+    const matrix x = xt::random::randn<double>({max_t, d_model});
+    std::vector<std::vector<double>> columns(5);
+    attn::growing_kv_cache cache;
+    std::size_t t_next = 64;
+    for (std::size_t t = 1; t <= max_t; ++t) {
+        const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
+        if (t != t_next) {
+            attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
+            continue;
+        }
+        // Time the step that appends token t, on a copy of the cache.
+        double cached = 1e300, uncached = 1e300;
+        for (int rep = 0; rep < 5; ++rep) {
+            attn::growing_kv_cache copy = cache;
+            auto start = cpu_now();
+            attn::decode_step_cached(copy, x_t, w_q, w_k, w_v);
+            cached = std::min(cached, cpu_now() - start);
+        }
+        const matrix prefix = xt::view(x, xt::range(0, t), xt::all());
+        for (int rep = 0; rep < (t > 2048 ? 1 : 3); ++rep) {
+            auto start = cpu_now();
+            attn::decode_step_uncached(prefix, w_q, w_k, w_v);
+            uncached = std::min(uncached, cpu_now() - start);
+        }
+        attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
+        const double td = double(t);
+        columns[0].push_back(td);
+        columns[1].push_back(cached);
+        columns[2].push_back(uncached);
+        columns[3].push_back(attn::decode_step_cost(td, d_model, d, true)
+                             / rate);
+        columns[4].push_back(attn::decode_step_cost(td, d_model, d, false)
+                             / rate);
+        t_next *= 2;
+    }
+    return columns;
+}
+// [ch06-kv-measure]
+
+// The size benchmark: the four ways at n = 256, 512, ... up to max_n,
+// each configuration in a child process. The machine is shared, so the
+// matrix-multiply rate is measured again afterwards and the better of the
+// two sets the bound.
+void size_benchmark(const std::string& self, const std::string& out_dir,
+                    bool full, std::size_t max_n, double& rate)
+{
+    std::vector<std::vector<double>> columns(10);
+    for (std::size_t n = 256; n <= max_n; n *= 2) {
+        columns[0].push_back(double(n));
+        for (std::size_t w = 0; w < 4; ++w) {
+            double t = nan, mem = nan;
+            if (n <= way_limit(ways[w], full)) {
+                std::tie(t, mem) = measure_in_child(self, ways[w], n);
+            }
+            columns[1 + w].push_back(t);
+            columns[6 + w].push_back(mem / mib);
+        }
+        if (full) {
+            std::cerr << "  measured n = " << n << '\n';
+        }
+    }
+    rate = std::max(rate, matmul_rate());
+    std::cout << "Time (s) and peak memory beyond inputs and output (MiB), "
+              << "d = 64, one thread:\n"
+              << "       n     loops   xtensor      blas     tiled  "
+                 "matmul bound |  blas MiB  tiled MiB\n";
+    for (std::size_t i = 0; i < columns[0].size(); ++i) {
+        const double n = columns[0][i];
+        columns[5].push_back(attn::attention_cost_model(n, n, d, d)
+                                 .multiply_adds / rate);
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "  %6.0f  %8.3g  %8.3g  %8.3g  %8.3g  %12.3g | %9.4g  "
+                      "%9.4g\n",
+                      n, columns[1][i], columns[2][i], columns[3][i],
+                      columns[4][i], columns[5][i], columns[8][i],
+                      columns[9][i]);
+        std::cout << line;
+    }
+    attn::write_columns(
+        attn::path_in(out_dir, full ? "ch06_bench_full_cpp.dat"
+                                    : "ch06_bench_cpp.dat"),
+        {"n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "bound_s",
+         "loops_mib", "xtensor_mib", "blas_mib", "tiled_mib"},
+        columns);
+}
+
+void kv_run(const std::string& out_dir, bool full, double rate)
+{
+    const auto kv = kv_benchmark(full ? 4096 : 1024, rate);
+    std::cout << "\nOne decoding step at length t (d_model = 256, d_k = 64), "
+              << "seconds:\n"
+              << "       t   with cache  without cache  ratio   model ratio\n";
+    for (std::size_t i = 0; i < kv[0].size(); ++i) {
+        char line[128];
+        std::snprintf(line, sizeof line,
+                      "  %6.0f  %11.3g  %13.3g  %6.0f  %10.0f\n", kv[0][i],
+                      kv[1][i], kv[2][i], kv[2][i] / kv[1][i],
+                      kv[4][i] / kv[3][i]);
+        std::cout << line;
+    }
+    if (!out_dir.empty()) {
+        attn::write_columns(
+            attn::path_in(out_dir, full ? "ch06_kv_full.dat" : "ch06_kv.dat"),
+            {"t", "cached_s", "uncached_s", "cached_model_s",
+             "uncached_model_s"},
+            kv);
+    }
+}
+
+// ------------------------------------------------- the book's report
+
+using table = std::map<std::string, std::vector<double>>;
+
+// Reads a file written by write_columns (or the Python benchmark).
+table read_columns(const std::string& file)
+{
+    std::ifstream in(file);
+    std::string line;
+    std::vector<std::string> names;
+    table t;
+    while (std::getline(in, line)) {
+        std::istringstream words(line[0] == '#' ? line.substr(1) : line);
+        std::string word;
+        if (line[0] == '#') {
+            if (names.empty()) {
+                while (words >> word) {
+                    names.push_back(word);
+                }
+            }
+            continue;
+        }
+        for (std::size_t c = 0; words >> word && c < names.size(); ++c) {
+            t[names[c]].push_back(std::strtod(word.c_str(), nullptr));
+        }
+    }
+    return t;
+}
+
+std::string cell(double x, const char* format = "%.3g")
+{
+    return std::isfinite(x) ? attn::fmt(x, format) : "&ndash;";
+}
+
+std::string first_line(const std::string& file)
+{
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// [ch06-report]
+// Merges the C++ and (if present) the Python measurements into the data
+// behind the chapter's figures and tables: the full benchmark's when it has
+// been run into out_dir, else this run's short one (stamp: when and how).
+void write_report(const std::string& out_dir, const std::string& stamp)
+{
+    namespace fs = std::filesystem;
+    const std::string full_cpp = attn::path_in(out_dir,
+                                               "ch06_bench_full_cpp.dat");
+    const bool full = fs::exists(full_cpp);
+    const std::string cpp_file = full ? full_cpp
+                                      : attn::path_in(out_dir,
+                                                      "ch06_bench_cpp.dat");
+    table c = read_columns(cpp_file);
+    const std::string py_file = attn::path_in(out_dir,
+                                              "ch06_bench_python.dat");
+    table p = full && fs::exists(py_file) ? read_columns(py_file) : table();
+    const std::size_t rows = c["n"].size();
+    std::vector<std::vector<double>> merged(15);
+    std::vector<std::vector<std::string>> time_rows, memory_rows, target_rows;
+    for (std::size_t i = 0; i < rows; ++i) {
+        const double n = c["n"][i];
+        double numpy = nan, torch = nan, numpy_mib = nan, torch_mib = nan;
+        for (std::size_t r = 0; r < p["n"].size(); ++r) {
+            if (p["n"][r] == n) {
+                numpy = p["numpy_s"][r];
+                torch = p["torch_s"][r];
+                numpy_mib = p["numpy_mib"][r];
+                torch_mib = p["torch_mib"][r];
+            }
+        }
+        // The fastest of the library's ways at this n.
+        double fastest = nan;
+        std::string fastest_way = "&ndash;";
+        for (const auto& w : ways) {
+            const double tw = c[w + "_s"][i];
+            if (std::isfinite(tw) && !(tw >= fastest)) {
+                fastest = tw;
+                fastest_way = w;
+            }
+        }
+        const double bound = c["bound_s"][i];
+        const std::vector<double> row = {
+            n, c["loops_s"][i], c["xtensor_s"][i], c["blas_s"][i],
+            c["tiled_s"][i], numpy, torch, bound, c["loops_mib"][i],
+            c["xtensor_mib"][i], c["blas_mib"][i], c["tiled_mib"][i],
+            numpy_mib, torch_mib, 2.0 * 8.0 * n * n / mib};
+        for (std::size_t k = 0; k < row.size(); ++k) {
+            merged[k].push_back(row[k]);
+        }
+        time_rows.push_back({cell(n, "%.0f"), cell(row[1]), cell(row[2]),
+                             cell(row[3]), cell(row[4]), cell(numpy),
+                             cell(torch), cell(bound), fastest_way,
+                             cell(fastest / bound, "%.2f"),
+                             cell(numpy / fastest, "%.2f"),
+                             cell(torch / fastest, "%.2f")});
+        memory_rows.push_back({cell(n, "%.0f"), cell(row[14], "%.4g"),
+                               cell(row[8], "%.3g"), cell(row[9], "%.3g"),
+                               cell(row[10], "%.4g"), cell(row[11], "%.3g"),
+                               cell(numpy_mib, "%.4g"),
+                               cell(torch_mib, "%.4g")});
+        auto verdict = [](bool ok, double x) {
+            return std::isfinite(x) ? (ok ? "met" : "**missed**")
+                                    : "not measured";
+        };
+        if (n == 1024 || n == 4096) {
+            target_rows.push_back(
+                {"<i>n</i> = " + cell(n, "%.0f") + ": NumPy time / fastest",
+                 "&ge; 1.5", cell(numpy / fastest, "%.2f"),
+                 verdict(numpy / fastest >= 1.5, numpy)});
+            target_rows.push_back(
+                {"<i>n</i> = " + cell(n, "%.0f") + ": PyTorch time / fastest",
+                 "&ge; 1.5", cell(torch / fastest, "%.2f"),
+                 verdict(torch / fastest >= 1.5, torch)});
+            target_rows.push_back(
+                {"<i>n</i> = " + cell(n, "%.0f") + ": fastest / matmul bound",
+                 "&le; 2", cell(fastest / bound, "%.2f"),
+                 verdict(fastest / bound <= 2.0, fastest)});
+        }
+        if (n == 32768) {
+            target_rows.push_back(
+                {"<i>n</i> = 32768: tiled peak memory beyond inputs and "
+                 "output (MiB)",
+                 "&lt; 64", cell(row[11], "%.3g"),
+                 verdict(row[11] < 64.0, row[11])});
+        }
+    }
+    if (target_rows.size() < 7) {
+        target_rows.push_back({"<i>n</i> = 4096 and 32768", "", "",
+                               "not measured in this short run"});
+    }
+    attn::write_columns(
+        attn::path_in(out_dir, "ch06_bench.dat"),
+        {"n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "numpy_s",
+         "torch_s", "bound_s", "loops_mib", "xtensor_mib", "blas_mib",
+         "tiled_mib", "numpy_mib", "torch_mib", "s_and_a_mib"},
+        merged);
+    attn::write_markdown_table(
+        attn::path_in(out_dir, "ch06_benchmark_time.md"),
+        {"<i>n</i>", "loops", "xtensor", "BLAS", "tiled", "NumPy", "PyTorch",
+         "matmul bound", "fastest", "fastest / bound", "NumPy / fastest",
+         "PyTorch / fastest"},
+        time_rows);
+    attn::write_markdown_table(
+        attn::path_in(out_dir, "ch06_benchmark_memory.md"),
+        {"<i>n</i>", "<i>S</i> and <i>A</i> (model)", "loops", "xtensor",
+         "BLAS", "tiled", "NumPy", "PyTorch"},
+        memory_rows);
+    attn::write_markdown_table(
+        attn::path_in(out_dir, "ch06_targets.md"),
+        {"target", "wanted", "measured", "verdict"}, target_rows);
+    // Where the numbers come from, for the sentence above the tables.
+    std::string source;
+    if (full) {
+        source = "These numbers come from the full benchmark, "
+                 + first_line(attn::path_in(out_dir,
+                                            "ch06_bench_full_stamp.txt"))
+                 + ". ";
+        source += p.empty() ? "NumPy and PyTorch were not measured in that "
+                              "run."
+                            : "NumPy and PyTorch: "
+                                  + first_line(attn::path_in(
+                                      out_dir, "ch06_bench_python_stamp.txt"))
+                                  + ".";
+    } else {
+        source = "These numbers come from the short run made by the build "
+                 "(<i>n</i> up to 2048, the library only), " + stamp
+                 + ". Run "
+                 "<tt>sh code/tools/benchmark_ch06.sh</tt> for the full "
+                 "benchmark up to <i>n</i> = 32768 with NumPy and PyTorch "
+                 "beside it; this page is then regenerated from its "
+                 "output.";
+    }
+    attn::open_for_writing(attn::path_in(out_dir, "ch06_bench_source.md"))
+        << source << '\n';
+    // The decoding measurements: the full run's if there is one.
+    const std::string kv_full = attn::path_in(out_dir, "ch06_kv_full.dat");
+    fs::copy_file(full && fs::exists(kv_full)
+                      ? kv_full
+                      : attn::path_in(out_dir, "ch06_kv.dat"),
+                  attn::path_in(out_dir, "ch06_kv_plot.dat"),
+                  fs::copy_options::overwrite_existing);
+}
+// [ch06-report]
+
+std::string now_utc()
+{
+    const std::time_t t = std::time(nullptr);
+    char buffer[64];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M UTC",
+                  std::gmtime(&t));
+    return buffer;
+}
+
+int run_load(const attn::common_args& args)
+{
+    const auto q = attn::load_npy<2>(attn::path_in(args.load_dir, "Q.npy"));
+    const auto k = attn::load_npy<2>(attn::path_in(args.load_dir, "K.npy"));
+    const auto v = attn::load_npy<2>(attn::path_in(args.load_dir, "V.npy"));
+    const std::string mask_file = attn::path_in(args.load_dir, "mask.npy");
+    const bool_matrix mask = std::filesystem::exists(mask_file)
+                                 ? attn::load_mask_npy(mask_file)
+                                 : bool_matrix();
+    const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
+    for (const auto& way : ways) {
+        attn::save_npy(attn::path_in(dir, "Y_" + way + ".npy"),
+                       run_way(way, q, k, v, mask));
+    }
+    std::cout << "wrote Y_loops.npy, Y_xtensor.npy, Y_blas.npy, Y_tiled.npy "
+              << "to " << dir << '\n';
+    return 0;
+}
+
+int run(const cxxopts::ParseResult& result, const attn::common_args& args,
+        const std::string& self)
+{
+    openblas_set_num_threads(1);
+    if (result.count("measure")) {
+        const auto spec = result["measure"].as<std::string>();
+        const auto colon = spec.find(':');
+        if (colon == std::string::npos) {
+            throw attn::usage_error("--measure expects WAY:N, got '" + spec
+                                    + "'");
+        }
+        std::size_t n = 0;
+        try {
+            n = std::stoul(spec.substr(colon + 1));
+        } catch (const std::exception&) {
+            throw attn::usage_error("--measure expects WAY:N, got '" + spec
+                                    + "'");
+        }
+        return measure(spec.substr(0, colon), n);
+    }
+    if (!args.load_dir.empty()) {
+        return run_load(args);
+    }
+    const bool full = result.count("benchmark") > 0;
+    const std::size_t max_n = full ? result["max-n"].as<std::size_t>() : 2048;
+    if (full && args.out_dir.empty()) {
+        throw attn::usage_error("--benchmark needs --out DIR");
+    }
+    if (max_n < 256 || max_n > 65536) {
+        throw attn::usage_error("--max-n must be between 256 and 65536, got "
+                                + std::to_string(max_n));
+    }
+    if (!full) {
+        equality_demo(args.seed);
+        online_demo(args.out_dir);
+        cost_demo(args.out_dir);
+    }
+    double rate = matmul_rate();
+    if (!args.out_dir.empty()) {
+        size_benchmark(self, args.out_dir, full, max_n, rate);
+    }
+    std::cout << "\nMatrix-multiply rate of this machine, one thread, best "
+              << "seen: " << attn::fmt(2.0 * rate / 1e9, "%.1f")
+              << " GFLOP/s (" << attn::fmt(rate / 1e9, "%.1f")
+              << " G multiply-adds per second)\n";
+    const auto [fresh, again] = first_touch_cost();
+    const std::string touch = "writing to newly allocated memory took "
+                              + attn::fmt(1e3 * fresh, "%.3g")
+                              + " ms per MiB, writing it again "
+                              + attn::fmt(1e3 * again, "%.3g")
+                              + " ms per MiB";
+    std::cout << "First use of memory on this machine: " << touch << "\n";
+    if (args.out_dir.empty()) {
+        return 0;
+    }
+    kv_run(args.out_dir, full, rate);
+    const std::string stamp = "measured " + now_utc() + ", one thread, "
+                              + attn::fmt(2.0 * rate / 1e9, "%.1f")
+                              + " GFLOP/s matrix-multiply rate; " + touch;
+    if (full) {
+        attn::open_for_writing(attn::path_in(args.out_dir,
+                                             "ch06_bench_full_stamp.txt"))
+            << stamp << '\n';
+    } else {
+        write_report(args.out_dir, stamp);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    const std::string self = std::filesystem::canonical("/proc/self/exe");
+    return attn::run_program(
+        argc, argv, "ch06_scale",
+        "Attention at scale: four ways, the online softmax, the cost model, "
+        "time and memory against n.",
+        [](cxxopts::Options& options) {
+            options.add_options()
+                ("benchmark", "the full benchmark (needs --out; minutes)")
+                ("max-n", "largest n of the full benchmark",
+                 cxxopts::value<std::size_t>()->default_value("32768"), "N")
+                ("measure", "internal: time one way at one n in this "
+                 "process and print seconds and peak bytes",
+                 cxxopts::value<std::string>(), "WAY:N");
+        },
+        [&self](const cxxopts::ParseResult& result,
+                const attn::common_args& args) {
+            return run(result, args, self);
+        });
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Checks ch06_scale against NumPy: random Q, K, V (n_q != n_k) with and
+without a mask that leaves one query no key, saved as .npy; the program's
+four ways (--load/--save) must each equal NumPy's masked attention to a
+relative error of 1e-12. Also checks the program's answers to bad input.
+
+    python3 tests/check_ch06_numpy.py --bin-dir build
+"""
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from program_errors import expect, FAILURES  # noqa: E402
+
+WAYS = ("loops", "xtensor", "blas", "tiled")
+
+
+def attention(Q, K, V, mask=None):
+    S = Q @ K.T / np.sqrt(Q.shape[1])             # (n_q, n_k)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    m = S.max(axis=1, keepdims=True)
+    m = np.where(np.isinf(m), 0.0, m)             # fully masked rows
+    E = np.exp(S - m)
+    Z = E.sum(axis=1, keepdims=True)
+    return (E / np.where(Z == 0, 1.0, Z)) @ V     # (n_q, d_v)
+
+
+def check_ways(program, work):
+    rng = np.random.default_rng(6)
+    worst = 0.0
+    for n_q, n_k, masked in ((9, 300, False), (300, 9, True),
+                             (37, 513, True)):
+        Q = rng.standard_normal((n_q, 16))
+        K = rng.standard_normal((n_k, 16))
+        V = rng.standard_normal((n_k, 8))
+        mask = rng.random((n_q, n_k)) < 0.5
+        mask[0, :] = False
+        for f in work.glob("*.npy"):
+            f.unlink()
+        for name, array in {"Q": Q, "K": K, "V": V}.items():
+            np.save(work / (name + ".npy"), array)
+        if masked:
+            np.save(work / "mask.npy", mask)
+        subprocess.run([str(program), "--load", str(work), "--save",
+                        str(work)], check=True, capture_output=True)
+        Y = attention(Q, K, V, mask if masked else None)
+        for way in WAYS:
+            Y_way = np.load(work / ("Y_%s.npy" % way))
+            err = np.max(np.abs(Y_way - Y)) / np.max(np.abs(Y))
+            print("(%d, %d) mask=%s %-8s relative error %.3g"
+                  % (n_q, n_k, masked, way, err))
+            if Y_way.shape != Y.shape:
+                err = np.inf
+            worst = max(worst, err)
+            if masked and np.any(Y_way[0] != 0.0):
+                print("FAILED: the fully masked query is not zero")
+                worst = np.inf
+    return worst
+
+
+def check_errors(program, work):
+    rng = np.random.default_rng(1)
+    for f in work.glob("*.npy"):
+        f.unlink()
+    np.save(work / "Q.npy", rng.standard_normal((3, 4)))
+    np.save(work / "K.npy", rng.standard_normal((5, 4)))
+    np.save(work / "V.npy", rng.standard_normal((5, 2)))
+    np.save(work / "mask.npy", np.ones((5, 3), dtype=bool))
+    expect(program, ["--load", str(work), "--save", str(work)], 2,
+           "mask must have shape (n_q, n_k) = (3, 5)")
+    np.save(work / "mask.npy", np.ones((3, 5)))
+    expect(program, ["--load", str(work), "--save", str(work)], 2, "bool")
+    (work / "mask.npy").unlink()
+    np.save(work / "V.npy", rng.standard_normal((6, 2)))
+    expect(program, ["--load", str(work), "--save", str(work)], 2,
+           "v must have shape (n_k, d_v)")
+    expect(program, ["--benchmark"], 2, "--benchmark needs --out")
+    expect(program, ["--measure", "tiled"], 2, "WAY:N")
+    expect(program, ["--measure", "fast:64"], 2, "unknown way 'fast'")
+    expect(program, ["--benchmark", "--out", str(work), "--max-n", "100"],
+           2, "--max-n must be between 256 and 65536")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bin-dir", required=True, type=pathlib.Path)
+    args = parser.parse_args()
+    program = args.bin_dir / "ch06_scale"
+    with tempfile.TemporaryDirectory() as tmp:
+        worst = check_ways(program, pathlib.Path(tmp))
+        check_errors(program, pathlib.Path(tmp))
+    if worst > 1e-12 or FAILURES:
+        print("FAILED: relative error %.3g, %d bad-input checks failed"
+              % (worst, len(FAILURES)))
+        return 1
+    print("all four ways agree with NumPy to 1e-12; bad input refused")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

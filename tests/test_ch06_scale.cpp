@@ -1,0 +1,355 @@
+// Tests of chapter 6: the cost model (Eq. 6.1), the online softmax's
+// running maximum (Eq. 6.2) and rescaling (Eq. 6.3), tiled attention and
+// the three other ways (Eq. 6.4), and decoding with a key-value cache
+// (Eq. 6.5).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <xtensor/xrandom.hpp>
+
+#include "attention/scale.hpp"
+#include "test_helpers.hpp"
+
+using attn::bool_matrix;
+using attn::matrix;
+using book_test::IsCloseTo;
+using book_test::random_matrix;
+
+namespace {
+
+const double inf = std::numeric_limits<double>::infinity();
+
+bool_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
+{
+    xt::random::seed(seed);
+    bool_matrix mask = xt::random::rand<double>({n_q, n_k}) < 0.6;
+    return mask;
+}
+
+// Largest |a - b| over the largest |b|: the relative error of the issue.
+double relative_error(const matrix& a, const matrix& b)
+{
+    REQUIRE(a.shape() == b.shape());
+    const double scale = std::max(xt::amax(xt::abs(b))(), 1e-300);
+    return xt::amax(xt::abs(a - b))() / scale;
+}
+
+// Folds the columns [from, to) of s and the rows [from, to) of v.
+void fold(attn::online_softmax_state& state, const matrix& s, const matrix& v,
+          std::size_t from, std::size_t to)
+{
+    const matrix s_b = xt::view(s, xt::all(), xt::range(from, to));
+    const matrix v_b = xt::view(v, xt::range(from, to), xt::all());
+    attn::online_softmax_update(state, s_b, v_b);
+}
+
+}  // namespace
+
+TEST_CASE("Eq. 6.1: cost model, hand-worked", "[ch06][eq_attention_cost]")
+{
+    // n_q = 2, n_k = 3, d_k = 4, d_v = 5: Q K^T is 2 * 3 dot products of
+    // length 4 (24 multiply-adds), A V is 2 * 5 sums of 3 products (30):
+    // 54 in all; 2 * 3 = 6 exponentials; S and A hold 6 doubles each,
+    // 2 * 6 * 8 = 96 bytes.
+    const auto c = attn::attention_cost_model(2, 3, 4, 5);
+    REQUIRE(c.multiply_adds == 54.0);
+    REQUIRE(c.exponentials == 6.0);
+    REQUIRE(c.stored_bytes == 96.0);
+    // n = 32768, d = 64: one n x n matrix of doubles is 8 GiB, S and A 16.
+    const auto big = attn::attention_cost_model(32768, 32768, 64, 64);
+    REQUIRE(big.stored_bytes == 16.0 * 1024 * 1024 * 1024);
+    // Tiled: one (128, 256) block of scores and two (128,) vectors.
+    REQUIRE(attn::attention_tiled_extra_bytes(128, 256)
+            == 8.0 * (128 * 256 + 2 * 128));
+}
+
+TEST_CASE("Eq. 6.1: the multiply-adds counted in the literal loops",
+          "[ch06][eq_attention_cost]")
+{
+    // The loops of attention_loops perform one multiply-add per innermost
+    // iteration: n_q n_k d_k for the scores, n_q n_k d_v for A V. Count
+    // them for several shapes and compare with the model.
+    for (auto [n_q, n_k, d_k, d_v] :
+         {std::array<std::size_t, 4>{3, 5, 2, 7}, {8, 1, 4, 4},
+          {1, 9, 16, 3}}) {
+        std::size_t count = 0;
+        for (std::size_t i = 0; i < n_q; ++i) {
+            for (std::size_t j = 0; j < n_k; ++j) {
+                count += d_k + d_v;
+            }
+        }
+        REQUIRE(double(count)
+                == attn::attention_cost_model(double(n_q), double(n_k),
+                                              double(d_k), double(d_v))
+                       .multiply_adds);
+    }
+}
+
+TEST_CASE("Eq. 6.2: the running maximum, hand-worked",
+          "[ch06][eq_online_max]")
+{
+    // One row of scores (1, 3 | 5, 2) in two blocks: the maximum is 3 after
+    // the first block and 5 after the second; before any block it is -inf.
+    const matrix s = {{1.0, 3.0, 5.0, 2.0}};
+    const matrix v = {{10.0}, {20.0}, {30.0}, {40.0}};
+    auto state = attn::online_softmax_start(1, 1);
+    REQUIRE(state.m(0) == -inf);
+    fold(state, s, v, 0, 2);
+    REQUIRE(state.m(0) == 3.0);
+    fold(state, s, v, 2, 4);
+    REQUIRE(state.m(0) == 5.0);
+}
+
+TEST_CASE("Eq. 6.2: the running maximum is the row maximum for any blocks",
+          "[ch06][eq_online_max]")
+{
+    for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
+        const matrix s = random_matrix(5, 23, seed, 10.0);
+        const matrix v = random_matrix(23, 3, seed + 100);
+        for (std::size_t b : {1u, 4u, 7u, 23u}) {
+            auto state = attn::online_softmax_start(5, 3);
+            for (std::size_t j = 0; j < 23; j += b) {
+                fold(state, s, v, j, std::min<std::size_t>(j + b, 23));
+            }
+            const attn::vector row_max = xt::amax(s, {1});
+            REQUIRE_THAT(state.m, IsCloseTo(row_max, 0.0, 0.0));
+        }
+    }
+}
+
+TEST_CASE("Eq. 6.3: the rescaling step, hand-worked",
+          "[ch06][eq_online_rescale]")
+{
+    // Block 1, scores (1, 3), m = 3:  l = e^-2 + 1,
+    //   o = 10 e^-2 + 20.
+    // Block 2, scores (5, 2), m = 5: alpha = e^(3 - 5) = e^-2, so
+    //   l = (e^-2 + 1) e^-2 + 1 + e^-3,
+    //   o = (10 e^-2 + 20) e^-2 + 30 + 40 e^-3.
+    const matrix s = {{1.0, 3.0, 5.0, 2.0}};
+    const matrix v = {{10.0}, {20.0}, {30.0}, {40.0}};
+    const double e2 = std::exp(-2.0), e3 = std::exp(-3.0);
+    auto state = attn::online_softmax_start(1, 1);
+    fold(state, s, v, 0, 2);
+    REQUIRE(state.l(0) == Approx(e2 + 1.0).epsilon(1e-15));
+    REQUIRE(state.o(0, 0) == Approx(10.0 * e2 + 20.0).epsilon(1e-15));
+    fold(state, s, v, 2, 4);
+    REQUIRE(state.l(0) == Approx((e2 + 1.0) * e2 + 1.0 + e3).epsilon(1e-15));
+    REQUIRE(state.o(0, 0)
+            == Approx((10.0 * e2 + 20.0) * e2 + 30.0 + 40.0 * e3)
+                   .epsilon(1e-15));
+}
+
+TEST_CASE("Eq. 6.3: l and o equal their closed form for any split",
+          "[ch06][eq_online_rescale]")
+{
+    // After all blocks, l_i = sum_j exp(s_ij - m_i) and
+    // o_i = sum_j exp(s_ij - m_i) v_j, whatever the blocks were: the
+    // rescaling exactly undoes the earlier, smaller maxima.
+    for (std::uint64_t seed : {5u, 6u, 7u}) {
+        // Scale 300: scores in the hundreds, where exp alone overflows.
+        const matrix s = random_matrix(4, 17, seed, seed == 7 ? 300.0 : 3.0);
+        const matrix v = random_matrix(17, 2, seed + 50);
+        const matrix m = xt::amax(s, {1}, xt::keep_dims);      // (4, 1)
+        const matrix e = xt::exp(s - m);                        // (4, 17)
+        const attn::vector l_closed = xt::sum(e, {1});
+        const matrix o_closed = xt::linalg::dot(e, v);
+        for (std::size_t b : {1u, 3u, 5u, 17u}) {
+            auto state = attn::online_softmax_start(4, 2);
+            for (std::size_t j = 0; j < 17; j += b) {
+                fold(state, s, v, j, std::min<std::size_t>(j + b, 17));
+            }
+            REQUIRE_THAT(state.l, IsCloseTo(l_closed, 1e-13, 0.0));
+            REQUIRE_THAT(state.o, IsCloseTo(o_closed, 1e-13, 1e-13));
+        }
+        // Folding the blocks in reverse order gives the same state.
+        auto reversed = attn::online_softmax_start(4, 2);
+        for (std::size_t j = 17; j > 0; j -= std::min<std::size_t>(j, 4)) {
+            fold(reversed, s, v, j - std::min<std::size_t>(j, 4), j);
+        }
+        REQUIRE_THAT(reversed.o, IsCloseTo(o_closed, 1e-13, 1e-13));
+    }
+}
+
+TEST_CASE("Eq. 6.3: masked blocks add nothing, a jump of 2000 overflows "
+          "nothing",
+          "[ch06][eq_online_rescale]")
+{
+    // Row 0: a fully masked first block leaves m = -inf, l = 0, o = 0;
+    // then scores (0, ln 3), m = ln 3: l = e^-ln 3 + 1 = 4/3,
+    // o = 4/3 + 8 = 28/3 (values 4, 8), y = o / l = 7.
+    // Row 1: scores (-1000, -1000) give m = -1000, l = 2; then (1000, -inf)
+    // rescale the old sum by e^-2000 = 0: l = 1, o = 4, y = 4.
+    const matrix s = {{-inf, -inf, 0.0, std::log(3.0)},
+                      {-1000.0, -1000.0, 1000.0, -inf}};
+    const matrix v = {{100.0}, {200.0}, {4.0}, {8.0}};
+    auto state = attn::online_softmax_start(2, 1);
+    fold(state, s, v, 0, 2);
+    REQUIRE(state.m(0) == -inf);
+    REQUIRE(state.l(0) == 0.0);
+    REQUIRE(state.o(0, 0) == 0.0);
+    fold(state, s, v, 2, 4);
+    REQUIRE(state.l(0) == Approx(4.0 / 3.0).epsilon(1e-15));
+    REQUIRE(state.o(0, 0) == Approx(28.0 / 3.0).epsilon(1e-15));
+    const matrix y = attn::online_softmax_finish(state);
+    REQUIRE(y(0, 0) == Approx(7.0).epsilon(1e-15));
+    REQUIRE(y(1, 0) == 4.0);
+    REQUIRE(std::isfinite(state.l(1)));
+}
+
+TEST_CASE("Eq. 6.4: tiled attention, hand-worked", "[ch06][eq_tiled_output]")
+{
+    // d_k = 1, q = ln 3, keys 0 and 1: scores 0 and ln 3 (sqrt(1) = 1),
+    // weights 1/4 and 3/4, values 4 and 8: y = 1 + 6 = 7. A second query
+    // whose keys are all masked gets 0.
+    const matrix q = {{std::log(3.0)}, {1.0}};
+    const matrix k = {{0.0}, {1.0}};
+    const matrix v = {{4.0}, {8.0}};
+    const bool_matrix mask = {{true, true}, {false, false}};
+    const matrix expected = {{7.0}, {0.0}};
+    for (std::size_t block_k : {1u, 2u, 5u}) {
+        REQUIRE_THAT(attn::attention_tiled(q, k, v, mask, 1, block_k),
+                     IsCloseTo(expected, 1e-15, 1e-15));
+    }
+    REQUIRE_THAT(attn::attention_loops(q, k, v, mask),
+                 IsCloseTo(expected, 1e-15, 1e-15));
+}
+
+TEST_CASE("Eq. 6.4: the four ways agree to 1e-12, with and without masks",
+          "[ch06][eq_tiled_output]")
+{
+    // (n_q, n_k, d_k, d_v): square, n_q < n_k, n_q > n_k, one query, one
+    // key, and sizes that the default blocks (128, 256) do not divide.
+    const std::vector<std::array<std::size_t, 4>> shapes = {
+        {6, 6, 4, 4}, {3, 40, 8, 5}, {50, 7, 3, 6},
+        {1, 33, 5, 2}, {9, 1, 4, 3}, {130, 300, 16, 8}};
+    std::uint64_t seed = 1;
+    for (const auto& n : shapes) {
+        const matrix q = random_matrix(n[0], n[2], seed);
+        const matrix k = random_matrix(n[1], n[2], seed + 1);
+        const matrix v = random_matrix(n[1], n[3], seed + 2);
+        bool_matrix mask = random_mask(n[0], n[1], seed + 3);
+        xt::row(mask, 0) = false;  // one query with no key at all
+        for (const bool_matrix& m : {bool_matrix(), mask}) {
+            const matrix ref = attn::attention_loops(q, k, v, m);
+            REQUIRE(relative_error(attn::attention_xtensor(q, k, v, m), ref)
+                    <= 1e-12);
+            REQUIRE(relative_error(attn::attention_blas(q, k, v, m), ref)
+                    <= 1e-12);
+            REQUIRE(relative_error(attn::attention_tiled(q, k, v, m), ref)
+                    <= 1e-12);
+            for (auto [bq, bk] : {std::pair<std::size_t, std::size_t>{1, 1},
+                                  {4, 3}, {1000, 1000}}) {
+                REQUIRE(relative_error(
+                            attn::attention_tiled(q, k, v, m, bq, bk), ref)
+                        <= 1e-12);
+            }
+            if (m.size() != 0) {
+                // The query with no key gets exactly zero in every way.
+                for (const matrix& y :
+                     {ref, attn::attention_xtensor(q, k, v, m),
+                      attn::attention_blas(q, k, v, m),
+                      attn::attention_tiled(q, k, v, m, 4, 3)}) {
+                    REQUIRE(xt::all(xt::equal(xt::row(y, 0), 0.0)));
+                }
+            }
+        }
+        seed += 10;
+    }
+}
+
+TEST_CASE("Eq. 6.4: the loops agree with attn::attend",
+          "[ch06][eq_tiled_output]")
+{
+    // The reference of this chapter is itself checked against chapter 0.
+    const matrix q = random_matrix(5, 4, 91);
+    const matrix k = random_matrix(8, 4, 92);
+    const matrix v = random_matrix(8, 3, 93);
+    REQUIRE_THAT(attn::attention_loops(q, k, v),
+                 IsCloseTo(attn::attend(q, k, v).y, 1e-13, 1e-14));
+}
+
+TEST_CASE("Eq. 6.4: the four ways refuse inconsistent shapes",
+          "[ch06][eq_tiled_output]")
+{
+    const matrix q = random_matrix(3, 4, 1);
+    const matrix k = random_matrix(5, 4, 2);
+    const matrix v = random_matrix(5, 2, 3);
+    const matrix k_bad = random_matrix(5, 3, 4);
+    const matrix v_bad = random_matrix(6, 2, 5);
+    const bool_matrix mask_bad = xt::ones<bool>({5, 3});
+    for (auto way : {attn::attention_loops, attn::attention_xtensor,
+                     attn::attention_blas}) {
+        REQUIRE_THROWS_WITH(way(q, k_bad, v, bool_matrix()),
+                            Catch::Contains("k must have shape"));
+        REQUIRE_THROWS_WITH(way(q, k, v_bad, bool_matrix()),
+                            Catch::Contains("v must have shape"));
+        REQUIRE_THROWS_WITH(way(q, k, v, mask_bad),
+                            Catch::Contains("mask must have shape "
+                                            "(n_q, n_k) = (3, 5)"));
+    }
+    REQUIRE_THROWS_WITH(attn::attention_tiled(q, k, v, mask_bad),
+                        Catch::Contains("attention_tiled: mask"));
+    REQUIRE_THROWS_WITH(attn::attention_tiled(q, k, v, bool_matrix(), 0, 4),
+                        Catch::Contains("block sizes must be at least 1"));
+    REQUIRE_THROWS_AS(attn::attention_tiled(matrix(xt::zeros<double>({0, 4})),
+                                            k, v),
+                      std::invalid_argument);
+}
+
+TEST_CASE("Eq. 6.5: decoding step cost, hand-worked",
+          "[ch06][eq_kv_cache_cost]")
+{
+    // t = 10, d_model = 8, d_k = 4. With the cache: project one token,
+    // 3 * 8 * 4 = 96, and one query over 10 keys, 2 * 10 * 4 = 80: 176.
+    // Without: project 10 tokens, 3 * 10 * 8 * 4 = 960, and 10 queries over
+    // 10 keys, 2 * 100 * 4 = 800: 1760.
+    REQUIRE(attn::decode_step_cost(10, 8, 4, true) == 176.0);
+    REQUIRE(attn::decode_step_cost(10, 8, 4, false) == 1760.0);
+}
+
+TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
+          "[ch06][eq_kv_cache_cost]")
+{
+    for (std::uint64_t seed : {11u, 12u}) {
+        const std::size_t t_max = 20, d_model = 6, d_k = 4, d_v = 3;
+        const matrix x = random_matrix(t_max, d_model, seed);
+        const matrix w_q = random_matrix(d_model, d_k, seed + 1);
+        const matrix w_k = random_matrix(d_model, d_k, seed + 2);
+        const matrix w_v = random_matrix(d_model, d_v, seed + 3);
+        // The whole sequence at once, causal mask by literal loops.
+        bool_matrix causal = xt::zeros<bool>({t_max, t_max});
+        for (std::size_t i = 0; i < t_max; ++i) {
+            for (std::size_t j = 0; j <= i; ++j) {
+                causal(i, j) = true;
+            }
+        }
+        const matrix y_all = attn::attention_loops(
+            xt::linalg::dot(x, w_q), xt::linalg::dot(x, w_k),
+            xt::linalg::dot(x, w_v), causal);                  // (t, d_v)
+        attn::growing_kv_cache cache;
+        for (std::size_t t = 1; t <= t_max; ++t) {
+            const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
+            const matrix y_t = attn::decode_step_cached(cache, x_t, w_q, w_k,
+                                                        w_v);
+            const matrix expected = xt::view(y_all, xt::range(t - 1, t),
+                                             xt::all());
+            REQUIRE_THAT(y_t, IsCloseTo(expected, 1e-12, 1e-13));
+            const matrix prefix = xt::view(x, xt::range(0, t), xt::all());
+            REQUIRE_THAT(attn::decode_step_uncached(prefix, w_q, w_k, w_v),
+                         IsCloseTo(expected, 1e-12, 1e-13));
+        }
+        REQUIRE(cache.length == t_max);
+        REQUIRE(cache.k.size() == t_max * d_k);
+    }
+    attn::growing_kv_cache cache;
+    REQUIRE_THROWS_WITH(
+        attn::decode_step_cached(cache, random_matrix(1, 5, 1),
+                                 random_matrix(6, 4, 2),
+                                 random_matrix(6, 4, 3),
+                                 random_matrix(6, 3, 4)),
+        Catch::Contains("x_t must have shape (1, d_model) = (1, 6)"));
+}
