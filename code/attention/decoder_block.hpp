@@ -1,0 +1,82 @@
+// One transformer decoder block, reduced to its two attention layers:
+// masked multi-head self-attention over the target so far, then multi-head
+// cross-attention from the target to the encoder's output, each with a
+// residual connection. The position-wise feed-forward layer and the layer
+// normalisations of Vaswani et al. (2017) are left out: both act on each
+// position alone, so they change no argument about which position may see
+// which.
+//
+// Glossary (tokens are rows; H heads):
+//   x          the decoder's input, one row per target position
+//                                                        // (n_t, d_model)
+//   z          the encoder's output, one row per source position
+//                                                        // (n_s, d_model)
+//   m_self     mask of the self-attention                // (n_t, n_t)
+//   m_cross    mask of the cross-attention               // (n_t, n_s)
+//   h          x + self-attention(x)                     // (n_t, d_model)
+//   y          h + cross-attention(h, z)                 // (n_t, d_model)
+#pragma once
+
+#include <cstddef>
+
+#include "attention/core.hpp"
+#include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
+
+/// \file
+/// \brief A decoder block: masked self-attention, then cross-attention
+///        over the encoder's output, with residual connections
+///        (\ref ch04_cross_attention).
+
+namespace attn {
+
+/// \brief The weights of a decoder block: one multi-head attention layer
+///        for the self-attention, one for the cross-attention.
+struct decoder_block_weights {
+    multi_head_weights self;   ///< masked self-attention over the target
+    multi_head_weights cross;  ///< cross-attention to the encoder's output
+};
+
+/// \brief Everything a decoder block computes.
+struct decoder_block_result {
+    multi_head_result self;   ///< the self-attention layer, weights
+                              ///< `(H, n_t, n_t)`
+    multi_head_result cross;  ///< the cross-attention layer, weights
+                              ///< `(H, n_t, n_s)`
+    matrix h;                 ///< after the first residual `(n_t, d_model)`
+    matrix y;                 ///< the block's output `(n_t, d_model)`
+};
+
+// [ch04-decoder-block]
+/// \brief A decoder block, Eq. \ref eq_decoder_block "(4.8)":
+///        `h = x + MHA(x, x; m_self)`, then `y = h + MHA(h, z; m_cross)`.
+///
+/// For training with teacher forcing, `m_self` is the causal mask
+/// (ANDed with the target's padding mask) and `m_cross` is the source's
+/// padding mask, with no causal part.
+/// \param x       the decoder's input `(n_t, d_model)`
+/// \param z       the encoder's output `(n_s, d_model)`
+/// \param w       the two layers' weights, each `(d_model, d_model)`
+/// \param heads   the number of heads `H`; it must divide `d_model`
+/// \param m_self  `(n_t, n_t)`, true = may attend; empty means no mask
+/// \param m_cross `(n_t, n_s)`, true = may attend; empty means no mask
+/// \return both layers' results, `h` and `y` `(n_t, d_model)`
+/// \throws std::invalid_argument on inconsistent shapes
+inline decoder_block_result decoder_block(const matrix& x, const matrix& z,
+                                          const decoder_block_weights& w,
+                                          std::size_t heads,
+                                          const mask_matrix& m_self,
+                                          const mask_matrix& m_cross)
+{
+    decoder_block_result r;
+    // Masked self-attention with a residual connection, Eq. (4.8)
+    r.self = multi_head_attention(x, x, w.self, heads, m_self);
+    r.h = x + r.self.y;                                    // (n_t, d_model)
+    // Cross-attention: queries from h, keys and values from z, Eq. (4.8)
+    r.cross = multi_head_attention(r.h, z, w.cross, heads, m_cross);
+    r.y = r.h + r.cross.y;                                 // (n_t, d_model)
+    return r;
+}
+// [ch04-decoder-block]
+
+}  // namespace attn

@@ -1,0 +1,482 @@
+// Chapter 4: cross-attention and masking, why the decoder must not see the
+// future.
+//
+//   ch04_cross_attention                the chapter's demonstrations
+//   ch04_cross_attention --heads H --load D --save E [--causal]
+//       reads D/X.npy (n_q, d_model), D/Z.npy (n_k, d_model),
+//       D/W_q.npy, D/W_k.npy, D/W_v.npy, D/W_o.npy (d_model, d_model),
+//       D/b_o.npy (d_model,) and, if present, D/mask.npy (n_q, n_k) of
+//       bool or uint8 (true = may attend); --causal ANDs in the causal
+//       mask. Writes E/A.npy (H, n_q, n_k) and E/Y.npy (n_q, d_model).
+//   ch04_cross_attention --out D        also writes the figures and tables
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xrandom.hpp>
+
+#include "attention/cli.hpp"
+#include "attention/decoder_block.hpp"
+#include "attention/kv_cache.hpp"
+#include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
+#include "attention/npy.hpp"
+#include "attention/plot.hpp"
+
+namespace {
+
+using attn::mask_matrix;
+using attn::matrix;
+
+const double inf = std::numeric_limits<double>::infinity();
+
+matrix randn(std::size_t rows, std::size_t cols, double scale = 1.0)
+{
+    return scale * xt::random::randn<double>({rows, cols});
+}
+
+double max_abs_diff(const matrix& a, const matrix& b)
+{
+    return a.size() == 0 ? 0.0 : xt::amax(xt::abs(a - b))();
+}
+
+// A number for a table; NaN is written "NaN", whatever the C library says.
+std::string num(double x, const char* format)
+{
+    return std::isnan(x) ? "NaN" : attn::fmt(x, format);
+}
+
+std::string fmt_diff(double x)
+{
+    return x == 0.0 ? "0 (exactly)" : attn::fmt(x, "%.3g");
+}
+
+// Writes a mask as a heatmap: 1 (bright) = may attend, 0 (dark) = masked.
+void write_mask_svg(const std::string& out_dir, const std::string& name,
+                    const mask_matrix& m, const std::string& title,
+                    const std::string& row_axis, const std::string& col_axis)
+{
+    if (out_dir.empty()) {
+        return;
+    }
+    attn::heatmap_style style;
+    style.title = title;
+    style.row_axis = row_axis;
+    style.col_axis = col_axis;
+    style.annotate = false;
+    attn::write_heatmap_svg(attn::path_in(out_dir, name),
+                            xt::cast<double>(m), style);
+}
+
+void print_mask(const mask_matrix& m)
+{
+    for (std::size_t i = 0; i < m.shape()[0]; ++i) {
+        std::cout << "    ";
+        for (std::size_t j = 0; j < m.shape()[1]; ++j) {
+            std::cout << (m(i, j) ? "1 " : ". ");
+        }
+        std::cout << '\n';
+    }
+}
+
+void masks_demo(const std::string& out_dir)
+{
+    std::cout << "Causal masks (1 = may attend, . = masked), Eq. 4.2:\n"
+              << "  n_q = n_k = 5 (decoder self-attention):\n";
+    print_mask(attn::causal_mask(5, 5));
+    std::cout << "  n_q = 3 new queries, n_k = 6 keys (bottom-right):\n";
+    print_mask(attn::causal_mask(3, 6));
+    std::cout << "  n_q = 6 target positions, 4 of them real, causal AND "
+                 "padding (Eq. 4.4):\n";
+    print_mask(attn::mask_and(attn::causal_mask(6, 6),
+                              attn::padding_mask(6, 6, 4)));
+    std::cout << '\n';
+    write_mask_svg(out_dir, "ch04_mask_causal.svg", attn::causal_mask(6, 6),
+                   "causal mask (6, 6)", "query position i",
+                   "key position j");
+    write_mask_svg(out_dir, "ch04_mask_causal_rect.svg",
+                   attn::causal_mask(3, 6),
+                   "causal mask (3, 6), bottom-right", "new query i",
+                   "key position j");
+}
+
+// [ch04-fill-demo]
+// One query row with key 2 masked and one with every key masked, under
+// the book's rule and under the three fills popular code uses.
+void fill_demo(const std::string& out_dir)
+{
+    const matrix s = {{1.0, 2.0, 3.0}, {1.0, 2.0, 3.0}};     // scores
+    const matrix v = {{4.0}, {8.0}, {100.0}};                // values
+    const mask_matrix m = {{true, true, false}, {false, false, false}};
+    struct rule {
+        std::string name;
+        matrix a;
+    };
+    const std::vector<rule> rules = {
+        {"bias -inf, book's softmax (4.5)",
+         attn::softmax_rows(s + attn::mask_bias(m))},
+        {"fill -1e9 (4.6)", attn::masked_fill_softmax(s, m, -1e9)},
+        {"fill -1e6 (4.6)", attn::masked_fill_softmax(s, m, -1e6)},
+        {"fill -inf, naive softmax (4.6)",
+         attn::masked_fill_softmax(s, m, -inf)},
+    };
+    // [ch04-fill-demo]
+    std::cout << "Masked softmax of scores (1, 2, 3), values (4, 8, 100):\n"
+              << "  rule                             key 2 masked"
+                 "              all masked                output\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : rules) {
+        auto weights = [&](std::size_t i) {
+            return "(" + num(r.a(i, 0), "%.4f") + ", "
+                   + num(r.a(i, 1), "%.4f") + ", "
+                   + num(r.a(i, 2), "%.4f") + ")";
+        };
+        const matrix y = xt::linalg::dot(r.a, v);
+        std::cout << "  " << r.name
+                  << std::string(33 - std::min<std::size_t>(33,
+                                                             r.name.size()),
+                                 ' ')
+                  << weights(0) << "  " << weights(1)
+                  << std::string(26 - std::min<std::size_t>(
+                                          26, weights(1).size()),
+                                 ' ')
+                  << num(y(1, 0), "%.4g") << '\n';
+        rows.push_back({r.name, weights(0), weights(1),
+                        num(y(1, 0), "%.4g")});
+    }
+    std::cout << '\n';
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch04_fill.md"),
+            {"rule", "weights, key 2 masked", "weights, every key masked",
+             "output of the fully masked query"},
+            rows);
+    }
+}
+
+// Single-head self-attention, Q = X W_q, K = X W_k, V = X W_v.
+matrix self_attention(const matrix& x, const matrix& w_q, const matrix& w_k,
+                      const matrix& w_v, const mask_matrix& m)
+{
+    return attn::masked_attend(xt::linalg::dot(x, w_q),
+                               xt::linalg::dot(x, w_k),
+                               xt::linalg::dot(x, w_v), m)
+        .y;
+}
+
+// [ch04-leak-demo]
+// Teacher forcing feeds all n target tokens at once. Change the token at
+// position t (a "future" token for every position before it) and measure
+// how far each position's output moves, with and without the causal mask.
+void leak_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    const std::size_t n = 6, d = 4, t = 3;
+    xt::random::seed(seed);
+    const matrix x = randn(n, d);
+    const matrix w_q = randn(d, d), w_k = randn(d, d), w_v = randn(d, d);
+    matrix x_changed = x;
+    xt::row(x_changed, t) = xt::row(randn(1, d), 0);
+    const mask_matrix causal = attn::causal_mask(n, n);
+    const mask_matrix open = xt::ones<bool>({n, n});
+    const matrix dy_open = xt::abs(self_attention(x, w_q, w_k, w_v, open)
+                                   - self_attention(x_changed, w_q, w_k,
+                                                    w_v, open));
+    const matrix dy_masked = xt::abs(self_attention(x, w_q, w_k, w_v, causal)
+                                     - self_attention(x_changed, w_q, w_k,
+                                                      w_v, causal));
+    // [ch04-leak-demo]
+    std::cout << "The leak: change input token " << t << " of " << n
+              << " (seed " << seed << "), largest change of each output:\n"
+              << "  position  no mask      causal mask\n";
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double open_i = xt::amax(xt::row(dy_open, i))();
+        const double masked_i = xt::amax(xt::row(dy_masked, i))();
+        std::cout << "  " << i << (i < t ? " (past) " : i == t ? " (t)    "
+                                                              : " (later)")
+                  << "  " << attn::fmt(open_i, "%-11.3g") << "  "
+                  << fmt_diff(masked_i) << '\n';
+        rows.push_back({std::to_string(i)
+                            + (i < t ? " (before t)" : i == t ? " (= t)"
+                                                              : " (after t)"),
+                        attn::fmt(open_i, "%.3g"), fmt_diff(masked_i)});
+    }
+    std::cout << '\n';
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch04_leak.md"),
+            {"position <i>i</i>", "change of <i>y<sub>i</sub></i>, no mask",
+             "change of <i>y<sub>i</sub></i>, causal mask"},
+            rows);
+    }
+}
+
+// Encoder self-attention over 7 positions of which 4 are real; the
+// padding rows are overwritten with numbers of size 1000.
+void padding_demo(std::uint64_t seed)
+{
+    const std::size_t n = 7, length = 4, d = 4;
+    xt::random::seed(seed + 1);
+    const matrix x = randn(n, d);
+    const matrix w_q = randn(d, d), w_k = randn(d, d), w_v = randn(d, d);
+    matrix x_junk = x;
+    xt::view(x_junk, xt::range(length, n), xt::all())
+        = randn(n - length, d, 1000.0);
+    const mask_matrix pad = attn::padding_mask(n, n, length);
+    const mask_matrix open = xt::ones<bool>({n, n});
+    auto real = [&](const matrix& y) {
+        return matrix(xt::view(y, xt::range(0, length), xt::all()));
+    };
+    const double with_mask = max_abs_diff(
+        real(self_attention(x, w_q, w_k, w_v, pad)),
+        real(self_attention(x_junk, w_q, w_k, w_v, pad)));
+    const double without = max_abs_diff(
+        real(self_attention(x, w_q, w_k, w_v, open)),
+        real(self_attention(x_junk, w_q, w_k, w_v, open)));
+    std::cout << "Padding (Eq. 4.3): " << length << " real tokens of " << n
+              << ", padding overwritten with values of size 1000;\n"
+              << "  largest change of a real token's output: with the "
+                 "padding mask "
+              << fmt_diff(with_mask) << ", without it "
+              << attn::fmt(without, "%.3g") << "\n\n";
+}
+
+// [ch04-cache-demo]
+// Causal self-attention computed twice: in one masked pass over all n
+// tokens, and one token at a time with a key-value cache (Eq. 4.7).
+void cache_demo(std::uint64_t seed)
+{
+    const std::size_t n = 8, d = 4;
+    xt::random::seed(seed + 2);
+    const matrix x = randn(n, d);
+    const matrix q = xt::linalg::dot(x, randn(d, d));           // (n, d)
+    const matrix k = xt::linalg::dot(x, randn(d, d));           // (n, d)
+    const matrix v = xt::linalg::dot(x, randn(d, d));           // (n, d)
+    const matrix y_full
+        = attn::masked_attend(q, k, v, attn::causal_mask(n, n)).y;
+    attn::kv_cache cache;
+    double worst = 0.0;
+    for (std::size_t t = 0; t < n; ++t) {
+        auto row = xt::range(t, t + 1);
+        const matrix y_t = attn::decode_step(
+            cache, xt::view(q, row, xt::all()), xt::view(k, row, xt::all()),
+            xt::view(v, row, xt::all())).y;                     // (1, d)
+        worst = std::max(worst, max_abs_diff(y_t, xt::view(y_full, row,
+                                                            xt::all())));
+    }
+    // [ch04-cache-demo]
+    // The same with a prompt of 5 tokens at once, then 3 more at once,
+    // and with the top-left alignment for the second chunk (wrong).
+    attn::kv_cache chunked;
+    const matrix y_prompt = attn::decode_step(
+        chunked, xt::view(q, xt::range(0, 5), xt::all()),
+        xt::view(k, xt::range(0, 5), xt::all()),
+        xt::view(v, xt::range(0, 5), xt::all())).y;
+    const matrix y_rest = attn::decode_step(
+        chunked, xt::view(q, xt::range(5, n), xt::all()),
+        xt::view(k, xt::range(5, n), xt::all()),
+        xt::view(v, xt::range(5, n), xt::all())).y;
+    const double chunk_diff = std::max(
+        max_abs_diff(y_prompt, xt::view(y_full, xt::range(0, 5), xt::all())),
+        max_abs_diff(y_rest, xt::view(y_full, xt::range(5, n), xt::all())));
+    mask_matrix top_left = xt::zeros<bool>({n - 5, n});
+    for (std::size_t i = 0; i < n - 5; ++i) {
+        xt::view(top_left, i, xt::range(0, i + 1)) = true;
+    }
+    const double wrong = max_abs_diff(
+        attn::masked_attend(xt::view(q, xt::range(5, n), xt::all()), k, v,
+                            top_left).y,
+        xt::view(y_full, xt::range(5, n), xt::all()));
+    std::cout << "Key-value cache (Eq. 4.7), " << n << " tokens:\n"
+              << "  one token at a time vs the masked full pass: largest "
+                 "difference "
+              << fmt_diff(worst) << "\n  5 tokens, then 3 at once "
+                 "(bottom-right mask): largest difference "
+              << fmt_diff(chunk_diff) << "\n  the 3 with a top-left mask "
+                 "instead: largest difference "
+              << attn::fmt(wrong, "%.3g") << "\n\n";
+}
+
+attn::multi_head_weights random_layer(std::size_t d_model, double scale)
+{
+    return {randn(d_model, d_model, scale), randn(d_model, d_model, scale),
+            randn(d_model, d_model, scale), randn(d_model, d_model, scale),
+            xt::zeros<double>({d_model})};
+}
+
+// Writes head h's weights of a layer as a heatmap.
+void write_weights_svg(const std::string& out_dir, const std::string& name,
+                       const attn::tensor3& a, std::size_t h,
+                       const std::string& title, const std::string& row_axis,
+                       const std::string& col_axis)
+{
+    if (out_dir.empty()) {
+        return;
+    }
+    attn::heatmap_style style;
+    style.title = title;
+    style.row_axis = row_axis;
+    style.col_axis = col_axis;
+    attn::write_heatmap_svg(attn::path_in(out_dir, name),
+                            xt::view(a, h, xt::all(), xt::all()), style);
+}
+
+// [ch04-block-demo]
+// A decoder block on a target of n_t = 6 positions (5 real, 1 padding)
+// and an encoder output of n_s = 7 positions (5 real, 2 padding).
+void block_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    const std::size_t n_t = 6, len_t = 5, n_s = 7, len_s = 5;
+    const std::size_t d_model = 8, heads = 2;
+    xt::random::seed(seed + 3);
+    const matrix x = randn(n_t, d_model);                     // decoder input
+    const matrix z = randn(n_s, d_model);                     // encoder output
+    const attn::decoder_block_weights w = {random_layer(d_model, 0.5),
+                                           random_layer(d_model, 0.5)};
+    // Self: causal AND target padding; cross: source padding only.
+    const mask_matrix m_self = attn::mask_and(
+        attn::causal_mask(n_t, n_t), attn::padding_mask(n_t, n_t, len_t));
+    const mask_matrix m_cross = attn::padding_mask(n_t, n_s, len_s);
+    const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
+    // [ch04-block-demo]
+    write_mask_svg(out_dir, "ch04_mask_self.svg", m_self,
+                   "self-attention mask: causal AND padding",
+                   "target position i", "target position j");
+    write_mask_svg(out_dir, "ch04_mask_cross.svg", m_cross,
+                   "cross-attention mask: source padding",
+                   "target position i", "source position j");
+    write_weights_svg(out_dir, "ch04_weights_self.svg", r.self.a, 0,
+                      "masked self-attention, head 1 of 2",
+                      "target position i", "target position j");
+    write_weights_svg(out_dir, "ch04_weights_cross.svg", r.cross.a, 0,
+                      "cross-attention, head 1 of 2", "target position i",
+                      "source position j");
+    // The block's causality: change target token 2, a real source token,
+    // and a padding source token, and see which outputs move.
+    auto moved = [&](const matrix& x2, const matrix& z2,
+                     const mask_matrix& ms) {
+        const matrix dy = xt::abs(
+            attn::decoder_block(x2, z2, w, heads, ms, m_cross).y - r.y);
+        std::string out;
+        for (std::size_t i = 0; i < n_t; ++i) {
+            out += (i ? " " : "") + attn::fmt(xt::amax(xt::row(dy, i))(),
+                                              "%.2g");
+        }
+        return out;
+    };
+    matrix x2 = x;
+    xt::row(x2, 2) += 1.0;
+    matrix z_real = z, z_pad = z;
+    xt::row(z_real, 0) += 1.0;
+    xt::row(z_pad, n_s - 1) = 1000.0 * xt::row(randn(1, d_model), 0);
+    std::cout << "Decoder block (Eq. 4.8), n_t = " << n_t << " target ("
+              << len_t << " real), n_s = " << n_s << " source (" << len_s
+              << " real), H = " << heads << ";\n"
+              << "largest change of each target position's output when\n"
+              << "  target token 2 changes, causal mask:  "
+              << moved(x2, z, m_self) << "\n"
+              << "  target token 2 changes, no mask:      "
+              << moved(x2, z, mask_matrix()) << "\n"
+              << "  source token 0 changes:               "
+              << moved(x, z_real, m_self) << "\n"
+              << "  source padding token " << n_s - 1
+              << " changes:       " << moved(x, z_pad, m_self) << "\n";
+}
+
+// Loads DIR/name as a float64 array of rank N and checks its shape.
+template <std::size_t N>
+xt::xtensor<double, N> load_checked(const std::string& dir,
+                                    const std::string& name,
+                                    std::vector<std::size_t> expected,
+                                    const std::string& symbolic)
+{
+    auto t = attn::load_npy<N>(attn::path_in(dir, name));
+    attn::expect_shape(name, "its array", t, std::move(expected), symbolic);
+    return t;
+}
+
+int cross_attention_files(const attn::common_args& args, std::size_t heads,
+                          bool causal)
+{
+    const std::string& dir = args.load_dir;
+    const matrix x = attn::load_npy<2>(attn::path_in(dir, "X.npy"));
+    const std::size_t n_q = x.shape()[0], d_model = x.shape()[1];
+    const matrix z = attn::load_npy<2>(attn::path_in(dir, "Z.npy"));
+    const std::size_t n_k = z.shape()[0];
+    attn::expect_shape("Z.npy", "its array", z, {n_k, d_model},
+                       "(n_k, d_model) with d_model from X.npy");
+    attn::multi_head_weights w;
+    for (auto [name, m] : {std::pair{"W_q.npy", &w.w_q},
+                           std::pair{"W_k.npy", &w.w_k},
+                           std::pair{"W_v.npy", &w.w_v},
+                           std::pair{"W_o.npy", &w.w_o}}) {
+        *m = load_checked<2>(dir, name, {d_model, d_model},
+                             "(d_model, d_model)");
+    }
+    w.b_o = load_checked<1>(dir, "b_o.npy", {d_model}, "(d_model,)");
+    mask_matrix m;
+    const std::string mask_file = attn::path_in(dir, "mask.npy");
+    if (std::filesystem::exists(mask_file)) {
+        m = attn::load_mask_npy(mask_file);
+        attn::expect_shape("mask.npy", "its array", m, {n_q, n_k},
+                           "(n_q, n_k)");
+    }
+    if (causal) {
+        m = m.size() == 0 ? attn::causal_mask(n_q, n_k)
+                          : attn::mask_and(m, attn::causal_mask(n_q, n_k));
+    }
+    // [ch04-cross-attention]
+    // Queries from the decoder's X, keys and values from the encoder's Z,
+    // Eq. (4.1), with H heads (Eqs. 3.1 to 3.4) and the mask (4.5).
+    const auto r = attn::multi_head_attention(x, z, w, heads, m);
+    // [ch04-cross-attention]
+    const std::string out = args.save_dir.empty() ? "." : args.save_dir;
+    attn::save_npy(attn::path_in(out, "A.npy"), r.a);
+    attn::save_npy(attn::path_in(out, "Y.npy"), r.y);
+    std::cout << "wrote A.npy " << attn::shape_string(r.a.shape())
+              << " and Y.npy " << attn::shape_string(r.y.shape()) << " to "
+              << out << '\n';
+    return 0;
+}
+
+int run(const cxxopts::ParseResult& result, const attn::common_args& args)
+{
+    const bool causal = result.count("causal") > 0;
+    const bool heads_given = result.count("heads") > 0;
+    if (args.load_dir.empty() && (causal || heads_given)) {
+        throw attn::usage_error(std::string(causal ? "--causal" : "--heads")
+                                + " needs --load DIR (see --help)");
+    }
+    if (!args.load_dir.empty()) {
+        return cross_attention_files(args, result["heads"].as<std::size_t>(),
+                                     causal);
+    }
+    masks_demo(args.out_dir);
+    fill_demo(args.out_dir);
+    leak_demo(args.seed, args.out_dir);
+    padding_demo(args.seed);
+    cache_demo(args.seed);
+    block_demo(args.seed, args.out_dir);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    return attn::run_program(
+        argc, argv, "ch04_cross_attention",
+        "Cross-attention, causal and padding masks, the key-value cache.",
+        [](cxxopts::Options& options) {
+            options.add_options()
+                ("heads", "number of heads H (with --load)",
+                 cxxopts::value<std::size_t>()->default_value("1"), "H")
+                ("causal", "AND the causal mask into the mask (with --load)");
+        },
+        [](const cxxopts::ParseResult& result,
+           const attn::common_args& args) { return run(result, args); });
+}
