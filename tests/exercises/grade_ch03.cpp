@@ -73,7 +73,7 @@ TEST_CASE("Exercise 3.6: split_heads and merge_heads", "[grade][ex_3_6]")
     }
 }
 
-TEST_CASE("Exercise 3.7: head_contributions, Eq. (3.6)", "[grade][ex_3_7]")
+TEST_CASE("Exercise 3.7: head_contributions of Eq. (3.6)", "[grade][ex_3_7]")
 {
     SECTION("hand-worked, two heads of width 1")
     {

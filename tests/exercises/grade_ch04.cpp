@@ -32,7 +32,7 @@ void require_same_mask(const xt::xtensor<bool, 2>& got,
 
 }  // namespace
 
-TEST_CASE("Exercise 4.6: causal_mask, bottom-right aligned",
+TEST_CASE("Exercise 4.6: causal_mask aligned bottom-right",
           "[grade][ex_4_6]")
 {
     SECTION("hand-worked")

@@ -119,7 +119,7 @@ TEST_CASE("Exercise 6.6: merge_states of two disjoint key sets",
     }
 }
 
-TEST_CASE("Exercise 6.7: attention_online, block by block",
+TEST_CASE("Exercise 6.7: attention_online block by block",
           "[grade][ex_6_7]")
 {
     SECTION("hand-worked: the chapter's row (1, 3 | 5, 2)")
