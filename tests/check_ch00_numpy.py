@@ -37,7 +37,8 @@ def check_ch00(bin_dir, work):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
+    parser.add_argument("--bin-dir", required=True,
+                        type=lambda p: pathlib.Path(p).resolve(),
                         help="the build folder holding the chapter programs")
     args = parser.parse_args()
     worst = 0.0

@@ -1,0 +1,381 @@
+// Chapter 1: Bahdanau attention. Annotations from a bidirectional encoder,
+// additive energies with and without the precomputation of U_a h_j, the
+// four classic scores on one example, and an alignment learned by gradient
+// descent on a reversal task.
+//
+//   ch01_bahdanau                  the chapter's demonstrations
+//   ch01_bahdanau --load D --save E
+//       reads D/h.npy (T_x, 2n), D/s_prev.npy (T_y, n), D/W_a.npy (n', n),
+//       D/U_a.npy (n', 2n), D/v_a.npy (n',) and writes E/e.npy,
+//       E/alpha.npy (T_y, T_x) and E/c.npy (T_y, 2n)
+//   ch01_bahdanau --out D          also writes the figure and table data
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <xtensor/xrandom.hpp>
+
+#include "attention/additive.hpp"
+#include "attention/cli.hpp"
+#include "attention/npy.hpp"
+#include "attention/plot.hpp"
+
+namespace {
+
+using attn::matrix;
+using attn::vector;
+
+std::string with_commas(std::size_t x)
+{
+    std::string digits = std::to_string(x), out;
+    for (std::size_t k = 0; k < digits.size(); ++k) {
+        if (k > 0 && (digits.size() - k) % 3 == 0) {
+            out += ',';
+        }
+        out += digits[k];
+    }
+    return out;
+}
+
+// Annotations from a small random bidirectional encoder, energies three
+// ways, and the multiplications each way needs.
+void encoder_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    // [ch01-encoder-example]
+    // Six source words as random vectors of width m = 4, a forward and a
+    // backward tanh network with n = 3, a decoder of T_y = 4 steps, and
+    // an alignment network of width n' = 5.
+    const std::size_t T_x = 6, m = 4, n = 3, T_y = 4, n_prime = 5;
+    xt::random::seed(seed);
+    const matrix x = xt::random::randn<double>({T_x, m});
+    const matrix h_fwd = attn::rnn_states(
+        x, xt::random::randn<double>({n, m}),
+        xt::random::randn<double>({n, n}), false);               // (T_x, n)
+    const matrix h_bwd = attn::rnn_states(
+        x, xt::random::randn<double>({n, m}),
+        xt::random::randn<double>({n, n}), true);                // (T_x, n)
+    const matrix h = attn::annotations(h_fwd, h_bwd);            // (T_x, 2n)
+    const matrix s_prev = xt::random::randn<double>({T_y, n});   // (T_y, n)
+    const matrix W_a = xt::random::randn<double>({n_prime, n});
+    const matrix U_a = xt::random::randn<double>({n_prime, 2 * n});
+    const vector v_a = xt::random::randn<double>({n_prime});
+    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
+    // [ch01-encoder-example]
+
+    std::size_t naive_count = 0, precomputed_count = 0;
+    const matrix e_naive = attn::additive_energies_naive(
+        s_prev, h, W_a, U_a, v_a, &naive_count);
+    const matrix e_pre = attn::additive_energies_precomputed(
+        s_prev, h, W_a, U_a, v_a, &precomputed_count);
+    std::cout << "A random encoder and decoder (seed " << seed << "): T_x = "
+              << T_x << ", T_y = " << T_y << ", n = " << n << ", n' = "
+              << n_prime << "\n  annotations h " << attn::shape_string(h.shape())
+              << ", energies e " << attn::shape_string(r.e.shape())
+              << ", contexts c " << attn::shape_string(r.c.shape())
+              << "\n  weights alpha (one row per target word, each sums "
+              << "to 1):\n";
+    for (std::size_t i = 0; i < T_y; ++i) {
+        std::cout << "   ";
+        for (std::size_t j = 0; j < T_x; ++j) {
+            std::cout << attn::fmt(r.alpha(i, j), " %.3f");
+        }
+        std::cout << '\n';
+    }
+    std::cout << "  energies three ways: largest |e_naive - e| = "
+              << attn::fmt(xt::amax(xt::abs(e_naive - r.e))(), "%.2g")
+              << ",\n  largest |e_precomputed - e| = "
+              << attn::fmt(xt::amax(xt::abs(e_pre - r.e))(), "%.2g")
+              << "\n  multiplications counted in the loops: "
+              << with_commas(naive_count) << " from scratch,\n  "
+              << with_commas(precomputed_count) << " with U_a h_j and "
+              << "W_a s_{i-1} computed once each\n\n";
+
+    // The same count, in closed form, at the sizes of Bahdanau et al.
+    struct setting {
+        std::string name;
+        std::size_t T_x, T_y, n, n_prime;
+    };
+    const std::vector<setting> settings = {
+        {"the example above", T_x, T_y, n, n_prime},
+        {"the paper, 30 words", 30, 30, 1000, 1000},
+        {"the paper, 50 words", 50, 50, 1000, 1000},
+    };
+    std::vector<std::vector<std::string>> rows;
+    std::cout << "Multiplications for the energies of one sentence pair "
+              << "(Eq. 1.5):\n";
+    std::printf("  %-20s %4s %4s %5s %5s %14s %12s %6s\n", "setting", "T_x",
+                "T_y", "n", "n'", "from scratch", "precomputed", "ratio");
+    for (const auto& s : settings) {
+        const auto c = attn::additive_multiplications(s.T_x, s.T_y, s.n,
+                                                      2 * s.n, s.n_prime);
+        const double ratio = double(c.naive) / double(c.precomputed);
+        std::printf("  %-20s %4zu %4zu %5zu %5zu %14s %12s %6.1f\n",
+                    s.name.c_str(), s.T_x, s.T_y, s.n, s.n_prime,
+                    with_commas(c.naive).c_str(),
+                    with_commas(c.precomputed).c_str(), ratio);
+        rows.push_back({s.name, std::to_string(s.T_x), std::to_string(s.T_y),
+                        std::to_string(s.n), std::to_string(s.n_prime),
+                        with_commas(c.naive), with_commas(c.precomputed),
+                        attn::fmt(ratio, "%.1f")});
+    }
+    std::fflush(stdout);
+    std::cout << '\n';
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch01_cost.md"),
+            {"setting", "<i>T<sub>x</sub></i>", "<i>T<sub>y</sub></i>",
+             "<i>n</i>", "<i>n</i>&prime;", "every pair from scratch",
+             "<i>U<sub>a</sub>h<sub>j</sub></i> precomputed", "ratio"},
+            rows);
+    }
+}
+
+// One query and five annotations scored four ways; each way then takes the
+// same softmax and the same weighted sum.
+void scores_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    // [ch01-four-scores]
+    // Five annotations of width d = 4 and one decoder state of the same
+    // width (the dot scores need equal widths). h_3 points between h_1
+    // and h_2 but is twice as long.
+    const matrix h = {{1, 0, 0, 0}, {0, 1, 0, 0}, {2, 2, 0, 0},
+                      {0, 0, 1, 0}, {-1, 0, 0, 1}};               // (T_x, d)
+    const matrix s = {{1.0, 0.5, 0.0, 0.0}};                      // (1, d)
+    const std::size_t d = 4, n_prime = 4;
+    xt::random::seed(seed);
+    const matrix W = 0.5 * xt::random::randn<double>({d, d});
+    const matrix W_a = 0.5 * xt::random::randn<double>({n_prime, d});
+    const matrix U_a = 0.5 * xt::random::randn<double>({n_prime, d});
+    const vector v_a = xt::random::randn<double>({n_prime});
+    struct scored {
+        std::string name;
+        matrix score, alpha, c;
+    };
+    std::vector<scored> results = {
+        {"additive", attn::additive_energies(s, h, W_a, U_a, v_a), {}, {}},
+        {"dot", attn::dot_scores(s, h), {}, {}},
+        {"general", attn::general_scores(s, h, W), {}, {}},
+        {"scaled dot", attn::scaled_dot_scores(s, h), {}, {}},
+    };
+    // Whatever the score, the same two steps follow.
+    for (auto& r : results) {
+        r.alpha = attn::softmax_rows(r.score);                   // (1, T_x)
+        r.c = attn::bahdanau_context(r.alpha, h);                // (1, d)
+    }
+    // [ch01-four-scores]
+
+    std::cout << "Four scores of one decoder state s = (1, 0.5, 0, 0) against "
+              << "five annotations\n(random W, W_a, U_a, v_a of seed " << seed
+              << "), then their weights and contexts:\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const char* what : {"scores", "weights"}) {
+        std::printf("  %-12s %7s %7s %7s %7s %7s\n", what, "h_1", "h_2",
+                    "h_3", "h_4", "h_5");
+        for (const auto& r : results) {
+            const matrix& m = what[0] == 's' ? r.score : r.alpha;
+            std::printf("  %-12s", r.name.c_str());
+            for (std::size_t j = 0; j < 5; ++j) {
+                std::printf(" %7.3f", m(0, j));
+            }
+            std::printf("\n");
+        }
+    }
+    std::printf("  %-12s %7s %7s %7s %7s\n", "contexts", "c[1]", "c[2]",
+                "c[3]", "c[4]");
+    for (const auto& r : results) {
+        std::printf("  %-12s", r.name.c_str());
+        std::vector<std::string> row = {r.name};
+        for (std::size_t j = 0; j < 5; ++j) {
+            row.push_back(attn::fmt(r.score(0, j), "%.3f") + " ("
+                          + attn::fmt(r.alpha(0, j), "%.3f") + ")");
+        }
+        std::string c = "(";
+        for (std::size_t k = 0; k < 4; ++k) {
+            std::printf(" %7.3f", r.c(0, k));
+            c += attn::fmt(r.c(0, k), "%.2f") + (k < 3 ? ", " : ")");
+        }
+        std::printf("\n");
+        row.push_back(c);
+        rows.push_back(row);
+    }
+    std::fflush(stdout);
+    std::cout << '\n';
+    if (!out_dir.empty()) {
+        attn::write_markdown_table(
+            attn::path_in(out_dir, "ch01_scores.md"),
+            {"score", "<i>h</i><sub>1</sub>", "<i>h</i><sub>2</sub>",
+             "<i>h</i><sub>3</sub>", "<i>h</i><sub>4</sub>",
+             "<i>h</i><sub>5</sub>", "context <i>c</i>"},
+            rows);
+    }
+}
+
+std::string token_name(std::size_t t)
+{
+    return std::string(1, char('a' + t));
+}
+
+void alignment_heatmap(const std::string& file, const std::string& title,
+                       const attn::alignment_model& model,
+                       const attn::reversal_task& task,
+                       const std::vector<std::size_t>& x)
+{
+    const auto f = attn::alignment_forward(model, task.S,
+                                           attn::task_annotations(task, x));
+    attn::heatmap_style style;
+    style.title = title;
+    style.row_axis = "target position i: output";
+    style.col_axis = "source position j: token";
+    for (std::size_t j = 0; j < task.T; ++j) {
+        style.col_labels.push_back(std::to_string(j + 1) + ": "
+                                   + token_name(x[j]));
+    }
+    for (std::size_t i = 0; i < task.T; ++i) {
+        style.row_labels.push_back(
+            std::to_string(i + 1) + ": "
+            + token_name(attn::detail::argmax_row(f.p, i)));
+    }
+    attn::write_heatmap_svg(file, f.alpha, style);
+}
+
+// Reversal of 8 tokens: train W_a, U_a, v_a and the readout, and watch
+// the alignment appear.
+void training_demo(std::uint64_t seed, const std::string& out_dir)
+{
+    // [ch01-training-run]
+    const attn::reversal_task task = attn::make_reversal_task(8, 8, seed);
+    attn::training_options options;  // n' = 16, 600 steps of 32 sequences
+    options.seed = seed;
+    // [ch01-training-run]
+    std::cout << "Learning to reverse " << task.T << " tokens out of "
+              << task.V << " (seed " << seed << "), n' = " << options.n_prime
+              << ", batch " << options.batch << ", step size "
+              << options.learning_rate << ".\nAccuracies on "
+              << options.test_size << " held-out sequences; chance alignment "
+              << "accuracy is 1/" << task.T << " = "
+              << attn::fmt(1.0 / double(task.T), "%.3f") << ".\n"
+              << "   step  batch loss  test loss  alignment acc.  output "
+              << "acc.\n";
+    std::vector<std::vector<double>> columns(5);
+    attn::alignment_model midway;
+    std::size_t midway_step = 0;
+    const auto result = attn::train_alignment(
+        task, options,
+        [&](const attn::training_record& r,
+            const attn::alignment_model& model) {
+            columns[0].push_back(double(r.step));
+            columns[1].push_back(r.step == 0 ? r.test_loss : r.train_loss);
+            columns[2].push_back(r.test_loss);
+            columns[3].push_back(r.alignment_accuracy);
+            columns[4].push_back(r.output_accuracy);
+            if (midway_step == 0 && r.alignment_accuracy >= 0.5) {
+                midway = model;
+                midway_step = r.step;
+            }
+            if (r.step % 50 == 0) {
+                if (r.step == 0) {
+                    std::printf("  %5zu  %10s  %9.4f  %14.3f  %11.3f\n",
+                                r.step, "-", r.test_loss,
+                                r.alignment_accuracy, r.output_accuracy);
+                } else {
+                    std::printf("  %5zu  %10.4f  %9.4f  %14.3f  %11.3f\n",
+                                r.step, r.train_loss, r.test_loss,
+                                r.alignment_accuracy, r.output_accuracy);
+                }
+            }
+        });
+    std::fflush(stdout);
+    const auto& last = result.history.back();
+    std::cout << "After " << last.step << " steps: alignment accuracy "
+              << attn::fmt(last.alignment_accuracy, "%.3f")
+              << ", output accuracy "
+              << attn::fmt(last.output_accuracy, "%.3f") << ".\n";
+    if (midway_step > 0) {
+        std::cout << "Half of the alignments were right for the first time "
+                  << "at step " << midway_step << ".\n";
+    }
+    if (!out_dir.empty()) {
+        attn::write_columns(attn::path_in(out_dir, "ch01_training.dat"),
+                            {"step", "train_loss", "test_loss",
+                             "alignment_accuracy", "output_accuracy"},
+                            columns);
+        const auto& x = result.test.front();
+        if (midway_step > 0) {
+            alignment_heatmap(attn::path_in(out_dir, "ch01_alignment_midway.svg"),
+                              "Weights α_ij after " +
+                                  std::to_string(midway_step) + " steps",
+                              midway, task, x);
+        }
+        alignment_heatmap(attn::path_in(out_dir, "ch01_alignment.svg"),
+                          "Weights α_ij after " +
+                              std::to_string(last.step) + " steps",
+                          result.model, task, x);
+    }
+}
+
+// --load D --save E: the paper's quantities from .npy files.
+int load_and_save(const attn::common_args& args)
+{
+    if (args.save_dir.empty()) {
+        throw attn::usage_error("--load needs --save DIR for the results");
+    }
+    const auto& dir = args.load_dir;
+    const auto h = attn::load_npy<2>(attn::path_in(dir, "h.npy"));
+    const auto s_prev = attn::load_npy<2>(attn::path_in(dir, "s_prev.npy"));
+    const auto W_a = attn::load_npy<2>(attn::path_in(dir, "W_a.npy"));
+    const auto U_a = attn::load_npy<2>(attn::path_in(dir, "U_a.npy"));
+    const auto v_a = attn::load_npy<1>(attn::path_in(dir, "v_a.npy"));
+    const std::size_t n = s_prev.shape()[1], n_prime = v_a.shape()[0];
+    if (h.shape()[1] != 2 * n || W_a.shape()[0] != n_prime
+        || W_a.shape()[1] != n || U_a.shape()[0] != n_prime
+        || U_a.shape()[1] != 2 * n || h.shape()[0] == 0
+        || s_prev.shape()[0] == 0 || n == 0 || n_prime == 0) {
+        throw attn::usage_error(
+            "h.npy " + attn::shape_string(h.shape()) + ", s_prev.npy "
+            + attn::shape_string(s_prev.shape()) + ", W_a.npy "
+            + attn::shape_string(W_a.shape()) + ", U_a.npy "
+            + attn::shape_string(U_a.shape()) + " and v_a.npy "
+            + attn::shape_string(v_a.shape())
+            + " do not fit: expected (T_x, 2n), (T_y, n), (n', n), "
+              "(n', 2n), (n',) with n, n', T_x, T_y > 0");
+    }
+    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
+    attn::save_npy(attn::path_in(args.save_dir, "e.npy"), r.e);
+    attn::save_npy(attn::path_in(args.save_dir, "alpha.npy"), r.alpha);
+    attn::save_npy(attn::path_in(args.save_dir, "c.npy"), r.c);
+    std::cout << "wrote e.npy, alpha.npy " << attn::shape_string(r.e.shape())
+              << " and c.npy " << attn::shape_string(r.c.shape()) << " to "
+              << args.save_dir << '\n';
+    return 0;
+}
+
+int run(const attn::common_args& args)
+{
+    if (!args.load_dir.empty()) {
+        return load_and_save(args);
+    }
+    if (!args.save_dir.empty()) {
+        throw attn::usage_error("--save needs --load DIR with the inputs");
+    }
+    encoder_demo(args.seed, args.out_dir);
+    scores_demo(args.seed, args.out_dir);
+    training_demo(args.seed, args.out_dir);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    return attn::run_program(
+        argc, argv, "ch01_bahdanau",
+        "Bahdanau attention: annotations, additive energies, four scores, "
+        "and an alignment learned by gradient descent.",
+        [](cxxopts::Options&) {},
+        [](const cxxopts::ParseResult&, const attn::common_args& args) {
+            return run(args);
+        });
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Checks ch01_bahdanau against NumPy: make random annotations, decoder
+states and alignment weights, save them as .npy, run the program with
+--load and --save, and compare e, alpha and c with NumPy's own computation
+of Eqs. (1.2)-(1.4). Then checks that inconsistent or damaged inputs are
+refused with one line and exit status 2.
+
+    python3 tests/check_ch01_numpy.py --bin-dir build
+"""
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
+
+
+# [ch01-numpy-reference]
+def bahdanau_numpy(h, s_prev, W_a, U_a, v_a):
+    """Eqs. (1.2)-(1.4), written independently of the C++ code."""
+    Uh = h @ U_a.T                                   # (T_x, n')
+    Ws = s_prev @ W_a.T                              # (T_y, n')
+    e = np.tanh(Ws[:, None, :] + Uh[None, :, :]) @ v_a  # (T_y, T_x)
+    alpha = np.exp(e - e.max(axis=1, keepdims=True))
+    alpha /= alpha.sum(axis=1, keepdims=True)        # (T_y, T_x)
+    return {"e": e, "alpha": alpha, "c": alpha @ h}  # c: (T_y, 2n)
+# [ch01-numpy-reference]
+
+
+def inputs(rng, T_x, T_y, n, n_prime):
+    return {"h": rng.standard_normal((T_x, 2 * n)),
+            "s_prev": rng.standard_normal((T_y, n)),
+            "W_a": rng.standard_normal((n_prime, n)),
+            "U_a": rng.standard_normal((n_prime, 2 * n)),
+            "v_a": rng.standard_normal(n_prime)}
+
+
+def save_all(folder, arrays):
+    for name, array in arrays.items():
+        np.save(folder / (name + ".npy"), array)
+
+
+def compare(program, work):
+    """Largest difference per output over three random problems."""
+    rng = np.random.default_rng(2015)
+    worst = {"e": 0.0, "alpha": 0.0, "c": 0.0}
+    for T_x, T_y, n, n_prime in [(7, 5, 3, 4), (1, 1, 1, 1), (12, 9, 8, 10)]:
+        arrays = inputs(rng, T_x, T_y, n, n_prime)
+        save_all(work, arrays)
+        subprocess.run([str(program), "--load", str(work), "--save",
+                        str(work)], check=True, capture_output=True)
+        expected = bahdanau_numpy(**arrays)
+        for name in worst:
+            got = np.load(work / (name + ".npy"))
+            if got.shape != expected[name].shape:
+                print("%s.npy has shape %s, expected %s"
+                      % (name, got.shape, expected[name].shape))
+                return None
+            worst[name] = max(worst[name],
+                              float(np.max(np.abs(got - expected[name]))))
+    return worst
+
+
+def bad_inputs(program, folder):
+    """Inconsistent shapes and damaged files: one line, exit status 2."""
+    rng = np.random.default_rng(7)
+    good = inputs(rng, 4, 3, 2, 5)
+    wrong = [("h.npy", rng.standard_normal((4, 5))),       # not 2n wide
+             ("s_prev.npy", rng.standard_normal((3, 3))),  # n differs
+             ("W_a.npy", rng.standard_normal((5, 3))),
+             ("U_a.npy", rng.standard_normal((4, 4))),     # n' differs
+             ("v_a.npy", rng.standard_normal(6))]
+    for name, array in wrong:
+        save_all(folder, good)
+        np.save(folder / name, array)
+        expect(program, ["--load", str(folder), "--save", str(folder)], 2,
+               "do not fit")
+    save_all(folder, good)
+    np.save(folder / "v_a.npy", rng.standard_normal((5, 1)))
+    expect(program, ["--load", str(folder), "--save", str(folder)], 2,
+           "v_a.npy")
+    for what, damage, text in damaged_npy_cases(folder, "h.npy"):
+        save_all(folder, good)
+        damage()
+        expect(program, ["--load", str(folder), "--save", str(folder)], 2,
+               text)
+    save_all(folder, good)
+    expect(program, ["--load", str(folder)], 2, "--save")
+    expect(program, ["--save", str(folder)], 2, "--load")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
+                        help="the build folder holding the chapter programs")
+    args = parser.parse_args()
+    program = args.bin_dir.resolve() / "ch01_bahdanau"
+    with tempfile.TemporaryDirectory() as tmp:
+        worst = compare(program, pathlib.Path(tmp))
+    if worst is None:
+        return 1
+    for name, diff in worst.items():
+        print("ch01_bahdanau: largest |%s - NumPy| = %.3g" % (name, diff))
+    with tempfile.TemporaryDirectory() as tmp:
+        bad_inputs(program, pathlib.Path(tmp))
+    if max(worst.values()) > 1e-12:
+        print("FAILED: a difference above 1e-12")
+        return 1
+    if FAILURES:
+        print("FAILED: %d bad input(s) not refused properly" % len(FAILURES))
+        return 1
+    print("all agree with NumPy to 1e-12; bad inputs refused")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,639 @@
+// Tests of chapter 5: the tiny model (Eq. 5.1), every gradient of the
+// backward pass against central finite differences (Eqs. 5.2 to 5.7), Adam
+// (Eq. 5.8), training, and the three measures of a head (Eqs. 5.9 to 5.11).
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <xtensor-blas/xlinalg.hpp>
+
+#include "attention/multi_head.hpp"
+#include "attention/multi_head_backward.hpp"
+#include "attention/self_attention.hpp"
+#include "attention/tiny_model.hpp"
+#include "test_helpers.hpp"
+
+using attn::matrix;
+using attn::vector;
+using book_test::IsCloseTo;
+using book_test::random_matrix;
+
+namespace {
+
+const attn::heads_task task;  // V = 5, L = 9, d = 16, H = 4
+
+// [ch05-central-differences]
+// dL/dtheta by central differences, one entry at a time:
+// (L(theta + h e_i) - L(theta - h e_i)) / 2h, whose error is O(h^2).
+template <class T>
+T central_differences(T theta, const std::function<double(const T&)>& loss,
+                      double h = 1e-5)
+{
+    T grad = xt::zeros_like(theta);
+    for (std::size_t i = 0; i < theta.size(); ++i) {
+        const double keep = theta.data()[i];
+        theta.data()[i] = keep + h;
+        const double up = loss(theta);
+        theta.data()[i] = keep - h;
+        const double down = loss(theta);
+        theta.data()[i] = keep;
+        grad.data()[i] = (up - down) / (2.0 * h);
+    }
+    return grad;
+}
+// [ch05-central-differences]
+
+// Tolerances of a gradient against central differences with h = 1e-5:
+// the truncation error is about h^2 |L'''| ~ 1e-10, the rounding error
+// about 1e-16 / h ~ 1e-11.
+const double fd_rtol = 1e-6, fd_atol = 1e-8;
+
+// A random multi-head layer with cross-attention shapes (n_q != n_k), a
+// mask with one fully masked query row, and gates that are not all one.
+struct layer_case {
+    matrix x_q, x_kv, g;                 // inputs and dL/dy~
+    attn::multi_head_weights w;
+    xt::xtensor<bool, 2> mask;
+    vector gates;
+    std::size_t heads = 2;
+
+    explicit layer_case(std::uint64_t seed)
+    {
+        const std::size_t n_q = 4, n_k = 5, d = 6;
+        x_q = random_matrix(n_q, d, seed);
+        x_kv = random_matrix(n_k, d, seed + 1);
+        w.w_q = random_matrix(d, d, seed + 2);
+        w.w_k = random_matrix(d, d, seed + 3);
+        w.w_v = random_matrix(d, d, seed + 4);
+        w.w_o = random_matrix(d, d, seed + 5);
+        w.b_o = xt::row(random_matrix(1, d, seed + 6), 0);
+        g = random_matrix(n_q, d, seed + 7);
+        const matrix coin = random_matrix(n_q, n_k, seed + 8);
+        mask = coin > -0.5;
+        xt::row(mask, 2) = false;        // query 2 sees no key
+        mask(0, 0) = true;
+        gates = vector{0.7, 1.3};
+    }
+    // L = sum(G * y~): a loss whose gradient with respect to y~ is G.
+    double loss(const attn::multi_head_weights& w2, const matrix& x_q2,
+                const matrix& x_kv2, const vector& gates2) const
+    {
+        const auto r = attn::multi_head_attention(x_q2, x_kv2, w2, heads,
+                                                  mask, gates2);
+        return xt::sum(g * r.y)();
+    }
+    attn::multi_head_gradients backward() const
+    {
+        const auto r = attn::multi_head_attention(x_q, x_kv, w, heads, mask,
+                                                  gates);
+        return attn::multi_head_attention_backward(x_q, x_kv, w, heads, r, g,
+                                                   gates);
+    }
+};
+
+// Finite differences of the layer loss with respect to one weight matrix.
+matrix fd_weight(const layer_case& c, matrix attn::multi_head_weights::*which)
+{
+    return central_differences<matrix>(c.w.*which, [&](const matrix& t) {
+        auto w = c.w;
+        w.*which = t;
+        return c.loss(w, c.x_q, c.x_kv, c.gates);
+    });
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- Eq. 5.1
+TEST_CASE("Eq. 5.1: the task's targets and the input, hand-worked",
+          "[ch05][eq_tiny_model]")
+{
+    // BOS 0 1 0 1 0 1 0 1 0. Position 2: previous 0, token 1 not seen
+    // before -> 2*0 + 0 = 0. Position 3: previous 1, token 0 seen at 1 ->
+    // 2*1 + 1 = 3. From then on every token has an earlier copy: 1, 3, ...
+    const auto e = attn::heads_example_from_tokens(
+        task, {5, 0, 1, 0, 1, 0, 1, 0, 1, 0});
+    REQUIRE(e.target == std::vector<int>{-1, -1, 0, 3, 1, 3, 1, 3, 1, 3});
+    // x: one-hot token in columns 0..5, one-hot position in 6..15.
+    const matrix x = attn::embed_tokens(task, e.tokens);
+    REQUIRE(x.shape()[0] == 10);
+    REQUIRE(x(0, 5) == 1.0);
+    REQUIRE(x(0, 6) == 1.0);
+    REQUIRE(x(3, 0) == 1.0);
+    REQUIRE(x(3, 9) == 1.0);
+    REQUIRE(xt::sum(x)() == 20.0);
+    // The strict causal mask: query i sees keys 0..i-1; query 0 none.
+    const auto mask = attn::earlier_positions_mask(3);
+    REQUIRE(mask == xt::xtensor<bool, 2>{{false, false, false},
+                                         {true, false, false},
+                                         {true, true, false}});
+    REQUIRE_THROWS_WITH(attn::heads_example_from_tokens(task, {5, 0, 7}),
+                        Catch::Contains("expected BOS (5) then 9 tokens"));
+}
+
+TEST_CASE("Eq. 5.1: a model of zeros predicts uniformly, loss log 10",
+          "[ch05][eq_tiny_model]")
+{
+    // Zero weights: y~ = b_o = 0, z = x, logits = 0, p = 1/10 everywhere,
+    // so the loss at every scored position is -log(1/10) = log 10.
+    auto m = attn::init_tiny_model(task, 1);
+    m = attn::zeros_like(m);
+    const auto e = attn::make_heads_example(task, 3);
+    const auto f = attn::tiny_model_forward(task, m, e);
+    REQUIRE(f.scored == 8);
+    REQUIRE(f.loss == Approx(std::log(10.0)).epsilon(1e-14));
+    REQUIRE_THAT(f.p, IsCloseTo(xt::ones<double>({10, 10}) * 0.1, 1e-14));
+}
+
+TEST_CASE("Eq. 5.1: the model's forward pass equals literal loops",
+          "[ch05][eq_tiny_model]")
+{
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+        const auto m = attn::init_tiny_model(task, seed);
+        const auto e = attn::make_heads_example(task, seed + 10);
+        const auto f = attn::tiny_model_forward(task, m, e);
+        // The layer through chapter 3's literal-loop reference.
+        const auto r = attn::multi_head_attention_reference(
+            f.x, f.x, m.attention, task.heads,
+            attn::earlier_positions_mask(10));
+        REQUIRE_THAT(f.layer.y, IsCloseTo(r.y, 1e-12));
+        // z = x + y~, logits = z W_u + b_u, loss by loops.
+        double loss = 0.0;
+        for (std::size_t i = 2; i < 10; ++i) {
+            std::vector<double> logit(10, 0.0);
+            double top = -1e300, sum = 0.0;
+            for (std::size_t c = 0; c < 10; ++c) {
+                logit[c] = m.b_u(c);
+                for (std::size_t k = 0; k < 16; ++k) {
+                    logit[c] += (f.x(i, k) + r.y(i, k)) * m.w_u(k, c);
+                }
+                top = std::max(top, logit[c]);
+            }
+            for (double l : logit) {
+                sum += std::exp(l - top);
+            }
+            loss -= logit[std::size_t(e.target[i])] - top - std::log(sum);
+        }
+        REQUIRE(f.loss == Approx(loss / 8.0).epsilon(1e-12));
+    }
+}
+
+// ------------------------------------------------------------- Eq. 5.2
+TEST_CASE("Eq. 5.2: read-out gradients, hand-worked",
+          "[ch05][eq_grad_logits]")
+{
+    // Zero model on BOS 0 1 0 1 0 1 0 1 0: p = 0.1 for every class, and
+    // the targets are class 0 once, 3 four times, 1 three times (8 scored).
+    // dL/db_u = mean over scored rows of (p - onehot) = 0.1 - count / 8:
+    // class 0: 0.1 - 1/8 = -0.025, class 1: 0.1 - 3/8 = -0.275,
+    // class 3: 0.1 - 4/8 = -0.4, the other seven: 0.1.
+    const auto m = attn::zeros_like(attn::init_tiny_model(task, 1));
+    const auto e = attn::heads_example_from_tokens(
+        task, {5, 0, 1, 0, 1, 0, 1, 0, 1, 0});
+    const auto f = attn::tiny_model_forward(task, m, e);
+    const auto g = attn::tiny_model_backward(task, m, e, f);
+    REQUIRE_THAT(g.d_b_u, IsCloseTo(vector{-0.025, -0.275, 0.1, -0.4, 0.1,
+                                           0.1, 0.1, 0.1, 0.1, 0.1},
+                                    1e-14, 1e-15));
+    // dL/dW_u = z^T dL/dlogits; column 3 of the row of token 0 (x(i,0)=1 at
+    // the five positions 1, 3, 5, 7, 9; scored: 3, 5, 7, 9, all class 3):
+    // 4 * (0.1 - 1) / 8 = -0.45.
+    REQUIRE(g.d_w_u(0, 3) == Approx(-0.45).epsilon(1e-14));
+}
+
+TEST_CASE("Eqs. 5.2 to 5.7: every model gradient matches central differences",
+          "[ch05][eq_grad_logits][eq_grad_projections]")
+{
+    for (std::uint64_t seed : {1u, 2u}) {
+        const auto m = attn::init_tiny_model(task, seed);
+        const auto e = attn::make_heads_example(task, seed + 20);
+        const auto f = attn::tiny_model_forward(task, m, e);
+        const auto g = attn::tiny_model_backward(task, m, e, f);
+        auto loss_with = [&](const attn::tiny_model& m2) {
+            return attn::tiny_model_forward(task, m2, e).loss;
+        };
+        const auto fd_w_u = central_differences<matrix>(
+            m.w_u, [&](const matrix& t) {
+                auto m2 = m;
+                m2.w_u = t;
+                return loss_with(m2);
+            });
+        REQUIRE_THAT(g.d_w_u, IsCloseTo(fd_w_u, fd_rtol, fd_atol));
+        const auto fd_b_u = central_differences<vector>(
+            m.b_u, [&](const vector& t) {
+                auto m2 = m;
+                m2.b_u = t;
+                return loss_with(m2);
+            });
+        REQUIRE_THAT(g.d_b_u, IsCloseTo(fd_b_u, fd_rtol, fd_atol));
+        for (auto which : {&attn::multi_head_weights::w_q,
+                           &attn::multi_head_weights::w_k,
+                           &attn::multi_head_weights::w_v,
+                           &attn::multi_head_weights::w_o}) {
+            const auto fd = central_differences<matrix>(
+                m.attention.*which, [&](const matrix& t) {
+                    auto m2 = m;
+                    m2.attention.*which = t;
+                    return loss_with(m2);
+                });
+            REQUIRE_THAT(g.layer.d_w.*which, IsCloseTo(fd, fd_rtol, fd_atol));
+        }
+    }
+}
+
+// ------------------------------------------------------------- Eq. 5.3
+TEST_CASE(
+    "Eqs. 5.3 to 5.7: one key, one query, hand-worked",
+    "[ch05][eq_grad_output_projection][eq_grad_head_outputs][eq_grad_scores]")
+{
+    // One query, one key, d = 2, H = 1, all weights the identity. With one
+    // key the weight is a = 1 whatever the score, so
+    //   Y = a v = x_kv W_v = (1, 2),  y~ = Y W_o + b_o = (1, 2).
+    // With G = dL/dy~ = (3, -1):
+    //   dL/dW_o = Y^T G = [[3, -1], [6, -2]],  dL/db_o = G = (3, -1),
+    //   dL/dY = G W_o^T = (3, -1),  dL/dxi = <Y, dL/dY> = 3 - 2 = 1,
+    //   dL/dV = a^T dL/dY = (3, -1),  dL/dW_v = x_kv^T dL/dV = dL/dW_o,
+    //   dL/dS = 0 (a one-entry softmax is constant), so dL/dW_q = dL/dW_k = 0
+    //   and dL/dx_q = 0,  dL/dx_kv = dL/dV W_v^T = (3, -1).
+    const matrix eye = xt::eye<double>(2);
+    const attn::multi_head_weights w{eye, eye, eye, eye, vector{0.0, 0.0}};
+    const matrix x_q = {{0.5, -0.5}}, x_kv = {{1.0, 2.0}};
+    const matrix g = {{3.0, -1.0}};
+    const auto r = attn::multi_head_attention(x_q, x_kv, w, 1);
+    const auto d = attn::multi_head_attention_backward(x_q, x_kv, w, 1, r, g);
+    const matrix outer = {{3.0, -1.0}, {6.0, -2.0}};
+    REQUIRE_THAT(d.d_w.w_o, IsCloseTo(outer));
+    REQUIRE_THAT(d.d_w.b_o, IsCloseTo(vector{3.0, -1.0}));
+    REQUIRE_THAT(d.d_gates, IsCloseTo(vector{1.0}));
+    REQUIRE_THAT(d.d_w.w_v, IsCloseTo(outer));
+    REQUIRE_THAT(d.d_w.w_q, IsCloseTo(xt::zeros<double>({2, 2})));
+    REQUIRE_THAT(d.d_w.w_k, IsCloseTo(xt::zeros<double>({2, 2})));
+    REQUIRE_THAT(d.d_x_q, IsCloseTo(matrix{{0.0, 0.0}}));
+    REQUIRE_THAT(d.d_x_kv, IsCloseTo(matrix{{3.0, -1.0}}));
+}
+
+TEST_CASE("Eq. 5.3: output projection gradients match central differences",
+          "[ch05][eq_grad_output_projection]")
+{
+    for (std::uint64_t seed : {31u, 32u, 33u}) {
+        const layer_case c(seed);
+        const auto d = c.backward();
+        REQUIRE_THAT(d.d_w.w_o, IsCloseTo(fd_weight(c, &attn::
+                                                          multi_head_weights::
+                                                              w_o),
+                                          fd_rtol, fd_atol));
+        const auto fd_b_o = central_differences<vector>(
+            c.w.b_o, [&](const vector& t) {
+                auto w = c.w;
+                w.b_o = t;
+                return c.loss(w, c.x_q, c.x_kv, c.gates);
+            });
+        REQUIRE_THAT(d.d_w.b_o, IsCloseTo(fd_b_o, fd_rtol, fd_atol));
+        // Property: dL/db_o is the column sum of G.
+        REQUIRE_THAT(d.d_w.b_o, IsCloseTo(xt::sum(c.g, {0}), 1e-12));
+    }
+}
+
+// ------------------------------------------------------------- Eq. 5.4
+TEST_CASE("Eq. 5.4: gate and value gradients match central differences",
+          "[ch05][eq_grad_head_outputs]")
+{
+    for (std::uint64_t seed : {41u, 42u, 43u}) {
+        const layer_case c(seed);
+        const auto d = c.backward();
+        const auto fd_gates = central_differences<vector>(
+            c.gates, [&](const vector& t) {
+                return c.loss(c.w, c.x_q, c.x_kv, t);
+            });
+        REQUIRE_THAT(d.d_gates, IsCloseTo(fd_gates, fd_rtol, fd_atol));
+        REQUIRE_THAT(d.d_w.w_v,
+                     IsCloseTo(fd_weight(c, &attn::multi_head_weights::w_v),
+                               fd_rtol, fd_atol));
+        // Property, from Eq. (3.7): dL/dxi_h = <Y^h W_o^h, G>, the inner
+        // product of head h's own share of the output with G.
+        const auto r = attn::multi_head_attention(c.x_q, c.x_kv, c.w,
+                                                  c.heads, c.mask);
+        for (std::size_t h = 0; h < c.heads; ++h) {
+            const matrix y_h = attn::head_view(r.heads, h, 3);
+            const matrix w_o_h = xt::view(c.w.w_o, xt::range(3 * h,
+                                                              3 * h + 3),
+                                          xt::all());
+            const double share = xt::sum(xt::linalg::dot(y_h, w_o_h)
+                                         * c.g)();
+            REQUIRE(d.d_gates(h) == Approx(share).epsilon(1e-12));
+        }
+    }
+}
+
+// ------------------------------------------------------------- Eq. 5.5
+TEST_CASE("Eq. 5.5: softmax backward, hand-worked", "[ch05][eq_grad_softmax]")
+{
+    // Row 0: a = (1/4, 3/4), dL/da = (1, 0). sum_j a_j dL/da_j = 1/4, so
+    //   dL/ds = (1/4 (1 - 1/4), 3/4 (0 - 1/4)) = (3/16, -3/16).
+    // Row 1: fully masked, a = 0: the gradient is 0.
+    const matrix a = {{0.25, 0.75}, {0.0, 0.0}};
+    const matrix d_a = {{1.0, 0.0}, {5.0, -2.0}};
+    const matrix expected = {{3.0 / 16, -3.0 / 16}, {0.0, 0.0}};
+    REQUIRE_THAT(attn::softmax_rows_backward(a, d_a), IsCloseTo(expected));
+    REQUIRE_THAT(attn::softmax_rows_backward_reference(a, d_a),
+                 IsCloseTo(expected));
+}
+
+TEST_CASE("Eq. 5.5: softmax backward equals Eq. 2.7's Jacobian, loops, FD",
+          "[ch05][eq_grad_softmax]")
+{
+    const double inf = std::numeric_limits<double>::infinity();
+    for (std::uint64_t seed : {51u, 52u, 53u, 54u}) {
+        matrix s = random_matrix(3, 5, seed, 2.0);
+        s(1, 2) = -inf;  // one masked key
+        const matrix a = attn::softmax_rows(s);
+        const matrix d_a = random_matrix(3, 5, seed + 100);
+        const matrix d_s = attn::softmax_rows_backward(a, d_a);
+        REQUIRE_THAT(d_s, IsCloseTo(attn::softmax_rows_backward_reference(
+                                        a, d_a), 1e-12, 1e-14));
+        // Row by row against chapter 2's Jacobian: dL/ds = dL/da J.
+        for (std::size_t i = 0; i < 3; ++i) {
+            const matrix a_i = xt::view(a, xt::range(i, i + 1), xt::all());
+            const matrix d_a_i = xt::view(d_a, xt::range(i, i + 1),
+                                          xt::all());
+            const matrix jd = xt::linalg::dot(d_a_i,
+                                              attn::softmax_jacobian(a_i));
+            REQUIRE_THAT(xt::view(d_s, xt::range(i, i + 1), xt::all()),
+                         IsCloseTo(jd, 1e-12, 1e-14));
+        }
+        // Properties: each row of dL/ds sums to 0 (adding a constant to a
+        // row of scores changes nothing); a masked key gets exactly 0.
+        const matrix sums = xt::sum(d_s, {1}, xt::keep_dims);
+        REQUIRE_THAT(sums, IsCloseTo(xt::zeros<double>({3, 1}), 0.0, 1e-13));
+        REQUIRE(d_s(1, 2) == 0.0);
+        // Central differences of L = sum(d_a * softmax(s)) on unmasked s.
+        matrix s_free = random_matrix(3, 5, seed + 7);
+        const matrix fd = central_differences<matrix>(
+            s_free, [&](const matrix& t) {
+                return xt::sum(d_a * attn::softmax_rows(t))();
+            });
+        REQUIRE_THAT(attn::softmax_rows_backward(attn::softmax_rows(s_free),
+                                                 d_a),
+                     IsCloseTo(fd, fd_rtol, fd_atol));
+    }
+}
+
+// ------------------------------------------------------------- Eq. 5.6
+TEST_CASE("Eq. 5.6: query and key gradients match central differences",
+          "[ch05][eq_grad_scores]")
+{
+    for (std::uint64_t seed : {61u, 62u, 63u}) {
+        const layer_case c(seed);
+        const auto d = c.backward();
+        REQUIRE_THAT(d.d_w.w_q,
+                     IsCloseTo(fd_weight(c, &attn::multi_head_weights::w_q),
+                               fd_rtol, fd_atol));
+        REQUIRE_THAT(d.d_w.w_k,
+                     IsCloseTo(fd_weight(c, &attn::multi_head_weights::w_k),
+                               fd_rtol, fd_atol));
+        // Property: query 2 sees no key, so its input gets no gradient.
+        REQUIRE_THAT(xt::row(d.d_x_q, 2),
+                     IsCloseTo(xt::zeros<double>({6}), 0.0, 0.0));
+    }
+}
+
+// ------------------------------------------------------------- Eq. 5.7
+TEST_CASE("Eq. 5.7: input gradients match central differences",
+          "[ch05][eq_grad_projections]")
+{
+    for (std::uint64_t seed : {71u, 72u, 73u}) {
+        const layer_case c(seed);
+        const auto d = c.backward();
+        const auto fd_x_q = central_differences<matrix>(
+            c.x_q, [&](const matrix& t) {
+                return c.loss(c.w, t, c.x_kv, c.gates);
+            });
+        REQUIRE_THAT(d.d_x_q, IsCloseTo(fd_x_q, fd_rtol, fd_atol));
+        const auto fd_x_kv = central_differences<matrix>(
+            c.x_kv, [&](const matrix& t) {
+                return c.loss(c.w, c.x_q, t, c.gates);
+            });
+        REQUIRE_THAT(d.d_x_kv, IsCloseTo(fd_x_kv, fd_rtol, fd_atol));
+    }
+}
+
+TEST_CASE("Eq. 5.7: the check fails when a gradient is perturbed",
+          "[ch05][eq_grad_projections]")
+{
+    // The matcher that accepts the backward pass must reject it after one
+    // entry of one gradient moves by 1e-4, or the tests above prove
+    // nothing.
+    const layer_case c(81);
+    const auto d = c.backward();
+    const matrix fd = fd_weight(c, &attn::multi_head_weights::w_q);
+    REQUIRE(IsCloseTo(fd, fd_rtol, fd_atol).match(d.d_w.w_q));
+    matrix wrong = d.d_w.w_q;
+    wrong(2, 3) += 1e-4;
+    REQUIRE_FALSE(IsCloseTo(fd, fd_rtol, fd_atol).match(wrong));
+    // A forgotten 1/sqrt(d_k) in Eq. (5.6) is caught too.
+    const matrix unscaled = d.d_w.w_q * std::sqrt(3.0);
+    REQUIRE_FALSE(IsCloseTo(fd, fd_rtol, fd_atol).match(unscaled));
+}
+
+TEST_CASE("Eq. 5.7: the backward pass refuses inconsistent shapes",
+          "[ch05][eq_grad_projections]")
+{
+    const layer_case c(91);
+    const auto r = attn::multi_head_attention(c.x_q, c.x_kv, c.w, c.heads,
+                                              c.mask, c.gates);
+    REQUIRE_THROWS_WITH(
+        attn::multi_head_attention_backward(c.x_q, c.x_kv, c.w, c.heads, r,
+                                            xt::zeros<double>({4, 5})),
+        "multi_head_attention_backward: d_y must have shape "
+        "(n_q, d_model) = (4, 6), got (4, 5)");
+    REQUIRE_THROWS_WITH(
+        attn::multi_head_attention_backward(c.x_q, c.x_kv, c.w, 4, r, c.g),
+        Catch::Contains("heads must divide d_model = 6, got 4"));
+    REQUIRE_THROWS_WITH(attn::softmax_rows_backward(matrix{{1.0}},
+                                                    matrix{{1.0, 2.0}}),
+                        Catch::Contains("d_a must have shape"));
+}
+
+// ------------------------------------------------------------- Eq. 5.8
+TEST_CASE("Eq. 5.8: Adam, two steps by hand", "[ch05][eq_adam]")
+{
+    // theta = 1, alpha = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8.
+    // Step 1, g = 0.5: m = 0.05, v = 0.00025, m^ = 0.05 / 0.1 = 0.5,
+    //   v^ = 0.00025 / 0.001 = 0.25, theta = 1 - 0.1 * 0.5 / (0.5 + 1e-8)
+    //   = 0.900000002.
+    // Step 2, g = -1: m = 0.045 - 0.1 = -0.055,
+    //   v = 0.00024975 + 0.001 = 0.00124975, m^ = -0.055 / 0.19
+    //   = -0.28947368, v^ = 0.00124975 / 0.001999 = 0.62518759,
+    //   sqrt(v^) = 0.79068805, theta = 0.900000002 + 0.1 * 0.28947368 /
+    //   0.79068805 = 0.93661035.
+    attn::adam_state s;
+    s.lr = 0.1;
+    vector theta{1.0}, m{0.0}, v{0.0};
+    s.t = 1;
+    attn::adam_update(theta, vector{0.5}, m, v, s);
+    REQUIRE(theta(0) == Approx(0.900000002).epsilon(1e-12));
+    s.t = 2;
+    attn::adam_update(theta, vector{-1.0}, m, v, s);
+    REQUIRE(m(0) == Approx(-0.055).epsilon(1e-12));
+    REQUIRE(v(0) == Approx(0.00124975).epsilon(1e-12));
+    REQUIRE(theta(0) == Approx(0.93661035).epsilon(1e-8));
+}
+
+TEST_CASE("Eq. 5.8: training is deterministic for a seed, lowers the loss",
+          "[ch05][eq_adam]")
+{
+    attn::training_config config;
+    config.steps = 20;
+    config.batch = 4;
+    const auto a = attn::train_tiny_model(task, config);
+    const auto b = attn::train_tiny_model(task, config);
+    REQUIRE(a.attention.w_q == b.attention.w_q);
+    REQUIRE(a.w_u == b.w_u);
+    config.seed = 2;
+    const auto c = attn::train_tiny_model(task, config);
+    REQUIRE_FALSE(a.w_u == c.w_u);
+    const auto test = attn::make_heads_examples(task, 100, 9);
+    const double before = attn::evaluate_tiny_model(
+        task, attn::init_tiny_model(task, 1), test).loss;
+    REQUIRE(attn::evaluate_tiny_model(task, a, test).loss < before);
+}
+
+// [ch05-training-test]
+TEST_CASE("Training on seed 1 reaches 90% test accuracy; heads specialise",
+          "[ch05][training]")
+{
+    // A shorter run than the program's (250 steps of 16 sequences instead
+    // of 600 of 32). Always naming the most frequent class scores 0.12.
+    attn::training_config config;
+    config.steps = 250;
+    config.batch = 16;
+    const auto m = attn::train_tiny_model(task, config);
+    const auto test = attn::make_heads_examples(task, 300, 1);
+    const double accuracy = attn::evaluate_tiny_model(task, m, test).accuracy;
+    CAPTURE(accuracy);
+    REQUIRE(accuracy >= 0.9);
+    // At least one head looks one step back and one looks for copies;
+    // heads that spread evenly over the keys would score about 0.23 and
+    // 0.26.
+    double previous = 0.0, copies = 0.0;
+    for (const auto& p : attn::head_patterns(task, m, test)) {
+        previous = std::max(previous, p.previous);
+        copies = std::max(copies, p.copies);
+    }
+    CAPTURE(previous, copies);
+    REQUIRE(previous >= 0.7);
+    REQUIRE(copies >= 0.5);
+}
+// [ch05-training-test]
+
+// ------------------------------------------------------------- Eq. 5.9
+TEST_CASE("Eq. 5.9: ablation, by hand and against the gates",
+          "[ch05][eq_head_ablation]")
+{
+    // Head 1 writes nothing (rows 4..7 of W_o are zero): gating it off
+    // changes no output, so it costs exactly 0 accuracy.
+    auto m = attn::init_tiny_model(task, 5);
+    xt::view(m.attention.w_o, xt::range(4, 8), xt::all()) = 0.0;
+    const auto test = attn::make_heads_examples(task, 50, 2);
+    const vector drop = attn::head_ablation(task, m, test);
+    REQUIRE(drop(1) == 0.0);
+    // Every entry is accuracy(all on) - accuracy(head h off).
+    const double full = attn::evaluate_tiny_model(task, m, test).accuracy;
+    for (std::size_t h = 0; h < 4; ++h) {
+        vector xi = xt::ones<double>({4});
+        xi(h) = 0.0;
+        REQUIRE(drop(h) == Approx(
+            full - attn::evaluate_tiny_model(task, m, test, xi).accuracy));
+    }
+    // The subsets table agrees: all on is the last entry, head 1 off is
+    // entry 0b1101 = 13.
+    const vector subsets = attn::subset_accuracies(task, m, test);
+    REQUIRE(subsets(15) == Approx(full));
+    REQUIRE(subsets(13) == Approx(full - drop(1)));
+    // Removing heads 2, 0, 3, 1 in turn visits subsets 11, 10, 2, 0.
+    const auto curve = attn::pruning_curve(subsets, {2, 0, 3, 1});
+    REQUIRE(curve == std::vector<double>{subsets(15), subsets(11),
+                                         subsets(10), subsets(2),
+                                         subsets(0)});
+    REQUIRE_THROWS_WITH(attn::pruning_curve(subsets, {2, 2, 3, 1}),
+                        Catch::Contains("each head once"));
+    REQUIRE(attn::order_by_score(vector{0.3, 0.1, 0.4, 0.2})
+            == std::vector<std::size_t>{1, 3, 0, 2});
+}
+
+// ------------------------------------------------------------ Eq. 5.10
+TEST_CASE("Eq. 5.10: importance = mean abs(dL/dxi_h), by central differences",
+          "[ch05][eq_head_importance]")
+{
+    for (std::uint64_t seed : {101u, 102u}) {
+        const auto m = attn::init_tiny_model(task, seed);
+        const auto test = attn::make_heads_examples(task, 20, seed);
+        // E_x |dL(x)/dxi_h| with dL(x)/dxi_h by central differences.
+        vector expected = xt::zeros<double>({4});
+        for (const auto& e : test) {
+            const vector fd = central_differences<vector>(
+                xt::ones<double>({4}), [&](const vector& xi) {
+                    return attn::tiny_model_forward(task, m, e, xi).loss;
+                });
+            expected += xt::abs(fd) / 20.0;
+        }
+        const vector raw = attn::head_importance(task, m, test, {}, false);
+        REQUIRE_THAT(raw, IsCloseTo(expected, fd_rtol, fd_atol));
+        // Normalised by the l2 norm over the layer: unit length.
+        const vector unit = attn::head_importance(task, m, test);
+        REQUIRE(xt::sum(unit * unit)() == Approx(1.0).epsilon(1e-12));
+        REQUIRE_THAT(unit, IsCloseTo(raw / std::sqrt(xt::sum(raw * raw)()),
+                                     1e-12));
+    }
+    // A head that writes nothing has importance exactly 0.
+    auto m = attn::init_tiny_model(task, 7);
+    xt::view(m.attention.w_o, xt::range(8, 12), xt::all()) = 0.0;
+    const auto test = attn::make_heads_examples(task, 10, 3);
+    REQUIRE(attn::head_importance(task, m, test)(2) == 0.0);
+}
+
+// ------------------------------------------------------------ Eq. 5.11
+TEST_CASE("Eq. 5.11: confidence of uniform heads, hand-worked",
+          "[ch05][eq_head_confidence]")
+{
+    // W_q = W_k = 0: every score is 0, so query i spreads its weight
+    // evenly over its i keys 0..i-1 and its largest weight is 1/i.
+    // Averaged over the scored positions i = 2..9:
+    //   (1/2 + 1/3 + ... + 1/9) / 8 = 0.22862103...
+    auto m = attn::init_tiny_model(task, 1);
+    m.attention.w_q = xt::zeros<double>({16, 16});
+    m.attention.w_k = xt::zeros<double>({16, 16});
+    const auto test = attn::make_heads_examples(task, 5, 1);
+    REQUIRE_THAT(attn::head_confidence(task, m, test),
+                 IsCloseTo(xt::ones<double>({4}) * 0.22862103174603174,
+                           1e-12));
+}
+
+TEST_CASE("Eq. 5.11: confidence equals literal loops, lies in [1/n, 1]",
+          "[ch05][eq_head_confidence]")
+{
+    for (std::uint64_t seed : {111u, 112u}) {
+        const auto m = attn::init_tiny_model(task, seed);
+        const auto test = attn::make_heads_examples(task, 10, seed);
+        vector expected = xt::zeros<double>({4});
+        for (const auto& e : test) {
+            const auto r = attn::multi_head_attention_reference(
+                attn::embed_tokens(task, e.tokens),
+                attn::embed_tokens(task, e.tokens), m.attention, 4,
+                attn::earlier_positions_mask(10));
+            for (std::size_t h = 0; h < 4; ++h) {
+                for (std::size_t i = 2; i < 10; ++i) {
+                    double top = 0.0;
+                    for (std::size_t j = 0; j < 10; ++j) {
+                        top = std::max(top, r.a(h, i, j));
+                    }
+                    expected(h) += top / 80.0;
+                }
+            }
+        }
+        const vector c = attn::head_confidence(task, m, test);
+        REQUIRE_THAT(c, IsCloseTo(expected, 1e-12));
+        REQUIRE(xt::all(c >= 1.0 / 9.0 && c <= 1.0));
+    }
+}
