@@ -20,6 +20,7 @@ namespace {
 void require_same_mask(const xt::xtensor<bool, 2>& got,
                        const xt::xtensor<bool, 2>& expected)
 {
+    INFO("expected a mask of shape " << attn::shape_string(expected.shape()));
     REQUIRE(got.shape()[0] == expected.shape()[0]);
     REQUIRE(got.shape()[1] == expected.shape()[1]);
     for (std::size_t i = 0; i < got.shape()[0]; ++i) {
