@@ -1,0 +1,166 @@
+// Grader of the coding exercises of chapter 6. It is compiled twice: with
+// the student's files (code/exercises) and with the reference solutions
+// (tests/solutions). Each TEST_CASE grades one exercise, tagged [ex_6_N].
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <stdexcept>
+
+#include <catch2/catch.hpp>
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xview.hpp>
+
+#include "attention/attend.hpp"
+#include "attention/scale.hpp"
+#include "ch06_online_softmax.hpp"
+#include "test_helpers.hpp"
+
+using book_test::IsCloseTo;
+using book_test::random_matrix;
+
+namespace {
+
+const double minus_inf = -std::numeric_limits<double>::infinity();
+
+// The state of the keys [j0, j1) for queries q, by the library's online
+// softmax (chapter 6), fed one key at a time.
+exercise::softmax_state library_state(const attn::matrix& q,
+                                      const attn::matrix& k,
+                                      const attn::matrix& v, std::size_t j0,
+                                      std::size_t j1)
+{
+    attn::online_softmax_state st =
+        attn::online_softmax_start(q.shape()[0], v.shape()[1]);
+    const double scale = 1.0 / std::sqrt(double(q.shape()[1]));
+    for (std::size_t j = j0; j < j1; ++j) {
+        const attn::matrix k_j = xt::view(k, xt::range(j, j + 1), xt::all());
+        const attn::matrix v_j = xt::view(v, xt::range(j, j + 1), xt::all());
+        const attn::matrix s_j =
+            xt::linalg::dot(q, xt::transpose(k_j)) * scale;     // (n_q, 1)
+        attn::online_softmax_update(st, s_j, v_j);
+    }
+    return {st.m, st.l, st.o};
+}
+
+attn::matrix finish(const exercise::softmax_state& st)
+{
+    return attn::online_softmax_finish({st.m, st.l, st.o});
+}
+
+}  // namespace
+
+TEST_CASE("Exercise 6.6: merge_states of two disjoint key sets",
+          "[grade][ex_6_6]")
+{
+    SECTION("hand-worked: exercise 2's scores (2, 0 | 4), values (1, 2 | 3)")
+    {
+        // Keys {0, 1}: m = 2, l = e^0 + e^-2, o = 1 e^0 + 2 e^-2.
+        // Key {2}:     m = 4, l = 1, o = 3.
+        // Union: m = 4; the first state is scaled by e^(2 - 4) = e^-2:
+        //   l = e^-2 (1 + e^-2) + 1 = 1 + e^-2 + e^-4,
+        //   o = e^-2 (1 + 2 e^-2) + 3 = 3 + e^-2 + 2 e^-4.
+        const double e2 = std::exp(-2.0), e4 = std::exp(-4.0);
+        const exercise::softmax_state a{{2.0}, {1.0 + e2}, {{1.0 + 2 * e2}}};
+        const exercise::softmax_state b{{4.0}, {1.0}, {{3.0}}};
+        const exercise::softmax_state r = exercise::merge_states(a, b);
+        REQUIRE_THAT(r.m, IsCloseTo(attn::vector{4.0}));
+        REQUIRE_THAT(r.l, IsCloseTo(attn::vector{1.0 + e2 + e4}));
+        REQUIRE_THAT(r.o, IsCloseTo(attn::matrix{{3.0 + e2 + 2 * e4}}));
+        // Merging the other way round gives the same state.
+        const exercise::softmax_state r2 = exercise::merge_states(b, a);
+        REQUIRE_THAT(r2.l, IsCloseTo(r.l));
+        REQUIRE_THAT(r2.o, IsCloseTo(r.o));
+    }
+    SECTION("an empty state adds nothing; two empty states stay empty")
+    {
+        // Row 0: a has seen keys, b none. Row 1: neither has.
+        const exercise::softmax_state a{{1.0, minus_inf}, {2.0, 0.0},
+                                        {{3.0, 4.0}, {0.0, 0.0}}};
+        const exercise::softmax_state b{{minus_inf, minus_inf}, {0.0, 0.0},
+                                        {{0.0, 0.0}, {0.0, 0.0}}};
+        for (const auto& r : {exercise::merge_states(a, b),
+                              exercise::merge_states(b, a)}) {
+            REQUIRE(r.m(0) == 1.0);
+            REQUIRE(r.m(1) == minus_inf);
+            REQUIRE_THAT(r.l, IsCloseTo(attn::vector{2.0, 0.0}));
+            REQUIRE_THAT(r.o, IsCloseTo(attn::matrix{{3.0, 4.0},
+                                                      {0.0, 0.0}}));
+        }
+    }
+    SECTION("split anywhere, merged, equals attention over all keys")
+    {
+        for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            const std::size_t n_q = 3, n_k = 9, d_k = 4, d_v = 2;
+            const attn::matrix q = random_matrix(n_q, d_k, seed, 3.0);
+            const attn::matrix k = random_matrix(n_k, d_k, seed + 10);
+            const attn::matrix v = random_matrix(n_k, d_v, seed + 20);
+            const attn::matrix y = attn::attend(q, k, v).y;
+            const exercise::softmax_state whole =
+                library_state(q, k, v, 0, n_k);
+            for (std::size_t split = 1; split < n_k; split += 2 + seed % 2) {
+                const exercise::softmax_state r = exercise::merge_states(
+                    library_state(q, k, v, 0, split),
+                    library_state(q, k, v, split, n_k));
+                REQUIRE_THAT(r.m, IsCloseTo(whole.m, 1e-12, 1e-12));
+                REQUIRE_THAT(r.l, IsCloseTo(whole.l, 1e-12, 1e-12));
+                REQUIRE_THAT(r.o, IsCloseTo(whole.o, 1e-12, 1e-12));
+                REQUIRE_THAT(finish(r), IsCloseTo(y, 1e-12, 1e-12));
+            }
+        }
+    }
+    SECTION("refuses states of different shapes")
+    {
+        const exercise::softmax_state a{{1.0}, {1.0}, {{1.0}}};
+        const exercise::softmax_state b{{1.0, 2.0}, {1.0, 1.0},
+                                        {{1.0}, {2.0}}};
+        REQUIRE_THROWS_AS(exercise::merge_states(a, b),
+                          std::invalid_argument);
+    }
+}
+
+TEST_CASE("Exercise 6.7: attention_online block by block",
+          "[grade][ex_6_7]")
+{
+    SECTION("hand-worked: the chapter's row (1, 3 | 5, 2)")
+    {
+        // d_k = 1, q = 1, keys (1, 3, 5, 2): the scores are (1, 3, 5, 2).
+        // With the maximum 5: weights proportional to e^-4, e^-2, 1, e^-3,
+        // y = (10 e^-4 + 20 e^-2 + 30 + 40 e^-3) / (e^-4 + e^-2 + 1 + e^-3).
+        const attn::matrix q = {{1.0}};
+        const attn::matrix k = {{1.0}, {3.0}, {5.0}, {2.0}};
+        const attn::matrix v = {{10.0}, {20.0}, {30.0}, {40.0}};
+        const double a = std::exp(-4.0), b = std::exp(-2.0),
+                     c = std::exp(-3.0);
+        const double y = (10 * a + 20 * b + 30 + 40 * c) / (a + b + 1 + c);
+        for (std::size_t block : {1, 2, 3, 4, 10}) {
+            INFO("block_k = " << block);
+            REQUIRE_THAT(exercise::attention_online(q, k, v, block),
+                         IsCloseTo(attn::matrix{{y}}, 1e-12, 1e-12));
+        }
+    }
+    SECTION("equals attn::attend for any block size, and for large scores")
+    {
+        for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            const std::size_t n_q = 4, n_k = 11, d_k = 3, d_v = 5;
+            // scale 20: scores of several hundred, whose exponentials
+            // overflow unless every exponent stays at most 0.
+            const double scale = seed == 4 ? 20.0 : 1.0;
+            const attn::matrix q = random_matrix(n_q, d_k, seed, scale);
+            const attn::matrix k = random_matrix(n_k, d_k, seed + 10, scale);
+            const attn::matrix v = random_matrix(n_k, d_v, seed + 20);
+            const attn::matrix y = attn::attend(q, k, v).y;
+            for (std::size_t block : {1, 2, 4, 11, 16}) {
+                INFO("seed " << seed << ", block_k = " << block);
+                REQUIRE_THAT(exercise::attention_online(q, k, v, block),
+                             IsCloseTo(y, 1e-10, 1e-12));
+            }
+        }
+    }
+    SECTION("refuses a block size of 0")
+    {
+        const attn::matrix x = xt::ones<double>({2, 2});
+        REQUIRE_THROWS_AS(exercise::attention_online(x, x, x, 0),
+                          std::invalid_argument);
+    }
+}
