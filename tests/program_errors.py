@@ -23,14 +23,18 @@ import numpy as np
 FAILURES = []
 
 
-def expect(program, args, status, stderr_has=None, one_line=True, cwd=None):
+def expect(program, args, status, stderr_has=None, one_line=True, cwd=None,
+           label=None):
     """Runs program with args; checks the exit status and, for status 2,
     one line on stderr that starts with '<name>: error: ' and contains
-    stderr_has (a string, or a list of strings that must all appear)."""
+    stderr_has (a string, or a list of strings that must all appear).
+    label, if given, names the case in the printed line."""
     run = subprocess.run([str(program)] + args, capture_output=True,
                          text=True, timeout=120, cwd=cwd)
     name = pathlib.Path(program).name
     what = "%s %s" % (name, " ".join(args))
+    if label:
+        what += " [%s]" % label
     err = run.stderr.strip()
     problems = []
     if run.returncode != status:
@@ -213,12 +217,14 @@ def main(programs):
                 write_inputs(folder, inputs)
                 damage()
                 expect(program, ["--load", tmp, "--save", out], 2,
-                       [first, expected])
+                       [first, expected], label="%s: %s" % (first, what))
             # Inputs whose shapes do not fit each other.
             for file, array, expected in SHAPE_MISMATCHES[name]:
                 write_inputs(folder, inputs)
                 np.save(folder / file, array)
-                expect(program, ["--load", tmp, "--save", out], 2, expected)
+                expect(program, ["--load", tmp, "--save", out], 2, expected,
+                       label="%s %s" % (file, "x".join(map(str, array.shape))
+                                        + " " + str(array.dtype)))
     print("%d failure(s)" % len(FAILURES))
     return 1 if FAILURES else 0
 

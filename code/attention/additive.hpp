@@ -342,6 +342,8 @@ inline bahdanau_result bahdanau_attention(const matrix& s_prev,
                                           const matrix& h, const matrix& W_a,
                                           const matrix& U_a, const vector& v_a)
 {
+    detail::expect_alignment_shapes("bahdanau_attention", s_prev, h, W_a,
+                                    U_a, v_a);
     bahdanau_result r;
     r.e = additive_energies(s_prev, h, W_a, U_a, v_a);  // Eq. (1.2)
     r.alpha = softmax_rows(r.e);                         // Eq. (1.3)
