@@ -353,8 +353,8 @@ int main(int argc, char** argv)
             const auto text = result["heads"].as<std::string>();
             if (text.empty() || text.size() > 6
                 || text.find_first_not_of("0123456789") != std::string::npos) {
-                throw attn::usage_error("--heads " + text + ": expected a "
-                                        "positive whole number");
+                throw attn::usage_error("--heads: expected a positive "
+                                        "whole number, got '" + text + "'");
             }
             const std::size_t heads = std::stoul(text);
             if (!args.load_dir.empty()) {

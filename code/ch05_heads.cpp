@@ -11,9 +11,6 @@
 //       of its loss with respect to the gates d_xi.npy (H,); and the
 //       measures ablation.npy, importance.npy, confidence.npy (H,)
 //   ch05_heads --load D          read those weights instead of training
-// GCC 12 sees a false "may be used uninitialized" inside xtl when
-// attn::load_npy<1> is inlined; -Werror would make it fatal.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <algorithm>
 #include <iostream>

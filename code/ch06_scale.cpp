@@ -633,6 +633,16 @@ int run_load(const attn::common_args& args)
     const bool_matrix mask = std::filesystem::exists(mask_file)
                                  ? attn::load_mask_npy(mask_file)
                                  : bool_matrix();
+    // Name the files, not the functions, when their shapes do not fit.
+    const std::size_t n_q = q.shape()[0], n_k = k.shape()[0];
+    attn::expect_shape("K.npy", "its array", k, {n_k, q.shape()[1]},
+                       "(n_k, d_k) with d_k from Q.npy");
+    attn::expect_shape("V.npy", "its array", v, {n_k, v.shape()[1]},
+                       "(n_k, d_v) with n_k from K.npy");
+    if (mask.size() != 0) {
+        attn::expect_shape("mask.npy", "its array", mask, {n_q, n_k},
+                           "(n_q, n_k) from Q.npy and K.npy");
+    }
     const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
     for (const auto& way : ways) {
         attn::save_npy(attn::path_in(dir, "Y_" + way + ".npy"),
@@ -654,14 +664,14 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
             throw attn::usage_error("--measure expects WAY:N, got '" + spec
                                     + "'");
         }
-        std::size_t n = 0;
-        try {
-            n = std::stoul(spec.substr(colon + 1));
-        } catch (const std::exception&) {
-            throw attn::usage_error("--measure expects WAY:N, got '" + spec
-                                    + "'");
+        const std::string digits = spec.substr(colon + 1);
+        if (digits.empty() || digits.size() > 5
+            || digits.find_first_not_of("0123456789") != std::string::npos
+            || std::stoul(digits) < 1 || std::stoul(digits) > 65536) {
+            throw attn::usage_error("--measure expects WAY:N with N from 1 "
+                                    "to 65536, got '" + spec + "'");
         }
-        return measure(spec.substr(0, colon), n);
+        return measure(spec.substr(0, colon), std::stoul(digits));
     }
     if (!args.load_dir.empty()) {
         return run_load(args);

@@ -74,13 +74,13 @@ def check_errors(program, work):
     np.save(work / "V.npy", rng.standard_normal((5, 2)))
     np.save(work / "mask.npy", np.ones((5, 3), dtype=bool))
     expect(program, ["--load", str(work), "--save", str(work)], 2,
-           "mask must have shape (n_q, n_k) = (3, 5)")
+           ["mask.npy: its array must have shape (n_q, n_k)", "= (3, 5)"])
     np.save(work / "mask.npy", np.ones((3, 5)))
     expect(program, ["--load", str(work), "--save", str(work)], 2, "bool")
     (work / "mask.npy").unlink()
     np.save(work / "V.npy", rng.standard_normal((6, 2)))
     expect(program, ["--load", str(work), "--save", str(work)], 2,
-           "v must have shape (n_k, d_v)")
+           "V.npy: its array must have shape (n_k, d_v)")
     expect(program, ["--benchmark"], 2, "--benchmark needs --out")
     expect(program, ["--measure", "tiled"], 2, "WAY:N")
     expect(program, ["--measure", "fast:64"], 2, "unknown way 'fast'")

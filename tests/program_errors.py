@@ -4,10 +4,14 @@ and exit status 2, never a crash or a silent wrong answer.
 
     python3 tests/program_errors.py build/ch00_introduction build/ch01_...
 
-For every program: --help, an unknown flag, a malformed --seed, a stray
-argument, a --load folder that does not exist, and a --load folder holding
-damaged .npy files (missing, wrong dtype, wrong rank, truncated, corrupt
-header, big-endian, Fortran order, NaN, infinity).
+For every program: --help, an unknown flag, malformed values of --seed
+and of the program's own flags, a stray argument, a --load folder that does
+not exist, an empty one, and a --load folder where the first input the
+program reads is damaged in each way of damaged_npy_cases (missing, not
+.npy, wrong dtype, big-endian, Fortran order, wrong rank, truncated,
+corrupt header, NaN, infinity), and inputs whose shapes do not fit each
+other (and, where a program reads a mask, a mask of the wrong shape or
+dtype).
 """
 import pathlib
 import subprocess
@@ -19,11 +23,18 @@ import numpy as np
 FAILURES = []
 
 
-def expect(program, args, status, stderr_has=None, one_line=True, cwd=None):
+def expect(program, args, status, stderr_has=None, one_line=True, cwd=None,
+           label=None):
+    """Runs program with args; checks the exit status and, for status 2,
+    one line on stderr that starts with '<name>: error: ' and contains
+    stderr_has (a string, or a list of strings that must all appear).
+    label, if given, names the case in the printed line."""
     run = subprocess.run([str(program)] + args, capture_output=True,
                          text=True, timeout=120, cwd=cwd)
     name = pathlib.Path(program).name
     what = "%s %s" % (name, " ".join(args))
+    if label:
+        what += " [%s]" % label
     err = run.stderr.strip()
     problems = []
     if run.returncode != status:
@@ -35,9 +46,12 @@ def expect(program, args, status, stderr_has=None, one_line=True, cwd=None):
         if not err.startswith(name + ": error: "):
             problems.append("stderr should start with '%s: error: ', got %r"
                             % (name, err))
-        if stderr_has and stderr_has not in err:
-            problems.append("stderr should mention %r, got %r"
-                            % (stderr_has, err))
+        wanted = [stderr_has] if isinstance(stderr_has, str) else (
+            stderr_has or [])
+        for text in wanted:
+            if text not in err:
+                problems.append("stderr should mention %r, got %r"
+                                % (text, err))
     print("%s  %s -> %d %s" % ("FAIL" if problems else "ok  ", what,
                                run.returncode, err.splitlines()[0] if err
                                else ""))
@@ -89,31 +103,128 @@ def damaged_npy_cases(folder, name):
     ]
 
 
+# What each program reads with --load, in the order it reads the files:
+# arrays whose shapes fit each other. The first one is damaged in every way
+# of damaged_npy_cases (its good shape is (2, 3), so the others must not be
+# read before it).
+def _f8(*shape):
+    return np.random.default_rng(sum(shape)).standard_normal(shape)
+
+
+GOOD_INPUTS = {
+    "ch00_introduction": {"Q.npy": _f8(2, 3), "K.npy": _f8(4, 3),
+                          "V.npy": _f8(4, 2)},
+    "ch01_bahdanau": {"h.npy": _f8(3, 4), "s_prev.npy": _f8(2, 2),
+                      "W_a.npy": _f8(3, 2), "U_a.npy": _f8(3, 4),
+                      "v_a.npy": _f8(3)},
+    "ch02_self_attention": {"X.npy": _f8(3, 4), "W_q.npy": _f8(4, 2),
+                            "W_k.npy": _f8(4, 2), "W_v.npy": _f8(4, 3)},
+    "ch03_multi_head": dict([("X.npy", _f8(3, 4))]
+                            + [(w, _f8(4, 4)) for w in ("W_q.npy", "W_k.npy",
+                                                        "W_v.npy", "W_o.npy")]
+                            + [("b_o.npy", _f8(4))]),
+    "ch04_cross_attention": dict([("X.npy", _f8(3, 4)), ("Z.npy", _f8(5, 4))]
+                                 + [(w, _f8(4, 4))
+                                    for w in ("W_q.npy", "W_k.npy",
+                                              "W_v.npy", "W_o.npy")]
+                                 + [("b_o.npy", _f8(4))]),
+    "ch05_heads": dict([(w, _f8(16, 16)) for w in ("W_q.npy", "W_k.npy",
+                                                   "W_v.npy", "W_o.npy")]
+                       + [("b_o.npy", _f8(16)), ("W_u.npy", _f8(16, 10)),
+                          ("b_u.npy", _f8(10))]),
+    "ch06_scale": {"Q.npy": _f8(3, 4), "K.npy": _f8(5, 4),
+                   "V.npy": _f8(5, 2)},
+}
+
+# (file, array, expected text): one input replaced by one whose shape does
+# not fit the others.
+SHAPE_MISMATCHES = {
+    "ch00_introduction": [("Q.npy", _f8(2, 5), "do not fit")],
+    "ch01_bahdanau": [("U_a.npy", _f8(3, 5), "do not fit")],
+    "ch02_self_attention": [("W_k.npy", _f8(4, 3), "do not fit")],
+    "ch03_multi_head": [("W_v.npy", _f8(4, 3), "W_v.npy has shape")],
+    "ch04_cross_attention": [
+        ("Z.npy", _f8(5, 3), "Z.npy"),
+        ("mask.npy", np.ones((3, 4), dtype=bool),
+         "mask.npy: its array must have shape (n_q, n_k) = (3, 5)"),
+        ("mask.npy", np.ones((3, 5)), "expected dtype bool")],
+    "ch05_heads": [("W_u.npy", _f8(16, 9), "W_u must have shape")],
+    "ch06_scale": [
+        ("K.npy", _f8(5, 3), "K.npy: its array must have shape"),
+        ("V.npy", _f8(4, 2), "V.npy: its array must have shape"),
+        ("mask.npy", np.ones((3, 4), dtype=bool),
+         "mask.npy: its array must have shape"),
+        ("mask.npy", np.ones((3, 5), dtype=np.int64),
+         "expected dtype bool")],
+}
+
+# Malformed values of each program's own flags: (arguments, expected text).
+BAD_FLAGS = {
+    "ch03_multi_head": [(["--heads", "-1"], "--heads"),
+                        (["--heads", "x"], "--heads")],
+    "ch04_cross_attention": [
+        (["--heads", "two"], "--heads: expected a whole number, 0 or more, "
+                             "got 'two'"),
+        (["--heads=-2"], "--heads: expected a whole number, 0 or more, got "
+                         "'-2'")],
+    "ch05_heads": [(["--steps", "-1"], "--steps: expected a whole number, "
+                                       "0 or more, got '-1'"),
+                   (["--steps", "1e3"], "--steps: expected a whole number")],
+    "ch06_scale": [(["--max-n", "big"], "--max-n: expected a whole number"),
+                   (["--measure", "tiled:-5"], "WAY:N"),
+                   (["--measure", "tiled:99999999999"], "WAY:N")],
+}
+
+
+def write_inputs(folder, inputs):
+    for old in folder.glob("*.npy"):
+        old.unlink()
+    for name, array in inputs.items():
+        np.save(folder / name, array)
+
+
 def main(programs):
     for program in programs:
+        name = pathlib.Path(program).name
         expect(program, ["--help"], 0)
-        expect(program, ["--no-such-flag"], 2, "no-such-flag")
-        expect(program, ["--seed", "abc"], 2, "abc")
+        expect(program, ["--no-such-flag"], 2, "unknown flag '--no-such-flag'")
+        expect(program, ["--seed", "abc"], 2,
+               "--seed: expected a whole number, 0 or more, got 'abc'")
+        expect(program, ["--seed", "-1"], 2,
+               "--seed: expected a whole number, 0 or more, got '-1'")
+        expect(program, ["--seed=1.5"], 2, "--seed: expected a whole number")
+        expect(program, ["--seed"], 2, "--seed: expected a value")
         expect(program, ["stray"], 2, "stray")
         expect(program, ["--load", "/nonexistent/folder"], 2,
                "/nonexistent/folder")
+        for args, expected in BAD_FLAGS.get(name, []):
+            expect(program, args, 2, expected)
         with tempfile.TemporaryDirectory() as tmp:
-            folder = pathlib.Path(tmp)
             # An empty --load folder: the first input it reads is missing.
             expect(program, ["--load", tmp, "--save", tmp], 2, ".npy")
-    # ch00 reads Q.npy, K.npy, V.npy: damage each kind of way in Q.npy.
-    ch00 = [p for p in programs if pathlib.Path(p).name == "ch00_introduction"]
-    for program in ch00:
-        with tempfile.TemporaryDirectory() as tmp:
+        if name not in GOOD_INPUTS:
+            FAILURES.append("%s: no inputs known for the damaged-file cases"
+                            % name)
+            continue
+        inputs = GOOD_INPUTS[name]
+        first = next(iter(inputs))
+        with tempfile.TemporaryDirectory() as tmp, \
+                tempfile.TemporaryDirectory() as out:
             folder = pathlib.Path(tmp)
-            rng = np.random.default_rng(0)
-            for what, damage, expected in damaged_npy_cases(folder, "Q.npy"):
-                np.save(folder / "K.npy", rng.standard_normal((4, 3)))
-                np.save(folder / "V.npy", rng.standard_normal((4, 2)))
+            # Each kind of damage in the first input; the message names the
+            # file.
+            for what, damage, expected in damaged_npy_cases(folder, first):
+                write_inputs(folder, inputs)
                 damage()
-                expect(program, ["--load", tmp, "--save", tmp], 2, expected)
-            np.save(folder / "Q.npy", rng.standard_normal((2, 5)))
-            expect(program, ["--load", tmp, "--save", tmp], 2, "do not fit")
+                expect(program, ["--load", tmp, "--save", out], 2,
+                       [first, expected], label="%s: %s" % (first, what))
+            # Inputs whose shapes do not fit each other.
+            for file, array, expected in SHAPE_MISMATCHES[name]:
+                write_inputs(folder, inputs)
+                np.save(folder / file, array)
+                expect(program, ["--load", tmp, "--save", out], 2, expected,
+                       label="%s %s" % (file, "x".join(map(str, array.shape))
+                                        + " " + str(array.dtype)))
     print("%d failure(s)" % len(FAILURES))
     return 1 if FAILURES else 0
 

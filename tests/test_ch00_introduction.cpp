@@ -1,13 +1,24 @@
 // Tests of chapter 0: the row softmax (Eq. 0.1), attention as a soft
 // look-up (Eq. 0.2), and the column form of the author's notes (Eq. 0.3).
 #include <cmath>
+#include <filesystem>
+#include <iostream>
 #include <limits>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "attention/attend.hpp"
+#include "attention/cli.hpp"
 #include "attention/core.hpp"
+#include "attention/npy.hpp"
+#include "attention/plot.hpp"
 #include "test_helpers.hpp"
 
 using attn::matrix;
@@ -229,4 +240,187 @@ TEST_CASE("Eq. 0.2: edge cases: one token, d_k = 1, identical keys",
         const matrix expected = xt::ones<double>({3, 1}) * mean;  // (3, 2)
         REQUIRE_THAT(r.y, IsCloseTo(expected, 1e-12));
     }
+}
+
+// ------------------------------------------------------------------------
+// Errors: every function of core.hpp, attend.hpp, npy.hpp, plot.hpp and
+// cli.hpp refuses wrong arguments with a message naming the function (or
+// the file, or the flag), what it expected and what it got.
+
+TEST_CASE("Errors: softmax_rows and its reference refuse NaN and +inf, "
+          "naming the index", "[ch00][errors]")
+{
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const matrix s = {{0.0, 1.0}, {2.0, nan}};
+    REQUIRE_THROWS_WITH(attn::softmax_rows(s),
+                        "softmax_rows: logits must be finite or -inf, got "
+                        "nan at index (1, 1)");
+    REQUIRE_THROWS_WITH(attn::softmax_rows_reference(matrix{{inf, 0.0}}),
+                        "softmax_rows_reference: logits must be finite or "
+                        "-inf, got inf at index (0, 0)");
+}
+
+TEST_CASE("Errors: attend_columns refuses columns that do not fit and "
+          "empty queries", "[ch00][errors]")
+{
+    // q_cols (3, 2): d_k = 3; k_cols (4, 5) has 4 rows, not 3.
+    REQUIRE_THROWS_WITH(attn::attend_columns(xt::zeros<double>({3, 2}),
+                                             xt::zeros<double>({4, 5}),
+                                             xt::zeros<double>({2, 5})),
+                        "attend_columns: k_cols must have shape (d_k, n_k) "
+                        "= (3, 5), got (4, 5)");
+    REQUIRE_THROWS_WITH(attn::attend_columns(xt::zeros<double>({3, 2}),
+                                             xt::zeros<double>({3, 5}),
+                                             xt::zeros<double>({2, 4})),
+                        "attend_columns: v_cols must have shape (d_v, n_k) "
+                        "= (2, 5), got (2, 4)");
+    REQUIRE_THROWS_WITH(attn::attend_columns(xt::zeros<double>({0, 2}),
+                                             xt::zeros<double>({0, 5}),
+                                             xt::zeros<double>({2, 5})),
+                        "attend_columns: q_cols must not be empty, got shape "
+                        "(0, 2)");
+}
+
+TEST_CASE("Errors: the shape checks name the function, the argument, the "
+          "expected and the actual shape", "[ch00][errors]")
+{
+    const matrix m = xt::zeros<double>({2, 3});
+    REQUIRE_THROWS_WITH(attn::expect_shape("f", "x", m, {3, 2}, "(n, d)"),
+                        "f: x must have shape (n, d) = (3, 2), got (2, 3)");
+    REQUIRE_THROWS_WITH(attn::expect_shape("f", "x", m, {2}),
+                        "f: x must have shape (2,), got (2, 3)");
+    REQUIRE_THROWS_WITH(attn::expect_nonempty("f", "x",
+                                              matrix(xt::zeros<double>(
+                                                  {2, 0}))),
+                        "f: x must not be empty, got shape (2, 0)");
+    matrix bad = m;
+    bad(1, 2) = -inf;
+    REQUIRE_THROWS_WITH(attn::expect_finite("f", "x", bad),
+                        "f: x must be finite, got -inf at index (1, 2)");
+}
+
+TEST_CASE("Errors: the .npy functions name the file and what is wrong",
+          "[ch00][errors]")
+{
+    const std::string dir = std::filesystem::temp_directory_path()
+                            / ("book_errors_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string file = attn::path_in(dir, "X.npy");
+    REQUIRE_THROWS_WITH(attn::load_npy<2>(file),
+                        file + ": cannot open (missing file?)");
+    REQUIRE_THROWS_WITH(attn::read_npy_header(file),
+                        file + ": cannot open (missing file?)");
+    attn::save_npy(file, matrix{{1.0, 2.0}, {3.0, 4.0}});
+    REQUIRE_THROWS_WITH(attn::load_npy<1>(file),
+                        file + ": expected an array of rank 1, found shape "
+                               "(2, 2)");
+    REQUIRE_THROWS_WITH(attn::load_mask_npy(file),
+                        file + ": expected dtype bool ('|b1') or uint8 "
+                               "('|u1'), found '<f8'");
+    attn::save_npy(file, matrix{{1.0, 2.0}, {inf, 4.0}});
+    REQUIRE_THROWS_WITH(attn::load_npy<2>(file),
+                        file + ": value must be finite, got inf at index "
+                               "(1, 0)");
+    REQUIRE(attn::load_npy<2>(file, true)(1, 0) == inf);
+    REQUIRE_THROWS_WITH(attn::save_npy(attn::path_in(file, "sub.npy"),
+                                       matrix{{1.0}}),
+                        Catch::Contains(attn::path_in(file, "sub.npy")
+                                        + ": cannot write"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Errors: the writers of figures and tables refuse labels, names "
+          "and rows that do not fit", "[ch00][errors]")
+{
+    const std::string dir = std::filesystem::temp_directory_path()
+                            / ("book_plots_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    attn::heatmap_style style;
+    style.row_labels = {"a", "b", "c"};
+    REQUIRE_THROWS_WITH(attn::write_heatmap_svg(attn::path_in(dir, "h.svg"),
+                                                xt::zeros<double>({2, 3}),
+                                                style),
+                        "write_heatmap_svg: expected 2 row and 3 column "
+                        "labels (or none) for a matrix of shape (2, 3), got "
+                        "3 and 0");
+    REQUIRE_THROWS_WITH(attn::write_columns(attn::path_in(dir, "c.dat"),
+                                            {"n", "t"}, {{1.0, 2.0}, {3.0}}),
+                        "write_columns: expected columns of equal length 2, "
+                        "got 1 in column 1 (t)");
+    REQUIRE_THROWS_WITH(attn::write_columns(attn::path_in(dir, "c.dat"),
+                                            {"n"}, {{1.0}, {3.0}}),
+                        "write_columns: expected one name per column, got 1 "
+                        "names for 2 columns");
+    REQUIRE_THROWS_WITH(attn::write_markdown_table(
+                            attn::path_in(dir, "t.md"), {"a", "b"},
+                            {{"1", "2"}, {"3"}}),
+                        "write_markdown_table: expected 2 cells in every row "
+                        "(one per header), got 1 in row 1");
+    REQUIRE_THROWS_WITH(attn::open_for_writing(attn::path_in(dir, "no/x.md")),
+                        Catch::Contains("cannot write"));
+    std::filesystem::remove_all(dir);
+}
+
+namespace {
+// Runs attn::run_program on a command line; returns its status and what it
+// wrote on standard error.
+std::pair<int, std::string> run_cli(std::vector<std::string> words)
+{
+    std::vector<char*> argv;
+    for (auto& w : words) {
+        argv.push_back(w.data());
+    }
+    std::ostringstream err;
+    auto* old = std::cerr.rdbuf(err.rdbuf());
+    const int status = attn::run_program(
+        int(argv.size()), argv.data(), "prog", "a test",
+        [](cxxopts::Options& options) {
+            options.add_options()
+                ("heads", "H", cxxopts::value<std::size_t>())
+                ("rate", "r", cxxopts::value<double>())
+                ("shift", "s", cxxopts::value<int>())
+                ("causal", "a flag");
+        },
+        [](const cxxopts::ParseResult&, const attn::common_args&) {
+            return 0;
+        });
+    std::cerr.rdbuf(old);
+    return {status, err.str()};
+}
+}  // namespace
+
+TEST_CASE("Errors: run_program names the flag of a malformed value and what "
+          "it expected", "[ch00][errors]")
+{
+    using R = std::pair<int, std::string>;
+    const char* more = " (see --help)\n";
+    REQUIRE(run_cli({"prog", "--heads", "abc"})
+            == R{2, std::string("prog: error: --heads: expected a whole "
+                                "number, 0 or more, got 'abc'") + more});
+    REQUIRE(run_cli({"prog", "--heads=-1"})
+            == R{2, std::string("prog: error: --heads: expected a whole "
+                                "number, 0 or more, got '-1'") + more});
+    REQUIRE(run_cli({"prog", "--seed", "99999999999999999999"})
+            == R{2, std::string("prog: error: --seed: expected a whole number "
+                                "below 2^64, got '99999999999999999999'")
+                        + more});
+    REQUIRE(run_cli({"prog", "--causal", "--shift", "1.5"})
+            == R{2, std::string("prog: error: --shift: expected a whole "
+                                "number, got '1.5'") + more});
+    REQUIRE(run_cli({"prog", "--rate", "fast"})
+            == R{2, std::string("prog: error: --rate: expected a number, got "
+                                "'fast'") + more});
+    REQUIRE(run_cli({"prog", "--causal=maybe"})
+            == R{2, std::string("prog: error: --causal: expected true or "
+                                "false, got 'maybe'") + more});
+    REQUIRE(run_cli({"prog", "--heads"})
+            == R{2, std::string("prog: error: --heads: expected a value "
+                                "after it") + more});
+    REQUIRE(run_cli({"prog", "--nope"})
+            == R{2, std::string("prog: error: unknown flag '--nope'")
+                        + more});
+    REQUIRE(run_cli({"prog", "stray"})
+            == R{2, std::string("prog: error: unexpected argument 'stray'")
+                        + more});
+    REQUIRE(run_cli({"prog", "--heads", "3", "--rate", "0.5"}) == R{0, ""});
 }

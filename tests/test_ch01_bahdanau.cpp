@@ -8,6 +8,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -728,4 +730,219 @@ TEST_CASE("Eq. 1.9: training is deterministic for a seed",
     options.seed = 4;
     const auto c = attn::train_alignment(task, options);
     REQUIRE(c.history.back().test_loss != a.history.back().test_loss);
+}
+
+// ------------------------------------------------------------------------
+// Errors: every function of additive.hpp refuses wrong arguments with a
+// message naming the function, what it expected and what it got.
+
+namespace {
+using Catch::Contains;
+const matrix z23 = xt::zeros<double>({2, 3});
+}  // namespace
+
+TEST_CASE("Errors: rnn_states refuses a W that does not fit x",
+          "[ch01][errors]")
+{
+    // x (4, 3): W must be (n, m) = (n, 3); U must be (n, n).
+    const matrix x = xt::zeros<double>({4, 3});
+    REQUIRE_THROWS_WITH(attn::rnn_states(x, xt::zeros<double>({5, 2}),
+                                         xt::zeros<double>({5, 5}), false),
+                        "rnn_states: W must have shape (n, m) = (5, 3), "
+                        "got (5, 2)");
+    REQUIRE_THROWS_WITH(attn::rnn_states(x, xt::zeros<double>({5, 3}),
+                                         xt::zeros<double>({5, 4}), true),
+                        Contains("rnn_states: U must have shape (n, n) = "
+                                 "(5, 5), got (5, 4)"));
+    REQUIRE_THROWS_WITH(attn::rnn_states(xt::zeros<double>({0, 3}),
+                                         xt::zeros<double>({5, 3}),
+                                         xt::zeros<double>({5, 5}), false),
+                        Contains("rnn_states: x must not be empty, got "
+                                 "shape (0, 3)"));
+}
+
+TEST_CASE("Errors: annotations refuses states of different shapes",
+          "[ch01][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::annotations(z23, xt::zeros<double>({3, 3})),
+                        "annotations: h_bwd must have shape (T_x, n) = "
+                        "(2, 3), got (3, 3)");
+}
+
+TEST_CASE("Errors: the additive energies refuse W_a, U_a, v_a that do not "
+          "fit", "[ch01][errors]")
+{
+    // s_prev (2, 3) so n = 3; h (4, 6) so 2n = 6; v_a (5,) so n' = 5.
+    const matrix s_prev = xt::zeros<double>({2, 3});
+    const matrix h = xt::zeros<double>({4, 6});
+    const vector v_a = xt::zeros<double>({5});
+    const matrix W_a = xt::zeros<double>({5, 3});
+    const matrix bad_U = xt::zeros<double>({5, 5});
+    for (const auto& f :
+         std::vector<std::pair<std::string,
+                               std::function<matrix(const matrix&)>>>{
+             {"additive_energies",
+              [&](const matrix& U) {
+                  return attn::additive_energies(s_prev, h, W_a, U, v_a);
+              }},
+             {"additive_energies_naive",
+              [&](const matrix& U) {
+                  return attn::additive_energies_naive(s_prev, h, W_a, U,
+                                                       v_a);
+              }},
+             {"additive_energies_precomputed",
+              [&](const matrix& U) {
+                  return attn::additive_energies_precomputed(s_prev, h, W_a,
+                                                             U, v_a);
+              }},
+             {"bahdanau_attention", [&](const matrix& U) {
+                  return attn::bahdanau_attention(s_prev, h, W_a, U, v_a).c;
+              }}}) {
+        REQUIRE_THROWS_WITH(f.second(bad_U),
+                            f.first + ": U_a must have shape (n', 2n) = "
+                                      "(5, 6), got (5, 5)");
+    }
+    REQUIRE_THROWS_WITH(attn::additive_energies(s_prev, h,
+                                                xt::zeros<double>({4, 3}),
+                                                xt::zeros<double>({5, 6}),
+                                                v_a),
+                        "additive_energies: W_a must have shape (n', n) = "
+                        "(5, 3), got (4, 3)");
+    REQUIRE_THROWS_WITH(attn::additive_energies(s_prev, h, W_a,
+                                                xt::zeros<double>({5, 6}),
+                                                vector()),
+                        Contains("additive_energies: v_a must not be empty"));
+}
+
+TEST_CASE("Errors: the contexts refuse weights whose width is not T_x",
+          "[ch01][errors]")
+{
+    // h (4, 6): T_x = 4, so alpha must be (T_y, 4).
+    const matrix h = xt::zeros<double>({4, 6});
+    REQUIRE_THROWS_WITH(attn::bahdanau_context(z23, h),
+                        "bahdanau_context: alpha must have shape (T_y, T_x) "
+                        "= (2, 4), got (2, 3)");
+    REQUIRE_THROWS_WITH(attn::bahdanau_context_reference(z23, h),
+                        "bahdanau_context_reference: alpha must have shape "
+                        "(T_y, T_x) = (2, 4), got (2, 3)");
+}
+
+TEST_CASE("Errors: the score functions refuse widths that differ and empty "
+          "annotations", "[ch01][errors]")
+{
+    const matrix h = xt::zeros<double>({4, 2});
+    REQUIRE_THROWS_WITH(attn::dot_scores(z23, h),
+                        "dot_scores: h must have shape (T_x, d) = (4, 3), "
+                        "got (4, 2)");
+    REQUIRE_THROWS_WITH(attn::scaled_dot_scores(z23, h),
+                        "scaled_dot_scores: h must have shape (T_x, d) = "
+                        "(4, 3), got (4, 2)");
+    REQUIRE_THROWS_WITH(attn::dot_scores(z23, xt::zeros<double>({0, 3})),
+                        "dot_scores: h must not be empty, got shape (0, 3)");
+    REQUIRE_THROWS_WITH(attn::general_scores(z23, h,
+                                             xt::zeros<double>({2, 2})),
+                        "general_scores: W must have shape (d_s, d_h) = "
+                        "(3, 2), got (2, 2)");
+}
+
+TEST_CASE("Errors: the readout, the loss, the forward pass and the "
+          "gradients refuse what does not fit", "[ch01][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::alignment_readout(z23,
+                                                xt::zeros<double>({4, 2}),
+                                                xt::zeros<double>({4})),
+                        "alignment_readout: W_r must have shape (V, 2n) = "
+                        "(4, 3), got (4, 2)");
+    REQUIRE_THROWS_WITH(attn::alignment_loss(matrix(xt::zeros<double>(
+                                                 {0, 3})), {}),
+                        "alignment_loss: o must not be empty, got shape "
+                        "(0, 3)");
+    // A model for n = 2, 2n = 4, n' = 3, V = 5, with W_r one column short.
+    attn::alignment_model model{xt::zeros<double>({3, 2}),
+                                xt::zeros<double>({3, 4}),
+                                xt::zeros<double>({3}),
+                                xt::zeros<double>({5, 3}),
+                                xt::zeros<double>({5})};
+    const matrix s_prev = xt::zeros<double>({2, 2});
+    const matrix h = xt::zeros<double>({3, 4});
+    REQUIRE_THROWS_WITH(attn::alignment_forward(model, s_prev, h),
+                        "alignment_forward: W_r must have shape (V, 2n) = "
+                        "(5, 4), got (5, 3)");
+    model.W_r = xt::zeros<double>({5, 4});
+    REQUIRE_THROWS_WITH(attn::alignment_gradients(model, s_prev, h, {1}),
+                        "alignment_loss: expected 2 target tokens, one per "
+                        "row of o, got 1");
+    REQUIRE_THROWS_WITH(attn::alignment_gradients(model, s_prev, h, {1, 5}),
+                        "alignment_loss: token 5 outside [0, 5)");
+}
+
+TEST_CASE("Errors: the toy task, its evaluation and its training refuse "
+          "bad sizes", "[ch01][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::make_reversal_task(0, 4, 1),
+                        "make_reversal_task: T and V must be positive, got "
+                        "T = 0, V = 4");
+    const auto task = attn::make_reversal_task(3, 4, 1);
+    REQUIRE_THROWS_WITH(attn::task_annotations(task, {0, 1}),
+                        "task_annotations: expected 3 tokens, got 2");
+    attn::training_options options;
+    options.batch = 0;
+    REQUIRE_THROWS_WITH(attn::train_alignment(task, options),
+                        Contains("train_alignment: batch, n_prime, log_every "
+                                 "and test_size must be positive, got 0, "));
+    options.batch = 2;
+    REQUIRE_THROWS_WITH(attn::train_alignment(attn::reversal_task(), options),
+                        "train_alignment: the task needs T and V positive "
+                        "(see make_reversal_task), got T = 0, V = 0");
+    options.steps = 0;
+    options.test_size = 2;
+    const auto trained = attn::train_alignment(task, options);
+    REQUIRE_THROWS_WITH(attn::evaluate_alignment(trained.model, task, {}),
+                        "evaluate_alignment: expected at least one test "
+                        "sequence, got none");
+}
+
+// ------------------------------------------------------------------------
+// Edge cases: one source word, one target word, d = 1.
+
+TEST_CASE("Edge: additive attention with T_x = 1 gives weight 1 to the one "
+          "word", "[ch01][edge]")
+{
+    // One annotation: whatever its energy, alpha = softmax of one number
+    // = 1, and the context is that annotation.
+    const matrix s_prev = random_matrix(3, 2, 71, 5.0);        // (T_y, n)
+    const matrix h = random_matrix(1, 4, 72, 5.0);             // (1, 2n)
+    const matrix W_a = random_matrix(6, 2, 73);
+    const matrix U_a = random_matrix(6, 4, 74);
+    const vector v_a = random_vector(6, 75, 100.0);
+    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
+    REQUIRE_THAT(r.alpha, IsCloseTo(xt::ones<double>({3, 1}), 0.0, 0.0));
+    REQUIRE_THAT(r.c, IsCloseTo(xt::ones<double>({3, 1}) * h, 0.0, 0.0));
+}
+
+TEST_CASE("Edge: one target word, d = 1, identical annotations and huge "
+          "energies", "[ch01][edge]")
+{
+    // T_y = 1, d = 1: the dot score is s h_j, here 2 * (1, 3) = (2, 6),
+    // scaled by 1/sqrt(1) it is the same.
+    REQUIRE_THAT(attn::scaled_dot_scores(matrix{{2.0}}, matrix{{1.0}, {3.0}}),
+                 IsCloseTo(matrix{{2.0, 6.0}}));
+    // Identical annotations: equal energies, uniform weights 1/T_x, and
+    // the context is that annotation.
+    const matrix h = xt::ones<double>({4, 1}) * random_matrix(1, 6, 76);
+    const auto r = attn::bahdanau_attention(
+        random_matrix(2, 3, 77), h, random_matrix(5, 3, 78),
+        random_matrix(5, 6, 79), random_vector(5, 80));
+    REQUIRE_THAT(r.alpha, IsCloseTo(xt::full_like(r.alpha, 0.25), 1e-14));
+    REQUIRE_THAT(r.c, IsCloseTo(xt::ones<double>({2, 1})
+                                    * xt::view(h, xt::range(0, 1), xt::all()),
+                                1e-14));
+    // Energies near the largest double (v_a huge, tanh saturated at +-1):
+    // softmax still gives finite weights summing to 1.
+    const double big = 0.4 * std::numeric_limits<double>::max();
+    const auto huge = attn::bahdanau_attention(
+        matrix{{1.0}}, matrix{{1.0, 0.0}, {-1.0, 0.0}}, matrix{{0.0}},
+        matrix{{1e6, 0.0}}, vector{big});
+    // e = big * tanh(+-1e6) = (+big, -big): weights (1, 0).
+    REQUIRE_THAT(huge.alpha, IsCloseTo(matrix{{1.0, 0.0}}, 0.0, 0.0));
 }

@@ -451,3 +451,122 @@ TEST_CASE("Eq. 2.10: PE(p + k) = PE(p) R_k, one rotation R_k for every p",
     REQUIRE_THAT(attn::pe_shift_matrix(M_PI / 2, 2),
                  IsCloseTo(matrix{{0.0, -1.0}, {1.0, 0.0}}, 0.0, 1e-15));
 }
+
+// ------------------------------------------------------------------------
+// Errors: every function of self_attention.hpp and positional.hpp refuses
+// wrong arguments with a message naming the function, what it expected
+// and what it got.
+
+TEST_CASE("Errors: self_attention and its reference refuse projections "
+          "that do not fit x", "[ch02][errors]")
+{
+    // x (3, 4): d_model = 4; w_q (4, 2) fixes d_k = 2.
+    const matrix x = xt::zeros<double>({3, 4});
+    const matrix w_q = xt::zeros<double>({4, 2});
+    const matrix w_v = xt::zeros<double>({4, 5});
+    REQUIRE_THROWS_WITH(attn::self_attention(x, w_q,
+                                             xt::zeros<double>({4, 3}), w_v),
+                        "self_attention: w_k must have shape (d_model, d_k) "
+                        "= (4, 2), got (4, 3)");
+    REQUIRE_THROWS_WITH(attn::self_attention_reference(
+                            x, w_q, w_q, xt::zeros<double>({3, 5})),
+                        "self_attention_reference: w_v must have shape "
+                        "(d_model, d_v) = (4, 5), got (3, 5)");
+    REQUIRE_THROWS_WITH(attn::self_attention(xt::zeros<double>({0, 4}), w_q,
+                                             w_q, w_v),
+                        "self_attention: x must not be empty, got shape "
+                        "(0, 4)");
+}
+
+TEST_CASE("Errors: self_attention_columns refuses projections that do not "
+          "fit", "[ch02][errors]")
+{
+    // x_cols (4, 3): d_model = 4; wq_cols (2, 4) fixes d_k = 2.
+    const matrix x_cols = xt::zeros<double>({4, 3});
+    const matrix wq = xt::zeros<double>({2, 4});
+    REQUIRE_THROWS_WITH(attn::self_attention_columns(
+                            x_cols, wq, xt::zeros<double>({2, 3}), wq),
+                        "self_attention_columns: wk_cols must have shape "
+                        "(d_k, d_model) = (2, 4), got (2, 3)");
+}
+
+TEST_CASE("Errors: permute_rows, measure_dot_products, softmax_jacobian "
+          "and measure_saturation refuse bad arguments", "[ch02][errors]")
+{
+    const matrix x = xt::zeros<double>({3, 2});
+    REQUIRE_THROWS_WITH(attn::permute_rows(x, {0, 1, 1}),
+                        Catch::Contains("permute_rows: perm must be a "
+                                        "permutation of 0, ..., n-1 with "
+                                        "n = 3"));
+    REQUIRE_THROWS_WITH(attn::measure_dot_products(4, 1, 1),
+                        "measure_dot_products: need d_k >= 1 and n >= 2, got "
+                        "d_k = 4, n = 1");
+    REQUIRE_THROWS_WITH(attn::softmax_jacobian(matrix{{0.5}, {0.5}}),
+                        "softmax_jacobian: a must have shape (1, n_k) = "
+                        "(1, 1), got (2, 1)");
+    const double nan = std::nan("");
+    REQUIRE_THROWS_WITH(attn::measure_saturation(matrix{{0.0, 1.0},
+                                                        {nan, 2.0}}),
+                        Catch::Contains("measure_saturation: s must be "
+                                        "finite")
+                            && Catch::Contains("at index (1, 0)"));
+}
+
+TEST_CASE("Errors: the positional encodings refuse an odd or zero d_model",
+          "[ch02][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::pe_frequency(0, 0),
+                        Catch::Contains("pe_frequency: d_model must be even "
+                                        "and positive"));
+    REQUIRE_THROWS_WITH(attn::sinusoidal_positional_encoding(4, 5),
+                        Catch::Contains("sinusoidal_positional_encoding: "
+                                        "d_model must be even")
+                            && Catch::Contains("5"));
+    REQUIRE_THROWS_WITH(attn::pe_shift_matrix(1.0, 3),
+                        Catch::Contains("pe_shift_matrix: d_model must be "
+                                        "even"));
+}
+
+// ------------------------------------------------------------------------
+// Edge cases: one token, d_k = 1, identical tokens.
+
+TEST_CASE("Edge: self-attention of one token is its own value",
+          "[ch02][edge]")
+{
+    // n = 1: the one weight is 1, so y = v = x w_v, whatever w_q and w_k.
+    const matrix x = random_matrix(1, 4, 81, 10.0);
+    const matrix w_v = random_matrix(4, 3, 84);
+    const auto r = attn::self_attention(x, random_matrix(4, 2, 82, 10.0),
+                                        random_matrix(4, 2, 83, 10.0), w_v);
+    REQUIRE_THAT(r.a, IsCloseTo(matrix{{1.0}}, 0.0, 0.0));
+    REQUIRE_THAT(r.y, IsCloseTo(xt::linalg::dot(x, w_v), 1e-14));
+    REQUIRE_THAT(attn::self_attention_reference(x, random_matrix(4, 2, 82),
+                                                random_matrix(4, 2, 83), w_v)
+                     .y,
+                 IsCloseTo(r.y, 1e-14));
+}
+
+TEST_CASE("Edge: self-attention with d_k = 1 and with identical tokens",
+          "[ch02][edge]")
+{
+    // d_k = 1, hand-worked: x = (1, 0; 0, 1), w_q = w_k = (ln 3 ; 0) so
+    // q = k = (ln 3, 0); s_00 = (ln 3)^2, s_01 = s_10 = s_11 = 0.
+    const double l3 = std::log(3.0);
+    const matrix x = {{1.0, 0.0}, {0.0, 1.0}};
+    const matrix w = {{l3}, {0.0}};
+    const auto r = attn::self_attention(x, w, w, x);
+    const double e = std::exp(l3 * l3);
+    REQUIRE_THAT(r.a, IsCloseTo(matrix{{e / (e + 1), 1 / (e + 1)},
+                                       {0.5, 0.5}}));
+    // Identical tokens: identical queries and keys, uniform weights, and
+    // every output row is the one value row.
+    const matrix same = xt::ones<double>({5, 1}) * random_matrix(1, 4, 85);
+    const auto u = attn::self_attention(same, random_matrix(4, 3, 86),
+                                        random_matrix(4, 3, 87),
+                                        random_matrix(4, 2, 88));
+    REQUIRE_THAT(u.a, IsCloseTo(xt::full_like(u.a, 0.2), 1e-14));
+    REQUIRE_THAT(u.y, IsCloseTo(xt::ones<double>({5, 1})
+                                    * xt::view(u.v, xt::range(0, 1),
+                                               xt::all()),
+                                1e-13));
+}

@@ -493,3 +493,110 @@ TEST_CASE("Eq. 3.7: gates scale each head's output; all ones is no gate",
                                         0.0, 0.0));
     }
 }
+
+// ------------------------------------------------------------------------
+// Errors: the functions of multi_head.hpp not covered above.
+
+TEST_CASE("Errors: multi_head_attention_reference refuses a mask or gates "
+          "of the wrong shape", "[ch03][errors]")
+{
+    // x (3, 6), H = 2: the mask must be (n_q, n_k) = (3, 3), gates (2,).
+    const matrix x = xt::zeros<double>({3, 6});
+    const auto w = random_weights(6, 131);
+    REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(
+                            x, x, w, 2, mask_t(xt::ones<bool>({3, 2}))),
+                        "multi_head_attention_reference: mask must have "
+                        "shape (n_q, n_k) = (3, 3), got (3, 2)");
+    REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(
+                            x, x, w, 2, {}, vector(xt::ones<double>({3}))),
+                        "multi_head_attention_reference: gates must have "
+                        "shape (H,) = (2,), got (3,)");
+    REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(x, x, w, 4),
+                        "multi_head_attention_reference: the number of "
+                        "heads H = 4 must divide d_model = 6");
+}
+
+TEST_CASE("Errors: multi_head_multiply_adds, head_view and the column "
+          "form refuse bad sizes", "[ch03][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::multi_head_multiply_adds(3, 4, 6, 4),
+                        "multi_head_multiply_adds: H = 4 must divide "
+                        "d_model = 6");
+    matrix m = xt::zeros<double>({2, 6});
+    REQUIRE_THROWS_WITH(attn::head_view(m, 3, 2),
+                        "head_view: columns [6, 8) of head 3 do not fit in a "
+                        "matrix of shape (2, 6)");
+    const auto w = random_weights(6, 132);
+    // x_cols (6, 3): d_model = 6; z_cols must have 6 rows too.
+    REQUIRE_THROWS_WITH(attn::multi_head_attention_columns(
+                            xt::zeros<double>({6, 3}),
+                            xt::zeros<double>({5, 4}), w, 2),
+                        "multi_head_attention_columns: z_cols must have "
+                        "shape (d_model, n_k) = (6, 4), got (5, 4)");
+    REQUIRE_THROWS_WITH(attn::multi_head_attention_columns(
+                            xt::zeros<double>({6, 3}),
+                            xt::zeros<double>({6, 4}), w, 5),
+                        "multi_head_attention_columns: the number of heads "
+                        "H = 5 must divide d_model = 6");
+}
+
+// ------------------------------------------------------------------------
+// Edge cases: H = d_model (d_k = 1), one token, masked rows, huge logits.
+
+TEST_CASE("Edge: H = d_model, so d_k = 1: the layer equals its literal "
+          "loops and each head is a one-column attend()", "[ch03][edge]")
+{
+    const std::size_t d_model = 4;
+    for (std::uint64_t seed : {141u, 142u}) {
+        const matrix x_q = random_matrix(3, d_model, seed);
+        const matrix x_kv = random_matrix(5, d_model, seed + 10);
+        const auto w = random_weights(d_model, seed + 20);
+        const auto mask = random_mask(3, 5, seed + 30);
+        const auto r = attn::multi_head_attention(x_q, x_kv, w, d_model,
+                                                  mask);
+        const auto ref = attn::multi_head_attention_reference(
+            x_q, x_kv, w, d_model, mask);
+        REQUIRE_THAT(r.y, IsCloseTo(ref.y, 1e-12));
+        REQUIRE_THAT(r.a, IsCloseTo(ref.a, 1e-12));
+        // Head 2 alone, unmasked: attend() on column 2 of q, k, v.
+        const auto open = attn::multi_head_attention(x_q, x_kv, w, d_model);
+        const matrix q2 = xt::view(open.q, xt::all(), xt::range(2, 3));
+        const matrix k2 = xt::view(open.k, xt::all(), xt::range(2, 3));
+        const matrix v2 = xt::view(open.v, xt::all(), xt::range(2, 3));
+        const matrix a2 = xt::view(open.a, 2, xt::all(), xt::all());
+        REQUIRE_THAT(a2, IsCloseTo(attn::attend(q2, k2, v2).a, 1e-12));
+    }
+}
+
+TEST_CASE("Edge: one token, a fully masked layer, and logits near the "
+          "largest double", "[ch03][edge]")
+{
+    const auto w = random_weights(4, 151);
+    // One token: every head's one weight is 1.
+    const matrix x1 = random_matrix(1, 4, 152, 10.0);
+    const auto one = attn::multi_head_attention(x1, x1, w, 2);
+    REQUIRE_THAT(one.a, IsCloseTo(xt::ones<double>({2, 1, 1}), 0.0, 0.0));
+    // Every key masked: zero weights, zero heads, and y is b_o in every
+    // row (the convention of the introduction).
+    const matrix x = random_matrix(3, 4, 153);
+    const auto none = attn::multi_head_attention(
+        x, x, w, 2, mask_t(xt::zeros<bool>({3, 3})));
+    REQUIRE_THAT(none.a, IsCloseTo(xt::zeros<double>({2, 3, 3}), 0.0, 0.0));
+    REQUIRE_THAT(none.y, IsCloseTo(xt::ones<double>({3, 1})
+                                       * xt::view(w.b_o, xt::newaxis(),
+                                                  xt::all()),
+                                   0.0, 0.0));
+    // Scores of about 1e306 (q = k = 1e153 per column, H = 4, d_k = 1):
+    // the first key wins outright, the weights are finite, one-hot.
+    multi_head_weights id = w;
+    id.w_q = id.w_k = id.w_v = id.w_o = xt::eye<double>(4);
+    const double big = 1e153;
+    const matrix xb = {{big, big, big, big}, {-big, -big, -big, -big}};
+    const auto huge = attn::multi_head_attention(xb, xb, id, 4);
+    // Query 0 (all +big) scores key 0 at +1e306 and key 1 at -1e306.
+    for (std::size_t h = 0; h < 4; ++h) {
+        REQUIRE(huge.a(h, 0, 0) == 1.0);
+        REQUIRE(huge.a(h, 0, 1) == 0.0);
+    }
+    REQUIRE(xt::all(xt::isfinite(huge.y)));
+}

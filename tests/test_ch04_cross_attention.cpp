@@ -664,3 +664,128 @@ TEST_CASE("Eq. 4.8: the decoder block is causal; its cross-attention is not",
                 == 0.0);
     }
 }
+
+// ------------------------------------------------------------------------
+// Errors: the functions of masking.hpp, kv_cache.hpp and decoder_block.hpp
+// not covered above.
+
+TEST_CASE("Errors: masked_attend_reference refuses keys, values and masks "
+          "that do not fit", "[ch04][errors]")
+{
+    // q (2, 3): d_k = 3; k (4, 3): n_k = 4; so v (4, d_v), m (2, 4).
+    const matrix q = xt::zeros<double>({2, 3});
+    const matrix k = xt::zeros<double>({4, 3});
+    const matrix v = xt::zeros<double>({4, 5});
+    const mask_matrix m = xt::ones<bool>({2, 4});
+    REQUIRE_THROWS_WITH(attn::masked_attend_reference(
+                            q, xt::zeros<double>({4, 2}), v, m),
+                        "masked_attend_reference: k must have shape "
+                        "(n_k, d_k) = (4, 3), got (4, 2)");
+    REQUIRE_THROWS_WITH(attn::masked_attend_reference(
+                            q, k, xt::zeros<double>({3, 5}), m),
+                        "masked_attend_reference: v must have shape "
+                        "(n_k, d_v) = (4, 5), got (3, 5)");
+    REQUIRE_THROWS_WITH(attn::masked_attend_reference(
+                            q, k, v, mask_matrix(xt::ones<bool>({4, 2}))),
+                        "masked_attend_reference: m must have shape "
+                        "(n_q, n_k) = (2, 4), got (4, 2)");
+    REQUIRE_THROWS_WITH(attn::masked_attend_reference(
+                            xt::zeros<double>({2, 0}), k, v, m),
+                        "masked_attend_reference: q must not be empty, got "
+                        "shape (2, 0)");
+}
+
+TEST_CASE("Errors: masked_fill_softmax refuses empty scores and a mask of "
+          "another shape", "[ch04][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::masked_fill_softmax(
+                            xt::zeros<double>({2, 0}),
+                            mask_matrix(xt::ones<bool>({2, 0})), -1e9),
+                        "masked_fill_softmax: s must not be empty, got shape "
+                        "(2, 0)");
+    REQUIRE_THROWS_WITH(attn::masked_fill_softmax(
+                            xt::zeros<double>({2, 3}),
+                            mask_matrix(xt::ones<bool>({3, 2})), -1e9),
+                        "masked_fill_softmax: m must have shape (n_q, n_k) = "
+                        "(2, 3), got (3, 2)");
+}
+
+TEST_CASE("Errors: decoder_block refuses a source of another width, bad "
+          "masks and a bad number of heads", "[ch04][errors]")
+{
+    const attn::decoder_block_weights w = {random_layer(4, 161),
+                                           random_layer(4, 162)};
+    const matrix x = random_matrix(3, 4, 163);                 // (n_t, d)
+    const matrix z = random_matrix(5, 4, 164);                 // (n_s, d)
+    REQUIRE_THROWS_WITH(attn::decoder_block(x, random_matrix(5, 3, 165), w,
+                                            2, attn::causal_mask(3, 3), {}),
+                        "decoder_block: z must have shape (n_s, d_model) = "
+                        "(5, 4), got (5, 3)");
+    REQUIRE_THROWS_WITH(attn::decoder_block(x, z, w, 3,
+                                            attn::causal_mask(3, 3), {}),
+                        "decoder_block: the number of heads H = 3 must "
+                        "divide d_model = 4");
+    REQUIRE_THROWS_WITH(attn::decoder_block(x, z, w, 2,
+                                            attn::causal_mask(3, 5), {}),
+                        "decoder_block: m_self must have shape (n_t, n_t) = "
+                        "(3, 3), got (3, 5)");
+    REQUIRE_THROWS_WITH(attn::decoder_block(x, z, w, 2,
+                                            attn::causal_mask(3, 3),
+                                            attn::causal_mask(3, 3)),
+                        "decoder_block: m_cross must have shape (n_t, n_s) "
+                        "= (3, 5), got (3, 3)");
+}
+
+TEST_CASE("Errors: decode_step refuses an empty query", "[ch04][errors]")
+{
+    attn::kv_cache cache;
+    REQUIRE_THROWS_WITH(attn::decode_step(cache, xt::zeros<double>({0, 2}),
+                                          xt::zeros<double>({0, 2}),
+                                          xt::zeros<double>({0, 2})),
+                        "decode_step: q_new must not be empty, got shape "
+                        "(0, 2)");
+    REQUIRE(cache.size() == 0);
+}
+
+// ------------------------------------------------------------------------
+// Edge cases: all keys masked, one token, d_k = 1, more queries than keys.
+
+TEST_CASE("Edge: all keys masked gives zero weights and outputs in "
+          "masked_attend and its reference", "[ch04][edge]")
+{
+    const matrix q = random_matrix(3, 2, 171, 100.0);
+    const matrix k = random_matrix(4, 2, 172, 100.0);
+    const matrix v = random_matrix(4, 3, 173);
+    const mask_matrix none = xt::zeros<bool>({3, 4});
+    const auto r = attn::masked_attend(q, k, v, none);
+    REQUIRE_THAT(r.a, IsCloseTo(xt::zeros<double>({3, 4}), 0.0, 0.0));
+    REQUIRE_THAT(r.y, IsCloseTo(xt::zeros<double>({3, 3}), 0.0, 0.0));
+    REQUIRE_THAT(attn::masked_attend_reference(q, k, v, none),
+                 IsCloseTo(xt::zeros<double>({3, 3}), 0.0, 0.0));
+    // A causal mask with more queries than keys (bottom-right aligned):
+    // the first n_q - n_k queries see no key and get zero rows.
+    const matrix q5 = random_matrix(5, 2, 174);
+    const auto c = attn::masked_attend(q5, k, v, attn::causal_mask(5, 4));
+    REQUIRE_THAT(matrix(xt::view(c.y, xt::range(0, 1), xt::all())),
+                 IsCloseTo(xt::zeros<double>({1, 3}), 0.0, 0.0));
+    const matrix ref = attn::masked_attend_reference(q5, k, v,
+                                                     attn::causal_mask(5, 4));
+    REQUIRE_THAT(c.y, IsCloseTo(ref, 1e-12));
+}
+
+TEST_CASE("Edge: decoding one token with d_k = 1 returns its own value",
+          "[ch04][edge]")
+{
+    // The first step of a decoder: one query, one cached key, weight 1.
+    attn::kv_cache cache;
+    // Its score is 1e150 * -1e150 = -1e300, finite however small.
+    const auto r = attn::decode_step(cache, matrix{{1e150}}, matrix{{-1e150}},
+                                     matrix{{2.5, -1.0}});
+    REQUIRE_THAT(r.a, IsCloseTo(matrix{{1.0}}, 0.0, 0.0));
+    REQUIRE_THAT(r.y, IsCloseTo(matrix{{2.5, -1.0}}, 0.0, 0.0));
+    // Second token, identical key: weights 1/2 each, d_k = 1.
+    const auto r2 = attn::decode_step(cache, matrix{{3.0}}, matrix{{-1e150}},
+                                      matrix{{0.5, 1.0}});
+    REQUIRE_THAT(r2.a, IsCloseTo(matrix{{0.5, 0.5}}, 0.0, 0.0));
+    REQUIRE_THAT(r2.y, IsCloseTo(matrix{{1.5, 0.0}}, 1e-15, 0.0));
+}

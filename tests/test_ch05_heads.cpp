@@ -637,3 +637,185 @@ TEST_CASE("Eq. 5.11: confidence equals literal loops, lies in [1/n, 1]",
         REQUIRE(xt::all(c >= 1.0 / 9.0 && c <= 1.0));
     }
 }
+
+// ------------------------------------------------------------------------
+// Errors: the functions of multi_head_backward.hpp and tiny_model.hpp
+// refuse wrong arguments with a message naming the function, what it
+// expected and what it got.
+
+TEST_CASE("Errors: the softmax backward passes and the layer's backward "
+          "pass refuse shapes that do not fit", "[ch05][errors]")
+{
+    REQUIRE_THROWS_WITH(attn::softmax_rows_backward(matrix{{1.0}},
+                                                    matrix{{1.0, 2.0}}),
+                        "softmax_rows_backward: d_a must have shape "
+                        "(n_q, n_k) of a = (1, 1), got (1, 2)");
+    REQUIRE_THROWS_WITH(attn::softmax_rows_backward_reference(
+                            matrix{{0.5, 0.5}}, matrix{{1.0}}),
+                        "softmax_rows_backward_reference: d_a must have "
+                        "shape (n_q, n_k) of a = (1, 2), got (1, 1)");
+    const layer_case c(92);
+    const auto r = attn::multi_head_attention(c.x_q, c.x_kv, c.w, c.heads,
+                                              c.mask, c.gates);
+    auto bad = c.w;
+    bad.w_q = xt::zeros<double>({6, 5});
+    REQUIRE_THROWS_WITH(attn::multi_head_attention_backward(
+                            c.x_q, c.x_kv, bad, c.heads, r, c.g),
+                        "multi_head_attention_backward: W_q must have shape "
+                        "(d_model, d_model) = (6, 6), got (6, 5)");
+}
+
+TEST_CASE("Errors: a task whose sizes do not fit is refused wherever it "
+          "is used", "[ch05][errors]")
+{
+    attn::heads_task no_vocab = task;
+    no_vocab.vocab = 0;
+    REQUIRE_THROWS_WITH(attn::make_heads_example(no_vocab, 1),
+                        "make_heads_example: expected V, L, H >= 1, H "
+                        "dividing d_model and d_model >= V + 1 + n = 11, got "
+                        "V = 0, L = 9, H = 4, d_model = 16");
+    REQUIRE_THROWS_WITH(attn::make_heads_examples(no_vocab, 3, 1),
+                        Catch::Contains("make_heads_example: expected V"));
+    attn::heads_task narrow = task;
+    narrow.d_model = 12;  // V + 1 + n = 5 + 1 + 10 = 16 > 12
+    REQUIRE_THROWS_WITH(attn::init_tiny_model(narrow, 1),
+                        Catch::Contains("init_tiny_model: expected")
+                            && Catch::Contains("d_model >= V + 1 + n = 16")
+                            && Catch::Contains("d_model = 12"));
+    attn::heads_task three_heads = task;
+    three_heads.heads = 3;
+    REQUIRE_THROWS_WITH(attn::check_tiny_model(three_heads,
+                                               attn::init_tiny_model(task, 1)),
+                        Catch::Contains("check_tiny_model: expected")
+                            && Catch::Contains("H = 3, d_model = 16"));
+    REQUIRE_THROWS_WITH(attn::embed_tokens(task, {5, 0, 9}),
+                        "embed_tokens: token 9 out of range");
+}
+
+TEST_CASE("Errors: the forward and backward passes refuse a model or an "
+          "example that does not fit the task", "[ch05][errors]")
+{
+    const auto m = attn::init_tiny_model(task, 1);
+    const auto e = attn::make_heads_example(task, 2);
+    auto bad = m;
+    bad.w_u = xt::zeros<double>({16, 9});
+    REQUIRE_THROWS_WITH(attn::tiny_model_forward(task, bad, e),
+                        "tiny_model_forward: check_tiny_model: W_u must have "
+                        "shape (d_model, 2V) = (16, 10), got (16, 9)");
+    auto short_target = e;
+    short_target.target.pop_back();
+    REQUIRE_THROWS_WITH(attn::tiny_model_forward(task, m, short_target),
+                        "tiny_model_forward: expected one target per token, "
+                        "got 10 tokens and 9 targets");
+    auto big_target = e;
+    big_target.target[3] = 10;
+    REQUIRE_THROWS_WITH(attn::tiny_model_forward(task, m, big_target),
+                        "tiny_model_forward: target 10 at position 3 is not "
+                        "-1 or a class below 2V = 10");
+    const auto f = attn::tiny_model_forward(task, m, e);
+    auto cut = f;
+    cut.p = xt::zeros<double>({9, 10});
+    REQUIRE_THROWS_WITH(attn::tiny_model_backward(task, m, e, cut),
+                        "tiny_model_backward: f.p must have shape (n, 2V) = "
+                        "(10, 10), got (9, 10)");
+}
+
+TEST_CASE("Errors: adam_update refuses a step count of 0 and moments of "
+          "another shape", "[ch05][errors]")
+{
+    attn::adam_state s;
+    matrix theta = xt::zeros<double>({2, 3});
+    matrix g = xt::ones<double>({2, 3});
+    matrix m1 = xt::zeros<double>({2, 3}), v1 = xt::zeros<double>({2, 3});
+    REQUIRE_THROWS_WITH(attn::adam_update(theta, g, m1, v1, s),
+                        "adam_update: the step count t must be at least 1 "
+                        "(increment it first), got 0");
+    s.t = 1;
+    // g (1, 3) would broadcast silently over theta's two rows.
+    matrix g_row = xt::ones<double>({1, 3});
+    REQUIRE_THROWS_WITH(attn::adam_update(theta, g_row, m1, v1, s),
+                        "adam_update: g must have shape (2, 3), got (1, 3)");
+    const bool unchanged = theta == matrix(xt::zeros<double>({2, 3}));
+    REQUIRE(unchanged);
+}
+
+TEST_CASE("Errors: training and the measures of heads refuse empty or "
+          "impossible settings", "[ch05][errors]")
+{
+    attn::training_config config;
+    config.report_every = 0;
+    REQUIRE_THROWS_WITH(attn::train_tiny_model(task, config),
+                        "train_tiny_model: expected batch >= 1, report_every "
+                        ">= 1 and a finite lr > 0, got batch = 32, "
+                        "report_every = 0, lr = 0.010000");
+    const auto m = attn::init_tiny_model(task, 1);
+    const std::vector<attn::heads_example> none;
+    REQUIRE_THROWS_WITH(attn::evaluate_tiny_model(task, m, none),
+                        "evaluate_tiny_model: expected at least one "
+                        "sequence, got none");
+    REQUIRE_THROWS_WITH(attn::head_ablation(task, m, none),
+                        "head_ablation: expected at least one sequence, got "
+                        "none");
+    REQUIRE_THROWS_WITH(attn::head_importance(task, m, none),
+                        "head_importance: expected at least one sequence, "
+                        "got none");
+    REQUIRE_THROWS_WITH(attn::head_confidence(task, m, none),
+                        "head_confidence: expected at least one sequence, "
+                        "got none");
+    REQUIRE_THROWS_WITH(attn::head_patterns(task, m, none),
+                        "head_patterns: expected at least one sequence, got "
+                        "none");
+    REQUIRE_THROWS_WITH(attn::importance_order_remeasured(task, m, none),
+                        "head_importance: expected at least one sequence, "
+                        "got none");
+    REQUIRE_THROWS_WITH(attn::subset_accuracies(task, m, none),
+                        "subset_accuracies: expected at least one sequence, "
+                        "got none");
+    attn::heads_task many = task;
+    many.heads = 32;
+    many.d_model = 32;
+    REQUIRE_THROWS_WITH(attn::subset_accuracies(
+                            many, attn::init_tiny_model(many, 1),
+                            attn::make_heads_examples(many, 1, 1)),
+                        "subset_accuracies: 2^H subsets of heads are too many "
+                        "for H = 32; expected H <= 20");
+    REQUIRE_THROWS_WITH(attn::pruning_curve(vector(xt::zeros<double>({8})),
+                                            {0, 1}),
+                        "pruning_curve: expected 2^H subset accuracies for "
+                        "the H = 2 heads of order (H <= 20), got 8");
+}
+
+// ------------------------------------------------------------------------
+// Edge cases of the backward pass: d_k = 1, a fully masked row, one token.
+
+TEST_CASE("Edge: the backward pass with H = d_model (d_k = 1) matches "
+          "central differences", "[ch05][edge]")
+{
+    // d_model = 3, H = 3: every head is one column wide. Key 0 is masked
+    // for query 1, and query 0 sees no key at all.
+    const matrix x_q = random_matrix(2, 3, 181);
+    const matrix x_kv = random_matrix(4, 3, 182);
+    const matrix g = random_matrix(2, 3, 183);
+    attn::multi_head_weights w;
+    w.w_q = random_matrix(3, 3, 184);
+    w.w_k = random_matrix(3, 3, 185);
+    w.w_v = random_matrix(3, 3, 186);
+    w.w_o = random_matrix(3, 3, 187);
+    w.b_o = xt::zeros<double>({3});
+    xt::xtensor<bool, 2> mask = {{false, false, false, false},
+                                 {false, true, true, true}};
+    const auto r = attn::multi_head_attention(x_q, x_kv, w, 3, mask);
+    const auto d = attn::multi_head_attention_backward(x_q, x_kv, w, 3, r, g);
+    const auto loss = [&](const matrix& w_q) {
+        auto v = w;
+        v.w_q = w_q;
+        return xt::sum(attn::multi_head_attention(x_q, x_kv, v, 3, mask).y
+                       * g)();
+    };
+    REQUIRE_THAT(d.d_w.w_q, IsCloseTo(central_differences<matrix>(w.w_q,
+                                                                  loss),
+                                      fd_rtol, fd_atol));
+    // The fully masked query contributes nothing through the scores.
+    REQUIRE_THAT(matrix(xt::view(d.d_x_q, xt::range(0, 1), xt::all())),
+                 IsCloseTo(xt::zeros<double>({1, 3}), 0.0, 0.0));
+}

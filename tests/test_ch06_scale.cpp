@@ -353,3 +353,127 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
                                  random_matrix(6, 3, 4)),
         Catch::Contains("x_t must have shape (1, d_model) = (1, 6)"));
 }
+
+// ------------------------------------------------------------------------
+// Errors: the functions of scale.hpp not covered above.
+
+TEST_CASE("Errors: the four ways refuse NaN and infinite inputs, naming "
+          "the first bad entry", "[ch06][errors]")
+{
+    const matrix q = random_matrix(3, 4, 1);
+    matrix k = random_matrix(5, 4, 2);
+    const matrix v = random_matrix(5, 2, 3);
+    k(2, 1) = std::numeric_limits<double>::infinity();
+    REQUIRE_THROWS_WITH(attn::attention_tiled(q, k, v),
+                        "attention_tiled: k must be finite, got inf at "
+                        "index (2, 1)");
+    REQUIRE_THROWS_WITH(attn::attention_loops(q, k, v),
+                        Catch::Contains("attention_loops: k must be finite"));
+}
+
+TEST_CASE("Errors: the online softmax refuses blocks that do not fit its "
+          "state", "[ch06][errors]")
+{
+    auto state = attn::online_softmax_start(2, 3);           // n_q 2, d_v 3
+    REQUIRE_THROWS_WITH(attn::online_softmax_update(
+                            state, random_matrix(2, 4, 1),
+                            random_matrix(5, 3, 2)),
+                        "online_softmax_update: s_block must have shape "
+                        "(n_q, b) = (2, 5), got (2, 4)");
+    REQUIRE_THROWS_WITH(attn::online_softmax_update(
+                            state, random_matrix(2, 4, 1),
+                            random_matrix(4, 2, 2)),
+                        "online_softmax_update: v_block must have shape "
+                        "(b, d_v) = (4, 3), got (4, 2)");
+    state.l = xt::zeros<double>({1});
+    REQUIRE_THROWS_WITH(attn::online_softmax_finish(state),
+                        "online_softmax_finish: state.l must have shape "
+                        "(n_q,) of state.o = (2,), got (1,)");
+}
+
+TEST_CASE("Errors: the decoding steps refuse projections that do not fit "
+          "and a damaged cache", "[ch06][errors]")
+{
+    const matrix w_q = random_matrix(6, 4, 2), w_v = random_matrix(6, 3, 4);
+    REQUIRE_THROWS_WITH(attn::decode_step_uncached(random_matrix(3, 6, 1),
+                                                   w_q,
+                                                   random_matrix(6, 5, 3),
+                                                   w_v),
+                        "decode_step_uncached: w_k must have shape "
+                        "(d_model, d_k) = (6, 4), got (6, 5)");
+    REQUIRE_THROWS_WITH(attn::decode_step_uncached(random_matrix(3, 5, 1),
+                                                   w_q, w_q, w_v),
+                        "decode_step_uncached: x must have shape "
+                        "(t, d_model) = (3, 6), got (3, 5)");
+    attn::growing_kv_cache cache;
+    REQUIRE_THROWS_WITH(attn::decode_step_cached(cache,
+                                                 random_matrix(1, 6, 1),
+                                                 matrix(xt::zeros<double>(
+                                                     {6, 0})),
+                                                 w_q, w_v),
+                        "decode_step_cached: w_q must not be empty, got "
+                        "shape (6, 0)");
+    attn::decode_step_cached(cache, random_matrix(1, 6, 1), w_q, w_q, w_v);
+    cache.k.pop_back();
+    REQUIRE_THROWS_WITH(attn::decode_step_cached(cache,
+                                                 random_matrix(1, 6, 5),
+                                                 w_q, w_q, w_v),
+                        "decode_step_cached: the cache says 1 tokens of "
+                        "widths 4 and 3 but holds 3 key and 3 value entries");
+}
+
+// ------------------------------------------------------------------------
+// Edge cases of the tiled way: block size 1, a fully masked row, one
+// token, d_k = 1, identical keys, huge logits.
+
+TEST_CASE("Edge: tiled attention with blocks of 1 and a fully masked row "
+          "equals the three other ways", "[ch06][edge]")
+{
+    for (std::uint64_t seed : {191u, 192u}) {
+        const matrix q = random_matrix(4, 3, seed, 5.0);
+        const matrix k = random_matrix(6, 3, seed + 1, 5.0);
+        const matrix v = random_matrix(6, 2, seed + 2);
+        bool_matrix mask = random_matrix(4, 6, seed + 3) > -0.3;
+        xt::row(mask, 2) = false;                 // query 2 sees no key
+        const matrix y = attn::attention_tiled(q, k, v, mask, 1, 1);
+        REQUIRE_THAT(matrix(xt::view(y, xt::range(2, 3), xt::all())),
+                     IsCloseTo(xt::zeros<double>({1, 2}), 0.0, 0.0));
+        REQUIRE_THAT(y, IsCloseTo(attn::attention_loops(q, k, v, mask),
+                                  1e-12, 1e-14));
+        REQUIRE_THAT(attn::attention_xtensor(q, k, v, mask),
+                     IsCloseTo(y, 1e-12, 1e-14));
+        REQUIRE_THAT(attn::attention_blas(q, k, v, mask),
+                     IsCloseTo(y, 1e-12, 1e-14));
+        // Every key masked: all-zero outputs, with any block sizes.
+        const bool_matrix none = xt::zeros<bool>({4, 6});
+        REQUIRE_THAT(attn::attention_tiled(q, k, v, none, 3, 4),
+                     IsCloseTo(xt::zeros<double>({4, 2}), 0.0, 0.0));
+    }
+}
+
+TEST_CASE("Edge: tiled attention with one token, d_k = 1, identical keys "
+          "and logits near the largest double", "[ch06][edge]")
+{
+    // One key: weight 1, the output is its value, for any block size.
+    const matrix v1 = {{2.0, -3.0}};
+    REQUIRE_THAT(attn::attention_tiled(matrix{{7.0}}, matrix{{-5.0}}, v1,
+                                       bool_matrix(), 1, 1),
+                 IsCloseTo(v1, 0.0, 0.0));
+    // d_k = 1, identical keys: every score the same, the output is the
+    // mean of the values (1 + 2 + 6) / 3 = 3.
+    const matrix k = {{0.5}, {0.5}, {0.5}};
+    const matrix v = {{1.0}, {2.0}, {6.0}};
+    REQUIRE_THAT(attn::attention_tiled(matrix{{4.0}, {-9.0}}, k, v,
+                                       bool_matrix(), 1, 2),
+                 IsCloseTo(matrix{{3.0}, {3.0}}, 1e-15));
+    // Scores of +-1e306 split over blocks of 1: the running maximum jumps
+    // from -1e306 to +1e306, so the first block is rescaled by
+    // exp(-2e306) = 0 and the output is the second value alone.
+    const matrix q = {{1e153}};
+    const matrix kb = {{-1e153}, {1e153}};
+    const matrix vb = {{5.0}, {7.0}};
+    REQUIRE_THAT(attn::attention_tiled(q, kb, vb, bool_matrix(), 1, 1),
+                 IsCloseTo(matrix{{7.0}}, 0.0, 0.0));
+    REQUIRE_THAT(attn::attention_loops(q, kb, vb), IsCloseTo(matrix{{7.0}},
+                                                             0.0, 0.0));
+}

@@ -342,6 +342,8 @@ inline bahdanau_result bahdanau_attention(const matrix& s_prev,
                                           const matrix& h, const matrix& W_a,
                                           const matrix& U_a, const vector& v_a)
 {
+    detail::expect_alignment_shapes("bahdanau_attention", s_prev, h, W_a,
+                                    U_a, v_a);
     bahdanau_result r;
     r.e = additive_energies(s_prev, h, W_a, U_a, v_a);  // Eq. (1.2)
     r.alpha = softmax_rows(r.e);                         // Eq. (1.3)
@@ -349,6 +351,18 @@ inline bahdanau_result bahdanau_attention(const matrix& s_prev,
     return r;
 }
 // [ch01-bahdanau-attention]
+
+namespace detail {
+
+inline void expect_dot_shapes(const std::string& where, const matrix& s,
+                              const matrix& h)
+{
+    expect_nonempty(where, "s", s);
+    expect_nonempty(where, "h", h);
+    expect_shape(where, "h", h, {h.shape()[0], s.shape()[1]}, "(T_x, d)");
+}
+
+}  // namespace detail
 
 // [ch01-score-functions]
 /// \brief Luong's dot score, Eq. \ref eq_score_functions "(1.6)":
@@ -359,9 +373,7 @@ inline bahdanau_result bahdanau_attention(const matrix& s_prev,
 /// \throws std::invalid_argument if the widths differ or a shape is empty
 inline matrix dot_scores(const matrix& s, const matrix& h)
 {
-    expect_nonempty("dot_scores", "s", s);
-    expect_shape("dot_scores", "h", h, {h.shape()[0], s.shape()[1]},
-                 "(T_x, d)");
+    detail::expect_dot_shapes("dot_scores", s, h);
     return xt::linalg::dot(s, xt::transpose(h));                // (T_y, T_x)
 }
 
@@ -391,6 +403,7 @@ inline matrix general_scores(const matrix& s, const matrix& h,
 /// \throws std::invalid_argument if the widths differ or a shape is empty
 inline matrix scaled_dot_scores(const matrix& s, const matrix& h)
 {
+    detail::expect_dot_shapes("scaled_dot_scores", s, h);
     return dot_scores(s, h) / std::sqrt(double(s.shape()[1]));  // (T_y, T_x)
 }
 // [ch01-score-functions]
@@ -452,7 +465,8 @@ inline double alignment_loss(const matrix& o,
                              const std::vector<std::size_t>& y)
 {
     const std::size_t T_y = o.shape()[0], V = o.shape()[1];
-    if (y.size() != T_y || T_y == 0) {
+    expect_nonempty("alignment_loss", "o", o);
+    if (y.size() != T_y) {
         throw std::invalid_argument(
             "alignment_loss: expected " + std::to_string(T_y)
             + " target tokens, one per row of o, got "
@@ -662,6 +676,30 @@ inline matrix task_annotations(const reversal_task& task,
 }
 // [ch01-task-annotations]
 
+namespace detail {
+
+// A task as make_reversal_task builds it: T, V > 0 and matrices that fit.
+inline void expect_task(const std::string& where, const reversal_task& task)
+{
+    if (task.T == 0 || task.V == 0) {
+        throw std::invalid_argument(where + ": the task needs T and V "
+                                    "positive (see make_reversal_task), "
+                                    "got T = " + std::to_string(task.T)
+                                    + ", V = " + std::to_string(task.V));
+    }
+    expect_shape(where, "task.E", task.E, {task.V, task.T}, "(V, T)");
+    expect_shape(where, "task.P", task.P, {task.T, task.T}, "(T, T)");
+    expect_shape(where, "task.S", task.S, {task.T, task.T}, "(T, T)");
+    if (task.source_of.size() != task.T) {
+        throw std::invalid_argument(where + ": task.source_of must have "
+                                    + std::to_string(task.T)
+                                    + " entries, got "
+                                    + std::to_string(task.source_of.size()));
+    }
+}
+
+}  // namespace detail
+
 /// \brief How the toy model is trained.
 struct training_options {
     std::size_t n_prime = 16;      ///< alignment hidden width n'
@@ -699,11 +737,17 @@ struct training_result {
 /// \param test  source sequences, `T` tokens each
 /// \return the test loss and the two accuracies (`step` and `train_loss`
 ///         left 0)
-/// \throws std::invalid_argument on inconsistent shapes
+/// \throws std::invalid_argument on inconsistent shapes or no test
+///         sequence
 inline training_record evaluate_alignment(
     const alignment_model& model, const reversal_task& task,
     const std::vector<std::vector<std::size_t>>& test)
 {
+    detail::expect_task("evaluate_alignment", task);
+    if (test.empty()) {
+        throw std::invalid_argument("evaluate_alignment: expected at least "
+                                    "one test sequence, got none");
+    }
     training_record r;
     std::size_t aligned = 0, right = 0, total = 0;
     for (const auto& x : test) {
@@ -723,6 +767,26 @@ inline training_record evaluate_alignment(
     return r;
 }
 
+namespace detail {
+
+inline void expect_training_setup(const std::string& where,
+                                  const reversal_task& task,
+                                  const training_options& options)
+{
+    if (options.batch == 0 || options.n_prime == 0
+        || options.log_every == 0 || options.test_size == 0) {
+        throw std::invalid_argument(
+            where + ": batch, n_prime, log_every and test_size must be "
+            "positive, got " + std::to_string(options.batch) + ", "
+            + std::to_string(options.n_prime) + ", "
+            + std::to_string(options.log_every) + ", "
+            + std::to_string(options.test_size));
+    }
+    expect_task(where, task);
+}
+
+}  // namespace detail
+
 // [ch01-train-alignment]
 /// \brief Trains the toy model by plain gradient descent, Eq.
 ///        \ref eq_alignment_parameter_gradients "(1.9)" followed by
@@ -736,18 +800,15 @@ inline training_record evaluate_alignment(
 /// \param options  sizes, steps and step size
 /// \param on_log   if set, called with every record and the model then
 /// \return the model, its history and the held-out sequences
-/// \throws std::invalid_argument if `options.batch` or `n_prime` is 0
+/// \throws std::invalid_argument if `options.batch`, `n_prime`,
+///         `log_every` or `test_size` is 0, or the task is not one
+///         that make_reversal_task builds
 inline training_result train_alignment(
     const reversal_task& task, const training_options& options,
     const std::function<void(const training_record&,
                              const alignment_model&)>& on_log = nullptr)
 {
-    if (options.batch == 0 || options.n_prime == 0
-        || options.log_every == 0 || options.test_size == 0) {
-        throw std::invalid_argument("train_alignment: batch, n_prime, "
-                                    "log_every and test_size must be "
-                                    "positive");
-    }
+    detail::expect_training_setup("train_alignment", task, options);
     std::mt19937_64 engine(options.seed);
     std::uniform_int_distribution<std::size_t> token(0, task.V - 1);
     std::normal_distribution<double> normal(0.0, 1.0);

@@ -67,10 +67,12 @@ inline attention_result attend(const matrix& q, const matrix& k,
 /// \param k_cols keys as columns `(d_k, n_k)`
 /// \param v_cols values as columns `(d_v, n_k)`
 /// \return the outputs as columns `(d_v, n_q)`
-/// \throws std::invalid_argument on inconsistent shapes
+/// \throws std::invalid_argument on inconsistent or empty shapes
 inline matrix attend_columns(const matrix& q_cols, const matrix& k_cols,
                              const matrix& v_cols)
 {
+    expect_nonempty("attend_columns", "q_cols", q_cols);
+    expect_nonempty("attend_columns", "k_cols", k_cols);
     const std::size_t d_k = q_cols.shape()[0], n_k = k_cols.shape()[1];
     expect_shape("attend_columns", "k_cols", k_cols, {d_k, n_k},
                  "(d_k, n_k)");

@@ -47,6 +47,129 @@ inline std::string path_in(const std::string& dir, const std::string& name)
     return (std::filesystem::path(dir) / name).string();
 }
 
+namespace detail {
+
+// The text between cxxopts' quotes in one of its messages, for example
+// "nope" in "Option \u2018nope\u2019 does not exist".
+inline std::string quoted_in(const std::string& message)
+{
+    const std::string open = "\u2018", close = "\u2019";
+    const auto start = message.find(open);
+    const auto end = start == std::string::npos
+                         ? std::string::npos
+                         : message.find(close, start + open.size());
+    if (end == std::string::npos) {
+        return message;
+    }
+    return message.substr(start + open.size(), end - start - open.size());
+}
+
+// Does `options` accept `value` for the flag `--name`?
+inline bool accepts(cxxopts::Options& options, const std::string& name,
+                    const std::string& value)
+{
+    std::string prog = "probe", flag = "--" + name + "=" + value;
+    char* args[] = {prog.data(), flag.data()};
+    try {
+        options.parse(2, args);
+    } catch (const cxxopts::exceptions::exception&) {
+        return false;
+    }
+    return true;
+}
+
+// Is `--name` a flag without a value, such as `--help`?
+inline bool is_boolean(const cxxopts::Options& options,
+                       const std::string& name)
+{
+    for (const auto& group : options.groups()) {
+        for (const auto& o : options.group_help(group).options) {
+            for (const auto& long_name : o.l) {
+                if (long_name == name) {
+                    return o.is_boolean;
+                }
+            }
+        }
+    }
+    return false;
+}
+
+// cxxopts says "Argument 'abc' failed to parse" without naming the flag.
+// Find the flag on the command line whose value it refused, and say what
+// that flag expects: "--heads: expected a whole number, 0 or more, got
+// '-1'".
+inline std::string bad_value_message(cxxopts::Options& options, int argc,
+                                     char** argv, const std::string& what)
+{
+    for (int k = 1; k < argc; ++k) {
+        const std::string token = argv[k];
+        if (token.size() < 3 || token.compare(0, 2, "--") != 0) {
+            continue;
+        }
+        const auto eq = token.find('=');
+        const std::string name = token.substr(2, eq == std::string::npos
+                                                     ? std::string::npos
+                                                     : eq - 2);
+        std::string value;
+        if (eq != std::string::npos) {
+            value = token.substr(eq + 1);
+        } else if (k + 1 < argc) {
+            value = argv[k + 1];
+        }
+        if ((eq == std::string::npos && is_boolean(options, name))
+            || accepts(options, name, value)) {
+            continue;
+        }
+        std::string expected = "a valid value";
+        if (is_boolean(options, name)) {
+            expected = "true or false";
+        } else if (accepts(options, name, "1.5")) {
+            expected = "a number";
+        } else if (accepts(options, name, "-1")) {
+            expected = "a whole number";
+        } else if (accepts(options, name, "1")) {
+            const bool digits = !value.empty()
+                                && value.find_first_not_of("0123456789")
+                                       == std::string::npos;
+            expected = digits ? "a whole number below 2^64"
+                              : "a whole number, 0 or more";
+        }
+        return "--" + name + ": expected " + expected + ", got '" + value
+               + "' (see --help)";
+    }
+    return "bad value '" + quoted_in(what) + "' (see --help)";
+}
+
+// One line, in plain ASCII, for each way cxxopts can refuse a command line.
+inline std::string parse_error_message(cxxopts::Options& options, int argc,
+                                       char** argv,
+                                       const cxxopts::exceptions::exception& e)
+{
+    const std::string what = e.what();
+    if (dynamic_cast<const cxxopts::exceptions::incorrect_argument_type*>(
+            &e)) {
+        return bad_value_message(options, argc, argv, what);
+    }
+    if (dynamic_cast<const cxxopts::exceptions::no_such_option*>(&e)) {
+        const std::string name = quoted_in(what);
+        std::string typed = "--" + name;
+        for (int k = 1; k < argc; ++k) {
+            const std::string token = argv[k];
+            if (token == "-" + name || token.rfind("-" + name + "=", 0) == 0) {
+                typed = "-" + name;
+            }
+        }
+        return "unknown flag '" + typed + "' (see --help)";
+    }
+    if (dynamic_cast<const cxxopts::exceptions::missing_argument*>(&e)) {
+        return "--" + quoted_in(what) + ": expected a value after it (see "
+               "--help)";
+    }
+    return what + " (see --help)";
+}
+
+}  // namespace detail
+
 /// \brief Parses the common options plus the program's own, runs `body`,
 ///        and turns every error into one line on standard error.
 ///
@@ -81,7 +204,8 @@ int run_program(int argc, char** argv, const std::string& name,
         try {
             result = options.parse(argc, argv);
         } catch (const cxxopts::exceptions::exception& e) {
-            throw usage_error(std::string(e.what()) + " (see --help)");
+            throw usage_error(
+                detail::parse_error_message(options, argc, argv, e));
         }
         if (!result.unmatched().empty()) {
             throw usage_error("unexpected argument '" + result.unmatched()[0]

@@ -98,6 +98,25 @@ void expect_nonempty(const std::string& where, const std::string& name,
     }
 }
 
+namespace detail {
+
+// Logits may be finite or -inf (a masked key); NaN and +inf have no
+// meaning as logits, so they are refused, naming the first one.
+inline void expect_logits(const std::string& where, const matrix& s)
+{
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const double x = s.data()[i];
+        if (std::isnan(x) || x == std::numeric_limits<double>::infinity()) {
+            throw std::invalid_argument(
+                where + ": logits must be finite or -inf, got "
+                + std::to_string(x) + " at index "
+                + shape_string(xt::unravel_index(i, s.shape())));
+        }
+    }
+}
+
+}  // namespace detail
+
 // [ch00-softmax-rows]
 /// \brief Row softmax, Eq. \ref eq_softmax "(0.1)": each row of the result
 ///        is `exp(s_j - m) / sum_k exp(s_k - m)` with `m` the row maximum.
@@ -111,16 +130,9 @@ void expect_nonempty(const std::string& where, const std::string& name,
 /// \throws std::invalid_argument if `s` holds NaN or `+inf`
 inline matrix softmax_rows(const matrix& s)
 {
+    detail::expect_logits("softmax_rows", s);
     if (s.size() == 0) {
         return s;
-    }
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const double x = s.data()[i];
-        if (std::isnan(x) || x == std::numeric_limits<double>::infinity()) {
-            throw std::invalid_argument(
-                "softmax_rows: logits must be finite or -inf, got "
-                + std::to_string(x) + " at flat index " + std::to_string(i));
-        }
     }
     // Row maxima, stored before they are broadcast: xtensor 0.24.3 gives
     // wrong numbers for a lazy keep_dims reduction inside a broadcast.
@@ -140,8 +152,10 @@ inline matrix softmax_rows(const matrix& s)
 ///        \ref eq_softmax "(0.1)"; the tests compare the two.
 /// \param s logits `(n_q, n_k)`; finite or `-inf`
 /// \return weights `(n_q, n_k)`
+/// \throws std::invalid_argument if `s` holds NaN or `+inf`
 inline matrix softmax_rows_reference(const matrix& s)
 {
+    detail::expect_logits("softmax_rows_reference", s);
     const std::size_t n_q = s.shape()[0], n_k = s.shape()[1];
     matrix a = xt::zeros<double>({n_q, n_k});
     for (std::size_t i = 0; i < n_q; ++i) {

@@ -18,6 +18,8 @@
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
+#include <string>
 
 #include "attention/core.hpp"
 #include "attention/masking.hpp"
@@ -47,6 +49,32 @@ struct decoder_block_result {
     matrix y;                 ///< the block's output `(n_t, d_model)`
 };
 
+namespace detail {
+
+inline void check_decoder_block(const matrix& x, const matrix& z,
+                                std::size_t heads, const mask_matrix& m_self,
+                                const mask_matrix& m_cross)
+{
+    const std::string where = "decoder_block";
+    expect_nonempty(where, "x", x);
+    expect_nonempty(where, "z", z);
+    const std::size_t n_t = x.shape()[0], n_s = z.shape()[0];
+    expect_shape(where, "z", z, {n_s, x.shape()[1]}, "(n_s, d_model)");
+    if (heads == 0 || x.shape()[1] % heads != 0) {
+        throw std::invalid_argument(
+            where + ": the number of heads H = " + std::to_string(heads)
+            + " must divide d_model = " + std::to_string(x.shape()[1]));
+    }
+    if (m_self.size() != 0) {
+        expect_shape(where, "m_self", m_self, {n_t, n_t}, "(n_t, n_t)");
+    }
+    if (m_cross.size() != 0) {
+        expect_shape(where, "m_cross", m_cross, {n_t, n_s}, "(n_t, n_s)");
+    }
+}
+
+}  // namespace detail
+
 // [ch04-decoder-block]
 /// \brief A decoder block, Eq. \ref eq_decoder_block "(4.8)":
 ///        `h = x + MHA(x, x; m_self)`, then `y = h + MHA(h, z; m_cross)`.
@@ -68,6 +96,7 @@ inline decoder_block_result decoder_block(const matrix& x, const matrix& z,
                                           const mask_matrix& m_self,
                                           const mask_matrix& m_cross)
 {
+    detail::check_decoder_block(x, z, heads, m_self, m_cross);
     decoder_block_result r;
     // Masked self-attention with a residual connection, Eq. (4.8)
     r.self = multi_head_attention(x, x, w.self, heads, m_self);

@@ -120,6 +120,24 @@ inline matrix mask_bias(const mask_matrix& m)
 }
 // [ch04-mask-bias]
 
+namespace detail {
+
+inline void expect_masked_attend_shapes(const std::string& where,
+                                        const matrix& q, const matrix& k,
+                                        const matrix& v,
+                                        const mask_matrix& m)
+{
+    expect_nonempty(where, "q", q);
+    expect_nonempty(where, "k", k);
+    const std::size_t n_q = q.shape()[0], d_k = q.shape()[1];
+    const std::size_t n_k = k.shape()[0];
+    expect_shape(where, "k", k, {n_k, d_k}, "(n_k, d_k)");
+    expect_shape(where, "v", v, {n_k, v.shape()[1]}, "(n_k, d_v)");
+    expect_shape(where, "m", m, {n_q, n_k}, "(n_q, n_k)");
+}
+
+}  // namespace detail
+
 // [ch04-masked-attend]
 /// \brief Masked scaled dot-product attention, Eq. \ref eq_mask_bias
 ///        "(4.5)": `y = softmax_rows(q k^T / sqrt(d_k) + b) v` with `b`
@@ -138,13 +156,8 @@ inline matrix mask_bias(const mask_matrix& m)
 inline attention_result masked_attend(const matrix& q, const matrix& k,
                                       const matrix& v, const mask_matrix& m)
 {
-    expect_nonempty("masked_attend", "q", q);
-    expect_nonempty("masked_attend", "k", k);
-    const std::size_t n_q = q.shape()[0], d_k = q.shape()[1];
-    const std::size_t n_k = k.shape()[0];
-    expect_shape("masked_attend", "k", k, {n_k, d_k}, "(n_k, d_k)");
-    expect_shape("masked_attend", "v", v, {n_k, v.shape()[1]}, "(n_k, d_v)");
-    expect_shape("masked_attend", "m", m, {n_q, n_k}, "(n_q, n_k)");
+    detail::expect_masked_attend_shapes("masked_attend", q, k, v, m);
+    const std::size_t d_k = q.shape()[1];
     attention_result r;
     // Scaled scores plus the bias of the mask, Eq. (4.5).
     r.s = xt::linalg::dot(q, xt::transpose(k)) / std::sqrt(double(d_k))
@@ -168,9 +181,10 @@ inline attention_result masked_attend(const matrix& q, const matrix& k,
 inline matrix masked_attend_reference(const matrix& q, const matrix& k,
                                       const matrix& v, const mask_matrix& m)
 {
+    detail::expect_masked_attend_shapes("masked_attend_reference", q, k, v,
+                                        m);
     const std::size_t n_q = q.shape()[0], d_k = q.shape()[1];
     const std::size_t n_k = k.shape()[0], d_v = v.shape()[1];
-    expect_shape("masked_attend_reference", "m", m, {n_q, n_k}, "(n_q, n_k)");
     matrix y = xt::zeros<double>({n_q, d_v});
     for (std::size_t i = 0; i < n_q; ++i) {
         std::vector<double> s(n_k, 0.0);
@@ -219,6 +233,7 @@ inline matrix masked_attend_reference(const matrix& q, const matrix& k,
 inline matrix masked_fill_softmax(const matrix& s, const mask_matrix& m,
                                   double fill)
 {
+    expect_nonempty("masked_fill_softmax", "s", s);
     const std::size_t n_q = s.shape()[0], n_k = s.shape()[1];
     expect_shape("masked_fill_softmax", "m", m, {n_q, n_k}, "(n_q, n_k)");
     matrix a = xt::where(m, s, fill);                     // (n_q, n_k)

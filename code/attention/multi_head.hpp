@@ -152,10 +152,10 @@ void gemm_in_place(const A& a, bool trans_a, const B& b, bool trans_b,
 }
 // [ch03-gemm-in-place]
 
-inline void check_multi_head_arguments(const std::string& where,
-                                       const matrix& x_q, const matrix& x_kv,
-                                       const multi_head_weights& w,
-                                       std::size_t heads)
+inline void check_multi_head_arguments(
+    const std::string& where, const matrix& x_q, const matrix& x_kv,
+    const multi_head_weights& w, std::size_t heads,
+    const xt::xtensor<bool, 2>& mask = {}, const vector& gates = {})
 {
     expect_nonempty(where, "x_q", x_q);
     expect_nonempty(where, "x_kv", x_kv);
@@ -174,6 +174,13 @@ inline void check_multi_head_arguments(const std::string& where,
         throw std::invalid_argument(
             where + ": the number of heads H = " + std::to_string(heads)
             + " must divide d_model = " + std::to_string(d_model));
+    }
+    if (mask.size() != 0) {
+        expect_shape(where, "mask", mask, {x_q.shape()[0], n_k},
+                     "(n_q, n_k)");
+    }
+    if (gates.size() != 0) {
+        expect_shape(where, "gates", gates, {heads}, "(H,)");
     }
 }
 
@@ -207,16 +214,10 @@ inline multi_head_result multi_head_attention(
     std::size_t heads, const xt::xtensor<bool, 2>& mask = {},
     const vector& gates = {})
 {
-    const std::string where = "multi_head_attention";
-    detail::check_multi_head_arguments(where, x_q, x_kv, w, heads);
+    detail::check_multi_head_arguments("multi_head_attention", x_q, x_kv, w,
+                                       heads, mask, gates);
     const std::size_t n_q = x_q.shape()[0], n_k = x_kv.shape()[0];
     const std::size_t d_model = x_q.shape()[1], d_k = d_model / heads;
-    if (mask.size() != 0) {
-        expect_shape(where, "mask", mask, {n_q, n_k}, "(n_q, n_k)");
-    }
-    if (gates.size() != 0) {
-        expect_shape(where, "gates", gates, {heads}, "(H,)");
-    }
     const double inf = std::numeric_limits<double>::infinity();
     matrix bias = xt::zeros<double>({n_q, n_k});
     if (mask.size() != 0) {
@@ -272,8 +273,8 @@ inline multi_head_result multi_head_attention_reference(
     std::size_t heads, const xt::xtensor<bool, 2>& mask = {},
     const vector& gates = {}, std::size_t* multiply_adds = nullptr)
 {
-    const std::string where = "multi_head_attention_reference";
-    detail::check_multi_head_arguments(where, x_q, x_kv, w, heads);
+    detail::check_multi_head_arguments("multi_head_attention_reference", x_q,
+                                       x_kv, w, heads, mask, gates);
     const std::size_t n_q = x_q.shape()[0], n_k = x_kv.shape()[0];
     const std::size_t d_model = x_q.shape()[1], d_k = d_model / heads;
     std::size_t count = 0;

@@ -32,6 +32,17 @@
 
 namespace attn {
 
+namespace detail {
+
+inline void expect_softmax_backward_shapes(const std::string& where,
+                                           const matrix& a, const matrix& d_a)
+{
+    expect_shape(where, "d_a", d_a, {a.shape()[0], a.shape()[1]},
+                 "(n_q, n_k) of a");
+}
+
+}  // namespace detail
+
 // [ch05-softmax-backward]
 /// \brief Gradient through the row softmax, Eq. \ref eq_grad_softmax
 ///        "(5.5)": `d_s = a * (d_a - rowsum(a * d_a))`.
@@ -44,8 +55,7 @@ namespace attn {
 /// \throws std::invalid_argument if the shapes differ
 inline matrix softmax_rows_backward(const matrix& a, const matrix& d_a)
 {
-    expect_shape("softmax_rows_backward", "d_a", d_a,
-                 {a.shape()[0], a.shape()[1]}, "(n_q, n_k)");
+    detail::expect_softmax_backward_shapes("softmax_rows_backward", a, d_a);
     // The row sums are stored before they are broadcast (xtensor 0.24.3).
     matrix r = xt::sum(a * d_a, {1}, xt::keep_dims);          // (n_q, 1)
     return a * (d_a - r);                                      // (n_q, n_k)
@@ -58,9 +68,12 @@ inline matrix softmax_rows_backward(const matrix& a, const matrix& d_a)
 /// \param a   weights `(n_q, n_k)`
 /// \param d_a gradient with respect to `a` `(n_q, n_k)`
 /// \return `d_s` with `d_s[i, l] = sum_j d_a[i, j] J_jl` `(n_q, n_k)`
+/// \throws std::invalid_argument if the shapes differ
 inline matrix softmax_rows_backward_reference(const matrix& a,
                                               const matrix& d_a)
 {
+    detail::expect_softmax_backward_shapes("softmax_rows_backward_reference",
+                                           a, d_a);
     const std::size_t n_q = a.shape()[0], n_k = a.shape()[1];
     matrix d_s = xt::zeros<double>({n_q, n_k});
     for (std::size_t i = 0; i < n_q; ++i) {
@@ -119,6 +132,9 @@ inline multi_head_gradients multi_head_attention_backward(
     }
     const std::size_t d_head = d / heads;
     expect_shape(where, "x_kv", x_kv, {n_k, d}, "(n_k, d_model)");
+    expect_shape(where, "W_q", w.w_q, {d, d}, "(d_model, d_model)");
+    expect_shape(where, "W_k", w.w_k, {d, d}, "(d_model, d_model)");
+    expect_shape(where, "W_v", w.w_v, {d, d}, "(d_model, d_model)");
     expect_shape(where, "W_o", w.w_o, {d, d}, "(d_model, d_model)");
     expect_shape(where, "a", r.a, {heads, n_q, n_k}, "(H, n_q, n_k)");
     expect_shape(where, "q", r.q, {n_q, d}, "(n_q, d_model)");

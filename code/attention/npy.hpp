@@ -1,14 +1,15 @@
 // Reading and writing the `.npy` files through which the chapter programs
 // exchange arrays with NumPy (float64, C order, one token per row).
 //
-// xtensor's own xt::load_npy does the loading, but it trusts its input: a
-// truncated file loads garbage, and its errors do not name the file. So the
-// header is read and checked here first, and every problem becomes one
-// attn::npy_error whose message names the file, what was expected and what
-// was found.
+// xtensor's own xt::load_npy trusts its input: a truncated file loads
+// garbage, and its errors do not name the file. So the header is read and
+// checked here, the data read straight into a tensor of the checked shape,
+// and every problem becomes one attn::npy_error whose message names the
+// file, what was expected and what was found. (Writing uses xt::dump_npy.)
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -217,6 +218,22 @@ inline void expect_layout(const std::string& file, const npy_header& h,
     }
 }
 
+inline bool host_is_little_endian()
+{
+    const std::uint16_t one = 1;
+    unsigned char first = 0;
+    std::memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+inline void reverse_bytes(double& x)
+{
+    unsigned char b[sizeof(double)];
+    std::memcpy(b, &x, sizeof b);
+    std::reverse(b, b + sizeof b);
+    std::memcpy(&x, b, sizeof b);
+}
+
 inline void expect_rank(const std::string& file, const npy_header& h,
                         std::size_t rank)
 {
@@ -244,21 +261,26 @@ xt::xtensor<double, N> load_npy(const std::string& file,
     const auto h = read_npy_header(file);
     detail::expect_layout(file, h, "<f8", "float64");
     detail::expect_rank(file, h, N);
-    // Load with xtensor's reader into an array of any rank, then make sure
-    // it read the shape this header check read, before it becomes rank N.
-    xt::xarray<double> loaded;
-    try {
-        loaded = xt::load_npy<double>(file);
-    } catch (const std::exception& e) {
-        throw npy_error(file + ": " + e.what());
+    // The header is checked and the file holds exactly its bytes: read
+    // them straight into a tensor of the header's shape. (Going through
+    // xt::load_npy and an xt::xarray made GCC 12 warn, wrongly, about an
+    // uninitialised shape inside xtl.)
+    static_assert(sizeof(double) == 8, "a .npy float64 is 8 bytes");
+    std::array<std::size_t, N> shape{};
+    std::copy(h.shape.begin(), h.shape.end(), shape.begin());
+    xt::xtensor<double, N> t = xt::empty<double>(shape);
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(std::streamoff(h.data_offset));
+    in.read(reinterpret_cast<char*>(t.data()),
+            std::streamsize(t.size() * sizeof(double)));
+    if (std::size_t(in.gcount()) != t.size() * sizeof(double)) {
+        throw npy_error(file + ": truncated data");
     }
-    if (!std::equal(loaded.shape().begin(), loaded.shape().end(),
-                    h.shape.begin(), h.shape.end())) {
-        throw npy_error(file + ": corrupt .npy header: shape read as "
-                        + shape_string(h.shape) + " and as "
-                        + shape_string(loaded.shape()));
+    if (!detail::host_is_little_endian()) {
+        for (double& x : t) {
+            detail::reverse_bytes(x);
+        }
     }
-    xt::xtensor<double, N> t = loaded;
     if (!allow_non_finite) {
         try {
             expect_finite("load_npy", "value", t);

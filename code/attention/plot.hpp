@@ -104,9 +104,12 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
     const std::size_t rows = m.shape()[0], cols = m.shape()[1];
     if ((!style.row_labels.empty() && style.row_labels.size() != rows)
         || (!style.col_labels.empty() && style.col_labels.size() != cols)) {
-        throw std::invalid_argument("write_heatmap_svg: expected "
-                                    + std::to_string(rows) + " row and "
-                                    + std::to_string(cols) + " column labels");
+        throw std::invalid_argument(
+            "write_heatmap_svg: expected " + std::to_string(rows)
+            + " row and " + std::to_string(cols) + " column labels (or none) "
+            "for a matrix of shape " + shape_string(m.shape()) + ", got "
+            + std::to_string(style.row_labels.size()) + " and "
+            + std::to_string(style.col_labels.size()));
     }
     const double cell = std::clamp(360.0 / double(std::max(rows, cols)),
                                    6.0, 44.0);
@@ -187,14 +190,19 @@ inline void write_columns(const std::string& file,
                           const std::vector<std::vector<double>>& columns)
 {
     if (header.size() != columns.size()) {
-        throw std::invalid_argument("write_columns: expected one name per "
-                                    "column");
+        throw std::invalid_argument(
+            "write_columns: expected one name per column, got "
+            + std::to_string(header.size()) + " names for "
+            + std::to_string(columns.size()) + " columns");
     }
     const std::size_t n = columns.empty() ? 0 : columns.front().size();
-    for (const auto& c : columns) {
-        if (c.size() != n) {
-            throw std::invalid_argument("write_columns: columns of unequal "
-                                        "length");
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+        if (columns[k].size() != n) {
+            throw std::invalid_argument(
+                "write_columns: expected columns of equal length "
+                + std::to_string(n) + ", got " + std::to_string(
+                    columns[k].size()) + " in column " + std::to_string(k)
+                + " (" + header[k] + ")");
         }
     }
     auto out = open_for_writing(file);
@@ -220,6 +228,15 @@ inline void write_markdown_table(
     const std::string& file, const std::vector<std::string>& header,
     const std::vector<std::vector<std::string>>& rows)
 {
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+        if (rows[k].size() != header.size()) {
+            throw std::invalid_argument(
+                "write_markdown_table: expected " + std::to_string(
+                    header.size()) + " cells in every row (one per header), "
+                "got " + std::to_string(rows[k].size()) + " in row "
+                + std::to_string(k));
+        }
+    }
     auto out = open_for_writing(file);
     auto line = [&](const std::vector<std::string>& cells) {
         out << '|';
@@ -235,11 +252,6 @@ inline void write_markdown_table(
     }
     out << '\n';
     for (const auto& r : rows) {
-        if (r.size() != header.size()) {
-            throw std::invalid_argument("write_markdown_table: expected "
-                                        + std::to_string(header.size())
-                                        + " cells in every row");
-        }
         line(r);
     }
 }

@@ -41,8 +41,10 @@ inline void expect_even_width(const std::string& where, std::size_t d_model)
 /// \param i       index of the pair, `0 <= i < d_model / 2`
 /// \param d_model width of the encodings, even
 /// \return the angular frequency in radians per position
+/// \throws std::invalid_argument if `d_model` is odd or zero
 inline double pe_frequency(std::size_t i, std::size_t d_model)
 {
+    detail::expect_even_width("pe_frequency", d_model);
     return std::pow(10000.0, -2.0 * double(i) / double(d_model));
 }
 

@@ -51,6 +51,9 @@ inline std::vector<std::size_t> check_attention_args(
     expect_nonempty(where, "q", q);
     expect_nonempty(where, "k", k);
     expect_nonempty(where, "v", v);
+    expect_finite(where, "q", q);
+    expect_finite(where, "k", k);
+    expect_finite(where, "v", v);
     const std::size_t n_q = q.shape()[0], d_k = q.shape()[1];
     const std::size_t n_k = k.shape()[0], d_v = v.shape()[1];
     expect_shape(where, "k", k, {n_k, d_k}, "(n_k, d_k)");
@@ -59,6 +62,19 @@ inline std::vector<std::size_t> check_attention_args(
         expect_shape(where, "mask", mask, {n_q, n_k}, "(n_q, n_k)");
     }
     return {n_q, n_k, d_k, d_v};
+}
+
+// The projections of a decoding step fit each other: w_q, w_k
+// (d_model, d_k), w_v (d_model, d_v), none of them empty.
+inline void check_decode_weights(const std::string& where, const matrix& w_q,
+                                 const matrix& w_k, const matrix& w_v)
+{
+    expect_nonempty(where, "w_q", w_q);
+    expect_nonempty(where, "w_v", w_v);
+    const std::size_t d_model = w_q.shape()[0], d_k = w_q.shape()[1];
+    expect_shape(where, "w_k", w_k, {d_model, d_k}, "(d_model, d_k)");
+    expect_shape(where, "w_v", w_v, {d_model, w_v.shape()[1]},
+                 "(d_model, d_v)");
 }
 
 // Scores with -inf where the mask forbids, in place.
@@ -342,8 +358,11 @@ inline void online_softmax_update(online_softmax_state& state,
 ///        allowed).
 /// \param state the state after every block has been folded in
 /// \return outputs `(n_q, d_v)`
+/// \throws std::invalid_argument if `state.l` and `state.o` disagree
 inline matrix online_softmax_finish(const online_softmax_state& state)
 {
+    expect_shape("online_softmax_finish", "state.l", state.l,
+                 {state.o.shape()[0]}, "(n_q,) of state.o");
     matrix y = state.o;
     for (std::size_t i = 0; i < y.shape()[0]; ++i) {
         const double inv = state.l(i) > 0.0 ? 1.0 / state.l(i) : 0.0;
@@ -400,6 +419,26 @@ inline double attention_tiled_extra_bytes(std::size_t block_q,
     return 8.0 * double(block_q * block_k + 2 * block_q);
 }
 
+namespace detail {
+
+// The cache's vectors hold exactly `length` rows of keys and values.
+// (A template, so that it can stand before growing_kv_cache.)
+template <class Cache>
+void check_cache(const std::string& where, const Cache& cache)
+{
+    if (cache.k.size() != cache.length * cache.d_k
+        || cache.v.size() != cache.length * cache.d_v) {
+        throw std::invalid_argument(
+            where + ": the cache says " + std::to_string(cache.length)
+            + " tokens of widths " + std::to_string(cache.d_k) + " and "
+            + std::to_string(cache.d_v) + " but holds "
+            + std::to_string(cache.k.size()) + " key and "
+            + std::to_string(cache.v.size()) + " value entries");
+    }
+}
+
+}  // namespace detail
+
 // [ch06-kv-cache]
 /// \brief A minimal key-value cache for one head: the keys and values of
 ///        every token generated so far, grown one row per step in place
@@ -426,14 +465,12 @@ inline matrix decode_step_cached(growing_kv_cache& cache,
                                  const matrix& x_t, const matrix& w_q,
                                  const matrix& w_k, const matrix& w_v)
 {
+    detail::check_decode_weights("decode_step_cached", w_q, w_k, w_v);
+    detail::check_cache("decode_step_cached", cache);
     const std::size_t d_model = w_q.shape()[0], d_k = w_q.shape()[1];
     const std::size_t d_v = w_v.shape()[1];
     expect_shape("decode_step_cached", "x_t", x_t, {1, d_model},
                  "(1, d_model)");
-    expect_shape("decode_step_cached", "w_k", w_k, {d_model, d_k},
-                 "(d_model, d_k)");
-    expect_shape("decode_step_cached", "w_v", w_v, {d_model, d_v},
-                 "(d_model, d_v)");
     if (cache.length == 0) {
         cache.d_k = d_k;
         cache.d_v = d_v;
@@ -474,6 +511,7 @@ inline matrix decode_step_cached(growing_kv_cache& cache,
 inline matrix decode_step_uncached(const matrix& x, const matrix& w_q,
                                    const matrix& w_k, const matrix& w_v)
 {
+    detail::check_decode_weights("decode_step_uncached", w_q, w_k, w_v);
     const std::size_t t = x.shape()[0], d_model = w_q.shape()[0];
     expect_nonempty("decode_step_uncached", "x", x);
     expect_shape("decode_step_uncached", "x", x, {t, d_model},

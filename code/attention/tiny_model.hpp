@@ -28,6 +28,7 @@
 #include <functional>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,33 @@ inline std::uint64_t sequence_seed(std::uint64_t seed, std::uint64_t stream,
     return (seed << 40) ^ (stream << 36) ^ k;
 }
 
+// The sizes of a task must make sense together: V, L, H >= 1, H divides
+// d_model, and d_model holds the one-hot token and position codes.
+inline void expect_task(const std::string& where, const heads_task& task)
+{
+    const std::size_t needed = task.vocab + 1 + task.positions();
+    if (task.vocab == 0 || task.length == 0 || task.heads == 0
+        || task.d_model % task.heads != 0 || task.d_model < needed) {
+        throw std::invalid_argument(
+            where + ": expected V, L, H >= 1, H dividing d_model and "
+            "d_model >= V + 1 + n = " + std::to_string(needed) + ", got V = "
+            + std::to_string(task.vocab) + ", L = "
+            + std::to_string(task.length) + ", H = "
+            + std::to_string(task.heads) + ", d_model = "
+            + std::to_string(task.d_model));
+    }
+}
+
+// Measures over no sequence at all would be 0/0.
+inline void expect_examples(const std::string& where,
+                            const std::vector<heads_example>& examples)
+{
+    if (examples.empty()) {
+        throw std::invalid_argument(where + ": expected at least one "
+                                    "sequence, got none");
+    }
+}
+
 }  // namespace detail
 
 // [ch05-task]
@@ -133,6 +161,7 @@ inline heads_example heads_example_from_tokens(
 inline heads_example make_heads_example(const heads_task& task,
                                         std::uint64_t seed)
 {
+    detail::expect_task("make_heads_example", task);
     detail::rng g(seed);
     std::vector<std::size_t> tokens(task.positions(), task.vocab);
     for (std::size_t i = 1; i < tokens.size(); ++i) {
@@ -214,6 +243,7 @@ struct tiny_model {
 /// \return the model
 inline tiny_model init_tiny_model(const heads_task& task, std::uint64_t seed)
 {
+    detail::expect_task("init_tiny_model", task);
     detail::rng g(seed);
     const std::size_t d = task.d_model;
     const double scale = 1.0 / std::sqrt(double(d));
@@ -242,7 +272,8 @@ inline tiny_model init_tiny_model(const heads_task& task, std::uint64_t seed)
 inline void check_tiny_model(const heads_task& task, const tiny_model& m)
 {
     const std::size_t d = task.d_model, c = task.classes();
-    const std::string where = "tiny_model";
+    const std::string where = "check_tiny_model";
+    detail::expect_task(where, task);
     expect_shape(where, "W_q", m.attention.w_q, {d, d}, "(d_model, d_model)");
     expect_shape(where, "W_k", m.attention.w_k, {d, d}, "(d_model, d_model)");
     expect_shape(where, "W_v", m.attention.w_v, {d, d}, "(d_model, d_model)");
@@ -264,6 +295,38 @@ struct tiny_forward {
     std::size_t scored = 0;    ///< positions with a target
 };
 
+namespace detail {
+
+// The model fits the task and the example is one of the task's sequences:
+// a target (or -1) for every token, each target a class below 2V.
+inline void expect_model_and_example(const std::string& where,
+                                     const heads_task& task,
+                                     const tiny_model& m,
+                                     const heads_example& e)
+{
+    try {
+        check_tiny_model(task, m);
+    } catch (const std::invalid_argument& error) {
+        throw std::invalid_argument(where + ": " + error.what());
+    }
+    if (e.tokens.empty() || e.target.size() != e.tokens.size()) {
+        throw std::invalid_argument(
+            where + ": expected one target per token, got "
+            + std::to_string(e.tokens.size()) + " tokens and "
+            + std::to_string(e.target.size()) + " targets");
+    }
+    for (std::size_t i = 0; i < e.target.size(); ++i) {
+        if (e.target[i] < -1 || e.target[i] >= int(task.classes())) {
+            throw std::invalid_argument(
+                where + ": target " + std::to_string(e.target[i])
+                + " at position " + std::to_string(i) + " is not -1 or a "
+                "class below 2V = " + std::to_string(task.classes()));
+        }
+    }
+}
+
+}  // namespace detail
+
 // [ch05-tiny-forward]
 /// \brief The tiny model on one sequence, Eq. \ref eq_tiny_model "(5.1)".
 /// \param task  the sizes
@@ -276,6 +339,7 @@ inline tiny_forward tiny_model_forward(const heads_task& task,
                                        const heads_example& e,
                                        const vector& gates = {})
 {
+    detail::expect_model_and_example("tiny_model_forward", task, m, e);
     tiny_forward f;
     f.x = embed_tokens(task, e.tokens);                        // (n, d)
     const auto mask = earlier_positions_mask(e.tokens.size()); // (n, n)
@@ -309,6 +373,22 @@ struct tiny_gradients {
     vector d_b_u;                ///< `dL/db_u` `(2V,)`
 };
 
+namespace detail {
+
+// f must be the forward pass of this example through this model.
+inline void expect_forward_of(const std::string& where,
+                              const heads_task& task, const tiny_model& m,
+                              const heads_example& e, const tiny_forward& f)
+{
+    expect_model_and_example(where, task, m, e);
+    const std::size_t n = e.tokens.size();
+    expect_shape(where, "f.x", f.x, {n, task.d_model}, "(n, d_model)");
+    expect_shape(where, "f.z", f.z, {n, task.d_model}, "(n, d_model)");
+    expect_shape(where, "f.p", f.p, {n, task.classes()}, "(n, 2V)");
+}
+
+}  // namespace detail
+
 // [ch05-tiny-backward]
 /// \brief Gradients of the loss of Eq. \ref eq_tiny_model "(5.1)", by Eqs.
 ///        \ref eq_grad_logits "(5.2)" to \ref eq_grad_projections "(5.7)".
@@ -324,6 +404,7 @@ inline tiny_gradients tiny_model_backward(const heads_task& task,
                                           const tiny_forward& f,
                                           const vector& gates = {})
 {
+    detail::expect_forward_of("tiny_model_backward", task, m, e, f);
     // Cross-entropy through the softmax and the read-out, Eq. (5.2).
     matrix d_logits = f.p;                                     // (n, 2V)
     for (std::size_t i = 0; i < e.tokens.size(); ++i) {
@@ -356,6 +437,26 @@ struct adam_state {
     double eps = 1e-8;      ///< added to the denominator
 };
 
+namespace detail {
+
+template <class T>
+void expect_adam_arguments(const T& theta, const T& g, const T& m,
+                           const T& v, const adam_state& s)
+{
+    const std::string where = "adam_update";
+    const auto& shape = theta.shape();
+    const std::vector<std::size_t> expected(shape.begin(), shape.end());
+    expect_shape(where, "g", g, expected);
+    expect_shape(where, "m", m, expected);
+    expect_shape(where, "v", v, expected);
+    if (s.t == 0) {
+        throw std::invalid_argument(where + ": the step count t must be at "
+                                    "least 1 (increment it first), got 0");
+    }
+}
+
+}  // namespace detail
+
 // [ch05-adam]
 /// \brief One Adam update of one weight tensor, Eq. \ref eq_adam "(5.8)".
 /// \param theta the weights, updated in place
@@ -366,6 +467,7 @@ struct adam_state {
 template <class T>
 void adam_update(T& theta, const T& g, T& m, T& v, const adam_state& s)
 {
+    detail::expect_adam_arguments(theta, g, m, v, s);
     m = s.beta1 * m + (1.0 - s.beta1) * g;
     v = s.beta2 * v + (1.0 - s.beta2) * g * g;
     const double c1 = 1.0 - std::pow(s.beta1, double(s.t));
@@ -424,6 +526,25 @@ struct training_report {
     double accuracy = 0.0;     ///< share of positions right, same steps
 };
 
+namespace detail {
+
+inline void expect_training_config(const std::string& where,
+                                   const heads_task& task,
+                                   const training_config& config)
+{
+    expect_task(where, task);
+    if (config.batch == 0 || config.report_every == 0
+        || !(config.lr > 0.0) || !std::isfinite(config.lr)) {
+        throw std::invalid_argument(
+            where + ": expected batch >= 1, report_every >= 1 and a finite "
+            "lr > 0, got batch = " + std::to_string(config.batch)
+            + ", report_every = " + std::to_string(config.report_every)
+            + ", lr = " + std::to_string(config.lr));
+    }
+}
+
+}  // namespace detail
+
 // [ch05-train]
 /// \brief Trains a tiny model with Adam on fresh random sequences.
 /// \param task     the sizes
@@ -436,6 +557,7 @@ inline tiny_model train_tiny_model(
     const std::function<void(const training_report&, const tiny_model&)>&
         progress = {})
 {
+    detail::expect_training_config("train_tiny_model", task, config);
     tiny_model m = init_tiny_model(task, config.seed);
     adam_state s;
     s.m = zeros_like(m);
@@ -510,6 +632,7 @@ inline evaluation evaluate_tiny_model(
     const heads_task& task, const tiny_model& m,
     const std::vector<heads_example>& examples, const vector& gates = {})
 {
+    detail::expect_examples("evaluate_tiny_model", examples);
     evaluation r;
     std::size_t correct = 0, scored = 0;
     for (const auto& e : examples) {
@@ -533,6 +656,7 @@ inline evaluation evaluate_tiny_model(
 inline vector head_ablation(const heads_task& task, const tiny_model& m,
                             const std::vector<heads_example>& examples)
 {
+    detail::expect_examples("head_ablation", examples);
     const double full = evaluate_tiny_model(task, m, examples).accuracy;
     vector drop = xt::zeros<double>({task.heads});             // (H,)
     for (std::size_t h = 0; h < task.heads; ++h) {
@@ -558,6 +682,7 @@ inline vector head_importance(const heads_task& task, const tiny_model& m,
                               const std::vector<heads_example>& examples,
                               const vector& gates = {}, bool normalise = true)
 {
+    detail::expect_examples("head_importance", examples);
     vector importance = xt::zeros<double>({task.heads});       // (H,)
     for (const auto& e : examples) {
         const auto f = tiny_model_forward(task, m, e, gates);
@@ -584,6 +709,7 @@ inline vector head_importance(const heads_task& task, const tiny_model& m,
 inline vector head_confidence(const heads_task& task, const tiny_model& m,
                               const std::vector<heads_example>& examples)
 {
+    detail::expect_examples("head_confidence", examples);
     vector confidence = xt::zeros<double>({task.heads});       // (H,)
     std::size_t queries = 0;
     for (const auto& e : examples) {
@@ -621,6 +747,7 @@ inline std::vector<head_pattern> head_patterns(
     const heads_task& task, const tiny_model& m,
     const std::vector<heads_example>& examples)
 {
+    detail::expect_examples("head_patterns", examples);
     std::vector<head_pattern> out(task.heads);
     std::size_t scored = 0, with_copy = 0, without_copy = 0;
     for (const auto& e : examples) {
@@ -650,6 +777,25 @@ inline std::vector<head_pattern> head_patterns(
     return out;
 }
 
+namespace detail {
+
+// 2^H subsets, each evaluated on every example: H = 20 is already a
+// million evaluations.
+inline void expect_subsets(const std::string& where, const heads_task& task,
+                           const std::vector<heads_example>& examples)
+{
+    expect_task(where, task);
+    expect_examples(where, examples);
+    if (task.heads > 20) {
+        throw std::invalid_argument(where + ": 2^H subsets of heads are too "
+                                    "many for H = "
+                                    + std::to_string(task.heads)
+                                    + "; expected H <= 20");
+    }
+}
+
+}  // namespace detail
+
 // [ch05-prune]
 /// \brief Accuracy of the model with every subset of its heads on: entry
 ///        `mask` has head h on when bit h of `mask` is set.
@@ -660,6 +806,7 @@ inline std::vector<head_pattern> head_patterns(
 inline vector subset_accuracies(const heads_task& task, const tiny_model& m,
                                 const std::vector<heads_example>& examples)
 {
+    detail::expect_subsets("subset_accuracies", task, examples);
     const std::size_t subsets = std::size_t(1) << task.heads;
     vector accuracy = xt::zeros<double>({subsets});            // (2^H,)
     for (std::size_t mask = 0; mask < subsets; ++mask) {
@@ -682,13 +829,14 @@ inline vector subset_accuracies(const heads_task& task, const tiny_model& m,
 inline std::vector<double> pruning_curve(const vector& accuracy,
                                          const std::vector<std::size_t>& order)
 {
-    std::size_t mask = accuracy.size() - 1;                    // all on
-    if (accuracy.size() != (std::size_t(1) << order.size())) {
-        throw std::invalid_argument("pruning_curve: expected 2^H = "
-                                    + std::to_string(1 << order.size())
-                                    + " subset accuracies, got "
-                                    + std::to_string(accuracy.size()));
+    if (order.size() > 20
+        || accuracy.size() != (std::size_t(1) << order.size())) {
+        throw std::invalid_argument(
+            "pruning_curve: expected 2^H subset accuracies for the H = "
+            + std::to_string(order.size()) + " heads of order (H <= 20), got "
+            + std::to_string(accuracy.size()));
     }
+    std::size_t mask = accuracy.size() - 1;                    // all on
     std::vector<double> curve{accuracy(mask)};
     for (std::size_t h : order) {
         if (h >= order.size() || !((mask >> h) & 1)) {
