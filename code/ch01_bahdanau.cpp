@@ -256,12 +256,10 @@ void unsteady_stretch(const std::vector<attn::training_record>& history)
         return;
     }
     std::cout << "The held-out alignment accuracy first fell by more than "
-              << "0.05 after step " << history[first].step << ";
-from there"
+              << "0.05 after step " << history[first].step << ";\nfrom there"
               << " to step " << history[settled].step
               << ", after which it stays at 0.95 or more, every "
-              << history[1].step - history[0].step << " steps:
-  accuracy";
+              << history[1].step - history[0].step << " steps:\n  accuracy";
     for (std::size_t k = first; k <= settled; ++k) {
         std::cout << attn::fmt(history[k].alignment_accuracy, " %.3f");
     }
@@ -285,15 +283,15 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
               << task.V << " (seed " << seed << "):\n  annotations "
               << "[E_x ; one-hot j] of width 2n = "
               << task.E.shape()[1] + task.P.shape()[1] << " (n = T = "
-              << task.S.shape()[1] << "), E drawn from N(0, 1);\n  n' = "
+              << task.S.shape()[1] << "),\n  E drawn from N(0, 1); n' = "
               << options.n_prime << "; at the start W_a, U_a ~ N(0, "
-              << options.init_scale << "^2), W_r ~ N(0, "
-              << options.readout_scale << "^2), v_a = b_r = 0;\n  batch "
+              << options.init_scale << "^2),\n  W_r ~ N(0, "
+              << options.readout_scale << "^2), v_a = b_r = 0; batch "
               << options.batch << ", step size " << options.learning_rate
-              << ". Accuracies on " << options.test_size
-              << " held-out sequences.\nChance alignment accuracy is 1/"
+              << ".\nAccuracies on " << options.test_size
+              << " held-out sequences. Chance alignment accuracy is 1/"
               << task.T << " = " << attn::fmt(1.0 / double(task.T), "%.3f")
-              << "; a uniform guess has loss ln " << task.V << " = "
+              << ";\na uniform guess has loss ln " << task.V << " = "
               << attn::fmt(std::log(double(task.V)), "%.3f") << ".\n"
               << "   step  batch loss  test loss  alignment acc.  output "
               << "acc.\n";

@@ -138,7 +138,7 @@ void sentence_with_positions_demo()
     for (std::size_t j = 0; j < words.size(); ++j) {
         the_gap = std::max(the_gap, std::abs(a_pe(0, j) - a_pe(4, j)));
     }
-    std::cout << "The same sentence with x_t + PE_t (Eq. 2.9, d_model = 8), "
+    std::cout << "The same sentence with x_t + PE_t (Eq. 2.9, d_model = 8),\n"
                  "same W_q, W_k = W_v = I:\n"
               << "  largest change of one weight: "
               << attn::fmt(xt::amax(change)(), "%.3f") << " (query \""

@@ -116,7 +116,7 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
     const auto r = attn::multi_head_attention(x, x, w, 2);
     const auto labels = token_labels();
     std::cout << "Two heads set by hand on \"the cat sat on the mat the "
-                 "end\" (d_model = 16, H = 2, d_k = 8):\n"
+                 "end\"\n(d_model = 16, H = 2, d_k = 8):\n"
               << "  token      head 0 looks at     head 1 looks at\n";
     for (std::size_t i = 0; i < sentence.size(); ++i) {
         std::string same;
@@ -141,11 +141,11 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
     const auto one = attn::multi_head_attention(x, x, w, 1);
     const double beta = 10.0 * std::sqrt(double(d_k));
     std::cout << "The same weights as one head (H = 1, d_k = " << d_model
-              << "): a match scores beta/sqrt(" << d_model << ") = "
+              << "):\n  a match scores beta/sqrt(" << d_model << ") = "
               << attn::fmt(beta / std::sqrt(double(d_model)), "%.2f")
               << ", not 10;\n  \"cat\" puts "
               << attn::fmt(one.a(0, 1, 0), "%.3f") << " on 0 the (the "
-              << "previous token) and " << attn::fmt(one.a(0, 1, 1), "%.3f")
+              << "previous token)\n  and " << attn::fmt(one.a(0, 1, 1), "%.3f")
               << " on 1 cat (its own word)\n\n";
     if (!out_dir.empty()) {
         attn::heatmap_style style;
@@ -200,9 +200,9 @@ void gate_demo(const std::string& out_dir)
         const double change = xt::amax(xt::abs(r.y - full.y))();
         const std::string name = "(" + attn::fmt(gates(0)) + ", "
                                  + attn::fmt(gates(1)) + ")";
-        std::cout << "  gates " << name << ": previous word read from y "
-                  << "right for " << right << " of " << sentence.size() - 1
-                  << " tokens; largest change of y " << attn::fmt(change)
+        std::cout << "  gates " << name << ": previous word right for "
+                  << right << " of " << sentence.size() - 1
+                  << " tokens; y changes by up to " << attn::fmt(change)
                   << '\n';
         rows.push_back({name, std::to_string(right) + " of "
                                   + std::to_string(sentence.size() - 1),
@@ -227,7 +227,7 @@ void cost_demo(const std::string& out_dir)
     std::vector<std::vector<std::string>> rows;
     std::cout << "Multiply-adds, n = " << n << " tokens, d_model = " << width
               << ":\n";
-    std::printf("  %2s %4s %12s %14s %11s %12s %12s\n", "H", "d_k",
+    std::printf("  %2s %4s %12s %14s %11s %12s %13s\n", "H", "d_k",
                 "projections", "scores+mixing", "output", "total",
                 "exponentials");
     std::fflush(stdout);
@@ -236,7 +236,7 @@ void cost_demo(const std::string& out_dir)
         const auto cell = [](std::size_t v) {
             return attn::with_commas(v);
         };
-        std::printf("  %2zu %4zu %12s %14s %11s %12s %12s\n", heads,
+        std::printf("  %2zu %4zu %12s %14s %11s %12s %13s\n", heads,
                     width / heads, cell(c.projections).c_str(),
                     cell(c.scores + c.mixing).c_str(),
                     cell(c.output).c_str(), cell(c.total()).c_str(),
