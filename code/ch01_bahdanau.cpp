@@ -28,17 +28,7 @@ namespace {
 using attn::matrix;
 using attn::vector;
 
-std::string with_commas(std::size_t x)
-{
-    std::string digits = std::to_string(x), out;
-    for (std::size_t k = 0; k < digits.size(); ++k) {
-        if (k > 0 && (digits.size() - k) % 3 == 0) {
-            out += ',';
-        }
-        out += digits[k];
-    }
-    return out;
-}
+using attn::with_commas;
 
 // Annotations from a small random bidirectional encoder, energies three
 // ways, and the multiplications each way needs.
@@ -46,8 +36,9 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
 {
     // [ch01-encoder-example]
     // Six source words as random vectors of width m = 4, a forward and a
-    // backward tanh network with n = 3, a decoder of T_y = 4 steps, and
-    // an alignment network of width n' = 5.
+    // backward tanh network with n = 3, four random decoder states
+    // s_0..s_3 (T_y = 4; no decoder runs), and an alignment network of
+    // width n' = 5.
     const std::size_t T_x = 6, m = 4, n = 3, T_y = 4, n_prime = 5;
     xt::random::seed(seed);
     const matrix x = xt::random::randn<double>({T_x, m});
@@ -70,9 +61,10 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
         s_prev, h, W_a, U_a, v_a, &naive_count);
     const matrix e_pre = attn::additive_energies_precomputed(
         s_prev, h, W_a, U_a, v_a, &precomputed_count);
-    std::cout << "A random encoder and decoder (seed " << seed << "): T_x = "
-              << T_x << ", T_y = " << T_y << ", n = " << n << ", n' = "
-              << n_prime << "\n  annotations h " << attn::shape_string(h.shape())
+    std::cout << "A random encoder and four random decoder states s_0..s_3 "
+              << "(seed " << seed << "):\n  T_x = " << T_x << ", T_y = "
+              << T_y << ", n = " << n << ", n' = " << n_prime
+              << "\n  annotations h " << attn::shape_string(h.shape())
               << ", energies e " << attn::shape_string(r.e.shape())
               << ", contexts c " << attn::shape_string(r.c.shape())
               << "\n  weights alpha (one row per target word, each sums "
@@ -128,7 +120,9 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
             attn::path_in(out_dir, "ch01_cost.md"),
             {"setting", "<i>T<sub>x</sub></i>", "<i>T<sub>y</sub></i>",
              "<i>n</i>", "<i>n</i>&prime;", "every pair from scratch",
-             "<i>U<sub>a</sub>h<sub>j</sub></i> precomputed", "ratio"},
+             "<i>U<sub>a</sub>h<sub>j</sub></i> and "
+             "<i>W<sub>a</sub>s<sub>i&minus;1</sub></i> precomputed",
+             "ratio"},
             rows);
     }
 }
@@ -140,7 +134,7 @@ void scores_demo(std::uint64_t seed, const std::string& out_dir)
     // [ch01-four-scores]
     // Five annotations of width d = 4 and one decoder state of the same
     // width (the dot scores need equal widths). h_3 points between h_1
-    // and h_2 but is twice as long.
+    // and h_2 and is 2 sqrt(2) times as long: it is 2 (h_1 + h_2).
     const matrix h = {{1, 0, 0, 0}, {0, 1, 0, 0}, {2, 2, 0, 0},
                       {0, 0, 1, 0}, {-1, 0, 0, 1}};               // (T_x, d)
     const matrix s = {{1.0, 0.5, 0.0, 0.0}};                      // (1, d)
@@ -241,6 +235,41 @@ void alignment_heatmap(const std::string& file, const std::string& title,
     attn::write_heatmap_svg(file, f.alpha, style);
 }
 
+// The unsteady stretch of a run: from the log before the held-out
+// alignment accuracy first falls by more than 0.05 to the first log from
+// which it stays at 0.95 or more, the accuracy and loss of every log.
+void unsteady_stretch(const std::vector<attn::training_record>& history)
+{
+    const std::size_t n = history.size();
+    std::size_t first = n, settled = n;
+    for (std::size_t k = 0; k + 1 < n && first == n; ++k) {
+        if (history[k + 1].alignment_accuracy
+            < history[k].alignment_accuracy - 0.05) {
+            first = k;
+        }
+    }
+    for (std::size_t k = n; k > 0 && history[k - 1].alignment_accuracy >= 0.95;
+         --k) {
+        settled = k - 1;
+    }
+    if (first >= settled || settled == n) {
+        return;
+    }
+    std::cout << "The held-out alignment accuracy first fell by more than "
+              << "0.05 after step " << history[first].step << ";\nfrom there"
+              << " to step " << history[settled].step
+              << ", after which it stays at 0.95 or more, every "
+              << history[1].step - history[0].step << " steps:\n  accuracy";
+    for (std::size_t k = first; k <= settled; ++k) {
+        std::cout << attn::fmt(history[k].alignment_accuracy, " %.3f");
+    }
+    std::cout << "\n  loss    ";
+    for (std::size_t k = first; k <= settled; ++k) {
+        std::cout << attn::fmt(history[k].test_loss, " %.3f");
+    }
+    std::cout << '\n';
+}
+
 // Reversal of 8 tokens: train W_a, U_a, v_a and the readout, and watch
 // the alignment appear.
 void training_demo(std::uint64_t seed, const std::string& out_dir)
@@ -250,13 +279,20 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
     attn::training_options options;  // n' = 16, 600 steps of 32 sequences
     options.seed = seed;
     // [ch01-training-run]
-    std::cout << "Learning to reverse " << task.T << " tokens out of "
-              << task.V << " (seed " << seed << "), n' = " << options.n_prime
-              << ", batch " << options.batch << ", step size "
-              << options.learning_rate << ".\nAccuracies on "
-              << options.test_size << " held-out sequences; chance alignment "
-              << "accuracy is 1/" << task.T << " = "
-              << attn::fmt(1.0 / double(task.T), "%.3f") << ".\n"
+    std::cout << "Learning to reverse T = " << task.T << " tokens out of V = "
+              << task.V << " (seed " << seed << "):\n  annotations "
+              << "[E_x ; one-hot j] of width 2n = "
+              << task.E.shape()[1] + task.P.shape()[1] << " (n = T = "
+              << task.S.shape()[1] << "),\n  E drawn from N(0, 1); n' = "
+              << options.n_prime << "; at the start W_a, U_a ~ N(0, "
+              << options.init_scale << "^2),\n  W_r ~ N(0, "
+              << options.readout_scale << "^2), v_a = b_r = 0; batch "
+              << options.batch << ", step size " << options.learning_rate
+              << ".\nAccuracies on " << options.test_size
+              << " held-out sequences. Chance alignment accuracy is 1/"
+              << task.T << " = " << attn::fmt(1.0 / double(task.T), "%.3f")
+              << ";\na uniform guess has loss ln " << task.V << " = "
+              << attn::fmt(std::log(double(task.V)), "%.3f") << ".\n"
               << "   step  batch loss  test loss  alignment acc.  output "
               << "acc.\n";
     std::vector<std::vector<double>> columns(5);
@@ -267,7 +303,7 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
         [&](const attn::training_record& r,
             const attn::alignment_model& model) {
             columns[0].push_back(double(r.step));
-            columns[1].push_back(r.step == 0 ? r.test_loss : r.train_loss);
+            columns[1].push_back(r.train_loss);  // NaN at step 0: no batch
             columns[2].push_back(r.test_loss);
             columns[3].push_back(r.alignment_accuracy);
             columns[4].push_back(r.output_accuracy);
@@ -297,6 +333,7 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
         std::cout << "Half of the alignments were right for the first time "
                   << "at step " << midway_step << ".\n";
     }
+    unsteady_stretch(result.history);
     if (!out_dir.empty()) {
         attn::write_columns(attn::path_in(out_dir, "ch01_training.dat"),
                             {"step", "train_loss", "test_loss",
@@ -305,12 +342,12 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
         const auto& x = result.test.front();
         if (midway_step > 0) {
             alignment_heatmap(attn::path_in(out_dir, "ch01_alignment_midway.svg"),
-                              "Weights α_ij after " +
+                              "Attention weights after " +
                                   std::to_string(midway_step) + " steps",
                               midway, task, x);
         }
         alignment_heatmap(attn::path_in(out_dir, "ch01_alignment.svg"),
-                          "Weights α_ij after " +
+                          "Attention weights after " +
                               std::to_string(last.step) + " steps",
                           result.model, task, x);
     }

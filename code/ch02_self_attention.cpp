@@ -7,12 +7,15 @@
 //       E/V.npy (n, d_v), E/S.npy, E/A.npy (n, n) and E/Y.npy (n, d_v)
 //   ch02_self_attention --out D          also writes the figure and table
 //                                        data
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <xtensor/xsort.hpp>
 
 #include "attention/cli.hpp"
 #include "attention/npy.hpp"
@@ -39,7 +42,8 @@ const std::vector<feature> kinds = {det,  animal, verb, prep, det,
 // Each match adds c to a score; c = 3 sqrt(d_k) makes it 3 after scaling.
 matrix sentence_w_q()
 {
-    const double c = 3.0 * std::sqrt(double(d_model));
+    const double d_k = double(d_model);  // W_k = I: keys as wide as x
+    const double c = 3.0 * std::sqrt(d_k);
     matrix w_q = xt::zeros<double>({std::size_t(d_model),
                                     std::size_t(d_model)});
     w_q(det, animal) = w_q(det, thing) = c;    // "the" looks for its noun
@@ -107,29 +111,91 @@ void sentence_demo(const std::string& out_dir)
     }
 }
 
+// Exercise 6: the same sentence with x_t + PE_t (Eq. 2.9, d_model = 8)
+// in place of x_t, and the same W_q, W_k = W_v = I.
+void sentence_with_positions_demo()
+{
+    const matrix x = sentence_x();                            // (10, 8)
+    const matrix eye = xt::eye<double>(std::size_t(d_model));
+    const matrix pe = attn::sinusoidal_positional_encoding(
+        words.size(), std::size_t(d_model));                  // (10, 8)
+    const matrix a = attn::self_attention(x, sentence_w_q(), eye, eye).a;
+    const matrix a_pe =
+        attn::self_attention(x + pe, sentence_w_q(), eye, eye).a;
+    const matrix change = xt::abs(a_pe - a);                  // (10, 10)
+    const std::size_t worst = xt::argmax(change)() / words.size();
+    const std::size_t it = 7;
+    std::size_t on_it = 0;
+    double low = 1.0, high = 0.0;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        if (xt::argmax(xt::row(a_pe, i))() == it) {
+            ++on_it;
+            low = std::min(low, a_pe(i, it));
+            high = std::max(high, a_pe(i, it));
+        }
+    }
+    double the_gap = 0.0;
+    for (std::size_t j = 0; j < words.size(); ++j) {
+        the_gap = std::max(the_gap, std::abs(a_pe(0, j) - a_pe(4, j)));
+    }
+    std::cout << "The same sentence with x_t + PE_t (Eq. 2.9, d_model = 8),\n"
+                 "same W_q, W_k = W_v = I:\n"
+              << "  largest change of one weight: "
+              << attn::fmt(xt::amax(change)(), "%.3f") << " (query \""
+              << words[worst] << "\")\n  " << on_it << " of "
+              << words.size() << " words put their largest weight on "
+              << "\"it\", from " << attn::fmt(low, "%.3f") << " to "
+              << attn::fmt(high, "%.3f") << "\n"
+              << "  the rows of the two \"the\" now differ by up to "
+              << attn::fmt(the_gap, "%.3f") << "\n\n";
+}
+
+constexpr std::size_t n_pairs = 20000, n_q = 200, n_k = 32;
+
 // [ch02-scaling-sweep]
-// For d_k = 4, 8, ..., 1024: the sample variance of q.k over many random
-// pairs (Eq. 2.6), and how saturated the softmax of a row of 32 such
-// scores is, without and with the scale 1/sqrt(d_k) (Eq. 2.7).
+// One row of the sweep, for one width d_k: the sample variance of q.k
+// over n_pairs random pairs (Eq. 2.6), and how saturated the softmax of
+// n_k such scores is, without and with the scale 1/sqrt(d_k) (Eq. 2.7),
+// as a mean over n_q random queries.
+struct scaling_row {
+    attn::dot_product_sample dots;            // mean and variances of q.k
+    double std_err = 0.0;                     // of the sample variance
+    attn::softmax_saturation unscaled, scaled;
+};
+
+scaling_row measure_scaling(std::size_t d_k, std::uint64_t seed,
+                            std::mt19937_64& engine)
+{
+    scaling_row r;
+    r.dots = attn::measure_dot_products(d_k, n_pairs, seed + d_k);
+    // Standard error of a sample variance: sqrt((2 d^2 + 6 d) / N).
+    const double d = double(d_k);
+    r.std_err = std::sqrt((2 * d * d + 6 * d) / double(n_pairs));
+    std::normal_distribution<double> normal(0.0, 1.0);
+    matrix q = xt::zeros<double>({n_q, d_k});
+    matrix k = xt::zeros<double>({n_k, d_k});
+    for (auto& e : q) { e = normal(engine); }
+    for (auto& e : k) { e = normal(engine); }
+    const matrix raw = xt::linalg::dot(q, xt::transpose(k));  // (n_q, n_k)
+    r.unscaled = attn::measure_saturation(raw);
+    r.scaled = attn::measure_saturation(raw / std::sqrt(d));
+    return r;
+}
+// [ch02-scaling-sweep]
+
+// The sweep over d_k = 4, 8, ..., 1024, printed and written as tables and
+// as columns for Figure 2.2.
 void scaling_demo(std::uint64_t seed, const std::string& out_dir)
 {
-    const std::size_t n_pairs = 20000, n_q = 200, n_k = 32;
     std::vector<std::vector<double>> columns(11);
     std::vector<std::vector<std::string>> var_rows, sat_rows;
     std::mt19937_64 engine(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
     for (std::size_t d_k = 4; d_k <= 1024; d_k *= 2) {
-        const auto m = attn::measure_dot_products(d_k, n_pairs, seed + d_k);
-        // Standard error of a sample variance: sqrt((2 d^2 + 6 d) / N).
-        const double d = double(d_k);
-        const double se = std::sqrt((2 * d * d + 6 * d) / double(n_pairs));
-        matrix q = xt::zeros<double>({n_q, d_k});
-        matrix k = xt::zeros<double>({n_k, d_k});
-        for (auto& e : q) { e = normal(engine); }
-        for (auto& e : k) { e = normal(engine); }
-        const matrix raw = xt::linalg::dot(q, xt::transpose(k));  // (n_q, n_k)
-        const auto unscaled = attn::measure_saturation(raw);
-        const auto scaled = attn::measure_saturation(raw / std::sqrt(d));
+        const scaling_row r = measure_scaling(d_k, seed, engine);
+        const auto& m = r.dots;
+        const auto& unscaled = r.unscaled;
+        const auto& scaled = r.scaled;
+        const double d = double(d_k), se = r.std_err;
         const std::vector<double> row = {
             d, m.variance, m.variance_scaled, se,
             unscaled.max_weight, scaled.max_weight,
@@ -150,7 +216,6 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
              attn::fmt(unscaled.jacobian_norm, "%.2e"),
              attn::fmt(scaled.jacobian_norm, "%.2e")});
     }
-    // [ch02-scaling-sweep]
     std::cout << "Var(q.k) for q, k with i.i.d. N(0, 1) entries, "
               << n_pairs << " pairs each (Eq. 2.6):\n"
               << "   d_k    mean   variance  std.err.  "
@@ -227,7 +292,7 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
               << attn::fmt(gap(y_p, attn::permute_rows(y, perm)), "%.2g")
               << "\n  with positional encodings added:\n"
               << "  max |Y(PX + PE) - P Y(X + PE)|     = "
-              << attn::fmt(gap(z_p, attn::permute_rows(z, perm)), "%.2g")
+              << attn::fmt(gap(z_p, attn::permute_rows(z, perm)), "%.3g")
               << "\n";
     // [ch02-pe-check]
     // Eq. 2.10 on 100 positions of width 64: one matrix R_k for all p.
@@ -271,6 +336,17 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
     }
 }
 
+// The memory for S and A of one attention step, kept as doubles.
+void memory_demo()
+{
+    std::cout << "\nStoring S and A (n x n each) as 8-byte doubles:\n";
+    for (std::size_t n : {1000u, 10000u}) {
+        std::cout << "  n = " << attn::with_commas(n) << ": 2 n^2 x 8 = "
+                  << attn::with_commas(2 * n * n * sizeof(double))
+                  << " bytes\n";
+    }
+}
+
 int run_load_save(const attn::common_args& args)
 {
     const auto in = [&](const char* name) {
@@ -311,8 +387,10 @@ int run(const attn::common_args& args)
                                 "W_q.npy, W_k.npy, W_v.npy)");
     }
     sentence_demo(args.out_dir);
+    sentence_with_positions_demo();
     scaling_demo(args.seed, args.out_dir);
     order_demo(args.seed, args.out_dir);
+    memory_demo();
     return 0;
 }
 

@@ -12,6 +12,7 @@
 //       E/A.npy (H, n, n) and E/Y.npy (n, d_model)
 //   ch03_multi_head --out D             also writes the figure and table data
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -115,7 +116,7 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
     const auto r = attn::multi_head_attention(x, x, w, 2);
     const auto labels = token_labels();
     std::cout << "Two heads set by hand on \"the cat sat on the mat the "
-                 "end\" (d_model = 16, H = 2, d_k = 8):\n"
+                 "end\"\n(d_model = 16, H = 2, d_k = 8):\n"
               << "  token      head 0 looks at     head 1 looks at\n";
     for (std::size_t i = 0; i < sentence.size(); ++i) {
         std::string same;
@@ -134,7 +135,18 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
                   << std::string(7 - words[sentence[prev]].size(), ' ')
                   << same << '\n';
     }
-    std::cout << '\n';
+    // The same weights as one head of full width (H = 1, d_k = 16): a
+    // match now scores beta / sqrt(16), and "cat" (token 1) must share
+    // its weight between the previous token and its own word.
+    const auto one = attn::multi_head_attention(x, x, w, 1);
+    const double beta = 10.0 * std::sqrt(double(d_k));
+    std::cout << "The same weights as one head (H = 1, d_k = " << d_model
+              << "):\n  a match scores beta/sqrt(" << d_model << ") = "
+              << attn::fmt(beta / std::sqrt(double(d_model)), "%.2f")
+              << ", not 10;\n  \"cat\" puts "
+              << attn::fmt(one.a(0, 1, 0), "%.3f") << " on 0 the (the "
+              << "previous token)\n  and " << attn::fmt(one.a(0, 1, 1), "%.3f")
+              << " on 1 cat (its own word)\n\n";
     if (!out_dir.empty()) {
         attn::heatmap_style style;
         style.row_labels = labels;
@@ -147,8 +159,6 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
         attn::write_heatmap_svg(
             attn::path_in(out_dir, "ch03_head1_same_word.svg"),
             xt::view(r.a, 1, xt::all(), xt::all()), style);
-        // The same weights as one head of full width (H = 1, d_k = 16).
-        const auto one = attn::multi_head_attention(x, x, w, 1);
         style.title = "One head, same weights: both patterns mixed";
         attn::write_heatmap_svg(
             attn::path_in(out_dir, "ch03_one_head.svg"),
@@ -190,9 +200,9 @@ void gate_demo(const std::string& out_dir)
         const double change = xt::amax(xt::abs(r.y - full.y))();
         const std::string name = "(" + attn::fmt(gates(0)) + ", "
                                  + attn::fmt(gates(1)) + ")";
-        std::cout << "  gates " << name << ": previous word read from y "
-                  << "right for " << right << " of " << sentence.size() - 1
-                  << " tokens; largest change of y " << attn::fmt(change)
+        std::cout << "  gates " << name << ": previous word right for "
+                  << right << " of " << sentence.size() - 1
+                  << " tokens; y changes by up to " << attn::fmt(change)
                   << '\n';
         rows.push_back({name, std::to_string(right) + " of "
                                   + std::to_string(sentence.size() - 1),
@@ -216,27 +226,29 @@ void cost_demo(const std::string& out_dir)
     const std::size_t n = 128, width = 512;
     std::vector<std::vector<std::string>> rows;
     std::cout << "Multiply-adds, n = " << n << " tokens, d_model = " << width
-              << ":\n  H    d_k  projections  scores+mixing  output"
-                 "     total        exponentials\n";
+              << ":\n";
+    std::printf("  %2s %4s %12s %14s %11s %12s %13s\n", "H", "d_k",
+                "projections", "scores+mixing", "output", "total",
+                "exponentials");
+    std::fflush(stdout);
     for (std::size_t heads : {1u, 2u, 4u, 8u, 16u}) {
         const auto c = attn::multi_head_multiply_adds(n, n, width, heads);
         const auto cell = [](std::size_t v) {
-            return attn::fmt(double(v), "%.0f");
+            return attn::with_commas(v);
         };
-        std::cout << "  " << attn::fmt(double(heads), "%-4.0f") << " "
-                  << attn::fmt(double(width / heads), "%-4.0f") << " "
-                  << attn::fmt(double(c.projections), "%-12.0f") << " "
-                  << attn::fmt(double(c.scores + c.mixing), "%-14.0f") << " "
-                  << attn::fmt(double(c.output), "%-10.0f") << " "
-                  << attn::fmt(double(c.total()), "%-12.0f") << " "
-                  << cell(c.exponentials) << '\n';
+        std::printf("  %2zu %4zu %12s %14s %11s %12s %13s\n", heads,
+                    width / heads, cell(c.projections).c_str(),
+                    cell(c.scores + c.mixing).c_str(),
+                    cell(c.output).c_str(), cell(c.total()).c_str(),
+                    cell(c.exponentials).c_str());
+        std::fflush(stdout);
         rows.push_back({std::to_string(heads), std::to_string(width / heads),
                         cell(c.projections), cell(c.scores + c.mixing),
                         cell(c.output), cell(c.total()),
                         cell(c.exponentials)});
     }
     std::cout << '\n';
-        if (!out_dir.empty()) {
+    if (!out_dir.empty()) {
         attn::write_markdown_table(
             attn::path_in(out_dir, "ch03_cost.md"),
             {"<i>H</i>", "<i>d<sub>k</sub></i>", "projections",
@@ -278,14 +290,16 @@ void identities_demo(std::uint64_t seed)
         - attn::multi_head_attention(x, x, removed, heads).y))();
     std::cout << "A random layer (seed " << seed << ", n = " << n
               << ", d_model = " << width << ", H = " << heads << "):\n"
-              << "  column form (Eq. 3.5): largest |V~ - y^T| = "
-              << xt::amax(xt::abs(v_tilde - xt::transpose(r.y)))() << '\n'
-              << "  sum over heads (Eq. 3.6): largest |sum_h Y^h W_o^h + b_o"
-                 " - y| = "
-              << xt::amax(xt::abs(by_head + w.b_o - r.y))() << '\n'
-              << "  gate xi_1 = 0 against W_o without head 1's rows "
-                 "(Eq. 3.7): largest difference "
-              << gate_diff << '\n';
+              << "  column form (Eq. 3.5):\n"
+              << "    largest |V~ - y^T| = "
+              << attn::fmt(xt::amax(xt::abs(v_tilde - xt::transpose(r.y)))(),
+                           "%.2g")
+              << "\n  sum over heads (Eq. 3.6):\n"
+              << "    largest |sum_h Y^h W_o^h + b_o - y| = "
+              << attn::fmt(xt::amax(xt::abs(by_head + w.b_o - r.y))(), "%.2g")
+              << "\n  gate xi_1 = 0 against W_o without head 1's rows "
+                 "(Eq. 3.7):\n    largest difference = "
+              << attn::fmt(gate_diff, "%.2g") << '\n';
 }
 
 int load_and_save(const attn::common_args& args, std::size_t heads)

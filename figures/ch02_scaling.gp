@@ -21,7 +21,9 @@ set title "softmax of 32 scores (Eq. 2.7)"
 unset logscale y
 set ylabel ""
 set yrange [0:1]
-set key top left Left reverse
+# The legend sits in the empty middle right, below the unscaled largest
+# weight and above the other three curves.
+set key at graph 0.98, graph 0.64 right top Left reverse
 plot data using 1:5 with linespoints lt 1 title "largest weight, unscaled", \
      data using 1:6 with linespoints lt 3 title "largest weight, scaled", \
      data using 1:9 with linespoints lt 1 dt 2 title "Jacobian norm, unscaled", \

@@ -175,12 +175,14 @@ inline matrix additive_energies_naive(const matrix& s_prev, const matrix& h,
                 double a = 0.0;  // row k of W_a s_{i-1} + U_a h_j
                 for (std::size_t l = 0; l < n; ++l) {
                     a += W_a(k, l) * s_prev(i, l);
+                    ++count;
                 }
                 for (std::size_t l = 0; l < two_n; ++l) {
                     a += U_a(k, l) * h(j, l);
+                    ++count;
                 }
                 e(i, j) += v_a(k) * std::tanh(a);
-                count += n + two_n + 1;
+                ++count;
             }
         }
     }
@@ -221,8 +223,8 @@ inline matrix additive_energies_precomputed(
         for (std::size_t k = 0; k < n_prime; ++k) {
             for (std::size_t l = 0; l < two_n; ++l) {
                 Uh(j, k) += U_a(k, l) * h(j, l);
+                ++count;
             }
-            count += two_n;
         }
     }
     // Once per target word: W_a s_{i-1} for every i.
@@ -231,8 +233,8 @@ inline matrix additive_energies_precomputed(
         for (std::size_t k = 0; k < n_prime; ++k) {
             for (std::size_t l = 0; l < n; ++l) {
                 Ws(i, k) += W_a(k, l) * s_prev(i, l);
+                ++count;
             }
-            count += n;
         }
     }
     // Once per pair: the tanh layer and v_a.
@@ -241,8 +243,8 @@ inline matrix additive_energies_precomputed(
         for (std::size_t j = 0; j < T_x; ++j) {
             for (std::size_t k = 0; k < n_prime; ++k) {
                 e(i, j) += v_a(k) * std::tanh(Ws(i, k) + Uh(j, k));
+                ++count;
             }
-            count += n_prime;
         }
     }
     if (multiplications) {

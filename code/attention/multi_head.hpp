@@ -14,7 +14,7 @@
 //   q^h        head h's columns [h d_k, (h+1) d_k) of q // (n_q, d_k)
 //   a^h        head h's weights                        // (n_q, n_k)
 //   y^h        head h's output a^h v^h                 // (n_q, d_k)
-//   heads      [y^1, ..., y^H] side by side            // (n_q, d_model)
+//   heads      [y^0, ..., y^{H-1}] side by side        // (n_q, d_model)
 //   xi_h       head h's gate                           // scalar
 //   y          heads w_o + b_o                         // (n_q, d_model)
 #pragma once
@@ -283,13 +283,16 @@ inline multi_head_result multi_head_attention_reference(
     r.k = xt::zeros<double>({n_k, d_model});
     r.v = xt::zeros<double>({n_k, d_model});
     for (std::size_t c = 0; c < d_model; ++c) {
-        for (std::size_t e = 0; e < d_model; ++e, count += n_q + 2 * n_k) {
+        for (std::size_t e = 0; e < d_model; ++e) {
             for (std::size_t i = 0; i < n_q; ++i) {
                 r.q(i, c) += x_q(i, e) * w.w_q(e, c);
+                ++count;
             }
             for (std::size_t j = 0; j < n_k; ++j) {
                 r.k(j, c) += x_kv(j, e) * w.w_k(e, c);
+                ++count;
                 r.v(j, c) += x_kv(j, e) * w.w_v(e, c);
+                ++count;
             }
         }
     }
@@ -303,8 +306,9 @@ inline multi_head_result multi_head_attention_reference(
             double m = -inf;
             for (std::size_t j = 0; j < n_k; ++j) {
                 double dot = 0.0;
-                for (std::size_t c = c0; c < c0 + d_k; ++c, ++count) {
+                for (std::size_t c = c0; c < c0 + d_k; ++c) {
                     dot += r.q(i, c) * r.k(j, c);
+                    ++count;
                 }
                 if (mask.size() == 0 || mask(i, j)) {
                     s[j] = dot / std::sqrt(double(d_k));
@@ -321,8 +325,9 @@ inline multi_head_result multi_head_attention_reference(
             const double xi_h = gates.size() != 0 ? gates(h) : 1.0;
             for (std::size_t j = 0; j < n_k; ++j) {
                 r.a(h, i, j) = std::exp(s[j] - m) / z;
-                for (std::size_t c = c0; c < c0 + d_k; ++c, ++count) {
+                for (std::size_t c = c0; c < c0 + d_k; ++c) {
                     r.heads(i, c) += xi_h * r.a(h, i, j) * r.v(j, c);
+                    ++count;
                 }
             }
         }
@@ -331,8 +336,9 @@ inline multi_head_result multi_head_attention_reference(
     for (std::size_t i = 0; i < n_q; ++i) {
         for (std::size_t c = 0; c < d_model; ++c) {
             r.y(i, c) = w.b_o(c);
-            for (std::size_t e = 0; e < d_model; ++e, ++count) {
+            for (std::size_t e = 0; e < d_model; ++e) {
                 r.y(i, c) += r.heads(i, e) * w.w_o(e, c);
+                ++count;
             }
         }
     }

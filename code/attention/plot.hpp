@@ -44,6 +44,23 @@ inline std::string fmt(double x, const char* format = "%.4g")
     return buffer;
 }
 
+/// \brief Writes a whole number with a comma between groups of three
+///        digits, as in `7,502,500,000`, for tables.
+/// \param x the number
+/// \return the formatted number
+inline std::string with_commas(std::size_t x)
+{
+    const std::string digits = std::to_string(x);
+    std::string out;
+    for (std::size_t k = 0; k < digits.size(); ++k) {
+        if (k > 0 && (digits.size() - k) % 3 == 0) {
+            out += ',';
+        }
+        out += digits[k];
+    }
+    return out;
+}
+
 namespace detail {
 
 // Viridis at nine stops (matplotlib's), interpolated linearly.
@@ -113,7 +130,29 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
     }
     const double cell = std::clamp(360.0 / double(std::max(rows, cols)),
                                    6.0, 44.0);
-    const double left = 90, top = 56, bar = 16;
+    // Column labels too wide for their spacing are drawn at 45 degrees,
+    // with room above the map for them (about 7 pixels per character).
+    const std::size_t step = std::max<std::size_t>(1, std::size_t(14 / cell));
+    auto label_width = [&](std::size_t j) {
+        return style.col_labels.empty()
+                   ? 7.0 * double(std::to_string(j).size())
+                   : 7.0 * double(style.col_labels[j].size());
+    };
+    bool rotate = false;
+    double widest = 0.0;
+    for (std::size_t j = 0, last = cols; j < cols; j += step) {
+        if (label_width(j) == 0.0) {
+            continue;
+        }
+        widest = std::max(widest, label_width(j));
+        if (last < cols && (label_width(last) + label_width(j)) / 2
+                               > cell * double(j - last) - 4) {
+            rotate = true;
+        }
+        last = j;
+    }
+    const double left = 90, bar = 16;
+    const double top = rotate ? std::max(56.0, 36.0 + 0.71 * widest) : 56.0;
     const double width = left + cell * double(cols) + 70;
     const double height = top + cell * double(rows) + 60;
     auto out = open_for_writing(file);
@@ -148,7 +187,6 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
         return labels.empty() ? std::to_string(k)
                               : detail::xml_escape(labels[k]);
     };
-    const std::size_t step = std::max<std::size_t>(1, std::size_t(14 / cell));
     for (std::size_t i = 0; i < rows; i += step) {
         out << "<text x=\"" << left - 6 << "\" y=\""
             << top + cell * (double(i) + 0.5) + 4
@@ -156,9 +194,15 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
             << "</text>\n";
     }
     for (std::size_t j = 0; j < cols; j += step) {
-        out << "<text x=\"" << left + cell * (double(j) + 0.5) << "\" y=\""
-            << top - 6 << "\" text-anchor=\"middle\">"
-            << label(style.col_labels, j) << "</text>\n";
+        const double x = left + cell * (double(j) + 0.5);
+        if (rotate) {
+            out << "<text transform=\"translate(" << x - 3 << ',' << top - 6
+                << ") rotate(-45)\" text-anchor=\"start\">";
+        } else {
+            out << "<text x=\"" << x << "\" y=\"" << top - 6
+                << "\" text-anchor=\"middle\">";
+        }
+        out << label(style.col_labels, j) << "</text>\n";
     }
     out << "<text x=\"" << left + cell * double(cols) / 2 << "\" y=\""
         << top + cell * double(rows) + 22 << "\" text-anchor=\"middle\">"
