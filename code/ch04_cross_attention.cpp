@@ -96,11 +96,11 @@ void masks_demo(const std::string& out_dir)
                               attn::padding_mask(6, 6, 4)));
     std::cout << '\n';
     write_mask_svg(out_dir, "ch04_mask_causal.svg", attn::causal_mask(6, 6),
-                   "causal mask (6, 6)", "query position i",
+                   "causal mask (6, 6); bright = true = may attend", "query position i",
                    "key position j");
     write_mask_svg(out_dir, "ch04_mask_causal_rect.svg",
                    attn::causal_mask(3, 6),
-                   "causal mask (3, 6), bottom-right", "new query i",
+                   "causal mask (3, 6), bottom-right; bright = may attend", "new query i",
                    "key position j");
 }
 
@@ -239,9 +239,9 @@ void padding_demo(std::uint64_t seed)
         real(self_attention(x_junk, w_q, w_k, w_v, open)));
     std::cout << "Padding (Eq. 4.3): " << length << " real tokens of " << n
               << ", padding overwritten with values of size 1000;\n"
-              << "  largest change of a real token's output: with the "
-                 "padding mask "
-              << fmt_diff(with_mask) << ", without it "
+              << "  largest change of a real token's output:\n"
+              << "    with the padding mask " << fmt_diff(with_mask)
+              << ", without it "
               << attn::fmt(without, "%.3g") << "\n\n";
 }
 
@@ -344,16 +344,16 @@ void block_demo(std::uint64_t seed, const std::string& out_dir)
     const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
     // [ch04-block-demo]
     write_mask_svg(out_dir, "ch04_mask_self.svg", m_self,
-                   "self-attention mask: causal AND padding",
+                   "self-attention mask: causal AND padding (bright = may attend)",
                    "target position i", "target position j");
     write_mask_svg(out_dir, "ch04_mask_cross.svg", m_cross,
-                   "cross-attention mask: source padding",
+                   "cross-attention mask: source padding (bright = may attend)",
                    "target position i", "source position j");
     write_weights_svg(out_dir, "ch04_weights_self.svg", r.self.a, 0,
-                      "masked self-attention, head 1 of 2",
+                      "masked self-attention, head 0 of 2",
                       "target position i", "target position j");
     write_weights_svg(out_dir, "ch04_weights_cross.svg", r.cross.a, 0,
-                      "cross-attention, head 1 of 2", "target position i",
+                      "cross-attention, head 0 of 2", "target position i",
                       "source position j");
     // The block's causality: change target token 2, a real source token,
     // and a padding source token, and see which outputs move.
