@@ -11,6 +11,7 @@
 //   ch06_scale --benchmark --out D  the full benchmark, n up to --max-n
 //                                   (default 32768); minutes
 // OpenBLAS runs on one thread throughout (openblas_set_num_threads(1)).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -706,6 +707,43 @@ void write_report(const std::string& out_dir, const std::string& stamp)
     }
     attn::open_for_writing(attn::path_in(out_dir, "ch06_bench_source.md"))
         << source << '\n';
+    // Irregular points of NumPy and PyTorch: a time over the bound below
+    // half of that library's median time over the bound.
+    std::string odd;
+    for (const auto& [name, col] :
+         std::vector<std::pair<std::string, std::size_t>>{{"NumPy", 5},
+                                                          {"PyTorch", 6}}) {
+        std::vector<double> r;
+        for (std::size_t i = 0; i < rows; ++i) {
+            if (std::isfinite(merged[col][i])) {
+                r.push_back(merged[col][i] / merged[7][i]);
+            }
+        }
+        if (r.empty()) {
+            continue;
+        }
+        std::vector<double> sorted = r;
+        std::sort(sorted.begin(), sorted.end());
+        const double median = sorted[sorted.size() / 2];
+        for (std::size_t i = 0; i < rows; ++i) {
+            const double x = merged[col][i] / merged[7][i];
+            if (std::isfinite(x) && x < 0.5 * median) {
+                odd += (odd.empty() ? "" : "; ") + name + " at <i>n</i> = "
+                       + cell(merged[0][i], "%.0f") + " (time / bound "
+                       + cell(x, "%.2f") + ", median " + cell(median, "%.2f")
+                       + ")";
+            }
+        }
+    }
+    attn::open_for_writing(attn::path_in(out_dir, "ch06_outliers.md"))
+        << (p.empty() ? std::string("NumPy and PyTorch were not measured in "
+                                    "this run.")
+            : odd.empty()
+                ? std::string("No NumPy or PyTorch time is below half of "
+                              "that library's median time over the bound.")
+                : "Points below half of their library's median time over "
+                  "the bound: " + odd + ".")
+        << '\n';
     // The decoding measurements: the full run's if there is one.
     const std::string kv_full = attn::path_in(out_dir, "ch06_kv_full.dat");
     fs::copy_file(full && fs::exists(kv_full)
