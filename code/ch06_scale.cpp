@@ -550,10 +550,11 @@ std::string first_line(const std::string& file)
 }
 
 // [ch06-report]
-// The verdict on one target. The matrix-multiply rate differs by about
-// 10 % between runs on this shared machine, and so does the ratio to the
-// bound from one n to the next: a measurement within 10 % of the wanted
-// value is reported as within noise, whichever side it falls on.
+// The verdict on one target. On this shared machine the matrix-multiply
+// rate can differ by several percent between runs (by about 10 % in some),
+// and the ratio to the bound by more from one n to the next: a measurement
+// within 10 % of the wanted value is reported as within noise, whichever
+// side it falls on.
 std::string verdict(double measured, double wanted, bool at_least)
 {
     if (!std::isfinite(measured)) {
@@ -582,7 +583,8 @@ void write_report(const std::string& out_dir, const std::string& stamp)
     table c = read_columns(cpp_file);
     const std::string py_file = attn::path_in(out_dir,
                                               "ch06_bench_python.dat");
-    table p = full && fs::exists(py_file) ? read_columns(py_file) : table();
+    const bool python = full && fs::exists(py_file);
+    table p = python ? read_columns(py_file) : table();
     const std::size_t rows = c["n"].size();
     std::vector<std::vector<double>> merged(16);
     std::vector<std::vector<std::string>> time_rows, ratio_rows, memory_rows,
@@ -690,7 +692,7 @@ void write_report(const std::string& out_dir, const std::string& stamp)
                  + first_line(attn::path_in(out_dir,
                                             "ch06_bench_full_stamp.txt"))
                  + ". ";
-        source += p.empty() ? "NumPy and PyTorch were not measured in that "
+        source += !python ? "NumPy and PyTorch were not measured in that "
                               "run."
                             : "NumPy and PyTorch: "
                                   + first_line(attn::path_in(
@@ -736,7 +738,7 @@ void write_report(const std::string& out_dir, const std::string& stamp)
         }
     }
     attn::open_for_writing(attn::path_in(out_dir, "ch06_outliers.md"))
-        << (p.empty() ? std::string("NumPy and PyTorch were not measured in "
+        << (!python ? std::string("NumPy and PyTorch were not measured in "
                                     "this run.")
             : odd.empty()
                 ? std::string("No NumPy or PyTorch time is below half of "

@@ -23,7 +23,7 @@ plot data using 1:2 with linespoints lt 6 title "loops", \
      data using 1:6 with linespoints lt 3 dt 2 title "NumPy", \
      data using 1:7 with linespoints lt 5 dt 2 title "PyTorch", \
      data using 1:8 with lines lt 6 dt 3 lw 2 title "matmul bound"
-set title "time / matmul bound"
+set title "CPU time / matmul bound"
 set ylabel "ratio"
 set format y "%g"
 set yrange [0.5:*]
