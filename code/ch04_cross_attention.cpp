@@ -96,11 +96,11 @@ void masks_demo(const std::string& out_dir)
                               attn::padding_mask(6, 6, 4)));
     std::cout << '\n';
     write_mask_svg(out_dir, "ch04_mask_causal.svg", attn::causal_mask(6, 6),
-                   "causal mask (6, 6); bright = true = may attend", "query position i",
+                   "causal mask (6, 6)", "query position i",
                    "key position j");
     write_mask_svg(out_dir, "ch04_mask_causal_rect.svg",
                    attn::causal_mask(3, 6),
-                   "causal mask (3, 6), bottom-right; bright = may attend", "new query i",
+                   "causal mask (3, 6), bottom-right", "new query i",
                    "key position j");
 }
 
@@ -350,10 +350,10 @@ void block_demo(std::uint64_t seed, const std::string& out_dir)
     const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
     // [ch04-block-demo]
     write_mask_svg(out_dir, "ch04_mask_self.svg", m_self,
-                   "self-attention mask: causal AND padding (bright = may attend)",
+                   "self-attention mask: causal AND padding",
                    "target position i", "target position j");
     write_mask_svg(out_dir, "ch04_mask_cross.svg", m_cross,
-                   "cross-attention mask: source padding (bright = may attend)",
+                   "cross-attention mask: source padding",
                    "target position i", "source position j");
     write_weights_svg(out_dir, "ch04_weights_self.svg", r.self.a, 0,
                       "masked self-attention, head 0 of 2",
