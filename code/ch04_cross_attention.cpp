@@ -125,9 +125,10 @@ void fill_demo(const std::string& out_dir)
          attn::masked_fill_softmax(s, m, -inf)},
     };
     // [ch04-fill-demo]
-    std::cout << "Masked softmax of scores (1, 2, 3), values (4, 8, 100):\n"
-              << "  rule                             key 2 masked"
-                 "              all masked                output\n";
+    std::cout << "Masked softmax of scores (1, 2, 3), values (4, 8, 100);\n"
+              << "  each rule, then its weights with key 2 masked, its "
+                 "weights with\n  every key masked, and the output of "
+                 "that fully masked query:\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& r : rules) {
         auto weights = [&](std::size_t i) {
@@ -136,16 +137,21 @@ void fill_demo(const std::string& out_dir)
                    + num(r.a(i, 2), "%.4f") + ")";
         };
         const matrix y = xt::linalg::dot(r.a, v);
-        std::cout << "  " << r.name
-                  << std::string(33 - std::min<std::size_t>(33,
-                                                             r.name.size()),
-                                 ' ')
-                  << weights(0) << "  " << weights(1)
+        std::cout << "  " << r.name << "\n    " << weights(0) << "  "
+                  << weights(1)
                   << std::string(26 - std::min<std::size_t>(
                                           26, weights(1).size()),
                                  ' ')
                   << num(y(1, 0), "%.4g") << '\n';
-        rows.push_back({r.name, weights(0), weights(1),
+        // Non-breaking spaces keep each triple of weights on one line.
+        auto nowrap = [](std::string w) {
+            for (std::size_t at = w.find(", "); at != std::string::npos;
+                 at = w.find(", ", at)) {
+                w.replace(at, 2, ",&nbsp;");
+            }
+            return w;
+        };
+        rows.push_back({r.name, nowrap(weights(0)), nowrap(weights(1)),
                         num(y(1, 0), "%.4g")});
     }
     std::cout << '\n';
@@ -238,10 +244,10 @@ void padding_demo(std::uint64_t seed)
         real(self_attention(x, w_q, w_k, w_v, open)),
         real(self_attention(x_junk, w_q, w_k, w_v, open)));
     std::cout << "Padding (Eq. 4.3): " << length << " real tokens of " << n
-              << ", padding overwritten with values of size 1000;\n"
-              << "  largest change of a real token's output: with the "
-                 "padding mask "
-              << fmt_diff(with_mask) << ", without it "
+              << ",\n  padding overwritten with values of size 1000;\n"
+              << "  largest change of a real token's output:\n"
+              << "    with the padding mask " << fmt_diff(with_mask)
+              << ", without it "
               << attn::fmt(without, "%.3g") << "\n\n";
 }
 
@@ -350,10 +356,10 @@ void block_demo(std::uint64_t seed, const std::string& out_dir)
                    "cross-attention mask: source padding",
                    "target position i", "source position j");
     write_weights_svg(out_dir, "ch04_weights_self.svg", r.self.a, 0,
-                      "masked self-attention, head 1 of 2",
+                      "masked self-attention, head 0 of 2",
                       "target position i", "target position j");
     write_weights_svg(out_dir, "ch04_weights_cross.svg", r.cross.a, 0,
-                      "cross-attention, head 1 of 2", "target position i",
+                      "cross-attention, head 0 of 2", "target position i",
                       "source position j");
     // The block's causality: change target token 2, a real source token,
     // and a padding source token, and see which outputs move.
@@ -374,7 +380,7 @@ void block_demo(std::uint64_t seed, const std::string& out_dir)
     xt::row(z_real, 0) += 1.0;
     xt::row(z_pad, n_s - 1) = 1000.0 * xt::row(randn(1, d_model), 0);
     std::cout << "Decoder block (Eq. 4.8), n_t = " << n_t << " target ("
-              << len_t << " real), n_s = " << n_s << " source (" << len_s
+              << len_t << " real),\n  n_s = " << n_s << " source (" << len_s
               << " real), H = " << heads << ";\n"
               << "largest change of each target position's output when\n"
               << "  target token 2 changes, causal mask:  "

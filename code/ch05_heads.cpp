@@ -30,7 +30,7 @@ using attn::fmt;
 using attn::matrix;
 using attn::vector;
 
-const attn::heads_task task;           // V = 5, L = 9, d = 16, H = 4
+const attn::heads_task task;  // |Sigma| = 5, n = 9, d = 16, H = 4
 const std::size_t test_sequences = 1000;
 
 std::string token_name(std::size_t t)
@@ -184,6 +184,49 @@ std::string order_string(const std::vector<std::size_t>& order)
     return s;
 }
 
+// Weight each head puts on earlier copies of t_i, split by the value of
+// t_i (positions that have a copy only), and the share of those positions
+// where the previous token is itself a copy (t_{i-1} = t_i).
+struct copy_breakdown {
+    std::vector<std::vector<double>> by_token;  // [head][token value]
+    std::vector<double> positions;              // [token value]
+    double previous_is_copy = 0.0;
+};
+
+copy_breakdown copies_by_token(const attn::tiny_model& m,
+                               const std::vector<attn::heads_example>& test)
+{
+    copy_breakdown r;
+    r.by_token.assign(task.heads, std::vector<double>(task.vocab, 0.0));
+    r.positions.assign(task.vocab, 0.0);
+    double with_copy = 0.0;
+    for (const auto& e : test) {
+        const auto f = attn::tiny_model_forward(task, m, e);
+        for (std::size_t i = 2; i < e.tokens.size(); ++i) {
+            if (e.target[i] % 2 != 1) {
+                continue;  // no earlier copy of t_i
+            }
+            const std::size_t v = e.tokens[i];
+            r.positions[v] += 1.0;
+            with_copy += 1.0;
+            r.previous_is_copy += e.tokens[i - 1] == v ? 1.0 : 0.0;
+            for (std::size_t h = 0; h < task.heads; ++h) {
+                for (std::size_t j = 1; j < i; ++j) {
+                    r.by_token[h][v] += e.tokens[j] == v ? f.layer.a(h, i, j)
+                                                         : 0.0;
+                }
+            }
+        }
+    }
+    for (auto& row : r.by_token) {
+        for (std::size_t v = 0; v < task.vocab; ++v) {
+            row[v] /= std::max(r.positions[v], 1.0);
+        }
+    }
+    r.previous_is_copy /= std::max(with_copy, 1.0);
+    return r;
+}
+
 // [ch05-analysis]
 // Three measures of each head, side by side, then pruning in the order of
 // each measure and, as the control, in every possible order.
@@ -213,11 +256,33 @@ void analyse(const attn::tiny_model& m,
                   << fmt(importance(h), "%.3f") << "  "
                   << fmt(confidence(h), "%10.3f") << "  " << describe(p)
                   << '\n';
-        rows.push_back({std::to_string(h), describe(p), fmt(p.previous, "%.2f"),
+        rows.push_back({std::to_string(h) + ": " + describe(p),
+                        fmt(p.previous, "%.2f"),
                         fmt(p.copies, "%.2f"), fmt(p.bos, "%.2f"),
                         fmt(ablation(h), "%.3f"), fmt(importance(h), "%.3f"),
                         fmt(confidence(h), "%.3f")});
     }
+    const auto breakdown = copies_by_token(m, test);
+    std::cout << "\nWeight on earlier copies of t_i, by the value of t_i "
+              << "(positions with a copy):\nhead";
+    for (std::size_t v = 0; v < task.vocab; ++v) {
+        std::cout << "  t_i=" << v;
+    }
+    std::cout << '\n';
+    std::vector<std::vector<std::string>> token_rows;
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        std::cout << fmt(double(h), "%4.0f");
+        token_rows.push_back({std::to_string(h) + ": "
+                              + describe(patterns[h])});
+        for (std::size_t v = 0; v < task.vocab; ++v) {
+            std::cout << fmt(breakdown.by_token[h][v], "%7.2f");
+            token_rows.back().push_back(fmt(breakdown.by_token[h][v], "%.2f"));
+        }
+        std::cout << '\n';
+    }
+    std::cout << "(the previous token is itself a copy of t_i at "
+              << fmt(breakdown.previous_is_copy, "%.2f")
+              << " of these positions)\n";
     // Pruning orders: least important first by each measure; the control
     // is the mean (and range) over all H! orders.
     const auto by_importance = attn::order_by_score(importance);
@@ -266,7 +331,7 @@ void analyse(const attn::tiny_model& m,
             {fmt(left, "%.0f"), fmt(curve_i[k], "%.3f"),
              fmt(curve_r[k], "%.3f"), fmt(curve_a[k], "%.3f"),
              fmt(curve_c[k], "%.3f"), fmt(mean[k], "%.3f"),
-             fmt(low[k], "%.3f") + " to " + fmt(high[k], "%.3f")});
+             fmt(low[k], "%.3f") + "&ndash;" + fmt(high[k], "%.3f")});
     }
     prune_rows.push_back({"order of removal", order_string(by_importance),
                           order_string(by_remeasured),
@@ -300,14 +365,14 @@ void analyse(const attn::tiny_model& m,
         attn::path_in(out_dir, "ch05_findings.md"));
     findings << "- The least important head is head " << by_ablation[0]
              << " by ablation, head " << by_importance[0]
-             << " by <i>I<sub>h</sub></i> and head " << by_confidence[0]
+             << " by <i>&Icirc;<sub>h</sub></i> and head " << by_confidence[0]
              << " by confidence.\n"
-             << "- Pruning by <i>I<sub>h</sub></i> measured once removes "
+             << "- Pruning by <i>&Icirc;<sub>h</sub></i> measured once removes "
              << "heads " << head_set({by_importance[0], by_importance[1]},
                                      patterns)
              << " first; with two heads left the accuracy is "
              << fmt(curve_i[2], "%.3f") << ".\n"
-             << "- Measuring <i>I<sub>h</sub></i> again after each removal "
+             << "- Measuring <i>&Icirc;<sub>h</sub></i> again after each removal "
              << "removes " << head_set({by_remeasured[0], by_remeasured[1]},
                                        patterns)
              << " first, and keeps " << fmt(curve_r[2], "%.3f")
@@ -316,15 +381,44 @@ void analyse(const attn::tiny_model& m,
              << ", with accuracy " << fmt(subsets(best_pair), "%.3f")
              << "; a random order keeps " << fmt(mean[2], "%.3f")
              << " on average with two heads left.\n";
+    std::vector<std::string> token_header = {"head: pattern"};
+    for (std::size_t v = 0; v < task.vocab; ++v) {
+        token_header.push_back("<i>t<sub>i</sub></i> = " + std::to_string(v));
+    }
+    attn::write_markdown_table(attn::path_in(out_dir, "ch05_copy_tokens.md"),
+                               token_header, token_rows);
+    // Which tokens each copy detector covers (weight on copies >= 0.5).
+    findings << "- Per token (Table 5.3), ";
+    bool first = true;
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        if (describe(patterns[h]) != "copy detector") {
+            continue;
+        }
+        std::string covered;
+        for (std::size_t v = 0; v < task.vocab; ++v) {
+            if (breakdown.by_token[h][v] >= 0.5) {
+                covered += (covered.empty() ? "" : ", ") + std::to_string(v);
+            }
+        }
+        findings << (first ? "" : "; ") << "copy detector head " << h
+                 << " puts at least half its weight on the copies of "
+                 << (covered.empty() ? "no token" : "tokens " + covered);
+        first = false;
+    }
+    findings << ". A previous-token head also puts weight on copies "
+             << "because the previous token is itself a copy of "
+             << "<i>t<sub>i</sub></i> at "
+             << fmt(breakdown.previous_is_copy, "%.2f")
+             << " of the positions that have one.\n";
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_heads.md"),
-        {"head", "pattern", "on <i>i</i>&minus;1", "on copies",
-         "on BOS", "ablation", "<i>I<sub>h</sub></i>", "confidence"},
+        {"head: pattern", "on <i>i</i>&minus;1", "on copies",
+         "on BOS", "ablation", "<i>&Icirc;<sub>h</sub></i>", "confidence"},
         rows);
     attn::write_markdown_table(
         attn::path_in(out_dir, "ch05_pruning.md"),
-        {"heads left", "by <i>I<sub>h</sub></i>",
-         "by <i>I<sub>h</sub></i> again", "by ablation",
+        {"heads left", "by <i>&Icirc;<sub>h</sub></i>",
+         "by <i>&Icirc;<sub>h</sub></i> again", "by ablation",
          "by confidence", "random: mean", "random: range"},
         prune_rows);
     attn::write_columns(attn::path_in(out_dir, "ch05_pruning.dat"),

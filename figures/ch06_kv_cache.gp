@@ -8,7 +8,7 @@ set logscale xy
 set format x "%.0f"
 set format y "10^{%L}"
 set xlabel "t (tokens so far)"
-set ylabel "seconds per generated token"
+set ylabel "CPU seconds per generated token"
 set key top left Left reverse font ",11"
 plot data using 1:3 with linespoints lt 5 title "without cache, measured", \
      data using 1:5 with lines lt 5 dt 2 title "without cache, model", \

@@ -11,6 +11,8 @@ set ylabel "peak memory beyond inputs and output (MiB)"
 set yrange [0.1:*]
 set key top left Left reverse font ",11"
 plot data using 1:15 with lines lt 6 dt 3 lw 2 title "S and A, 16 n² bytes (model)", \
+     data using 1:9 with linespoints lt 6 title "loops", \
+     data using 1:10 with linespoints lt 4 title "xtensor", \
      data using 1:11 with linespoints lt 2 title "BLAS", \
      data using 1:13 with linespoints lt 3 dt 2 title "NumPy", \
      data using 1:14 with linespoints lt 5 dt 2 title "PyTorch", \

@@ -2,20 +2,20 @@
 # thread), the four ways, NumPy, PyTorch and the matrix-multiply bound, from
 # the columns ch06_scale writes to ch06_bench.dat (the full benchmark's
 # numbers once code/tools/benchmark_ch06.sh has run, else the build's
-# short run). Left: seconds; right: seconds over the bound.
+# short run). Top: CPU seconds; bottom: CPU seconds over the bound.
 load "book_style.gnuplot"
 data = datadir."/ch06_bench.dat"
-set terminal svg size 980,440 fixed font "DejaVu Sans,13" background "white"
+set terminal svg size 900,1000 fixed font "DejaVu Sans,15" background "white"
 set output outfile
-set multiplot layout 1,2
+set multiplot layout 2,1
 set logscale xy
 set format x "%.0f"
 set xtics (256, 1024, 4096, 32768)
 set xlabel "n (queries = keys)"
-set ylabel "seconds"
+set ylabel "CPU seconds"
 set format y "10^{%L}"
-set key top left Left reverse font ",11"
-set title "time of one attention"
+set key top left Left reverse font ",14"
+set title "CPU time of one attention"
 plot data using 1:2 with linespoints lt 6 title "loops", \
      data using 1:3 with linespoints lt 4 title "xtensor", \
      data using 1:4 with linespoints lt 2 title "BLAS", \
@@ -23,7 +23,7 @@ plot data using 1:2 with linespoints lt 6 title "loops", \
      data using 1:6 with linespoints lt 3 dt 2 title "NumPy", \
      data using 1:7 with linespoints lt 5 dt 2 title "PyTorch", \
      data using 1:8 with lines lt 6 dt 3 lw 2 title "matmul bound"
-set title "time / matmul bound"
+set title "CPU time / matmul bound"
 set ylabel "ratio"
 set format y "%g"
 set yrange [0.5:*]

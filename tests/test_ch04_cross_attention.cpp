@@ -598,11 +598,11 @@ TEST_CASE("Eq. 4.8: decoder block equals its two layers composed",
         const mask_matrix m_cross = attn::padding_mask(n_t, n_s, 4);
         const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
         // The literal loops of chapter 3, composed by hand.
-        const matrix h = x + attn::multi_head_attention_reference(
+        const matrix u = x + attn::multi_head_attention_reference(
                                  x, x, w.self, heads, m_self).y;
-        const matrix y = h + attn::multi_head_attention_reference(
-                                 h, z, w.cross, heads, m_cross).y;
-        REQUIRE_THAT(r.h, IsCloseTo(h, 1e-12, 1e-13));
+        const matrix y = u + attn::multi_head_attention_reference(
+                                 u, z, w.cross, heads, m_cross).y;
+        REQUIRE_THAT(r.u, IsCloseTo(u, 1e-12, 1e-13));
         REQUIRE_THAT(r.y, IsCloseTo(y, 1e-12, 1e-13));
         REQUIRE(r.self.a.shape()[2] == n_t);
         REQUIRE(r.cross.a.shape()[2] == n_s);

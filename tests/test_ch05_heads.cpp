@@ -26,28 +26,29 @@ const attn::heads_task task;  // V = 5, L = 9, d = 16, H = 4
 
 // [ch05-central-differences]
 // dL/dtheta by central differences, one entry at a time:
-// (L(theta + h e_i) - L(theta - h e_i)) / 2h, whose error is O(h^2).
+// (L(theta + eps e_i) - L(theta - eps e_i)) / 2 eps. Its truncation error
+// is O(eps^2), its rounding error about 1e-16 L / eps.
 template <class T>
 T central_differences(T theta, const std::function<double(const T&)>& loss,
-                      double h = 1e-5)
+                      double eps = 1e-5)
 {
     T grad = xt::zeros_like(theta);
     for (std::size_t i = 0; i < theta.size(); ++i) {
         const double keep = theta.data()[i];
-        theta.data()[i] = keep + h;
+        theta.data()[i] = keep + eps;
         const double up = loss(theta);
-        theta.data()[i] = keep - h;
+        theta.data()[i] = keep - eps;
         const double down = loss(theta);
         theta.data()[i] = keep;
-        grad.data()[i] = (up - down) / (2.0 * h);
+        grad.data()[i] = (up - down) / (2.0 * eps);
     }
     return grad;
 }
 // [ch05-central-differences]
 
-// Tolerances of a gradient against central differences with h = 1e-5:
-// the truncation error is about h^2 |L'''| ~ 1e-10, the rounding error
-// about 1e-16 / h ~ 1e-11.
+// Tolerances of a gradient against central differences with eps = 1e-5:
+// the truncation error is about eps^2 |L'''| ~ 1e-10, the rounding error
+// about 1e-16 L / eps ~ 1e-11.
 const double fd_rtol = 1e-6, fd_atol = 1e-8;
 
 // A random multi-head layer with cross-attention shapes (n_q != n_k), a
@@ -610,7 +611,7 @@ TEST_CASE("Eq. 5.11: confidence of uniform heads, hand-worked",
                            1e-12));
 }
 
-TEST_CASE("Eq. 5.11: confidence equals literal loops, lies in [1/n, 1]",
+TEST_CASE("Eq. 5.11: confidence equals literal loops, lies in [1/9, 1]",
           "[ch05][eq_head_confidence]")
 {
     for (std::uint64_t seed : {111u, 112u}) {

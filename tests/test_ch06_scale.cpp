@@ -67,7 +67,7 @@ TEST_CASE("Eq. 6.1: cost model, hand-worked", "[ch06][eq_attention_cost]")
             == 8.0 * (128 * 256 + 2 * 128));
 }
 
-TEST_CASE("Eq. 6.1: the multiply-adds counted in the literal loops",
+TEST_CASE("Eq. 6.1: one multiply-add per step of the loop nest",
           "[ch06][eq_attention_cost]")
 {
     // The loops of attention_loops perform one multiply-add per innermost

@@ -13,8 +13,8 @@
 //                                                        // (n_s, d_model)
 //   m_self     mask of the self-attention                // (n_t, n_t)
 //   m_cross    mask of the cross-attention               // (n_t, n_s)
-//   h          x + self-attention(x)                     // (n_t, d_model)
-//   y          h + cross-attention(h, z)                 // (n_t, d_model)
+//   u          x + self-attention(x)                     // (n_t, d_model)
+//   y          u + cross-attention(u, z)                 // (n_t, d_model)
 #pragma once
 
 #include <cstddef>
@@ -45,7 +45,7 @@ struct decoder_block_result {
                               ///< `(H, n_t, n_t)`
     multi_head_result cross;  ///< the cross-attention layer, weights
                               ///< `(H, n_t, n_s)`
-    matrix h;                 ///< after the first residual `(n_t, d_model)`
+    matrix u;                 ///< after the first residual `(n_t, d_model)`
     matrix y;                 ///< the block's output `(n_t, d_model)`
 };
 
@@ -77,7 +77,7 @@ inline void check_decoder_block(const matrix& x, const matrix& z,
 
 // [ch04-decoder-block]
 /// \brief A decoder block, Eq. \ref eq_decoder_block "(4.8)":
-///        `h = x + MHA(x, x; m_self)`, then `y = h + MHA(h, z; m_cross)`.
+///        `u = x + MHA(x, x; m_self)`, then `y = u + MHA(u, z; m_cross)`.
 ///
 /// For training with teacher forcing, `m_self` is the causal mask
 /// (ANDed with the target's padding mask) and `m_cross` is the source's
@@ -88,7 +88,7 @@ inline void check_decoder_block(const matrix& x, const matrix& z,
 /// \param heads   the number of heads `H`; it must divide `d_model`
 /// \param m_self  `(n_t, n_t)`, true = may attend; empty means no mask
 /// \param m_cross `(n_t, n_s)`, true = may attend; empty means no mask
-/// \return both layers' results, `h` and `y` `(n_t, d_model)`
+/// \return both layers' results, `u` and `y` `(n_t, d_model)`
 /// \throws std::invalid_argument on inconsistent shapes
 inline decoder_block_result decoder_block(const matrix& x, const matrix& z,
                                           const decoder_block_weights& w,
@@ -100,10 +100,10 @@ inline decoder_block_result decoder_block(const matrix& x, const matrix& z,
     decoder_block_result r;
     // Masked self-attention with a residual connection, Eq. (4.8)
     r.self = multi_head_attention(x, x, w.self, heads, m_self);
-    r.h = x + r.self.y;                                    // (n_t, d_model)
-    // Cross-attention: queries from h, keys and values from z, Eq. (4.8)
-    r.cross = multi_head_attention(r.h, z, w.cross, heads, m_cross);
-    r.y = r.h + r.cross.y;                                 // (n_t, d_model)
+    r.u = x + r.self.y;                                    // (n_t, d_model)
+    // Cross-attention: queries from u, keys and values from z, Eq. (4.8)
+    r.cross = multi_head_attention(r.u, z, w.cross, heads, m_cross);
+    r.y = r.u + r.cross.y;                                 // (n_t, d_model)
     return r;
 }
 // [ch04-decoder-block]

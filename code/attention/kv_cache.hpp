@@ -44,8 +44,8 @@ struct kv_cache {
 ///
 /// With one new token the causal mask allows every cached key; with
 /// `n_new > 1` tokens at once, new token `i` may not see the new tokens
-/// after it, which is the causal mask `(n_new, t)` with its diagonal in
-/// the bottom-right corner.
+/// after it, which is the causal mask `(n_new, t + n_new)` with its
+/// diagonal in the bottom-right corner.
 /// \param cache the cache, updated in place: `t` rows become `t + n_new`
 /// \param q_new the new tokens' queries `(n_new, d_k)`
 /// \param k_new their keys `(n_new, d_k)`
@@ -74,7 +74,8 @@ inline attention_result decode_step(kv_cache& cache, const matrix& q_new,
         cache.k = xt::concatenate(xt::xtuple(cache.k, k_new), 0);
         cache.v = xt::concatenate(xt::xtuple(cache.v, v_new), 0);
     }
-    // The new queries are the last n_new of t positions, Eq. (4.7).
+    // The new queries are the last n_new of the cached positions: the
+    // causal mask of Eq. (4.2), bottom-right aligned, then Eq. (4.7).
     return masked_attend(q_new, cache.k, cache.v,
                          causal_mask(n_new, cache.size()));
 }

@@ -14,7 +14,7 @@
 //   s        scaled scores q k^T / sqrt(d_k) + b          // (n_q, n_k)
 //   a        weights softmax_rows(s)                      // (n_q, n_k)
 //   y        outputs a v                                  // (n_q, d_v)
-//   L        number of real (not padding) keys
+//   length   number of real (not padding) keys, n_real in Eq. (4.3)
 #pragma once
 
 #include <algorithm>
