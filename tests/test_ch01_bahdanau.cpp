@@ -24,15 +24,9 @@ using attn::matrix;
 using attn::vector;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
+using book_test::random_vector;
 
 namespace {
-
-vector random_vector(std::size_t n, std::uint64_t seed, double scale = 1.0)
-{
-    xt::random::seed(seed);
-    const vector v = xt::random::randn<double>(std::array<std::size_t, 1>{n});
-    return scale * v;
-}
 
 // Eq. 1.1's recurrence as the plainest loops, one scalar at a time.
 matrix rnn_loops(const matrix& x, const matrix& W, const matrix& U,

@@ -26,14 +26,8 @@ namespace {
 
 multi_head_weights random_weights(std::size_t d_model, std::uint64_t seed)
 {
-    const double scale = 1.0 / std::sqrt(double(d_model));
-    multi_head_weights w;
-    w.w_q = random_matrix(d_model, d_model, seed, scale);
-    w.w_k = random_matrix(d_model, d_model, seed + 1, scale);
-    w.w_v = random_matrix(d_model, d_model, seed + 2, scale);
-    w.w_o = random_matrix(d_model, d_model, seed + 3, scale);
-    w.b_o = xt::view(random_matrix(1, d_model, seed + 4), 0, xt::all());
-    return w;
+    return book_test::random_multi_head_weights(
+        d_model, seed, 1.0 / std::sqrt(double(d_model)));
 }
 
 mask_t random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)

@@ -17,6 +17,7 @@
 
 using attn::matrix;
 using attn::vector;
+using book_test::central_differences;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
@@ -24,27 +25,6 @@ namespace {
 
 const attn::heads_task task;  // V = 5, L = 9, d = 16, H = 4
 
-// [ch05-central-differences]
-// dL/dtheta by central differences, one entry at a time:
-// (L(theta + eps e_i) - L(theta - eps e_i)) / 2 eps. Its truncation error
-// is O(eps^2), its rounding error about 1e-16 L / eps.
-template <class T>
-T central_differences(T theta, const std::function<double(const T&)>& loss,
-                      double eps = 1e-5)
-{
-    T grad = xt::zeros_like(theta);
-    for (std::size_t i = 0; i < theta.size(); ++i) {
-        const double keep = theta.data()[i];
-        theta.data()[i] = keep + eps;
-        const double up = loss(theta);
-        theta.data()[i] = keep - eps;
-        const double down = loss(theta);
-        theta.data()[i] = keep;
-        grad.data()[i] = (up - down) / (2.0 * eps);
-    }
-    return grad;
-}
-// [ch05-central-differences]
 
 // Tolerances of a gradient against central differences with eps = 1e-5:
 // the truncation error is about eps^2 |L'''| ~ 1e-10, the rounding error

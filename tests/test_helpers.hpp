@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -12,8 +13,10 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xio.hpp>
 #include <xtensor/xrandom.hpp>
+#include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
+#include "attention/multi_head.hpp"
 
 namespace book_test {
 
@@ -81,5 +84,49 @@ inline attn::matrix random_matrix(std::size_t rows, std::size_t cols,
     xt::random::seed(seed);
     return scale * xt::random::randn<double>({rows, cols});
 }
+
+/// A `(n,)` vector of standard normal numbers for `seed`.
+inline attn::vector random_vector(std::size_t n, std::uint64_t seed,
+                                  double scale = 1.0)
+{
+    return xt::view(random_matrix(1, n, seed, scale), 0, xt::all());
+}
+
+/// Random weights of a multi-head layer of width `d_model`: W_q, W_k, W_v,
+/// W_o drawn with seeds seed..seed+3 and standard deviation `scale`, b_o
+/// with seed + 4 and standard deviation 1.
+inline attn::multi_head_weights random_multi_head_weights(
+    std::size_t d_model, std::uint64_t seed, double scale)
+{
+    attn::multi_head_weights w;
+    w.w_q = random_matrix(d_model, d_model, seed, scale);
+    w.w_k = random_matrix(d_model, d_model, seed + 1, scale);
+    w.w_v = random_matrix(d_model, d_model, seed + 2, scale);
+    w.w_o = random_matrix(d_model, d_model, seed + 3, scale);
+    w.b_o = random_vector(d_model, seed + 4);
+    return w;
+}
+
+// [ch05-central-differences]
+// dL/dtheta by central differences, one entry at a time:
+// (L(theta + eps e_i) - L(theta - eps e_i)) / 2 eps. Its truncation error
+// is O(eps^2), its rounding error about 1e-16 L / eps.
+template <class T>
+T central_differences(T theta, const std::function<double(const T&)>& loss,
+                      double eps = 1e-5)
+{
+    T grad = xt::zeros_like(theta);
+    for (std::size_t i = 0; i < theta.size(); ++i) {
+        const double keep = theta.data()[i];
+        theta.data()[i] = keep + eps;
+        const double up = loss(theta);
+        theta.data()[i] = keep - eps;
+        const double down = loss(theta);
+        theta.data()[i] = keep;
+        grad.data()[i] = (up - down) / (2.0 * eps);
+    }
+    return grad;
+}
+// [ch05-central-differences]
 
 }  // namespace book_test

@@ -15,22 +15,6 @@
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
-namespace {
-
-attn::multi_head_weights random_weights(std::size_t d_model,
-                                        std::uint64_t seed)
-{
-    attn::multi_head_weights w;
-    w.w_q = random_matrix(d_model, d_model, seed, 0.5);
-    w.w_k = random_matrix(d_model, d_model, seed + 1, 0.5);
-    w.w_v = random_matrix(d_model, d_model, seed + 2, 0.5);
-    w.w_o = random_matrix(d_model, d_model, seed + 3, 0.5);
-    w.b_o = xt::view(random_matrix(1, d_model, seed + 4), 0, xt::all());
-    return w;
-}
-
-}  // namespace
-
 TEST_CASE("Exercise 3.6: split_heads and merge_heads", "[grade][ex_3_6]")
 {
     SECTION("hand-worked, two heads of width 2")
@@ -93,7 +77,8 @@ TEST_CASE("Exercise 3.7: head_contributions of Eq. (3.6)", "[grade][ex_3_7]")
     {
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
             const std::size_t H = 1 + seed, d_model = 4 * H, n = 5;
-            const attn::multi_head_weights w = random_weights(d_model, seed);
+            const attn::multi_head_weights w =
+                book_test::random_multi_head_weights(d_model, seed, 0.5);
             const attn::matrix x = random_matrix(n, d_model, seed + 10);
             const attn::multi_head_result r =
                 attn::multi_head_attention(x, x, w, H);

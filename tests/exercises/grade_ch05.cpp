@@ -16,38 +16,8 @@
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
+using book_test::central_differences;
 using book_test::random_matrix;
-
-namespace {
-
-attn::multi_head_weights random_weights(std::size_t d_model,
-                                        std::uint64_t seed)
-{
-    attn::multi_head_weights w;
-    w.w_q = random_matrix(d_model, d_model, seed, 0.5);
-    w.w_k = random_matrix(d_model, d_model, seed + 1, 0.5);
-    w.w_v = random_matrix(d_model, d_model, seed + 2, 0.5);
-    w.w_o = random_matrix(d_model, d_model, seed + 3, 0.5);
-    w.b_o = xt::view(random_matrix(1, d_model, seed + 4), 0, xt::all());
-    return w;
-}
-
-// Central differences of f at every entry of x, step h.
-template <class T>
-T central_differences(const std::function<double(const T&)>& f, const T& x,
-                      double h = 1e-6)
-{
-    T grad = xt::zeros<double>(x.shape());
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        T up = x, down = x;
-        up.data()[i] += h;
-        down.data()[i] -= h;
-        grad.data()[i] = (f(up) - f(down)) / (2 * h);
-    }
-    return grad;
-}
-
-}  // namespace
 
 TEST_CASE("Exercise 5.6: gate_gradients", "[grade][ex_5_6]")
 {
@@ -75,7 +45,8 @@ TEST_CASE("Exercise 5.6: gate_gradients", "[grade][ex_5_6]")
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
             const std::size_t H = 1 + seed, d_model = 3 * H;
             const std::size_t n_q = 4, n_k = 6;
-            const attn::multi_head_weights w = random_weights(d_model, seed);
+            const attn::multi_head_weights w =
+                book_test::random_multi_head_weights(d_model, seed, 0.5);
             const attn::matrix x_q = random_matrix(n_q, d_model, seed + 10);
             const attn::matrix x_kv = random_matrix(n_k, d_model, seed + 11);
             const attn::matrix d_y = random_matrix(n_q, d_model, seed + 12);
@@ -91,7 +62,7 @@ TEST_CASE("Exercise 5.6: gate_gradients", "[grade][ex_5_6]")
                                              .y)();
                 };
             const attn::vector half = 0.5 * xt::ones<double>({H});
-            REQUIRE_THAT(got, IsCloseTo(central_differences(loss, half),
+            REQUIRE_THAT(got, IsCloseTo(central_differences(half, loss, 1e-6),
                                         1e-6, 1e-8));
             const attn::multi_head_gradients g =
                 attn::multi_head_attention_backward(x_q, x_kv, w, H, r, d_y);
@@ -159,11 +130,11 @@ TEST_CASE("Exercise 5.7: attention_backward of one head", "[grade][ex_5_7]")
             const f_of by_v = [&](const attn::matrix& x) {
                 return xt::sum(d_y * attn::attend(q, k, x).y)();
             };
-            REQUIRE_THAT(g.d_q, IsCloseTo(central_differences(by_q, q),
+            REQUIRE_THAT(g.d_q, IsCloseTo(central_differences(q, by_q, 1e-6),
                                           1e-6, 1e-8));
-            REQUIRE_THAT(g.d_k, IsCloseTo(central_differences(by_k, k),
+            REQUIRE_THAT(g.d_k, IsCloseTo(central_differences(k, by_k, 1e-6),
                                           1e-6, 1e-8));
-            REQUIRE_THAT(g.d_v, IsCloseTo(central_differences(by_v, v),
+            REQUIRE_THAT(g.d_v, IsCloseTo(central_differences(v, by_v, 1e-6),
                                           1e-6, 1e-8));
             // Moving every key by the same vector changes no weight, so
             // the rows of d_k add up to zero.
