@@ -98,7 +98,7 @@ void sentence_demo(const std::string& out_dir)
               << attn::fmt(a_raw(7, 1), "%.4f") << "\n\n";
     if (!out_dir.empty()) {
         attn::heatmap_style style;
-        style.title = "Self-attention weights A (Eq. 2.3), d_k = 8";
+        style.title = "Self-attention weights A (Eq. 2.3), dₖ = 8";
         style.row_axis = "query word";
         style.col_axis = "key word";
         for (std::size_t t = 0; t < words.size(); ++t) {
@@ -150,9 +150,9 @@ void sentence_with_positions_demo()
               << attn::fmt(the_gap, "%.3f") << "\n\n";
 }
 
+// [ch02-scaling-sweep]
 constexpr std::size_t n_pairs = 20000, n_q = 200, n_k = 32;
 
-// [ch02-scaling-sweep]
 // One row of the sweep, for one width d_k: the sample variance of q.k
 // over n_pairs random pairs (Eq. 2.6), and how saturated the softmax of
 // n_k such scores is, without and with the scale 1/sqrt(d_k) (Eq. 2.7),

@@ -140,7 +140,7 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
     // its weight between the previous token and its own word.
     const auto one = attn::multi_head_attention(x, x, w, 1);
     const double beta = 10.0 * std::sqrt(double(d_k));
-    std::cout << "The same weights as one head (H = 1, d_k = " << d_model
+    std::cout << "\nThe same weights as one head (H = 1, d_k = " << d_model
               << "):\n  a match scores beta/sqrt(" << d_model << ") = "
               << attn::fmt(beta / std::sqrt(double(d_model)), "%.2f")
               << ", not 10;\n  \"cat\" puts "

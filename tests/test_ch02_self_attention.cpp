@@ -337,7 +337,7 @@ TEST_CASE("Eq. 2.7: saturation measures; larger scores saturate more",
     }
     // The Jacobian norm does not fall all the way. From flat scores,
     // sqrt(15)/16 = 0.242 for 16 keys (exercise 4), it first RISES, to
-    // about 0.33 near spread 2, and only past that peak falls towards 0
+    // about 0.34 at spread 2, and only past that peak falls towards 0
     // (the chapter's table shows the same rise, with 32 keys).
     const double flat_16 = std::sqrt(15.0) / 16.0;
     CAPTURE(m[0].jacobian_norm, m[1].jacobian_norm, m[2].jacobian_norm,
