@@ -14,7 +14,11 @@ What it checks, for chapters/*.md, code/ and tests/:
    exactly twice in its file and is used by a \\snippet in some chapter, and
    every \\snippet names a marker that exists;
 5. no chapter holds a pasted C++ block (\\code, a fenced block, or an
-   indented block that looks like C++).
+   indented block that looks like C++);
+6. no test name holds ';', '[' or ']' (CMake and Catch2 would split it into
+   ctest entries that run nothing), and every test name a chapter quotes in
+   backticks ("`Eq. 1.2: ...`") is the name, or the beginning of the names,
+   of test cases.
 """
 import pathlib
 import re
@@ -24,7 +28,12 @@ import sys
 import tempfile
 
 ANCHOR = re.compile(r"\\anchor\s+(eq_[A-Za-z0-9_]+)")
-TEST_CASE = re.compile(r"TEST_CASE\s*\(\s*\"(?:[^\"\\]|\\.)*\"\s*,\s*\"([^\"]*)\"")
+# A name may be split into adjacent string literals; group 1 is the name's
+# literals, group 2 the tags.
+TEST_CASE = re.compile(r"TEST_CASE\s*\(\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+),"
+                       r"\s*\"([^\"]*)\"")
+LITERAL = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
+QUOTED_TEST = re.compile(r"`(Eq\. \d+\.\d+: [^`]*)`")
 TAG = re.compile(r"\[(eq_[A-Za-z0-9_]+)\]")
 MARKER = re.compile(r"^\s*(?://|#)\s*\[([a-z0-9][a-z0-9-]*)\]\s*$")
 SNIPPET = re.compile(r"\\snippet(?:doc|lineno)?(?:\{[^}]*\})?\s+(\S+)\s+(\S+)")
@@ -100,12 +109,22 @@ def check(root):
 
     # 2 and 3: anchors and test tags
     tags = {}
+    test_names = set()
     for path in sorted((root / "tests").glob("*.cpp")):
         text = path.read_text(encoding="utf-8")
         for match in TEST_CASE.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
-            for tag in TAG.findall(match.group(1)):
-                tags.setdefault(tag, "%s:%d" % (path.relative_to(root), line))
+            where = "%s:%d" % (path.relative_to(root), line)
+            name = "".join(LITERAL.findall(match.group(1)))
+            name = name.replace('\\"', '"').replace("\\\\", "\\")
+            test_names.add(name)
+            bad = sorted(set(name) & set(";[]"))
+            if bad:
+                faults.append("%s: test name %r holds %s: ctest would run "
+                              "nothing for it" % (where, name,
+                                                  " ".join(bad)))
+            for tag in TAG.findall(match.group(2)):
+                tags.setdefault(tag, where)
     for name, where in sorted(anchors.items()):
         if name not in tags:
             faults.append("%s: equation anchor %s has no test tagged [%s]"
@@ -114,6 +133,19 @@ def check(root):
         if tag not in anchors:
             faults.append("%s: test tag [%s] names no \\anchor in chapters/"
                           % (where, tag))
+
+    # 6. test names quoted in the chapters exist
+    for path in chapters:
+        rel = path.relative_to(root)
+        for i, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
+            for name in QUOTED_TEST.findall(line):
+                # A chapter may name a group of tests by their common
+                # beginning ("`Eq. 0.1: row softmax`", "`Eq. 2.6: ... ...`").
+                stem = name[:-3].rstrip() if name.endswith("...") else name
+                if not any(t.startswith(stem) for t in test_names):
+                    faults.append("%s:%d: the chapter quotes a test %r that "
+                                  "no TEST_CASE in tests/ is named"
+                                  % (rel, i + 1, name))
 
     # 4. snippet markers
     markers = {}
@@ -208,6 +240,16 @@ def self_test(root):
              (r / "chapters/00_introduction.md").read_text()
              + "\nText.\n\n    matrix a = attn::softmax_rows(s);\n"),
          "pasted C++ in a chapter"),
+        ("a ';' in a test name",
+         lambda r: plant(r, "tests/test_ch00_introduction.cpp",
+                         'TEST_CASE("Eq. 0.1: row softmax, hand-worked"',
+                         'TEST_CASE("Eq. 0.1: row softmax; hand-worked"'),
+         "ctest would run nothing"),
+        ("a chapter quoting a test that does not exist",
+         lambda r: (r / "chapters/00_introduction.md").write_text(
+             (r / "chapters/00_introduction.md").read_text()
+             + "\nSee `Eq. 0.1: no such test`.\n"),
+         "no TEST_CASE in tests/ is named"),
     ]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:

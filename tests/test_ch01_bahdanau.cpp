@@ -64,7 +64,7 @@ matrix reversed_rows(const matrix& a)
 
 // ---------------------------------------------------------------- Eq. 1.1
 
-TEST_CASE("Eq. 1.1: annotations [->h_j ; <-h_j], hand-worked",
+TEST_CASE("Eq. 1.1: annotations stack the forward and backward states, hand-worked",
           "[ch01][eq_bahdanau_annotations]")
 {
     // Two words x = (0.5, -1), n = m = 1, W = 1, U = 2.
@@ -369,8 +369,8 @@ TEST_CASE("Eq. 1.6: dot, general and scaled dot scores, hand-worked",
                  IsCloseTo(matrix{{10.0}}));
 }
 
-TEST_CASE("Eq. 1.6: the scores equal their literal loops; general with "
-          "W = I is dot; concat is additive", "[ch01][eq_score_functions]")
+TEST_CASE("Eq. 1.6: the scores equal their literal loops, general with "
+          "W = I is dot, concat is additive", "[ch01][eq_score_functions]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         const std::size_t T_y = 3, T_x = 6, d_s = 4, d_h = 5;

@@ -102,7 +102,7 @@ TEST_CASE("Eq. 2.2: scaled scores S = Q K^T / sqrt(d_k), hand-worked",
     REQUIRE_THAT(r.s, IsCloseTo(matrix{{l3, 0.0}, {0.0, l3}}, 1e-14));
 }
 
-TEST_CASE("Eq. 2.2: scaled scores equal their loops; scale is 1/sqrt(d_k)",
+TEST_CASE("Eq. 2.2: scaled scores equal their loops, scale is 1/sqrt(d_k)",
           "[ch02][eq_scaled_scores]")
 {
     for (std::uint64_t seed : {4u, 5u, 6u}) {
@@ -132,7 +132,7 @@ TEST_CASE("Eq. 2.3: self-attention weights A = softmax_rows(S), by hand",
     REQUIRE_THAT(r.a, IsCloseTo(matrix{{0.75, 0.25}, {0.25, 0.75}}, 1e-14));
 }
 
-TEST_CASE("Eq. 2.3: weights equal their literal loops; rows sum to 1",
+TEST_CASE("Eq. 2.3: weights equal their literal loops, rows sum to 1",
           "[ch02][eq_self_attention_weights]")
 {
     for (std::uint64_t seed : {7u, 8u, 9u, 10u}) {
@@ -303,7 +303,7 @@ TEST_CASE("Eq. 2.7: softmax Jacobian, hand-worked and finite differences",
                       std::invalid_argument);
 }
 
-TEST_CASE("Eq. 2.7: saturation measures; larger scores saturate more",
+TEST_CASE("Eq. 2.7: saturation measures, larger scores saturate more",
           "[ch02][eq_softmax_jacobian]")
 {
     // Equal scores over 4 keys: weights 1/4, entropy ln 4, and

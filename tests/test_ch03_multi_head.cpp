@@ -189,7 +189,7 @@ TEST_CASE("Eq. 3.2: each head is attend() on its own W slices",
     }
 }
 
-TEST_CASE("Eq. 3.2: masked weights are 0; a fully masked row gives b_o",
+TEST_CASE("Eq. 3.2: masked weights are 0, a fully masked row gives b_o",
           "[ch03][eq_head_attention]")
 {
     for (std::uint64_t seed : {71u, 72u, 73u}) {
@@ -228,7 +228,7 @@ TEST_CASE("Eq. 3.2: masked weights are 0; a fully masked row gives b_o",
 
 // ---------------------------------------------------------------- Eq. 3.3
 
-TEST_CASE("Eq. 3.3: head h fills columns [h d_k, (h+1) d_k) of Y",
+TEST_CASE("Eq. 3.3: head h fills columns h d_k to (h+1) d_k - 1 of Y",
           "[ch03][eq_concat_heads]")
 {
     for (std::uint64_t seed : {81u, 82u}) {
@@ -462,7 +462,7 @@ TEST_CASE("Eq. 3.7: a gate of 0 equals removing the head's slice of W_o",
     }
 }
 
-TEST_CASE("Eq. 3.7: gates scale each head's output; all ones is no gate",
+TEST_CASE("Eq. 3.7: gates scale each head's output, all ones is no gate",
           "[ch03][eq_head_gates]")
 {
     // Hand-worked: gates (2, 0.5) double head 0 and halve head 1:

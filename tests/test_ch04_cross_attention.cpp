@@ -609,7 +609,7 @@ TEST_CASE("Eq. 4.8: decoder block equals its two layers composed",
     }
 }
 
-TEST_CASE("Eq. 4.8: the decoder block is causal; its cross-attention is not",
+TEST_CASE("Eq. 4.8: the decoder block is causal, its cross-attention is not",
           "[ch04][eq_decoder_block]")
 {
     const std::size_t n_t = 6, n_s = 7, len_s = 5, d_model = 4, heads = 2;

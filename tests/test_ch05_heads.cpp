@@ -481,7 +481,7 @@ TEST_CASE("Eq. 5.8: training is deterministic for a seed, lowers the loss",
 }
 
 // [ch05-training-test]
-TEST_CASE("Training on seed 1 reaches 90% test accuracy; heads specialise",
+TEST_CASE("Training on seed 1 reaches 90% test accuracy, heads specialise",
           "[ch05][training]")
 {
     // A shorter run than the program's (250 steps of 16 sequences instead
@@ -591,7 +591,7 @@ TEST_CASE("Eq. 5.11: confidence of uniform heads, hand-worked",
                            1e-12));
 }
 
-TEST_CASE("Eq. 5.11: confidence equals literal loops, lies in [1/9, 1]",
+TEST_CASE("Eq. 5.11: confidence equals literal loops, lies between 1/9 and 1",
           "[ch05][eq_head_confidence]")
 {
     for (std::uint64_t seed : {111u, 112u}) {
