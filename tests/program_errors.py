@@ -6,12 +6,12 @@ and exit status 2, never a crash or a silent wrong answer.
 
 For every program: --help, an unknown flag, malformed values of --seed
 and of the program's own flags, a stray argument, a --load folder that does
-not exist, an empty one, and a --load folder where the first input the
-program reads is damaged in each way of damaged_npy_cases (missing, not
-.npy, wrong dtype, big-endian, Fortran order, wrong rank, truncated,
-corrupt header, NaN, infinity), and inputs whose shapes do not fit each
-other (and, where a program reads a mask, a mask of the wrong shape or
-dtype).
+not exist, an empty one, --out and --save where no file can be written,
+and a --load folder where each input the program reads, one at a time, is
+damaged in each way of damaged_npy_cases (missing, not .npy, wrong dtype,
+big-endian, Fortran order, wrong rank, truncated, corrupt header, NaN,
+infinity), and inputs whose shapes do not fit each other (and, where a
+program reads a mask, a mask of the wrong shape or dtype).
 """
 import pathlib
 import subprocess
@@ -60,9 +60,13 @@ def expect(program, args, status, stderr_has=None, one_line=True, cwd=None,
         FAILURES.append(what)
 
 
-def damaged_npy_cases(folder, name):
-    """(description, writer, expected text) for one input file `name`."""
-    good = np.arange(6, dtype=np.float64).reshape(2, 3)
+def damaged_npy_cases(folder, name, shape=(2, 3)):
+    """(description, writer, expected text) for one input file `name` whose
+    good shape is `shape`."""
+    good = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    last = tuple(n - 1 for n in shape)
+    last_text = "(%s)" % ", ".join(map(str, last)) if len(last) > 1 \
+        else "(%d,)" % last[0]
 
     def save(array):
         np.save(folder / name, array)
@@ -83,10 +87,10 @@ def damaged_npy_cases(folder, name):
 
     def nan():
         bad = good.copy()
-        bad[1, 2] = np.nan
+        bad[last] = np.nan
         save(bad)
 
-    return [
+    cases = [
         ("missing file", lambda: (folder / name).unlink(missing_ok=True),
          "cannot open"),
         ("not .npy", lambda: raw(b"hello, world\n"), "not a .npy file"),
@@ -95,18 +99,20 @@ def damaged_npy_cases(folder, name):
         ("big-endian", lambda: save(good.astype(">f8")), "big-endian"),
         ("Fortran order", lambda: save(np.asfortranarray(good)),
          "Fortran order"),
-        ("wrong rank", lambda: save(np.zeros((2, 3, 4))), "rank"),
+        ("wrong rank", lambda: save(np.zeros(shape + (2,))), "rank"),
         ("truncated", truncated, "truncated"),
         ("corrupt header", corrupt_header, "corrupt"),
-        ("NaN", nan, "at index (1, 2)"),
-        ("infinity", lambda: save(np.full((2, 3), np.inf)), "finite"),
+        ("NaN", nan, "at index " + last_text),
+        ("infinity", lambda: save(np.full(shape, np.inf)), "finite"),
     ]
+    if len(shape) == 1:
+        # A vector is stored the same in C and Fortran order.
+        cases = [c for c in cases if c[0] != "Fortran order"]
+    return cases
 
 
-# What each program reads with --load, in the order it reads the files:
-# arrays whose shapes fit each other. The first one is damaged in every way
-# of damaged_npy_cases (its good shape is (2, 3), so the others must not be
-# read before it).
+# What each program reads with --load: arrays whose shapes fit each other.
+# Each of them is damaged in turn in every way of damaged_npy_cases.
 def _f8(*shape):
     return np.random.default_rng(sum(shape)).standard_normal(shape)
 
@@ -206,18 +212,27 @@ def main(programs):
             FAILURES.append("%s: no inputs known for the damaged-file cases"
                             % name)
             continue
+        # Nowhere to write: --out and --save on a file, and on a folder
+        # where no file can be created (even by root: /proc).
+        with tempfile.NamedTemporaryFile() as file:
+            for flag in ("--out", "--save"):
+                expect(program, [flag, file.name], 2, flag)
+                expect(program, [flag, "/proc"], 2,
+                       [flag + " /proc", "writable"])
+                expect(program, [flag, file.name + "/sub"], 2,
+                       [flag, "cannot create"])
         inputs = GOOD_INPUTS[name]
-        first = next(iter(inputs))
         with tempfile.TemporaryDirectory() as tmp, \
                 tempfile.TemporaryDirectory() as out:
             folder = pathlib.Path(tmp)
-            # Each kind of damage in the first input; the message names the
-            # file.
-            for what, damage, expected in damaged_npy_cases(folder, first):
-                write_inputs(folder, inputs)
-                damage()
-                expect(program, ["--load", tmp, "--save", out], 2,
-                       [first, expected], label="%s: %s" % (first, what))
+            # Each kind of damage in each input; the message names the file.
+            for file, array in inputs.items():
+                for what, damage, expected in damaged_npy_cases(
+                        folder, file, array.shape):
+                    write_inputs(folder, inputs)
+                    damage()
+                    expect(program, ["--load", tmp, "--save", out], 2,
+                           [file, expected], label="%s: %s" % (file, what))
             # Inputs whose shapes do not fit each other.
             for file, array, expected in SHAPE_MISMATCHES[name]:
                 write_inputs(folder, inputs)

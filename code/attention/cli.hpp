@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include <cxxopts.hpp>
 
@@ -237,10 +239,33 @@ int run_program(int argc, char** argv, const std::string& name,
             throw usage_error("--load " + args.load_dir
                               + ": expected a directory, found none");
         }
-        for (const auto* dir : {&args.save_dir, &args.out_dir}) {
-            if (!dir->empty()) {
-                std::filesystem::create_directories(*dir);
+        for (auto [flag, dir] : {std::pair{"save", &args.save_dir},
+                                 std::pair{"out", &args.out_dir}}) {
+            if (dir->empty()) {
+                continue;
             }
+            if (std::filesystem::exists(*dir)
+                && !std::filesystem::is_directory(*dir)) {
+                throw usage_error(std::string("--") + flag + " " + *dir
+                                  + ": expected a directory, found a file");
+            }
+            std::error_code error;
+            std::filesystem::create_directories(*dir, error);
+            if (error) {
+                throw usage_error(std::string("--") + flag + " " + *dir
+                                  + ": expected a directory, cannot create "
+                                    "it (" + error.message() + ")");
+            }
+            // Find out now, not after the work, whether files can be
+            // written there.
+            const auto probe = std::filesystem::path(*dir)
+                               / ".write-test.tmp";
+            if (!std::ofstream(probe)) {
+                throw usage_error(std::string("--") + flag + " " + *dir
+                                  + ": expected a writable directory, "
+                                    "cannot create files in it");
+            }
+            std::filesystem::remove(probe);
         }
         return body(result, args);
     } catch (const usage_error& e) {

@@ -329,8 +329,9 @@ inline void attention_tiled_raw(std::size_t n_q, std::size_t n_k,
 ///        \ref eq_online_max "(6.2)" and \ref eq_online_rescale "(6.3)".
 /// \param state   the running `m (n_q,)`, `l (n_q,)`, `o (n_q, d_v)`
 /// \param s_block scores of the block `(n_q, b)`, finite or `-inf`
-/// \param v_block values of the block `(b, d_v)`
-/// \throws std::invalid_argument on inconsistent shapes
+/// \param v_block values of the block `(b, d_v)`, finite
+/// \throws std::invalid_argument on inconsistent shapes, on NaN or `+inf`
+///         in `s_block` and on a value that is not finite
 inline void online_softmax_update(online_softmax_state& state,
                                   const matrix& s_block,
                                   const matrix& v_block)
@@ -344,6 +345,8 @@ inline void online_softmax_update(online_softmax_state& state,
                  "(n_q, b)");
     expect_shape("online_softmax_update", "v_block", v_block, {b, d_v},
                  "(b, d_v)");
+    detail::expect_logits("online_softmax_update: s_block", s_block);
+    expect_finite("online_softmax_update", "v_block", v_block);
     if (n_q == 0 || b == 0 || d_v == 0) {
         return;
     }
