@@ -348,6 +348,35 @@ void analyse(const attn::tiny_model& m,
     for (std::size_t h = 0; h < task.heads; ++h) {
         out << "- " << head_sentence(h, patterns[h], confidence(h)) << '\n';
     }
+    // How the jobs are shared out among the heads.
+    out << "\nIn all:";
+    bool first_kind = true;
+    for (const std::string kind :
+         {"copy detector", "previous token", "mixed"}) {
+        std::vector<std::size_t> heads;
+        for (std::size_t h = 0; h < task.heads; ++h) {
+            if (describe(patterns[h]) == kind) {
+                heads.push_back(h);
+            }
+        }
+        if (heads.empty()) {
+            continue;
+        }
+        std::string list;
+        for (std::size_t k = 0; k < heads.size(); ++k) {
+            list += (k == 0 ? "" : k + 1 == heads.size() ? " and " : ", ")
+                    + std::to_string(heads[k]);
+        }
+        out << (first_kind ? " " : "; ") << (heads.size() == 1 ? "head " : "heads ")
+            << list << (heads.size() == 1 ? " is " : " are ")
+            << (kind == "mixed" ? "mixed"
+                : kind == "copy detector"
+                    ? (heads.size() == 1 ? "a copy detector" : "copy detectors")
+                    : (heads.size() == 1 ? "a previous-token head"
+                                         : "previous-token heads"));
+        first_kind = false;
+    }
+    out << ".\n";
     std::size_t best_pair = 0;
     for (std::size_t mask = 0; mask < subsets.size(); ++mask) {
         if (__builtin_popcountll(mask) == 2
@@ -363,6 +392,17 @@ void analyse(const attn::tiny_model& m,
     }
     auto findings = attn::open_for_writing(
         attn::path_in(out_dir, "ch05_findings.md"));
+    findings << "- Removed alone, heads ";
+    for (std::size_t k = 0; k < by_ablation.size(); ++k) {
+        findings << (k == 0 ? "" : k + 1 == by_ablation.size() ? " and " : ", ")
+                 << by_ablation[k];
+    }
+    findings << " cost ";
+    for (std::size_t k = 0; k < by_ablation.size(); ++k) {
+        findings << (k == 0 ? "" : k + 1 == by_ablation.size() ? " and " : ", ")
+                 << fmt(ablation(by_ablation[k]), "%.3f");
+    }
+    findings << " of test accuracy (Table 5.2's ablation column).\n";
     findings << "- The least important head is head " << by_ablation[0]
              << " by ablation, head " << by_importance[0]
              << " by <i>&Icirc;<sub>h</sub></i> and head " << by_confidence[0]

@@ -427,6 +427,11 @@ std::vector<std::vector<double>> kv_benchmark(std::size_t max_t, double rate)
 }
 // [ch06-kv-measure]
 
+// The columns of the C++ benchmark's data file, in order.
+const std::vector<std::string> cpp_columns = {
+    "n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "bound_s",
+    "loops_mib", "xtensor_mib", "blas_mib", "tiled_mib", "exp_s"};
+
 // The size benchmark: the four ways at n = 256, 512, ... up to max_n,
 // each configuration in a child process. The machine is shared, so the
 // matrix-multiply rate is measured again afterwards and the better of the
@@ -435,7 +440,7 @@ void size_benchmark(const std::string& self, const std::string& out_dir,
                     bool full, std::size_t max_n, double& rate,
                     double& rate_again, double t_exp)
 {
-    std::vector<std::vector<double>> columns(11);
+    std::vector<std::vector<double>> columns(cpp_columns.size());
     for (std::size_t n = 256; n <= max_n; n *= 2) {
         columns[0].push_back(double(n));
         for (std::size_t w = 0; w < 4; ++w) {
@@ -479,9 +484,7 @@ void size_benchmark(const std::string& self, const std::string& out_dir,
     attn::write_columns(
         attn::path_in(out_dir, full ? "ch06_bench_full_cpp.dat"
                                     : "ch06_bench_cpp.dat"),
-        {"n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "bound_s",
-         "loops_mib", "xtensor_mib", "blas_mib", "tiled_mib", "exp_s"},
-        columns);
+        cpp_columns, columns);
 }
 
 void kv_run(const std::string& out_dir, bool full, double rate)
@@ -576,11 +579,29 @@ void write_report(const std::string& out_dir, const std::string& stamp)
     namespace fs = std::filesystem;
     const std::string full_cpp = attn::path_in(out_dir,
                                                "ch06_bench_full_cpp.dat");
-    const bool full = fs::exists(full_cpp);
-    const std::string cpp_file = full ? full_cpp
-                                      : attn::path_in(out_dir,
-                                                      "ch06_bench_cpp.dat");
-    table c = read_columns(cpp_file);
+    // A full run's file from an older version of this program lacks
+    // columns this version writes: it is ignored, not shown half empty.
+    bool full = false;
+    table c;
+    if (fs::exists(full_cpp)) {
+        c = read_columns(full_cpp);
+        std::string missing;
+        for (const auto& name : cpp_columns) {
+            if (!c.count(name)) {
+                missing += " " + name;
+            }
+        }
+        full = missing.empty();
+        if (!full) {
+            std::cout << "Note: " << full_cpp << " has no column(s)"
+                      << missing << ": an older version of this program "
+                      << "wrote it, so the short run is shown instead. "
+                      << "Run sh code/tools/benchmark_ch06.sh again.\n";
+        }
+    }
+    if (!full) {
+        c = read_columns(attn::path_in(out_dir, "ch06_bench_cpp.dat"));
+    }
     const std::string py_file = attn::path_in(out_dir,
                                               "ch06_bench_python.dat");
     const bool python = full && fs::exists(py_file);
