@@ -130,16 +130,26 @@ std::string head_sentence(std::size_t h, const attn::head_pattern& p,
     return head + " has no single pattern" + numbers;
 }
 
+// "a", "a and b", "a, b and c".
+std::string and_list(const std::vector<std::string>& items)
+{
+    std::string s;
+    for (std::size_t k = 0; k < items.size(); ++k) {
+        s += (k == 0 ? "" : k + 1 == items.size() ? " and " : ", ")
+             + items[k];
+    }
+    return s;
+}
+
 std::string head_set(const std::vector<std::size_t>& heads,
                      const std::vector<attn::head_pattern>& patterns)
 {
-    std::string s;
-    for (std::size_t k = 0; k < heads.size(); ++k) {
-        s += (k == 0 ? "" : k + 1 == heads.size() ? " and " : ", ")
-             + std::to_string(heads[k]) + " ("
-             + describe(patterns[heads[k]]) + ")";
+    std::vector<std::string> items;
+    for (auto h : heads) {
+        items.push_back(std::to_string(h) + " (" + describe(patterns[h])
+                        + ")");
     }
-    return s;
+    return and_list(items);
 }
 
 void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
@@ -353,22 +363,18 @@ void analyse(const attn::tiny_model& m,
     bool first_kind = true;
     for (const std::string kind :
          {"copy detector", "previous token", "mixed"}) {
-        std::vector<std::size_t> heads;
+        std::vector<std::string> heads;
         for (std::size_t h = 0; h < task.heads; ++h) {
             if (describe(patterns[h]) == kind) {
-                heads.push_back(h);
+                heads.push_back(std::to_string(h));
             }
         }
         if (heads.empty()) {
             continue;
         }
-        std::string list;
-        for (std::size_t k = 0; k < heads.size(); ++k) {
-            list += (k == 0 ? "" : k + 1 == heads.size() ? " and " : ", ")
-                    + std::to_string(heads[k]);
-        }
-        out << (first_kind ? " " : "; ") << (heads.size() == 1 ? "head " : "heads ")
-            << list << (heads.size() == 1 ? " is " : " are ")
+        out << (first_kind ? " " : "; ")
+            << (heads.size() == 1 ? "head " : "heads ") << and_list(heads)
+            << (heads.size() == 1 ? " is " : " are ")
             << (kind == "mixed" ? "mixed"
                 : kind == "copy detector"
                     ? (heads.size() == 1 ? "a copy detector" : "copy detectors")
@@ -392,17 +398,14 @@ void analyse(const attn::tiny_model& m,
     }
     auto findings = attn::open_for_writing(
         attn::path_in(out_dir, "ch05_findings.md"));
-    findings << "- Removed alone, heads ";
-    for (std::size_t k = 0; k < by_ablation.size(); ++k) {
-        findings << (k == 0 ? "" : k + 1 == by_ablation.size() ? " and " : ", ")
-                 << by_ablation[k];
+    std::vector<std::string> ablated, costs;
+    for (auto h : by_ablation) {
+        ablated.push_back(std::to_string(h));
+        costs.push_back(fmt(ablation(h), "%.3f"));
     }
-    findings << " cost ";
-    for (std::size_t k = 0; k < by_ablation.size(); ++k) {
-        findings << (k == 0 ? "" : k + 1 == by_ablation.size() ? " and " : ", ")
-                 << fmt(ablation(by_ablation[k]), "%.3f");
-    }
-    findings << " of test accuracy (Table 5.2's ablation column).\n";
+    findings << "- Removed alone, heads " << and_list(ablated) << " cost "
+             << and_list(costs)
+             << " of test accuracy (Table 5.2's ablation column).\n";
     findings << "- The least important head is head " << by_ablation[0]
              << " by ablation, head " << by_importance[0]
              << " by <i>&Icirc;<sub>h</sub></i> and head " << by_confidence[0]
