@@ -366,7 +366,8 @@ int main(int argc, char** argv)
             // names the flag.
             const auto text = result["heads"].as<std::string>();
             if (text.empty() || text.size() > 6
-                || text.find_first_not_of("0123456789") != std::string::npos) {
+                || text.find_first_not_of("0123456789") != std::string::npos
+                || std::stoul(text) == 0) {
                 throw attn::usage_error("--heads: expected a positive "
                                         "whole number, got '" + text + "'");
             }

@@ -453,6 +453,10 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args)
 {
     const bool causal = result.count("causal") > 0;
     const bool heads_given = result.count("heads") > 0;
+    if (heads_given && result["heads"].as<std::size_t>() == 0) {
+        throw attn::usage_error("--heads: expected a positive whole number, "
+                                "got '0' (see --help)");
+    }
     if (args.load_dir.empty() && (causal || heads_given)) {
         throw attn::usage_error(std::string(causal ? "--causal" : "--heads")
                                 + " needs --load DIR (see --help)");

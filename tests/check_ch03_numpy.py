@@ -128,7 +128,8 @@ def check_bad_input(program):
         good()
         args = ["--load", tmp, "--save", tmp]
         expect(program, ["--heads", "4"] + args, 2, "does not divide")
-        expect(program, ["--heads", "0"] + args, 2, "does not divide")
+        expect(program, ["--heads", "0"] + args, 2,
+               "expected a positive whole number, got '0'")
         expect(program, ["--heads", "-1"] + args, 2, "heads")
         expect(program, ["--heads", "x"] + args, 2, "heads")
         expect(program, ["--heads", "2"], 2, "--load")

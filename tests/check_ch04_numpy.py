@@ -118,7 +118,8 @@ def check_errors(program):
         expect(program, ["--load", tmp], 2, "b_o.npy")
         save_inputs(folder, rng, 2, 3, 4)
         expect(program, ["--load", tmp, "--heads", "3"], 2, "must divide")
-        expect(program, ["--load", tmp, "--heads", "0"], 2, "must divide")
+        expect(program, ["--load", tmp, "--heads", "0"], 2,
+               "expected a positive whole number, got '0'")
         expect(program, ["--load", tmp, "--heads", "two"], 2, "two")
         np.save(folder / "mask.npy", np.ones((3, 2), dtype=bool))
         expect(program, ["--load", tmp], 2, "mask.npy")

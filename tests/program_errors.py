@@ -167,12 +167,16 @@ SHAPE_MISMATCHES = {
 # Malformed values of each program's own flags: (arguments, expected text).
 BAD_FLAGS = {
     "ch03_multi_head": [(["--heads", "-1"], "--heads"),
-                        (["--heads", "x"], "--heads")],
+                        (["--heads", "x"], "--heads"),
+                        (["--heads", "0"], "--heads: expected a positive "
+                                           "whole number, got '0'")],
     "ch04_cross_attention": [
         (["--heads", "two"], "--heads: expected a whole number, 0 or more, "
                              "got 'two'"),
         (["--heads=-2"], "--heads: expected a whole number, 0 or more, got "
-                         "'-2'")],
+                         "'-2'"),
+        (["--heads", "0"], "--heads: expected a positive whole number, got "
+                           "'0'")],
     "ch05_heads": [(["--steps", "-1"], "--steps: expected a whole number, "
                                        "0 or more, got '-1'"),
                    (["--steps", "1e3"], "--steps: expected a whole number")],
