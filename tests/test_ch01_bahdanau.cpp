@@ -523,19 +523,14 @@ xt::xarray<double> central_differences(const attn::alignment_model& m,
                                            const attn::alignment_model&)>& L)
 {
     attn::alignment_model copy = m;
-    auto& theta = entry(copy);
-    xt::xarray<double> grad = xt::zeros<double>(theta.shape());
-    const double eps = 1e-5;
-    for (std::size_t k = 0; k < theta.size(); ++k) {
-        const double keep = theta.data()[k];
-        theta.data()[k] = keep + eps;
-        const double up = L(copy);
-        theta.data()[k] = keep - eps;
-        const double down = L(copy);
-        theta.data()[k] = keep;
-        grad.data()[k] = (up - down) / (2 * eps);
-    }
-    return grad;
+    const xt::xarray<double> theta = entry(copy);
+    return book_test::central_differences<xt::xarray<double>>(
+        theta, [&](const xt::xarray<double>& t) {
+            // Element by element: assigning an xarray to a rank-1
+            // xtensor trips GCC 12's false -Wmaybe-uninitialized.
+            std::copy(t.data(), t.data() + t.size(), entry(copy).data());
+            return L(copy);
+        });
 }
 
 }  // namespace
