@@ -575,17 +575,8 @@ TEST_CASE("Eq. 1.8: dL/de agrees with central finite differences",
             return attn::alignment_loss(
                 attn::alignment_readout(c, m.W_r, m.b_r), y);
         };
-        matrix e = attn::alignment_forward(m, s_prev, h).e;
-        matrix numeric = xt::zeros<double>({T_y, T_x});
-        for (std::size_t k = 0; k < e.size(); ++k) {
-            const double keep = e.data()[k], eps = 1e-5;
-            e.data()[k] = keep + eps;
-            const double up = loss_of_e(e);
-            e.data()[k] = keep - eps;
-            const double down = loss_of_e(e);
-            e.data()[k] = keep;
-            numeric.data()[k] = (up - down) / (2 * eps);
-        }
+        const matrix numeric = book_test::central_differences<matrix>(
+            attn::alignment_forward(m, s_prev, h).e, loss_of_e);
         REQUIRE_THAT(b.dL_de, IsCloseTo(numeric, 1e-6, 1e-9));
         // Adding a constant to a row of energies changes no weight, so
         // each row of dL/de sums to 0.
