@@ -160,11 +160,8 @@ int run(const attn::common_args& args)
                 + " do not fit: expected (n_q, d_k), (n_k, d_k), (n_k, d_v)");
         }
         const auto r = attn::attend(q, k, v);
-        const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
-        attn::save_npy(attn::path_in(dir, "S.npy"), r.s);
-        attn::save_npy(attn::path_in(dir, "A.npy"), r.a);
-        attn::save_npy(attn::path_in(dir, "Y.npy"), r.y);
-        std::cout << "wrote S.npy, A.npy, Y.npy to " << dir << '\n';
+        attn::save_outputs(args.save_dir, "S.npy", r.s, "A.npy", r.a,
+                           "Y.npy", r.y);
         return 0;
     }
     lookup_demo(args.out_dir);

@@ -380,12 +380,8 @@ int load_and_save(const attn::common_args& args)
               "(n', 2n), (n',) with n, n', T_x, T_y > 0");
     }
     const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
-    attn::save_npy(attn::path_in(args.save_dir, "e.npy"), r.e);
-    attn::save_npy(attn::path_in(args.save_dir, "alpha.npy"), r.alpha);
-    attn::save_npy(attn::path_in(args.save_dir, "c.npy"), r.c);
-    std::cout << "wrote e.npy, alpha.npy " << attn::shape_string(r.e.shape())
-              << " and c.npy " << attn::shape_string(r.c.shape()) << " to "
-              << args.save_dir << '\n';
+    attn::save_outputs(args.save_dir, "e.npy", r.e, "alpha.npy", r.alpha,
+                       "c.npy", r.c);
     return 0;
 }
 

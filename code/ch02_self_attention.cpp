@@ -365,15 +365,8 @@ int run_load_save(const attn::common_args& args)
             "(n, d_model), (d_model, d_k), (d_model, d_k), (d_model, d_v)");
     }
     const auto r = attn::self_attention(x, w_q, w_k, w_v);
-    const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
-    for (auto [name, m] : {std::pair{"Q.npy", &r.q}, std::pair{"K.npy", &r.k},
-                           std::pair{"V.npy", &r.v}, std::pair{"S.npy", &r.s},
-                           std::pair{"A.npy", &r.a},
-                           std::pair{"Y.npy", &r.y}}) {
-        attn::save_npy(attn::path_in(dir, name), *m);
-    }
-    std::cout << "wrote Q.npy, K.npy, V.npy, S.npy, A.npy, Y.npy to " << dir
-              << '\n';
+    attn::save_outputs(args.save_dir, "Q.npy", r.q, "K.npy", r.k, "V.npy",
+                       r.v, "S.npy", r.s, "A.npy", r.a, "Y.npy", r.y);
     return 0;
 }
 

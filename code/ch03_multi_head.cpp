@@ -165,16 +165,10 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
             xt::view(one.a, 0, xt::all(), xt::all()), style);
     }
     if (!save_dir.empty()) {
-        attn::save_npy(attn::path_in(save_dir, "X.npy"), x);
-        attn::save_npy(attn::path_in(save_dir, "W_q.npy"), w.w_q);
-        attn::save_npy(attn::path_in(save_dir, "W_k.npy"), w.w_k);
-        attn::save_npy(attn::path_in(save_dir, "W_v.npy"), w.w_v);
-        attn::save_npy(attn::path_in(save_dir, "W_o.npy"), w.w_o);
-        attn::save_npy(attn::path_in(save_dir, "b_o.npy"), w.b_o);
-        attn::save_npy(attn::path_in(save_dir, "A.npy"), r.a);
-        attn::save_npy(attn::path_in(save_dir, "Y.npy"), r.y);
-        std::cout << "wrote the example's X, W_q, W_k, W_v, W_o, b_o, A, Y "
-                     "(.npy) to " << save_dir << "\n\n";
+        attn::save_outputs(save_dir, "X.npy", x, "W_q.npy", w.w_q, "W_k.npy",
+                           w.w_k, "W_v.npy", w.w_v, "W_o.npy", w.w_o,
+                           "b_o.npy", w.b_o, "A.npy", r.a, "Y.npy", r.y);
+        std::cout << '\n';
     }
     return r;
 }
@@ -338,12 +332,7 @@ int load_and_save(const attn::common_args& args, std::size_t heads)
             + attn::shape_string(x.shape()) + ")");
     }
     const auto r = attn::multi_head_attention(x, x, w, heads);
-    const std::string out = args.save_dir.empty() ? "." : args.save_dir;
-    attn::save_npy(attn::path_in(out, "A.npy"), r.a);
-    attn::save_npy(attn::path_in(out, "Y.npy"), r.y);
-    std::cout << "wrote A.npy " << attn::shape_string(r.a.shape())
-              << " and Y.npy " << attn::shape_string(r.y.shape()) << " to "
-              << out << '\n';
+    attn::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
     return 0;
 }
 

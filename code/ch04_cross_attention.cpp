@@ -440,12 +440,7 @@ int cross_attention_files(const attn::common_args& args, std::size_t heads,
     // Eq. (4.1), with H heads (Eqs. 3.1 to 3.4) and the mask (4.5).
     const auto r = attn::multi_head_attention(x, z, w, heads, m);
     // [ch04-cross-attention]
-    const std::string out = args.save_dir.empty() ? "." : args.save_dir;
-    attn::save_npy(attn::path_in(out, "A.npy"), r.a);
-    attn::save_npy(attn::path_in(out, "Y.npy"), r.y);
-    std::cout << "wrote A.npy " << attn::shape_string(r.a.shape())
-              << " and Y.npy " << attn::shape_string(r.y.shape()) << " to "
-              << out << '\n';
+    attn::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
     return 0;
 }
 

@@ -130,17 +130,6 @@ std::string head_sentence(std::size_t h, const attn::head_pattern& p,
     return head + " has no single pattern" + numbers;
 }
 
-// "a", "a and b", "a, b and c".
-std::string and_list(const std::vector<std::string>& items)
-{
-    std::string s;
-    for (std::size_t k = 0; k < items.size(); ++k) {
-        s += (k == 0 ? "" : k + 1 == items.size() ? " and " : ", ")
-             + items[k];
-    }
-    return s;
-}
-
 std::string head_set(const std::vector<std::size_t>& heads,
                      const std::vector<attn::head_pattern>& patterns)
 {
@@ -149,7 +138,7 @@ std::string head_set(const std::vector<std::size_t>& heads,
         items.push_back(std::to_string(h) + " (" + describe(patterns[h])
                         + ")");
     }
-    return and_list(items);
+    return attn::and_list(items);
 }
 
 void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
@@ -373,7 +362,7 @@ void analyse(const attn::tiny_model& m,
             continue;
         }
         out << (first_kind ? " " : "; ")
-            << (heads.size() == 1 ? "head " : "heads ") << and_list(heads)
+            << (heads.size() == 1 ? "head " : "heads ") << attn::and_list(heads)
             << (heads.size() == 1 ? " is " : " are ")
             << (kind == "mixed" ? "mixed"
                 : kind == "copy detector"
@@ -403,8 +392,8 @@ void analyse(const attn::tiny_model& m,
         ablated.push_back(std::to_string(h));
         costs.push_back(fmt(ablation(h), "%.3f"));
     }
-    findings << "- Removed alone, heads " << and_list(ablated) << " cost "
-             << and_list(costs)
+    findings << "- Removed alone, heads " << attn::and_list(ablated) << " cost "
+             << attn::and_list(costs)
              << " of test accuracy (Table 5.2's ablation column).\n";
     findings << "- The least important head is head " << by_ablation[0]
              << " by ablation, head " << by_importance[0]

@@ -804,13 +804,11 @@ int run_load(const attn::common_args& args)
         attn::expect_shape("mask.npy", "its array", mask, {n_q, n_k},
                            "(n_q, n_k) from Q.npy and K.npy");
     }
-    const std::string dir = args.save_dir.empty() ? "." : args.save_dir;
-    for (const auto& way : ways) {
-        attn::save_npy(attn::path_in(dir, "Y_" + way + ".npy"),
-                       run_way(way, q, k, v, mask));
-    }
-    std::cout << "wrote Y_loops.npy, Y_xtensor.npy, Y_blas.npy, Y_tiled.npy "
-              << "to " << dir << '\n';
+    attn::save_outputs(args.save_dir,
+                       "Y_loops.npy", run_way("loops", q, k, v, mask),
+                       "Y_xtensor.npy", run_way("xtensor", q, k, v, mask),
+                       "Y_blas.npy", run_way("blas", q, k, v, mask),
+                       "Y_tiled.npy", run_way("tiled", q, k, v, mask));
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <cxxopts.hpp>
 
@@ -47,6 +48,52 @@ struct common_args {
 inline std::string path_in(const std::string& dir, const std::string& name)
 {
     return (std::filesystem::path(dir) / name).string();
+}
+
+/// \brief Joins words as English does: "a", "a and b", "a, b and c".
+/// \param items the words
+/// \return the joined list
+inline std::string and_list(const std::vector<std::string>& items)
+{
+    std::string s;
+    for (std::size_t k = 0; k < items.size(); ++k) {
+        s += (k == 0 ? "" : k + 1 == items.size() ? " and " : ", ")
+             + items[k];
+    }
+    return s;
+}
+
+namespace detail {
+
+inline void save_each(const std::string&, std::vector<std::string>&) {}
+
+template <class T, class... Rest>
+void save_each(const std::string& dir, std::vector<std::string>& written,
+               const std::string& name, const T& array, const Rest&... rest)
+{
+    save_npy(path_in(dir, name), array);
+    written.push_back(name + " " + shape_string(array.shape()));
+    save_each(dir, written, rest...);
+}
+
+}  // namespace detail
+
+/// \brief Saves arrays as `.npy` files in the `--save` folder (the current
+///        folder if none was given), then prints one line naming each file
+///        with its shape: `save_outputs(dir, "A.npy", a, "Y.npy", y)`.
+/// \param save_dir the `--save` folder, or empty
+/// \param named    pairs of arguments: a file name, then its array
+/// \throws npy_error if a file cannot be written
+template <class... NamesAndArrays>
+void save_outputs(const std::string& save_dir,
+                  const NamesAndArrays&... named)
+{
+    static_assert(sizeof...(named) % 2 == 0,
+                  "save_outputs takes a file name, then its array, in pairs");
+    const std::string dir = save_dir.empty() ? "." : save_dir;
+    std::vector<std::string> written;
+    detail::save_each(dir, written, named...);
+    std::cout << "wrote " << and_list(written) << " to " << dir << '\n';
 }
 
 namespace detail {
