@@ -164,16 +164,6 @@ void fill_demo(const std::string& out_dir)
     }
 }
 
-// Single-head self-attention, Q = X W_q, K = X W_k, V = X W_v.
-matrix self_attention(const matrix& x, const matrix& w_q, const matrix& w_k,
-                      const matrix& w_v, const mask_matrix& m)
-{
-    return attn::masked_attend(xt::linalg::dot(x, w_q),
-                               xt::linalg::dot(x, w_k),
-                               xt::linalg::dot(x, w_v), m)
-        .y;
-}
-
 // [ch04-leak-demo]
 // Teacher forcing feeds all n target tokens at once. Change the token at
 // position t (a "future" token for every position before it) and measure
@@ -188,12 +178,12 @@ void leak_demo(std::uint64_t seed, const std::string& out_dir)
     xt::row(x_changed, t) = xt::row(randn(1, d), 0);
     const mask_matrix causal = attn::causal_mask(n, n);
     const mask_matrix open = xt::ones<bool>({n, n});
-    const matrix dy_open = xt::abs(self_attention(x, w_q, w_k, w_v, open)
-                                   - self_attention(x_changed, w_q, w_k,
-                                                    w_v, open));
-    const matrix dy_masked = xt::abs(self_attention(x, w_q, w_k, w_v, causal)
-                                     - self_attention(x_changed, w_q, w_k,
-                                                      w_v, causal));
+    auto layer = [&](const matrix& input, const mask_matrix& m) {
+        return attn::masked_self_attention(input, w_q, w_k, w_v, m);
+    };
+    const matrix dy_open = xt::abs(layer(x, open) - layer(x_changed, open));
+    const matrix dy_masked = xt::abs(layer(x, causal)
+                                     - layer(x_changed, causal));
     // [ch04-leak-demo]
     std::cout << "The leak: change input token " << t << " of " << n
               << " (seed " << seed << "), largest change of each output:\n"
@@ -237,12 +227,11 @@ void padding_demo(std::uint64_t seed)
     auto real = [&](const matrix& y) {
         return matrix(xt::view(y, xt::range(0, length), xt::all()));
     };
-    const double with_mask = max_abs_diff(
-        real(self_attention(x, w_q, w_k, w_v, pad)),
-        real(self_attention(x_junk, w_q, w_k, w_v, pad)));
-    const double without = max_abs_diff(
-        real(self_attention(x, w_q, w_k, w_v, open)),
-        real(self_attention(x_junk, w_q, w_k, w_v, open)));
+    auto layer = [&](const matrix& input, const mask_matrix& m) {
+        return real(attn::masked_self_attention(input, w_q, w_k, w_v, m));
+    };
+    const double with_mask = max_abs_diff(layer(x, pad), layer(x_junk, pad));
+    const double without = max_abs_diff(layer(x, open), layer(x_junk, open));
     std::cout << "Padding (Eq. 4.3): " << length << " real tokens of " << n
               << ",\n  padding overwritten with values of size 1000;\n"
               << "  largest change of a real token's output:\n"

@@ -40,16 +40,6 @@ double max_abs_diff(const matrix& a, const matrix& b)
     return xt::amax(xt::abs(a - b))();
 }
 
-// Single-head self-attention of x with the given mask, Q = X W_q etc.
-matrix self_attention(const matrix& x, const matrix& w_q, const matrix& w_k,
-                      const matrix& w_v, const mask_matrix& m)
-{
-    return attn::masked_attend(xt::linalg::dot(x, w_q),
-                               xt::linalg::dot(x, w_k),
-                               xt::linalg::dot(x, w_v), m)
-        .y;
-}
-
 }  // namespace
 
 // ------------------------------------------------------------- Eq. 4.1
@@ -236,13 +226,16 @@ TEST_CASE("Eq. 4.2: the causal mask stops the leak from future tokens",
         const matrix w_v = random_matrix(d, d, seed + 30);
         const mask_matrix causal = attn::causal_mask(n, n);
         const mask_matrix none = xt::ones<bool>({n, n});
-        const matrix y_masked = self_attention(x, w_q, w_k, w_v, causal);
-        const matrix y_open = self_attention(x, w_q, w_k, w_v, none);
+        auto layer = [&](const matrix& input, const mask_matrix& m) {
+            return attn::masked_self_attention(input, w_q, w_k, w_v, m);
+        };
+        const matrix y_masked = layer(x, causal);
+        const matrix y_open = layer(x, none);
         for (std::size_t t = 1; t < n; ++t) {
             matrix x2 = x;
             xt::row(x2, t) = xt::row(random_matrix(1, d, seed + 100 + t), 0);
-            const matrix y2_masked = self_attention(x2, w_q, w_k, w_v, causal);
-            const matrix y2_open = self_attention(x2, w_q, w_k, w_v, none);
+            const matrix y2_masked = layer(x2, causal);
+            const matrix y2_open = layer(x2, none);
             auto before = xt::range(0, t);
             const matrix past_masked = xt::view(y_masked, before, xt::all());
             const matrix past2_masked = xt::view(y2_masked, before, xt::all());
@@ -294,14 +287,16 @@ TEST_CASE("Eq. 4.3: outputs of real tokens ignore what the padding holds",
         const matrix w_v = random_matrix(d, d, seed + 30);
         const mask_matrix pad = attn::padding_mask(n, n, length);
         const mask_matrix none = xt::ones<bool>({n, n});
-        const matrix y = self_attention(x, w_q, w_k, w_v, pad);
-        const matrix y_open = self_attention(x, w_q, w_k, w_v, none);
+        auto layer = [&](const matrix& input, const mask_matrix& m) {
+            return attn::masked_self_attention(input, w_q, w_k, w_v, m);
+        };
+        const matrix y = layer(x, pad);
+        const matrix y_open = layer(x, none);
         matrix x_junk = x;
         xt::view(x_junk, xt::range(length, n), xt::all())
             = random_matrix(n - length, d, seed + 40, 1e3);
-        const matrix y_junk = self_attention(x_junk, w_q, w_k, w_v, pad);
-        const matrix y_open_junk = self_attention(x_junk, w_q, w_k, w_v,
-                                                  none);
+        const matrix y_junk = layer(x_junk, pad);
+        const matrix y_open_junk = layer(x_junk, none);
         auto real = xt::range(0, length);
         REQUIRE(max_abs_diff(xt::view(y, real, xt::all()),
                              xt::view(y_junk, real, xt::all()))
@@ -708,6 +703,30 @@ TEST_CASE("Errors: masked_fill_softmax refuses empty scores and a mask of "
                             mask_matrix(xt::ones<bool>({3, 2})), -1e9),
                         "masked_fill_softmax: m must have shape (n_q, n_k) = "
                         "(2, 3), got (3, 2)");
+}
+
+TEST_CASE("Errors: masked_self_attention refuses projections that do not "
+          "fit x and a mask of another shape", "[ch04][errors]")
+{
+    const matrix x = random_matrix(3, 4, 171);                 // (n, d_model)
+    const matrix w = random_matrix(4, 2, 172);                 // (d_model, d)
+    const mask_matrix m = attn::causal_mask(3, 3);
+    REQUIRE_THROWS_WITH(attn::masked_self_attention(
+                            x, w, random_matrix(4, 3, 173), w, m),
+                        "masked_self_attention: w_k must have shape "
+                        "(d_model, d_k) = (4, 2), got (4, 3)");
+    REQUIRE_THROWS_WITH(attn::masked_self_attention(
+                            x, w, w, random_matrix(5, 2, 174), m),
+                        "masked_self_attention: w_v must have shape "
+                        "(d_model, d_v) = (4, 2), got (5, 2)");
+    REQUIRE_THROWS_WITH(attn::masked_self_attention(
+                            x, w, w, w, attn::causal_mask(3, 4)),
+                        "masked_self_attention: m must have shape (n_q, n_k) "
+                        "= (3, 3), got (3, 4)");
+    // With a fitting mask it is masked_attend on the three projections.
+    const matrix q = xt::linalg::dot(x, w);
+    REQUIRE_THAT(attn::masked_self_attention(x, w, w, w, m),
+                 IsCloseTo(attn::masked_attend(q, q, q, m).y, 0.0, 0.0));
 }
 
 TEST_CASE("Errors: decoder_block refuses a source of another width, bad "

@@ -31,6 +31,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/self_attention.hpp"
 
 /// \file
 /// \brief Causal and padding masks, their combination, the additive
@@ -167,6 +168,31 @@ inline attention_result masked_attend(const matrix& q, const matrix& k,
     return r;
 }
 // [ch04-masked-attend]
+
+/// \brief Masked single-head self-attention: chapter 2's layer, Eqs.
+///        \ref eq_qkv_projections "(2.1)" to \ref eq_self_attention_output
+///        "(2.4)", with the masked attention of Eq. \ref eq_mask_bias
+///        "(4.5)".
+/// \param x   the sequence `(n, d_model)`
+/// \param w_q query projection `(d_model, d_k)`
+/// \param w_k key projection `(d_model, d_k)`
+/// \param w_v value projection `(d_model, d_v)`
+/// \param m   mask `(n, n)`, true = may attend
+/// \return outputs `(n, d_v)`
+/// \throws std::invalid_argument if a matrix is empty or the shapes do not
+///         fit together
+inline matrix masked_self_attention(const matrix& x, const matrix& w_q,
+                                    const matrix& w_k, const matrix& w_v,
+                                    const mask_matrix& m)
+{
+    detail::check_self_attention_shapes("masked_self_attention", x, w_q, w_k,
+                                        w_v);
+    const matrix q = xt::linalg::dot(x, w_q);                 // (n, d_k)
+    const matrix k = xt::linalg::dot(x, w_k);                 // (n, d_k)
+    const matrix v = xt::linalg::dot(x, w_v);                 // (n, d_v)
+    detail::expect_masked_attend_shapes("masked_self_attention", q, k, v, m);
+    return masked_attend(q, k, v, m).y;
+}
 
 // [ch04-masked-attend-reference]
 /// \brief The same masked attention as literal loops that never form
