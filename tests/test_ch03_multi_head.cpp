@@ -30,10 +30,10 @@ multi_head_weights random_weights(std::size_t d_model, std::uint64_t seed)
         d_model, seed, 1.0 / std::sqrt(double(d_model)));
 }
 
+// About 70 % of the keys allowed.
 mask_t random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
 {
-    const matrix u = random_matrix(n_q, n_k, seed);
-    return u > -0.5;  // about 70 % of the keys allowed
+    return book_test::random_mask(n_q, n_k, seed, 0.7);
 }
 
 // The block of rows [h d_k, (h+1) d_k) of w_o: what head h writes through.

@@ -31,7 +31,7 @@ const double inf = std::numeric_limits<double>::infinity();
 // A mask with each entry true with probability 1/2, from a seed.
 mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
 {
-    return random_matrix(n_q, n_k, seed) > 0.0;
+    return book_test::random_mask(n_q, n_k, seed, 0.5);
 }
 
 // Largest |a - b| over all entries, for "changed" / "unchanged" checks.

@@ -25,9 +25,7 @@ const double inf = std::numeric_limits<double>::infinity();
 
 bool_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
 {
-    xt::random::seed(seed);
-    bool_matrix mask = xt::random::rand<double>({n_q, n_k}) < 0.6;
-    return mask;
+    return book_test::random_mask(n_q, n_k, seed, 0.6);
 }
 
 // Largest |a - b| over the largest |b|: the relative error of the issue.

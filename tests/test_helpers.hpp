@@ -92,6 +92,15 @@ inline attn::vector random_vector(std::size_t n, std::uint64_t seed,
     return xt::view(random_matrix(1, n, seed, scale), 0, xt::all());
 }
 
+/// A `(n_q, n_k)` mask for `seed` whose entries are true (may attend) with
+/// probability `p_allowed`, each on its own.
+inline xt::xtensor<bool, 2> random_mask(std::size_t n_q, std::size_t n_k,
+                                        std::uint64_t seed, double p_allowed)
+{
+    xt::random::seed(seed);
+    return xt::random::rand<double>({n_q, n_k}) < p_allowed;
+}
+
 /// Random weights of a multi-head layer of width `d_model`: W_q, W_k, W_v,
 /// W_o drawn with seeds seed..seed+3 and standard deviation `scale`, b_o
 /// with seed + 4 and standard deviation 1.
