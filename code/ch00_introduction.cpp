@@ -16,9 +16,9 @@
 #include <xtensor/xrandom.hpp>
 
 #include "attention/attend.hpp"
-#include "attention/cli.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 
 namespace {
 
@@ -41,20 +41,20 @@ void lookup_demo(const std::string& out_dir)
     for (std::size_t j = 0; j < keys.shape()[0]; ++j) {
         std::cout << "  key (" << keys(j, 0) << ", " << keys(j, 1)
                   << ")  value " << values(j, 0) << "  score "
-                  << attn::fmt(r.s(0, j)) << "  weight "
-                  << attn::fmt(r.a(0, j)) << '\n';
-        rows.push_back({"(" + attn::fmt(keys(j, 0)) + ", "
-                            + attn::fmt(keys(j, 1)) + ")",
-                        attn::fmt(values(j, 0)), attn::fmt(r.s(0, j)),
-                        attn::fmt(r.a(0, j))});
+                  << book::fmt(r.s(0, j)) << "  weight "
+                  << book::fmt(r.a(0, j)) << '\n';
+        rows.push_back({"(" + book::fmt(keys(j, 0)) + ", "
+                            + book::fmt(keys(j, 1)) + ")",
+                        book::fmt(values(j, 0)), book::fmt(r.s(0, j)),
+                        book::fmt(r.a(0, j))});
     }
-    std::cout << "  output " << attn::fmt(r.y(0, 0))
+    std::cout << "  output " << book::fmt(r.y(0, 0))
               << " (a hard look-up of the best key would give 10)\n\n";
-    rows.push_back({"**output**", "", "", "**" + attn::fmt(r.y(0, 0))
+    rows.push_back({"**output**", "", "", "**" + book::fmt(r.y(0, 0))
                                               + "**"});
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch00_lookup.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch00_lookup.md"),
             {"key <i>k<sub>j</sub></i>", "value <i>v<sub>j</sub></i>",
              "score <i>q</i>&middot;<i>k<sub>j</sub></i>/&radic;2",
              "weight <i>a<sub>j</sub></i>"},
@@ -99,18 +99,18 @@ void temperature_demo(const std::string& out_dir)
         columns[5].push_back(xt::amax(a)());
         columns[6].push_back(entropy);
         if (step % 15 == 0) {
-            std::cout << "  " << attn::fmt(beta, "%-6.3g") << " ";
+            std::cout << "  " << book::fmt(beta, "%-6.3g") << " ";
             for (double w : a) {
-                std::cout << attn::fmt(w, "%7.4f") << ' ';
+                std::cout << book::fmt(w, "%7.4f") << ' ';
             }
-            std::cout << "  " << attn::fmt(entropy, "%.4f") << '\n';
+            std::cout << "  " << book::fmt(entropy, "%.4f") << '\n';
         }
     }
     std::cout << "  (the entropy of 4 equal weights is log 4 = "
-              << attn::fmt(std::log(4.0), "%.4f") << ")\n\n";
+              << book::fmt(std::log(4.0), "%.4f") << ")\n\n";
     if (!out_dir.empty()) {
-        attn::write_columns(
-            attn::path_in(out_dir, "ch00_softmax_temperature.dat"),
+        book::write_columns(
+            book::path_in(out_dir, "ch00_softmax_temperature.dat"),
             {"beta", "a1", "a2", "a3", "a4", "max_weight", "entropy"},
             columns);
     }
@@ -126,9 +126,9 @@ void stability_demo()
     const matrix a = attn::softmax_rows(matrix{{1000.0, 999.0}});
     std::cout << "Logits (1000, 999):\n  naive softmax gives "
               << (std::isnan(naive) ? "NaN (not a number)"
-                                    : attn::fmt(naive))
-              << "\n  the stable one gives (" << attn::fmt(a(0, 0)) << ", "
-              << attn::fmt(a(0, 1)) << ").\n\n";
+                                    : book::fmt(naive))
+              << "\n  the stable one gives (" << book::fmt(a(0, 0)) << ", "
+              << book::fmt(a(0, 1)) << ").\n\n";
 }
 
 void forms_demo(std::uint64_t seed)
@@ -146,21 +146,21 @@ void forms_demo(std::uint64_t seed)
               << diff << "\n";
 }
 
-int run(const attn::common_args& args)
+int run(const book::common_args& args)
 {
     if (!args.load_dir.empty()) {
-        const auto q = attn::load_npy<2>(attn::path_in(args.load_dir, "Q.npy"));
-        const auto k = attn::load_npy<2>(attn::path_in(args.load_dir, "K.npy"));
-        const auto v = attn::load_npy<2>(attn::path_in(args.load_dir, "V.npy"));
+        const auto q = book::load_npy<2>(book::path_in(args.load_dir, "Q.npy"));
+        const auto k = book::load_npy<2>(book::path_in(args.load_dir, "K.npy"));
+        const auto v = book::load_npy<2>(book::path_in(args.load_dir, "V.npy"));
         if (k.shape()[1] != q.shape()[1] || v.shape()[0] != k.shape()[0]) {
-            throw attn::usage_error(
+            throw book::usage_error(
                 "Q.npy " + attn::shape_string(q.shape()) + ", K.npy "
                 + attn::shape_string(k.shape()) + " and V.npy "
                 + attn::shape_string(v.shape())
                 + " do not fit: expected (n_q, d_k), (n_k, d_k), (n_k, d_v)");
         }
         const auto r = attn::attend(q, k, v);
-        attn::save_outputs(args.save_dir, "S.npy", r.s, "A.npy", r.a,
+        book::save_outputs(args.save_dir, "S.npy", r.s, "A.npy", r.a,
                            "Y.npy", r.y);
         return 0;
     }
@@ -175,12 +175,12 @@ int run(const attn::common_args& args)
 
 int main(int argc, char** argv)
 {
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch00_introduction",
         "Attention as a soft look-up, the stable softmax, row and column "
         "forms.",
         [](cxxopts::Options&) {},
-        [](const cxxopts::ParseResult&, const attn::common_args& args) {
+        [](const cxxopts::ParseResult&, const book::common_args& args) {
             return run(args);
         });
 }

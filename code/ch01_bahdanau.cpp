@@ -19,16 +19,16 @@
 #include <xtensor/xrandom.hpp>
 
 #include "attention/additive.hpp"
-#include "attention/cli.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 
 namespace {
 
 using attn::matrix;
 using attn::vector;
 
-using attn::with_commas;
+using book::with_commas;
 
 // Annotations from a small random bidirectional encoder, energies three
 // ways, and the multiplications each way needs.
@@ -72,14 +72,14 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
     for (std::size_t i = 0; i < T_y; ++i) {
         std::cout << "   ";
         for (std::size_t j = 0; j < T_x; ++j) {
-            std::cout << attn::fmt(r.alpha(i, j), " %.3f");
+            std::cout << book::fmt(r.alpha(i, j), " %.3f");
         }
         std::cout << '\n';
     }
     std::cout << "  energies three ways: largest |e_naive - e| = "
-              << attn::fmt(xt::amax(xt::abs(e_naive - r.e))(), "%.2g")
+              << book::fmt(xt::amax(xt::abs(e_naive - r.e))(), "%.2g")
               << ",\n  largest |e_precomputed - e| = "
-              << attn::fmt(xt::amax(xt::abs(e_pre - r.e))(), "%.2g")
+              << book::fmt(xt::amax(xt::abs(e_pre - r.e))(), "%.2g")
               << "\n  multiplications counted in the loops: "
               << with_commas(naive_count) << " from scratch,\n  "
               << with_commas(precomputed_count) << " with U_a h_j and "
@@ -111,13 +111,13 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
         rows.push_back({s.name, std::to_string(s.T_x), std::to_string(s.T_y),
                         std::to_string(s.n), std::to_string(s.n_prime),
                         with_commas(c.naive), with_commas(c.precomputed),
-                        attn::fmt(ratio, "%.1f")});
+                        book::fmt(ratio, "%.1f")});
     }
     std::fflush(stdout);
     std::cout << '\n';
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch01_cost.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch01_cost.md"),
             {"setting", "<i>T<sub>x</sub></i>", "<i>T<sub>y</sub></i>",
              "<i>n</i>", "<i>n</i>&prime;", "every pair from scratch",
              "<i>U<sub>a</sub>h<sub>j</sub></i> and "
@@ -183,13 +183,13 @@ void scores_demo(std::uint64_t seed, const std::string& out_dir)
         std::printf("  %-12s", r.name.c_str());
         std::vector<std::string> row = {r.name};
         for (std::size_t j = 0; j < 5; ++j) {
-            row.push_back(attn::fmt(r.score(0, j), "%.3f") + " ("
-                          + attn::fmt(r.alpha(0, j), "%.3f") + ")");
+            row.push_back(book::fmt(r.score(0, j), "%.3f") + " ("
+                          + book::fmt(r.alpha(0, j), "%.3f") + ")");
         }
         std::string c = "(";
         for (std::size_t k = 0; k < 4; ++k) {
             std::printf(" %7.3f", r.c(0, k));
-            c += attn::fmt(r.c(0, k), "%.2f") + (k < 3 ? ", " : ")");
+            c += book::fmt(r.c(0, k), "%.2f") + (k < 3 ? ", " : ")");
         }
         std::printf("\n");
         row.push_back(c);
@@ -198,8 +198,8 @@ void scores_demo(std::uint64_t seed, const std::string& out_dir)
     std::fflush(stdout);
     std::cout << '\n';
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch01_scores.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch01_scores.md"),
             {"score", "<i>h</i><sub>1</sub>", "<i>h</i><sub>2</sub>",
              "<i>h</i><sub>3</sub>", "<i>h</i><sub>4</sub>",
              "<i>h</i><sub>5</sub>", "context <i>c</i>"},
@@ -219,7 +219,7 @@ void alignment_heatmap(const std::string& file, const std::string& title,
 {
     const auto f = attn::alignment_forward(model, task.S,
                                            attn::task_annotations(task, x));
-    attn::heatmap_style style;
+    book::heatmap_style style;
     style.title = title;
     style.row_axis = "target position i: output";
     style.col_axis = "source position j: token";
@@ -232,7 +232,7 @@ void alignment_heatmap(const std::string& file, const std::string& title,
             std::to_string(i + 1) + ": "
             + token_name(attn::detail::argmax_row(f.p, i)));
     }
-    attn::write_heatmap_svg(file, f.alpha, style);
+    book::write_heatmap_svg(file, f.alpha, style);
 }
 
 // The unsteady stretch of a run: from the log before the held-out
@@ -261,11 +261,11 @@ void unsteady_stretch(const std::vector<attn::training_record>& history)
               << ", after which it stays at 0.95 or more, every "
               << history[1].step - history[0].step << " steps:\n  accuracy";
     for (std::size_t k = first; k <= settled; ++k) {
-        std::cout << attn::fmt(history[k].alignment_accuracy, " %.3f");
+        std::cout << book::fmt(history[k].alignment_accuracy, " %.3f");
     }
     std::cout << "\n  loss    ";
     for (std::size_t k = first; k <= settled; ++k) {
-        std::cout << attn::fmt(history[k].test_loss, " %.3f");
+        std::cout << book::fmt(history[k].test_loss, " %.3f");
     }
     std::cout << '\n';
 }
@@ -290,9 +290,9 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
               << options.batch << ", step size " << options.learning_rate
               << ".\nAccuracies on " << options.test_size
               << " held-out sequences. Chance alignment accuracy is 1/"
-              << task.T << " = " << attn::fmt(1.0 / double(task.T), "%.3f")
+              << task.T << " = " << book::fmt(1.0 / double(task.T), "%.3f")
               << ";\na uniform guess has loss ln " << task.V << " = "
-              << attn::fmt(std::log(double(task.V)), "%.3f") << ".\n"
+              << book::fmt(std::log(double(task.V)), "%.3f") << ".\n"
               << "   step  batch loss  test loss  alignment acc.  output "
               << "acc.\n";
     std::vector<std::vector<double>> columns(5);
@@ -326,27 +326,27 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
     std::fflush(stdout);
     const auto& last = result.history.back();
     std::cout << "After " << last.step << " steps: alignment accuracy "
-              << attn::fmt(last.alignment_accuracy, "%.3f")
+              << book::fmt(last.alignment_accuracy, "%.3f")
               << ", output accuracy "
-              << attn::fmt(last.output_accuracy, "%.3f") << ".\n";
+              << book::fmt(last.output_accuracy, "%.3f") << ".\n";
     if (midway_step > 0) {
         std::cout << "Half of the alignments were right for the first time "
                   << "at step " << midway_step << ".\n";
     }
     unsteady_stretch(result.history);
     if (!out_dir.empty()) {
-        attn::write_columns(attn::path_in(out_dir, "ch01_training.dat"),
+        book::write_columns(book::path_in(out_dir, "ch01_training.dat"),
                             {"step", "train_loss", "test_loss",
                              "alignment_accuracy", "output_accuracy"},
                             columns);
         const auto& x = result.test.front();
         if (midway_step > 0) {
-            alignment_heatmap(attn::path_in(out_dir, "ch01_alignment_midway.svg"),
+            alignment_heatmap(book::path_in(out_dir, "ch01_alignment_midway.svg"),
                               "Attention weights after " +
                                   std::to_string(midway_step) + " steps",
                               midway, task, x);
         }
-        alignment_heatmap(attn::path_in(out_dir, "ch01_alignment.svg"),
+        alignment_heatmap(book::path_in(out_dir, "ch01_alignment.svg"),
                           "Attention weights after " +
                               std::to_string(last.step) + " steps",
                           result.model, task, x);
@@ -354,23 +354,23 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
 }
 
 // --load D --save E: the paper's quantities from .npy files.
-int load_and_save(const attn::common_args& args)
+int load_and_save(const book::common_args& args)
 {
     if (args.save_dir.empty()) {
-        throw attn::usage_error("--load needs --save DIR for the results");
+        throw book::usage_error("--load needs --save DIR for the results");
     }
     const auto& dir = args.load_dir;
-    const auto h = attn::load_npy<2>(attn::path_in(dir, "h.npy"));
-    const auto s_prev = attn::load_npy<2>(attn::path_in(dir, "s_prev.npy"));
-    const auto W_a = attn::load_npy<2>(attn::path_in(dir, "W_a.npy"));
-    const auto U_a = attn::load_npy<2>(attn::path_in(dir, "U_a.npy"));
-    const auto v_a = attn::load_npy<1>(attn::path_in(dir, "v_a.npy"));
+    const auto h = book::load_npy<2>(book::path_in(dir, "h.npy"));
+    const auto s_prev = book::load_npy<2>(book::path_in(dir, "s_prev.npy"));
+    const auto W_a = book::load_npy<2>(book::path_in(dir, "W_a.npy"));
+    const auto U_a = book::load_npy<2>(book::path_in(dir, "U_a.npy"));
+    const auto v_a = book::load_npy<1>(book::path_in(dir, "v_a.npy"));
     const std::size_t n = s_prev.shape()[1], n_prime = v_a.shape()[0];
     if (h.shape()[1] != 2 * n || W_a.shape()[0] != n_prime
         || W_a.shape()[1] != n || U_a.shape()[0] != n_prime
         || U_a.shape()[1] != 2 * n || h.shape()[0] == 0
         || s_prev.shape()[0] == 0 || n == 0 || n_prime == 0) {
-        throw attn::usage_error(
+        throw book::usage_error(
             "h.npy " + attn::shape_string(h.shape()) + ", s_prev.npy "
             + attn::shape_string(s_prev.shape()) + ", W_a.npy "
             + attn::shape_string(W_a.shape()) + ", U_a.npy "
@@ -380,18 +380,18 @@ int load_and_save(const attn::common_args& args)
               "(n', 2n), (n',) with n, n', T_x, T_y > 0");
     }
     const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
-    attn::save_outputs(args.save_dir, "e.npy", r.e, "alpha.npy", r.alpha,
+    book::save_outputs(args.save_dir, "e.npy", r.e, "alpha.npy", r.alpha,
                        "c.npy", r.c);
     return 0;
 }
 
-int run(const attn::common_args& args)
+int run(const book::common_args& args)
 {
     if (!args.load_dir.empty()) {
         return load_and_save(args);
     }
     if (!args.save_dir.empty()) {
-        throw attn::usage_error("--save needs --load DIR with the inputs");
+        throw book::usage_error("--save needs --load DIR with the inputs");
     }
     encoder_demo(args.seed, args.out_dir);
     scores_demo(args.seed, args.out_dir);
@@ -403,12 +403,12 @@ int run(const attn::common_args& args)
 
 int main(int argc, char** argv)
 {
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch01_bahdanau",
         "Bahdanau attention: annotations, additive energies, four scores, "
         "and an alignment learned by gradient descent.",
         [](cxxopts::Options&) {},
-        [](const cxxopts::ParseResult&, const attn::common_args& args) {
+        [](const cxxopts::ParseResult&, const book::common_args& args) {
             return run(args);
         });
 }

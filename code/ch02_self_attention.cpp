@@ -17,9 +17,9 @@
 
 #include <xtensor/xsort.hpp>
 
-#include "attention/cli.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 #include "attention/positional.hpp"
 #include "attention/self_attention.hpp"
 
@@ -75,9 +75,9 @@ void sentence_demo(const std::string& out_dir)
                  "word's largest weight\n";
     for (std::size_t i = 0; i < words.size(); ++i) {
         const double top = xt::amax(xt::row(r.a, i))();
-        std::cout << "  " << attn::fmt(double(i), "%2.0f") << ' '
+        std::cout << "  " << book::fmt(double(i), "%2.0f") << ' '
                   << words[i] << std::string(8 - words[i].size(), ' ')
-                  << attn::fmt(top, "%.3f") << " on";
+                  << book::fmt(top, "%.3f") << " on";
         for (std::size_t j = 0; j < words.size(); ++j) {
             if (top - r.a(i, j) < 1e-12) {     // every key that ties
                 std::cout << ' ' << j << ' ' << words[j];
@@ -89,15 +89,15 @@ void sentence_demo(const std::string& out_dir)
     std::cout << "  output y of \"it\" (features animal, thing, det, verb, "
                  "pron, prep, conj, adj):\n   ";
     for (std::size_t f = 0; f < std::size_t(d_model); ++f) {
-        std::cout << ' ' << attn::fmt(r.y(7, f), "%.3f");
+        std::cout << ' ' << book::fmt(r.y(7, f), "%.3f");
     }
     // Without the scale the same scores are sqrt(8) times larger.
     const matrix a_raw = attn::softmax_rows(r.s * std::sqrt(8.0));
-    std::cout << "\n  \"it\" puts " << attn::fmt(r.a(7, 1), "%.4f")
+    std::cout << "\n  \"it\" puts " << book::fmt(r.a(7, 1), "%.4f")
               << " on \"cat\"; without the 1/sqrt(d_k) scale it would put "
-              << attn::fmt(a_raw(7, 1), "%.4f") << "\n\n";
+              << book::fmt(a_raw(7, 1), "%.4f") << "\n\n";
     if (!out_dir.empty()) {
-        attn::heatmap_style style;
+        book::heatmap_style style;
         style.title = "Self-attention weights A (Eq. 2.3), dₖ = 8";
         style.row_axis = "query word";
         style.col_axis = "key word";
@@ -105,8 +105,8 @@ void sentence_demo(const std::string& out_dir)
             style.row_labels.push_back(std::to_string(t) + " " + words[t]);
             style.col_labels.push_back(words[t]);
         }
-        attn::write_heatmap_svg(
-            attn::path_in(out_dir, "ch02_sentence_attention.svg"), r.a,
+        book::write_heatmap_svg(
+            book::path_in(out_dir, "ch02_sentence_attention.svg"), r.a,
             style);
     }
 }
@@ -141,13 +141,13 @@ void sentence_with_positions_demo()
     std::cout << "The same sentence with x_t + PE_t (Eq. 2.9, d_model = 8),\n"
                  "same W_q, W_k = W_v = I:\n"
               << "  largest change of one weight: "
-              << attn::fmt(xt::amax(change)(), "%.3f") << " (query \""
+              << book::fmt(xt::amax(change)(), "%.3f") << " (query \""
               << words[worst] << "\")\n  " << on_it << " of "
               << words.size() << " words put their largest weight on "
-              << "\"it\", from " << attn::fmt(low, "%.3f") << " to "
-              << attn::fmt(high, "%.3f") << "\n"
+              << "\"it\", from " << book::fmt(low, "%.3f") << " to "
+              << book::fmt(high, "%.3f") << "\n"
               << "  the rows of the two \"the\" now differ by up to "
-              << attn::fmt(the_gap, "%.3f") << "\n\n";
+              << book::fmt(the_gap, "%.3f") << "\n\n";
 }
 
 // [ch02-scaling-sweep]
@@ -204,17 +204,17 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
         for (std::size_t c = 0; c < row.size(); ++c) {
             columns[c].push_back(row[c]);
         }
-        var_rows.push_back({attn::fmt(d, "%.0f"), attn::fmt(m.mean, "%.3f"),
-                            attn::fmt(m.variance, "%.1f"),
-                            attn::fmt(se, "%.2f"),
-                            attn::fmt(m.variance_scaled, "%.3f")});
+        var_rows.push_back({book::fmt(d, "%.0f"), book::fmt(m.mean, "%.3f"),
+                            book::fmt(m.variance, "%.1f"),
+                            book::fmt(se, "%.2f"),
+                            book::fmt(m.variance_scaled, "%.3f")});
         sat_rows.push_back(
-            {attn::fmt(d, "%.0f"), attn::fmt(unscaled.max_weight, "%.3f"),
-             attn::fmt(scaled.max_weight, "%.3f"),
-             attn::fmt(unscaled.entropy, "%.3f"),
-             attn::fmt(scaled.entropy, "%.3f"),
-             attn::fmt(unscaled.jacobian_norm, "%.2e"),
-             attn::fmt(scaled.jacobian_norm, "%.2e")});
+            {book::fmt(d, "%.0f"), book::fmt(unscaled.max_weight, "%.3f"),
+             book::fmt(scaled.max_weight, "%.3f"),
+             book::fmt(unscaled.entropy, "%.3f"),
+             book::fmt(scaled.entropy, "%.3f"),
+             book::fmt(unscaled.jacobian_norm, "%.2e"),
+             book::fmt(scaled.jacobian_norm, "%.2e")});
     }
     std::cout << "Var(q.k) for q, k with i.i.d. N(0, 1) entries, "
               << n_pairs << " pairs each (Eq. 2.6):\n"
@@ -237,25 +237,25 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
                   << r[4] << "   " << r[5] << " | " << r[6] << '\n';
     }
     std::cout << "  (uniform weights over " << n_k << " keys: largest "
-              << attn::fmt(1.0 / double(n_k), "%.3f") << ", entropy log "
-              << n_k << " = " << attn::fmt(std::log(double(n_k)), "%.3f")
+              << book::fmt(1.0 / double(n_k), "%.3f") << ", entropy log "
+              << n_k << " = " << book::fmt(std::log(double(n_k)), "%.3f")
               << ")\n\n";
     if (!out_dir.empty()) {
-        attn::write_columns(
-            attn::path_in(out_dir, "ch02_scaling.dat"),
+        book::write_columns(
+            book::path_in(out_dir, "ch02_scaling.dat"),
             {"d_k", "var", "var_scaled", "std_err", "max_w_raw",
              "max_w_scaled", "entropy_raw", "entropy_scaled", "jac_raw",
              "jac_scaled", "mean"},
             columns);
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch02_dot_variance.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch02_dot_variance.md"),
             {"<i>d<sub>k</sub></i>", "mean of <i>q</i>&middot;<i>k</i>",
              "variance", "its standard error",
              "variance of <i>q</i>&middot;<i>k</i> / &radic;<i>d<sub>k"
              "</sub></i> (= variance / <i>d<sub>k</sub></i>)"},
             var_rows);
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch02_saturation.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch02_saturation.md"),
             {"<i>d<sub>k</sub></i>", "largest weight, unscaled",
              "largest weight, scaled", "entropy, unscaled",
              "entropy, scaled", "Jacobian norm, unscaled",
@@ -289,10 +289,10 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
     std::cout << "Permutation equivariance (Eq. 2.8), 6 random tokens, "
                  "order (3, 0, 5, 1, 4, 2):\n"
               << "  max |Y(PX) - P Y(X)|               = "
-              << attn::fmt(gap(y_p, attn::permute_rows(y, perm)), "%.2g")
+              << book::fmt(gap(y_p, attn::permute_rows(y, perm)), "%.2g")
               << "\n  with positional encodings added:\n"
               << "  max |Y(PX + PE) - P Y(X + PE)|     = "
-              << attn::fmt(gap(z_p, attn::permute_rows(z, perm)), "%.3g")
+              << book::fmt(gap(z_p, attn::permute_rows(z, perm)), "%.3g")
               << "\n";
     // [ch02-pe-check]
     // Eq. 2.10 on 100 positions of width 64: one matrix R_k for all p.
@@ -314,9 +314,9 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
     std::cout << "Sinusoidal encodings, 100 positions, d_model = 64 "
                  "(Eq. 2.10):\n  max |PE(p) R_k - PE(p + k)| over "
                  "k = 1, 7, 30 and every p = "
-              << attn::fmt(worst, "%.2g") << '\n';
+              << book::fmt(worst, "%.2g") << '\n';
     if (!out_dir.empty()) {
-        attn::heatmap_style style;
+        book::heatmap_style style;
         style.title = "Sinusoidal positional encodings (Eq. 2.9), "
                       "d_model = 64";
         style.row_axis = "position p";
@@ -330,8 +330,8 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
         for (std::size_t c = 0; c < 64; ++c) {
             style.col_labels.push_back(c % 8 == 0 ? std::to_string(c) : "");
         }
-        attn::write_heatmap_svg(
-            attn::path_in(out_dir, "ch02_positional_encoding.svg"),
+        book::write_heatmap_svg(
+            book::path_in(out_dir, "ch02_positional_encoding.svg"),
             matrix(xt::view(pe_100, xt::range(0, 50), xt::all())), style);
     }
 }
@@ -341,23 +341,23 @@ void memory_demo()
 {
     std::cout << "\nStoring S and A (n x n each) as 8-byte doubles:\n";
     for (std::size_t n : {1000u, 10000u}) {
-        std::cout << "  n = " << attn::with_commas(n) << ": 2 n^2 x 8 = "
-                  << attn::with_commas(2 * n * n * sizeof(double))
+        std::cout << "  n = " << book::with_commas(n) << ": 2 n^2 x 8 = "
+                  << book::with_commas(2 * n * n * sizeof(double))
                   << " bytes\n";
     }
 }
 
-int run_load_save(const attn::common_args& args)
+int run_load_save(const book::common_args& args)
 {
     const auto in = [&](const char* name) {
-        return attn::load_npy<2>(attn::path_in(args.load_dir, name));
+        return book::load_npy<2>(book::path_in(args.load_dir, name));
     };
     const matrix x = in("X.npy"), w_q = in("W_q.npy"), w_k = in("W_k.npy"),
                  w_v = in("W_v.npy");
     const std::size_t d_model = x.shape()[1];
     if (w_q.shape()[0] != d_model || w_k.shape() != w_q.shape()
         || w_v.shape()[0] != d_model) {
-        throw attn::usage_error(
+        throw book::usage_error(
             "X.npy " + attn::shape_string(x.shape()) + ", W_q.npy "
             + attn::shape_string(w_q.shape()) + ", W_k.npy "
             + attn::shape_string(w_k.shape()) + " and W_v.npy "
@@ -365,18 +365,18 @@ int run_load_save(const attn::common_args& args)
             "(n, d_model), (d_model, d_k), (d_model, d_k), (d_model, d_v)");
     }
     const auto r = attn::self_attention(x, w_q, w_k, w_v);
-    attn::save_outputs(args.save_dir, "Q.npy", r.q, "K.npy", r.k, "V.npy",
+    book::save_outputs(args.save_dir, "Q.npy", r.q, "K.npy", r.k, "V.npy",
                        r.v, "S.npy", r.s, "A.npy", r.a, "Y.npy", r.y);
     return 0;
 }
 
-int run(const attn::common_args& args)
+int run(const book::common_args& args)
 {
     if (!args.load_dir.empty()) {
         return run_load_save(args);
     }
     if (!args.save_dir.empty()) {
-        throw attn::usage_error("--save needs --load (the inputs X.npy, "
+        throw book::usage_error("--save needs --load (the inputs X.npy, "
                                 "W_q.npy, W_k.npy, W_v.npy)");
     }
     sentence_demo(args.out_dir);
@@ -391,12 +391,12 @@ int run(const attn::common_args& args)
 
 int main(int argc, char** argv)
 {
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch02_self_attention",
         "Self-attention, why the scores are divided by sqrt(d_k), "
         "permutation equivariance and positional encodings.",
         [](cxxopts::Options&) {},
-        [](const cxxopts::ParseResult&, const attn::common_args& args) {
+        [](const cxxopts::ParseResult&, const book::common_args& args) {
             return run(args);
         });
 }

@@ -21,10 +21,10 @@
 #include <xtensor/xrandom.hpp>
 #include <xtensor/xsort.hpp>
 
-#include "attention/cli.hpp"
+#include "book/cli.hpp"
 #include "attention/multi_head.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 
 namespace {
 
@@ -123,15 +123,15 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
         for (std::size_t j = 0; j < sentence.size(); ++j) {
             if (r.a(1, i, j) > 0.01) {
                 same += (same.empty() ? "" : ", ") + std::to_string(j)
-                        + " (" + attn::fmt(r.a(1, i, j), "%.2f") + ")";
+                        + " (" + book::fmt(r.a(1, i, j), "%.2f") + ")";
             }
         }
         const std::size_t prev = xt::argmax(xt::view(r.a, 0, i))();
-        std::cout << "  " << attn::fmt(double(i), "%.0f") << " "
+        std::cout << "  " << book::fmt(double(i), "%.0f") << " "
                   << words[sentence[i]]
                   << std::string(9 - words[sentence[i]].size(), ' ')
                   << std::to_string(prev) << " " << words[sentence[prev]]
-                  << " (" << attn::fmt(r.a(0, i, prev), "%.4f") << ")"
+                  << " (" << book::fmt(r.a(0, i, prev), "%.4f") << ")"
                   << std::string(7 - words[sentence[prev]].size(), ' ')
                   << same << '\n';
     }
@@ -142,30 +142,30 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
     const double beta = 10.0 * std::sqrt(double(d_k));
     std::cout << "\nThe same weights as one head (H = 1, d_k = " << d_model
               << "):\n  a match scores beta/sqrt(" << d_model << ") = "
-              << attn::fmt(beta / std::sqrt(double(d_model)), "%.2f")
+              << book::fmt(beta / std::sqrt(double(d_model)), "%.2f")
               << ", not 10;\n  \"cat\" puts "
-              << attn::fmt(one.a(0, 1, 0), "%.3f") << " on 0 the (the "
-              << "previous token)\n  and " << attn::fmt(one.a(0, 1, 1), "%.3f")
+              << book::fmt(one.a(0, 1, 0), "%.3f") << " on 0 the (the "
+              << "previous token)\n  and " << book::fmt(one.a(0, 1, 1), "%.3f")
               << " on 1 cat (its own word)\n\n";
     if (!out_dir.empty()) {
-        attn::heatmap_style style;
+        book::heatmap_style style;
         style.row_labels = labels;
         style.col_labels = labels;
         style.title = "Head 0: the previous position";
-        attn::write_heatmap_svg(
-            attn::path_in(out_dir, "ch03_head0_previous.svg"),
+        book::write_heatmap_svg(
+            book::path_in(out_dir, "ch03_head0_previous.svg"),
             xt::view(r.a, 0, xt::all(), xt::all()), style);
         style.title = "Head 1: the same word";
-        attn::write_heatmap_svg(
-            attn::path_in(out_dir, "ch03_head1_same_word.svg"),
+        book::write_heatmap_svg(
+            book::path_in(out_dir, "ch03_head1_same_word.svg"),
             xt::view(r.a, 1, xt::all(), xt::all()), style);
         style.title = "One head, same weights: both patterns mixed";
-        attn::write_heatmap_svg(
-            attn::path_in(out_dir, "ch03_one_head.svg"),
+        book::write_heatmap_svg(
+            book::path_in(out_dir, "ch03_one_head.svg"),
             xt::view(one.a, 0, xt::all(), xt::all()), style);
     }
     if (!save_dir.empty()) {
-        attn::save_outputs(save_dir, "X.npy", x, "W_q.npy", w.w_q, "W_k.npy",
+        book::save_outputs(save_dir, "X.npy", x, "W_q.npy", w.w_q, "W_k.npy",
                            w.w_k, "W_v.npy", w.w_v, "W_o.npy", w.w_o,
                            "b_o.npy", w.b_o, "A.npy", r.a, "Y.npy", r.y);
         std::cout << '\n';
@@ -192,21 +192,21 @@ void gate_demo(const std::string& out_dir)
         }
         const auto full = attn::multi_head_attention(x, x, w, 2);
         const double change = xt::amax(xt::abs(r.y - full.y))();
-        const std::string name = "(" + attn::fmt(gates(0)) + ", "
-                                 + attn::fmt(gates(1)) + ")";
+        const std::string name = "(" + book::fmt(gates(0)) + ", "
+                                 + book::fmt(gates(1)) + ")";
         std::cout << "  gates " << name << ": previous word right for "
                   << right << " of " << sentence.size() - 1
-                  << " tokens; y changes by up to " << attn::fmt(change)
+                  << " tokens; y changes by up to " << book::fmt(change)
                   << '\n';
         rows.push_back({name, std::to_string(right) + " of "
                                   + std::to_string(sentence.size() - 1),
-                        attn::fmt(change)});
+                        book::fmt(change)});
     }
     std::cout << '\n';
     // [ch03-gate-demo]
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch03_gates.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch03_gates.md"),
             {"gates (<i>&xi;</i><sub>0</sub>, <i>&xi;</i><sub>1</sub>)",
              "previous word read right", "largest change of <i>y</i>"},
             rows);
@@ -228,7 +228,7 @@ void cost_demo(const std::string& out_dir)
     for (std::size_t heads : {1u, 2u, 4u, 8u, 16u}) {
         const auto c = attn::multi_head_multiply_adds(n, n, width, heads);
         const auto cell = [](std::size_t v) {
-            return attn::with_commas(v);
+            return book::with_commas(v);
         };
         std::printf("  %2zu %4zu %12s %14s %11s %12s %13s\n", heads,
                     width / heads, cell(c.projections).c_str(),
@@ -243,8 +243,8 @@ void cost_demo(const std::string& out_dir)
     }
     std::cout << '\n';
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch03_cost.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch03_cost.md"),
             {"<i>H</i>", "<i>d<sub>k</sub></i>", "projections",
              "scores + mixing", "output", "total multiply-adds",
              "exponentials"},
@@ -286,33 +286,33 @@ void identities_demo(std::uint64_t seed)
               << ", d_model = " << width << ", H = " << heads << "):\n"
               << "  column form (Eq. 3.5):\n"
               << "    largest |V~ - y^T| = "
-              << attn::fmt(xt::amax(xt::abs(v_tilde - xt::transpose(r.y)))(),
+              << book::fmt(xt::amax(xt::abs(v_tilde - xt::transpose(r.y)))(),
                            "%.2g")
               << "\n  sum over heads (Eq. 3.6):\n"
               << "    largest |sum_h Y^h W_o^h + b_o - y| = "
-              << attn::fmt(xt::amax(xt::abs(by_head + w.b_o - r.y))(), "%.2g")
+              << book::fmt(xt::amax(xt::abs(by_head + w.b_o - r.y))(), "%.2g")
               << "\n  gate xi_1 = 0 against W_o without head 1's rows "
                  "(Eq. 3.7):\n    largest difference = "
-              << attn::fmt(gate_diff, "%.2g") << '\n';
+              << book::fmt(gate_diff, "%.2g") << '\n';
 }
 
-int load_and_save(const attn::common_args& args, std::size_t heads)
+int load_and_save(const book::common_args& args, std::size_t heads)
 {
     const auto& dir = args.load_dir;
-    const auto x = attn::load_npy<2>(attn::path_in(dir, "X.npy"));
+    const auto x = book::load_npy<2>(book::path_in(dir, "X.npy"));
     attn::multi_head_weights w;
-    w.w_q = attn::load_npy<2>(attn::path_in(dir, "W_q.npy"));
-    w.w_k = attn::load_npy<2>(attn::path_in(dir, "W_k.npy"));
-    w.w_v = attn::load_npy<2>(attn::path_in(dir, "W_v.npy"));
-    w.w_o = attn::load_npy<2>(attn::path_in(dir, "W_o.npy"));
-    w.b_o = attn::load_npy<1>(attn::path_in(dir, "b_o.npy"));
+    w.w_q = book::load_npy<2>(book::path_in(dir, "W_q.npy"));
+    w.w_k = book::load_npy<2>(book::path_in(dir, "W_k.npy"));
+    w.w_v = book::load_npy<2>(book::path_in(dir, "W_v.npy"));
+    w.w_o = book::load_npy<2>(book::path_in(dir, "W_o.npy"));
+    w.b_o = book::load_npy<1>(book::path_in(dir, "b_o.npy"));
     const std::size_t width = x.shape()[1];
     for (auto [name, m] : {std::pair{"W_q.npy", &w.w_q},
                            std::pair{"W_k.npy", &w.w_k},
                            std::pair{"W_v.npy", &w.w_v},
                            std::pair{"W_o.npy", &w.w_o}}) {
         if (m->shape()[0] != width || m->shape()[1] != width) {
-            throw attn::usage_error(
+            throw book::usage_error(
                 std::string(name) + " has shape " + attn::shape_string(
                     m->shape()) + ", expected (d_model, d_model) = ("
                 + std::to_string(width) + ", " + std::to_string(width)
@@ -320,19 +320,19 @@ int load_and_save(const attn::common_args& args, std::size_t heads)
         }
     }
     if (w.b_o.shape()[0] != width) {
-        throw attn::usage_error(
+        throw book::usage_error(
             "b_o.npy has shape " + attn::shape_string(w.b_o.shape())
             + ", expected (d_model,) = (" + std::to_string(width)
             + ",) to fit X.npy " + attn::shape_string(x.shape()));
     }
     if (heads == 0 || width % heads != 0) {
-        throw attn::usage_error(
+        throw book::usage_error(
             "--heads " + std::to_string(heads) + " does not divide d_model = "
             + std::to_string(width) + " (the width of X.npy "
             + attn::shape_string(x.shape()) + ")");
     }
     const auto r = attn::multi_head_attention(x, x, w, heads);
-    attn::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
+    book::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
     return 0;
 }
 
@@ -340,7 +340,7 @@ int load_and_save(const attn::common_args& args, std::size_t heads)
 
 int main(int argc, char** argv)
 {
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch03_multi_head",
         "Multi-head attention: heads as column blocks of one projected Q, "
         "K, V; a hand-set two-head example; costs; head gates.",
@@ -350,14 +350,14 @@ int main(int argc, char** argv)
                 cxxopts::value<std::string>()->default_value("2"), "H");
         },
         [](const cxxopts::ParseResult& result,
-           const attn::common_args& args) {
+           const book::common_args& args) {
             // Parsed here, not by cxxopts, so that a bad value's message
             // names the flag.
             const auto text = result["heads"].as<std::string>();
             if (text.empty() || text.size() > 6
                 || text.find_first_not_of("0123456789") != std::string::npos
                 || std::stoul(text) == 0) {
-                throw attn::usage_error("--heads: expected a positive "
+                throw book::usage_error("--heads: expected a positive "
                                         "whole number, got '" + text + "'");
             }
             const std::size_t heads = std::stoul(text);
@@ -365,7 +365,7 @@ int main(int argc, char** argv)
                 return load_and_save(args, heads);
             }
             if (result.count("heads")) {
-                throw attn::usage_error("--heads applies to --load DIR; the "
+                throw book::usage_error("--heads applies to --load DIR; the "
                                         "demonstrations fix their own H");
             }
             two_head_demo(args.out_dir, args.save_dir);

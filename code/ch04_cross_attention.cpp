@@ -19,13 +19,13 @@
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xrandom.hpp>
 
-#include "attention/cli.hpp"
+#include "book/cli.hpp"
 #include "attention/decoder_block.hpp"
 #include "attention/kv_cache.hpp"
 #include "attention/masking.hpp"
 #include "attention/multi_head.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 
 namespace {
 
@@ -47,12 +47,12 @@ double max_abs_diff(const matrix& a, const matrix& b)
 // A number for a table; NaN is written "NaN", whatever the C library says.
 std::string num(double x, const char* format)
 {
-    return std::isnan(x) ? "NaN" : attn::fmt(x, format);
+    return std::isnan(x) ? "NaN" : book::fmt(x, format);
 }
 
 std::string fmt_diff(double x)
 {
-    return x == 0.0 ? "0 (exactly)" : attn::fmt(x, "%.3g");
+    return x == 0.0 ? "0 (exactly)" : book::fmt(x, "%.3g");
 }
 
 // Writes a mask as a heatmap: 1 (bright) = may attend, 0 (dark) = masked.
@@ -63,12 +63,12 @@ void write_mask_svg(const std::string& out_dir, const std::string& name,
     if (out_dir.empty()) {
         return;
     }
-    attn::heatmap_style style;
+    book::heatmap_style style;
     style.title = title;
     style.row_axis = row_axis;
     style.col_axis = col_axis;
     style.annotate = false;
-    attn::write_heatmap_svg(attn::path_in(out_dir, name),
+    book::write_heatmap_svg(book::path_in(out_dir, name),
                             xt::cast<double>(m), style);
 }
 
@@ -156,8 +156,8 @@ void fill_demo(const std::string& out_dir)
     }
     std::cout << '\n';
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch04_fill.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch04_fill.md"),
             {"rule", "weights, key 2 masked", "weights, every key masked",
              "output of the fully masked query"},
             rows);
@@ -194,17 +194,17 @@ void leak_demo(std::uint64_t seed, const std::string& out_dir)
         const double masked_i = xt::amax(xt::row(dy_masked, i))();
         std::cout << "  " << i << (i < t ? " (past) " : i == t ? " (t)    "
                                                               : " (later)")
-                  << "  " << attn::fmt(open_i, "%-11.3g") << "  "
+                  << "  " << book::fmt(open_i, "%-11.3g") << "  "
                   << fmt_diff(masked_i) << '\n';
         rows.push_back({std::to_string(i)
                             + (i < t ? " (before t)" : i == t ? " (= t)"
                                                               : " (after t)"),
-                        attn::fmt(open_i, "%.3g"), fmt_diff(masked_i)});
+                        book::fmt(open_i, "%.3g"), fmt_diff(masked_i)});
     }
     std::cout << '\n';
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch04_leak.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch04_leak.md"),
             {"position <i>i</i>", "change of <i>y<sub>i</sub></i>, no mask",
              "change of <i>y<sub>i</sub></i>, causal mask"},
             rows);
@@ -237,7 +237,7 @@ void padding_demo(std::uint64_t seed)
               << "  largest change of a real token's output:\n"
               << "    with the padding mask " << fmt_diff(with_mask)
               << ", without it "
-              << attn::fmt(without, "%.3g") << "\n\n";
+              << book::fmt(without, "%.3g") << "\n\n";
 }
 
 // [ch04-cache-demo]
@@ -293,7 +293,7 @@ void cache_demo(std::uint64_t seed)
                  "(bottom-right mask): largest difference "
               << fmt_diff(chunk_diff) << "\n  the 3 with a top-left mask "
                  "instead: largest difference "
-              << attn::fmt(wrong, "%.3g") << "\n\n";
+              << book::fmt(wrong, "%.3g") << "\n\n";
 }
 
 attn::multi_head_weights random_layer(std::size_t d_model, double scale)
@@ -312,11 +312,11 @@ void write_weights_svg(const std::string& out_dir, const std::string& name,
     if (out_dir.empty()) {
         return;
     }
-    attn::heatmap_style style;
+    book::heatmap_style style;
     style.title = title;
     style.row_axis = row_axis;
     style.col_axis = col_axis;
-    attn::write_heatmap_svg(attn::path_in(out_dir, name),
+    book::write_heatmap_svg(book::path_in(out_dir, name),
                             xt::view(a, h, xt::all(), xt::all()), style);
 }
 
@@ -358,7 +358,7 @@ void block_demo(std::uint64_t seed, const std::string& out_dir)
             attn::decoder_block(x2, z2, w, heads, ms, m_cross).y - r.y);
         std::string out;
         for (std::size_t i = 0; i < n_t; ++i) {
-            out += (i ? " " : "") + attn::fmt(xt::amax(xt::row(dy, i))(),
+            out += (i ? " " : "") + book::fmt(xt::amax(xt::row(dy, i))(),
                                               "%.2g");
         }
         return out;
@@ -389,18 +389,18 @@ xt::xtensor<double, N> load_checked(const std::string& dir,
                                     std::vector<std::size_t> expected,
                                     const std::string& symbolic)
 {
-    auto t = attn::load_npy<N>(attn::path_in(dir, name));
+    auto t = book::load_npy<N>(book::path_in(dir, name));
     attn::expect_shape(name, "its array", t, std::move(expected), symbolic);
     return t;
 }
 
-int cross_attention_files(const attn::common_args& args, std::size_t heads,
+int cross_attention_files(const book::common_args& args, std::size_t heads,
                           bool causal)
 {
     const std::string& dir = args.load_dir;
-    const matrix x = attn::load_npy<2>(attn::path_in(dir, "X.npy"));
+    const matrix x = book::load_npy<2>(book::path_in(dir, "X.npy"));
     const std::size_t n_q = x.shape()[0], d_model = x.shape()[1];
-    const matrix z = attn::load_npy<2>(attn::path_in(dir, "Z.npy"));
+    const matrix z = book::load_npy<2>(book::path_in(dir, "Z.npy"));
     const std::size_t n_k = z.shape()[0];
     attn::expect_shape("Z.npy", "its array", z, {n_k, d_model},
                        "(n_k, d_model) with d_model from X.npy");
@@ -414,9 +414,9 @@ int cross_attention_files(const attn::common_args& args, std::size_t heads,
     }
     w.b_o = load_checked<1>(dir, "b_o.npy", {d_model}, "(d_model,)");
     mask_matrix m;
-    const std::string mask_file = attn::path_in(dir, "mask.npy");
+    const std::string mask_file = book::path_in(dir, "mask.npy");
     if (std::filesystem::exists(mask_file)) {
-        m = attn::load_mask_npy(mask_file);
+        m = book::load_mask_npy(mask_file);
         attn::expect_shape("mask.npy", "its array", m, {n_q, n_k},
                            "(n_q, n_k)");
     }
@@ -429,20 +429,20 @@ int cross_attention_files(const attn::common_args& args, std::size_t heads,
     // Eq. (4.1), with H heads (Eqs. 3.1 to 3.4) and the mask (4.5).
     const auto r = attn::multi_head_attention(x, z, w, heads, m);
     // [ch04-cross-attention]
-    attn::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
+    book::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
     return 0;
 }
 
-int run(const cxxopts::ParseResult& result, const attn::common_args& args)
+int run(const cxxopts::ParseResult& result, const book::common_args& args)
 {
     const bool causal = result.count("causal") > 0;
     const bool heads_given = result.count("heads") > 0;
     if (heads_given && result["heads"].as<std::size_t>() == 0) {
-        throw attn::usage_error("--heads: expected a positive whole number, "
+        throw book::usage_error("--heads: expected a positive whole number, "
                                 "got '0' (see --help)");
     }
     if (args.load_dir.empty() && (causal || heads_given)) {
-        throw attn::usage_error(std::string(causal ? "--causal" : "--heads")
+        throw book::usage_error(std::string(causal ? "--causal" : "--heads")
                                 + " needs --load DIR (see --help)");
     }
     if (!args.load_dir.empty()) {
@@ -462,7 +462,7 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args)
 
 int main(int argc, char** argv)
 {
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch04_cross_attention",
         "Cross-attention, causal and padding masks, the key-value cache.",
         [](cxxopts::Options& options) {
@@ -472,5 +472,5 @@ int main(int argc, char** argv)
                 ("causal", "AND the causal mask into the mask (with --load)");
         },
         [](const cxxopts::ParseResult& result,
-           const attn::common_args& args) { return run(result, args); });
+           const book::common_args& args) { return run(result, args); });
 }

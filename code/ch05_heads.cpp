@@ -19,14 +19,14 @@
 #include <string>
 #include <vector>
 
-#include "attention/cli.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 #include "attention/tiny_model.hpp"
 
 namespace {
 
-using attn::fmt;
+using book::fmt;
 using attn::matrix;
 using attn::vector;
 
@@ -86,7 +86,7 @@ attn::tiny_model train(std::uint64_t seed, std::size_t steps,
             curve[3].push_back(test_accuracy);
         });
     if (!out_dir.empty()) {
-        attn::write_columns(attn::path_in(out_dir, "ch05_training.dat"),
+        book::write_columns(book::path_in(out_dir, "ch05_training.dat"),
                             {"step", "loss", "train_accuracy",
                              "test_accuracy"},
                             curve);
@@ -138,7 +138,7 @@ std::string head_set(const std::vector<std::size_t>& heads,
         items.push_back(std::to_string(h) + " (" + describe(patterns[h])
                         + ")");
     }
-    return attn::and_list(items);
+    return book::and_list(items);
 }
 
 void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
@@ -150,15 +150,15 @@ void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
         labels.push_back(std::to_string(i) + ":" + token_name(e.tokens[i]));
     }
     for (std::size_t h = 0; h < task.heads; ++h) {
-        attn::heatmap_style style;
+        book::heatmap_style style;
         style.title = "head " + std::to_string(h);
         style.row_labels = labels;
         style.col_labels = labels;
         style.row_axis = "query position:token";
         style.col_axis = "key position:token";
         const matrix a_h = xt::view(f.layer.a, h, xt::all(), xt::all());
-        attn::write_heatmap_svg(
-            attn::path_in(out_dir, "ch05_head" + std::to_string(h) + ".svg"),
+        book::write_heatmap_svg(
+            book::path_in(out_dir, "ch05_head" + std::to_string(h) + ".svg"),
             a_h, style);
     }
 }
@@ -342,8 +342,8 @@ void analyse(const attn::tiny_model& m,
         return;
     }
     // Sentences for the chapter, made from the numbers above.
-    auto out = attn::open_for_writing(
-        attn::path_in(out_dir, "ch05_head_sentences.md"));
+    auto out = book::open_for_writing(
+        book::path_in(out_dir, "ch05_head_sentences.md"));
     for (std::size_t h = 0; h < task.heads; ++h) {
         out << "- " << head_sentence(h, patterns[h], confidence(h)) << '\n';
     }
@@ -362,7 +362,7 @@ void analyse(const attn::tiny_model& m,
             continue;
         }
         out << (first_kind ? " " : "; ")
-            << (heads.size() == 1 ? "head " : "heads ") << attn::and_list(heads)
+            << (heads.size() == 1 ? "head " : "heads ") << book::and_list(heads)
             << (heads.size() == 1 ? " is " : " are ")
             << (kind == "mixed" ? "mixed"
                 : kind == "copy detector"
@@ -385,15 +385,15 @@ void analyse(const attn::tiny_model& m,
             pair.push_back(h);
         }
     }
-    auto findings = attn::open_for_writing(
-        attn::path_in(out_dir, "ch05_findings.md"));
+    auto findings = book::open_for_writing(
+        book::path_in(out_dir, "ch05_findings.md"));
     std::vector<std::string> ablated, costs;
     for (auto h : by_ablation) {
         ablated.push_back(std::to_string(h));
         costs.push_back(fmt(ablation(h), "%.3f"));
     }
-    findings << "- Removed alone, heads " << attn::and_list(ablated) << " cost "
-             << attn::and_list(costs)
+    findings << "- Removed alone, heads " << book::and_list(ablated) << " cost "
+             << book::and_list(costs)
              << " of test accuracy (Table 5.2's ablation column).\n";
     findings << "- The least important head is head " << by_ablation[0]
              << " by ablation, head " << by_importance[0]
@@ -417,7 +417,7 @@ void analyse(const attn::tiny_model& m,
     for (std::size_t v = 0; v < task.vocab; ++v) {
         token_header.push_back("<i>t<sub>i</sub></i> = " + std::to_string(v));
     }
-    attn::write_markdown_table(attn::path_in(out_dir, "ch05_copy_tokens.md"),
+    book::write_markdown_table(book::path_in(out_dir, "ch05_copy_tokens.md"),
                                token_header, token_rows);
     // Which tokens each copy detector covers (weight on copies >= 0.5).
     findings << "- Per token (Table 5.3), ";
@@ -442,24 +442,24 @@ void analyse(const attn::tiny_model& m,
              << "<i>t<sub>i</sub></i> at "
              << fmt(breakdown.previous_is_copy, "%.2f")
              << " of the positions that have one.\n";
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch05_heads.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch05_heads.md"),
         {"head: pattern", "on <i>i</i>&minus;1", "on copies",
          "on BOS", "ablation", "<i>&Icirc;<sub>h</sub></i>", "confidence"},
         rows);
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch05_pruning.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch05_pruning.md"),
         {"heads left", "by <i>&Icirc;<sub>h</sub></i>",
          "by <i>&Icirc;<sub>h</sub></i> again", "by ablation",
          "by confidence", "random: mean", "random: range"},
         prune_rows);
-    attn::write_columns(attn::path_in(out_dir, "ch05_pruning.dat"),
+    book::write_columns(book::path_in(out_dir, "ch05_pruning.dat"),
                         {"heads_left", "by_importance", "by_remeasured",
                          "by_ablation", "by_confidence", "random_mean",
                          "random_min", "random_max"},
                         columns);
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch05_accuracy.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch05_accuracy.md"),
         {"test sequences", "accuracy, all heads", "test loss",
          "always the most frequent class"},
         {{std::to_string(test.size()), fmt(full.accuracy, "%.3f"),
@@ -469,17 +469,17 @@ void analyse(const attn::tiny_model& m,
 attn::tiny_model load_model(const std::string& dir)
 {
     attn::tiny_model m;
-    m.attention.w_q = attn::load_npy<2>(attn::path_in(dir, "W_q.npy"));
-    m.attention.w_k = attn::load_npy<2>(attn::path_in(dir, "W_k.npy"));
-    m.attention.w_v = attn::load_npy<2>(attn::path_in(dir, "W_v.npy"));
-    m.attention.w_o = attn::load_npy<2>(attn::path_in(dir, "W_o.npy"));
-    m.attention.b_o = attn::load_npy<1>(attn::path_in(dir, "b_o.npy"));
-    m.w_u = attn::load_npy<2>(attn::path_in(dir, "W_u.npy"));
-    m.b_u = attn::load_npy<1>(attn::path_in(dir, "b_u.npy"));
+    m.attention.w_q = book::load_npy<2>(book::path_in(dir, "W_q.npy"));
+    m.attention.w_k = book::load_npy<2>(book::path_in(dir, "W_k.npy"));
+    m.attention.w_v = book::load_npy<2>(book::path_in(dir, "W_v.npy"));
+    m.attention.w_o = book::load_npy<2>(book::path_in(dir, "W_o.npy"));
+    m.attention.b_o = book::load_npy<1>(book::path_in(dir, "b_o.npy"));
+    m.w_u = book::load_npy<2>(book::path_in(dir, "W_u.npy"));
+    m.b_u = book::load_npy<1>(book::path_in(dir, "b_u.npy"));
     try {
-        attn::check_tiny_model(task, m);
+        attn::expect_tiny_model(task, m);
     } catch (const std::invalid_argument& e) {
-        throw attn::usage_error(dir + ": " + e.what());
+        throw book::usage_error(dir + ": " + e.what());
     }
     return m;
 }
@@ -489,7 +489,7 @@ void save_model(const attn::tiny_model& m, const attn::heads_example& e,
                 const std::string& dir)
 {
     auto save = [&](const std::string& name, const auto& t) {
-        attn::save_npy(attn::path_in(dir, name + ".npy"), t);
+        book::save_npy(book::path_in(dir, name + ".npy"), t);
     };
     save("W_q", m.attention.w_q);
     save("W_k", m.attention.w_k);
@@ -511,11 +511,11 @@ void save_model(const attn::tiny_model& m, const attn::heads_example& e,
               << "measures to " << dir << '\n';
 }
 
-int run(const cxxopts::ParseResult& options, const attn::common_args& args)
+int run(const cxxopts::ParseResult& options, const book::common_args& args)
 {
     const auto steps = options["steps"].as<std::size_t>();
     if (steps == 0) {
-        throw attn::usage_error("--steps must be at least 1");
+        throw book::usage_error("--steps must be at least 1");
     }
     // The test set and the example of the figures depend on --seed too.
     const auto test = attn::make_heads_examples(task, test_sequences,
@@ -548,7 +548,7 @@ int run(const cxxopts::ParseResult& options, const attn::common_args& args)
 
 int main(int argc, char** argv)
 {
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch05_heads",
         "Train a tiny multi-head attention model, measure and prune its "
         "heads.",
@@ -558,5 +558,5 @@ int main(int argc, char** argv)
                 cxxopts::value<std::size_t>()->default_value("600"), "N");
         },
         [](const cxxopts::ParseResult& options,
-           const attn::common_args& args) { return run(options, args); });
+           const book::common_args& args) { return run(options, args); });
 }

@@ -29,9 +29,9 @@
 
 #include <xtensor/xrandom.hpp>
 
-#include "attention/cli.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 #include "attention/scale.hpp"
 
 // OpenBLAS's own switch (the library the build links, BLA_VENDOR=OpenBLAS).
@@ -39,7 +39,7 @@ extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace {
 
-using attn::bool_matrix;
+using attn::mask_matrix;
 using attn::matrix;
 // CPU seconds of this process: on a shared machine, wall-clock time also
 // counts the time spent waiting for a core.
@@ -56,7 +56,7 @@ const std::size_t d = 64;  // d_k = d_v of the benchmark
 const std::vector<std::string> ways = {"loops", "xtensor", "blas", "tiled"};
 
 matrix run_way(const std::string& way, const matrix& q, const matrix& k,
-               const matrix& v, const bool_matrix& mask = bool_matrix())
+               const matrix& v, const mask_matrix& mask = mask_matrix())
 {
     if (way == "loops") {
         return attn::attention_loops(q, k, v, mask);
@@ -70,7 +70,7 @@ matrix run_way(const std::string& way, const matrix& q, const matrix& k,
     if (way == "tiled") {
         return attn::attention_tiled(q, k, v, mask);
     }
-    throw attn::usage_error("unknown way '" + way
+    throw book::usage_error("unknown way '" + way
                             + "': expected loops, xtensor, blas or tiled");
 }
 
@@ -96,10 +96,10 @@ void equality_demo(std::uint64_t seed)
         const matrix k = xt::random::randn<double>({n[1], n[2]});
         const matrix v = xt::random::randn<double>({n[1], n[3]});
         // A random mask that also leaves query 0 with no key at all.
-        bool_matrix mask = xt::random::rand<double>({n[0], n[1]}) < 0.7;
+        mask_matrix mask = xt::random::rand<double>({n[0], n[1]}) < 0.7;
         xt::row(mask, 0) = false;
         for (bool masked : {false, true}) {
-            const bool_matrix m = masked ? mask : bool_matrix();
+            const mask_matrix m = masked ? mask : mask_matrix();
             const matrix ref = attn::attention_loops(q, k, v, m);
             if (masked) {
                 for (const auto& way : ways) {
@@ -118,7 +118,7 @@ void equality_demo(std::uint64_t seed)
                           "", masked ? "random" : "none");
             std::cout << line;
             for (const auto& way : {"xtensor", "blas", "tiled"}) {
-                std::cout << "  " << attn::fmt(
+                std::cout << "  " << book::fmt(
                     max_relative_difference(run_way(way, q, k, v, m), ref),
                     "%.1e") << "  ";
             }
@@ -168,20 +168,20 @@ void online_demo(const std::string& out_dir)
     std::cout << "The online softmax on one row, blocks (1, 3) and (5, 2):\n";
     for (std::size_t b = 0; b < r.after.size(); ++b) {
         const auto& a = r.after[b];
-        rows.push_back({std::to_string(b + 1), scores[b], attn::fmt(a[0]),
-                        attn::fmt(a[1], "%.6f"), attn::fmt(a[2], "%.6f"),
-                        attn::fmt(a[3], "%.6f")});
+        rows.push_back({std::to_string(b + 1), scores[b], book::fmt(a[0]),
+                        book::fmt(a[1], "%.6f"), book::fmt(a[2], "%.6f"),
+                        book::fmt(a[3], "%.6f")});
         std::cout << "  after block " << rows.back()[0] << ": m = "
                   << rows.back()[2] << ", alpha = " << rows.back()[3]
                   << ", l = " << rows.back()[4] << ", o = " << rows.back()[5]
                   << '\n';
     }
-    std::cout << "  y = o / l = " << attn::fmt(r.y_online, "%.12f")
+    std::cout << "  y = o / l = " << book::fmt(r.y_online, "%.12f")
               << ",\n  softmax of all four at once: "
-              << attn::fmt(r.y_direct, "%.12f") << "\n\n";
+              << book::fmt(r.y_direct, "%.12f") << "\n\n";
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch06_online_demo.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch06_online_demo.md"),
             {"block", "scores", "<i>m</i> after", "rescale "
              "<i>e</i><sup><i>m</i><sub>old</sub> &minus; "
              "<i>m</i><sub>new</sub></sup>",
@@ -202,17 +202,17 @@ void cost_demo(const std::string& out_dir)
                       n, c.multiply_adds, c.exponentials,
                       c.stored_bytes / mib);
         std::cout << line;
-        rows.push_back({attn::fmt(n, "%.0f"), attn::fmt(c.multiply_adds),
-                        attn::fmt(c.exponentials),
-                        attn::fmt(c.stored_bytes / mib, "%.6g")});
+        rows.push_back({book::fmt(n, "%.0f"), book::fmt(c.multiply_adds),
+                        book::fmt(c.exponentials),
+                        book::fmt(c.stored_bytes / mib, "%.6g")});
     }
     std::cout << "  tiled attention instead keeps one block of scores: "
-              << attn::fmt(attn::attention_tiled_extra_bytes(128, 256)
+              << book::fmt(attn::attention_tiled_extra_bytes(128, 256)
                                / 1024.0)
               << " KiB\n  for blocks of 128 queries x 256 keys\n\n";
     if (!out_dir.empty()) {
-        attn::write_markdown_table(
-            attn::path_in(out_dir, "ch06_cost_model.md"),
+        book::write_markdown_table(
+            book::path_in(out_dir, "ch06_cost_model.md"),
             {"<i>n</i>", "multiply-adds", "exponentials",
              "<i>S</i> and <i>A</i> (MiB)"},
             rows);
@@ -260,7 +260,7 @@ int measure(const std::string& way, std::size_t n)
     const double output_bytes = 8.0 * double(n * d);
     const double peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
                         - output_bytes;
-    std::cout << attn::fmt(best, "%.6g") << ' ' << attn::fmt(peak, "%.6g")
+    std::cout << book::fmt(best, "%.6g") << ' ' << book::fmt(peak, "%.6g")
               << '\n';
     return 0;
 }
@@ -356,7 +356,7 @@ std::string cache_sizes()
 {
     auto kib = [](int name) {
         const long b = sysconf(name);
-        return b > 0 ? attn::fmt(double(b) / 1024.0, "%.0f") + " KiB"
+        return b > 0 ? book::fmt(double(b) / 1024.0, "%.0f") + " KiB"
                      : std::string("unknown");
     };
     return "L1d " + kib(_SC_LEVEL1_DCACHE_SIZE) + ", L2 "
@@ -384,7 +384,7 @@ std::vector<std::vector<double>> kv_benchmark(std::size_t max_t, double rate)
     const matrix w_v = xt::random::randn<double>({d_model, d}) / 16.0;
     const matrix x = xt::random::randn<double>({max_t, d_model});
     std::vector<std::vector<double>> columns(5);
-    attn::growing_kv_cache cache;
+    attn::kv_cache cache;
     // Room for every row up front, so that no timed step reallocates.
     cache.k.reserve(max_t * d);
     cache.v.reserve(max_t * d);
@@ -458,7 +458,7 @@ void size_benchmark(const std::string& self, const std::string& out_dir,
     rate_again = matmul_rate();
     rate = std::max(rate, rate_again);
     auto g = [](double x, const char* format) {
-        return std::isfinite(x) ? attn::fmt(x, format) : std::string("-");
+        return std::isfinite(x) ? book::fmt(x, format) : std::string("-");
     };
     std::cout << "CPU seconds and peak memory beyond inputs and output (MiB),"
               << " d = 64,\none thread (- = not run at this n):\n"
@@ -481,8 +481,8 @@ void size_benchmark(const std::string& self, const std::string& out_dir,
                       g(columns[9][i], "%.4g").c_str());
         std::cout << line;
     }
-    attn::write_columns(
-        attn::path_in(out_dir, full ? "ch06_bench_full_cpp.dat"
+    book::write_columns(
+        book::path_in(out_dir, full ? "ch06_bench_full_cpp.dat"
                                     : "ch06_bench_cpp.dat"),
         cpp_columns, columns);
 }
@@ -502,8 +502,8 @@ void kv_run(const std::string& out_dir, bool full, double rate)
         std::cout << line;
     }
     if (!out_dir.empty()) {
-        attn::write_columns(
-            attn::path_in(out_dir, full ? "ch06_kv_full.dat" : "ch06_kv.dat"),
+        book::write_columns(
+            book::path_in(out_dir, full ? "ch06_kv_full.dat" : "ch06_kv.dat"),
             {"t", "cached_s", "uncached_s", "cached_model_s",
              "uncached_model_s"},
             kv);
@@ -541,7 +541,7 @@ table read_columns(const std::string& file)
 
 std::string cell(double x, const char* format = "%.3g")
 {
-    return std::isfinite(x) ? attn::fmt(x, format) : "&ndash;";
+    return std::isfinite(x) ? book::fmt(x, format) : "&ndash;";
 }
 
 std::string first_line(const std::string& file)
@@ -577,7 +577,7 @@ std::string verdict(double measured, double wanted, bool at_least)
 void write_report(const std::string& out_dir, const std::string& stamp)
 {
     namespace fs = std::filesystem;
-    const std::string full_cpp = attn::path_in(out_dir,
+    const std::string full_cpp = book::path_in(out_dir,
                                                "ch06_bench_full_cpp.dat");
     // A full run's file from an older version of this program lacks
     // columns this version writes: it is ignored, not shown half empty.
@@ -600,9 +600,9 @@ void write_report(const std::string& out_dir, const std::string& stamp)
         }
     }
     if (!full) {
-        c = read_columns(attn::path_in(out_dir, "ch06_bench_cpp.dat"));
+        c = read_columns(book::path_in(out_dir, "ch06_bench_cpp.dat"));
     }
-    const std::string py_file = attn::path_in(out_dir,
+    const std::string py_file = book::path_in(out_dir,
                                               "ch06_bench_python.dat");
     const bool python = full && fs::exists(py_file);
     table p = python ? read_columns(py_file) : table();
@@ -680,43 +680,43 @@ void write_report(const std::string& out_dir, const std::string& stamp)
         target_rows.push_back({"<i>n</i> = 4096 and 32768", "", "",
                                "not measured in this short run"});
     }
-    attn::write_columns(
-        attn::path_in(out_dir, "ch06_bench.dat"),
+    book::write_columns(
+        book::path_in(out_dir, "ch06_bench.dat"),
         {"n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "numpy_s",
          "torch_s", "bound_s", "loops_mib", "xtensor_mib", "blas_mib",
          "tiled_mib", "numpy_mib", "torch_mib", "s_and_a_mib", "exp_s"},
         merged);
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch06_benchmark_time.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch06_benchmark_time.md"),
         {"<i>n</i>", "loops", "xtensor", "BLAS", "tiled", "NumPy", "PyTorch",
          "matmul bound"},
         time_rows);
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch06_benchmark_ratio.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch06_benchmark_ratio.md"),
         {"<i>n</i>", "fastest", "fastest / bound",
          "1 + <i>t</i><sub>exp</sub> <i>R</i> / (<i>d</i><sub>k</sub> + "
          "<i>d</i><sub>v</sub>)",
          "NumPy / fastest", "PyTorch / fastest"},
         ratio_rows);
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch06_benchmark_memory.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch06_benchmark_memory.md"),
         {"<i>n</i>", "<i>S</i> and <i>A</i> (model)", "loops", "xtensor",
          "BLAS", "tiled", "NumPy", "PyTorch"},
         memory_rows);
-    attn::write_markdown_table(
-        attn::path_in(out_dir, "ch06_targets.md"),
+    book::write_markdown_table(
+        book::path_in(out_dir, "ch06_targets.md"),
         {"target", "wanted", "measured", "verdict"}, target_rows);
     // Where the numbers come from, for the sentence above the tables.
     std::string source;
     if (full) {
         source = "These numbers come from the full benchmark, "
-                 + first_line(attn::path_in(out_dir,
+                 + first_line(book::path_in(out_dir,
                                             "ch06_bench_full_stamp.txt"))
                  + ". ";
         source += !python ? "NumPy and PyTorch were not measured in that "
                               "run."
                             : "NumPy and PyTorch: "
-                                  + first_line(attn::path_in(
+                                  + first_line(book::path_in(
                                       out_dir, "ch06_bench_python_stamp.txt"))
                                   + ".";
     } else {
@@ -728,7 +728,7 @@ void write_report(const std::string& out_dir, const std::string& stamp)
                  "beside it; this page is then regenerated from its "
                  "output.";
     }
-    attn::open_for_writing(attn::path_in(out_dir, "ch06_bench_source.md"))
+    book::open_for_writing(book::path_in(out_dir, "ch06_bench_source.md"))
         << source << '\n';
     // Irregular points of NumPy and PyTorch: a time over the bound below
     // half of that library's median time over the bound.
@@ -758,7 +758,7 @@ void write_report(const std::string& out_dir, const std::string& stamp)
             }
         }
     }
-    attn::open_for_writing(attn::path_in(out_dir, "ch06_outliers.md"))
+    book::open_for_writing(book::path_in(out_dir, "ch06_outliers.md"))
         << (!python ? std::string("NumPy and PyTorch were not measured in "
                                     "this run.")
             : odd.empty()
@@ -768,11 +768,11 @@ void write_report(const std::string& out_dir, const std::string& stamp)
                   "the bound: " + odd + ".")
         << '\n';
     // The decoding measurements: the full run's if there is one.
-    const std::string kv_full = attn::path_in(out_dir, "ch06_kv_full.dat");
+    const std::string kv_full = book::path_in(out_dir, "ch06_kv_full.dat");
     fs::copy_file(full && fs::exists(kv_full)
                       ? kv_full
-                      : attn::path_in(out_dir, "ch06_kv.dat"),
-                  attn::path_in(out_dir, "ch06_kv_plot.dat"),
+                      : book::path_in(out_dir, "ch06_kv.dat"),
+                  book::path_in(out_dir, "ch06_kv_plot.dat"),
                   fs::copy_options::overwrite_existing);
 }
 
@@ -785,15 +785,15 @@ std::string now_utc()
     return buffer;
 }
 
-int run_load(const attn::common_args& args)
+int run_load(const book::common_args& args)
 {
-    const auto q = attn::load_npy<2>(attn::path_in(args.load_dir, "Q.npy"));
-    const auto k = attn::load_npy<2>(attn::path_in(args.load_dir, "K.npy"));
-    const auto v = attn::load_npy<2>(attn::path_in(args.load_dir, "V.npy"));
-    const std::string mask_file = attn::path_in(args.load_dir, "mask.npy");
-    const bool_matrix mask = std::filesystem::exists(mask_file)
-                                 ? attn::load_mask_npy(mask_file)
-                                 : bool_matrix();
+    const auto q = book::load_npy<2>(book::path_in(args.load_dir, "Q.npy"));
+    const auto k = book::load_npy<2>(book::path_in(args.load_dir, "K.npy"));
+    const auto v = book::load_npy<2>(book::path_in(args.load_dir, "V.npy"));
+    const std::string mask_file = book::path_in(args.load_dir, "mask.npy");
+    const mask_matrix mask = std::filesystem::exists(mask_file)
+                                 ? book::load_mask_npy(mask_file)
+                                 : mask_matrix();
     // Name the files, not the functions, when their shapes do not fit.
     const std::size_t n_q = q.shape()[0], n_k = k.shape()[0];
     attn::expect_shape("K.npy", "its array", k, {n_k, q.shape()[1]},
@@ -804,7 +804,7 @@ int run_load(const attn::common_args& args)
         attn::expect_shape("mask.npy", "its array", mask, {n_q, n_k},
                            "(n_q, n_k) from Q.npy and K.npy");
     }
-    attn::save_outputs(args.save_dir,
+    book::save_outputs(args.save_dir,
                        "Y_loops.npy", run_way("loops", q, k, v, mask),
                        "Y_xtensor.npy", run_way("xtensor", q, k, v, mask),
                        "Y_blas.npy", run_way("blas", q, k, v, mask),
@@ -812,7 +812,7 @@ int run_load(const attn::common_args& args)
     return 0;
 }
 
-int run(const cxxopts::ParseResult& result, const attn::common_args& args,
+int run(const cxxopts::ParseResult& result, const book::common_args& args,
         const std::string& self)
 {
     openblas_set_num_threads(1);
@@ -820,14 +820,14 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
         const auto spec = result["measure"].as<std::string>();
         const auto colon = spec.find(':');
         if (colon == std::string::npos) {
-            throw attn::usage_error("--measure expects WAY:N, got '" + spec
+            throw book::usage_error("--measure expects WAY:N, got '" + spec
                                     + "'");
         }
         const std::string digits = spec.substr(colon + 1);
         if (digits.empty() || digits.size() > 5
             || digits.find_first_not_of("0123456789") != std::string::npos
             || std::stoul(digits) < 1 || std::stoul(digits) > 65536) {
-            throw attn::usage_error("--measure expects WAY:N with N from 1 "
+            throw book::usage_error("--measure expects WAY:N with N from 1 "
                                     "to 65536, got '" + spec + "'");
         }
         return measure(spec.substr(0, colon), std::stoul(digits));
@@ -838,10 +838,10 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
     const bool full = result.count("benchmark") > 0;
     const std::size_t max_n = full ? result["max-n"].as<std::size_t>() : 2048;
     if (full && args.out_dir.empty()) {
-        throw attn::usage_error("--benchmark needs --out DIR");
+        throw book::usage_error("--benchmark needs --out DIR");
     }
     if (max_n < 256 || max_n > 65536) {
-        throw attn::usage_error("--max-n must be between 256 and 65536, got "
+        throw book::usage_error("--max-n must be between 256 and 65536, got "
                                 + std::to_string(max_n));
     }
     if (!full) {
@@ -859,39 +859,39 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
     }
     // Rates in G multiply-adds per second; a multiply-add is 2 FLOP.
     const std::string rates =
-        attn::fmt(rate_first / 1e9, "%.2f")
+        book::fmt(rate_first / 1e9, "%.2f")
         + " G multiply-adds per CPU second"
         + (std::isfinite(rate_again)
-               ? " before the timings and " + attn::fmt(rate_again / 1e9,
+               ? " before the timings and " + book::fmt(rate_again / 1e9,
                                                         "%.2f")
                      + " after (the bound uses the larger)"
                : "");
     std::cout << "\nMatrix-multiply rate R of this machine, one thread:\n  "
-              << attn::fmt(rate_first / 1e9, "%.2f")
+              << book::fmt(rate_first / 1e9, "%.2f")
               << " G multiply-adds per CPU second";
     if (std::isfinite(rate_again)) {
         std::cout << " before the timings,\n  "
-                  << attn::fmt(rate_again / 1e9, "%.2f")
+                  << book::fmt(rate_again / 1e9, "%.2f")
                   << " after (the bound uses the larger)";
     }
     std::cout << '\n';
     const double exp_ratio = t_exp * rate / double(2 * d);
-    std::cout << "One std::exp: " << attn::fmt(1e9 * t_exp, "%.3g")
-              << " ns, as long as t_exp R = " << attn::fmt(t_exp * rate, "%.3g")
+    std::cout << "One std::exp: " << book::fmt(1e9 * t_exp, "%.3g")
+              << " ns, as long as t_exp R = " << book::fmt(t_exp * rate, "%.3g")
               << " multiply-adds;\n  1 + t_exp R / (d_k + d_v) = "
-              << attn::fmt(1.0 + exp_ratio, "%.2f") << '\n';
+              << book::fmt(1.0 + exp_ratio, "%.2f") << '\n';
     std::cout << "Data caches the processor reports: " << cache_sizes()
               << '\n';
     const auto [fresh, again] = first_touch_cost();
     const std::string touch = "writing to newly allocated memory took "
-                              + attn::fmt(1e3 * fresh, "%.3g")
+                              + book::fmt(1e3 * fresh, "%.3g")
                               + " ms per MiB, writing it again "
-                              + attn::fmt(1e3 * again, "%.3g")
+                              + book::fmt(1e3 * again, "%.3g")
                               + " ms per MiB";
     std::cout << "First use of memory on this machine: writing to newly "
-              << "allocated memory\n  took " << attn::fmt(1e3 * fresh, "%.3g")
+              << "allocated memory\n  took " << book::fmt(1e3 * fresh, "%.3g")
               << " ms per MiB, writing it again "
-              << attn::fmt(1e3 * again, "%.3g") << " ms per MiB\n";
+              << book::fmt(1e3 * again, "%.3g") << " ms per MiB\n";
     if (args.out_dir.empty()) {
         return 0;
     }
@@ -900,11 +900,11 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
                               + " in CPU seconds, one thread; "
                                 "matrix-multiply rate " + rates
                               + "; one "
-                                "<tt>std::exp</tt> " + attn::fmt(1e9 * t_exp,
+                                "<tt>std::exp</tt> " + book::fmt(1e9 * t_exp,
                                                                  "%.3g")
                               + " ns; " + touch;
     if (full) {
-        attn::open_for_writing(attn::path_in(args.out_dir,
+        book::open_for_writing(book::path_in(args.out_dir,
                                              "ch06_bench_full_stamp.txt"))
             << stamp << '\n';
     } else {
@@ -918,7 +918,7 @@ int run(const cxxopts::ParseResult& result, const attn::common_args& args,
 int main(int argc, char** argv)
 {
     const std::string self = std::filesystem::canonical("/proc/self/exe");
-    return attn::run_program(
+    return book::run_program(
         argc, argv, "ch06_scale",
         "Attention at scale: four ways, the online softmax, the cost model, "
         "time and memory against n.",
@@ -932,7 +932,7 @@ int main(int argc, char** argv)
                  cxxopts::value<std::string>(), "WAY:N");
         },
         [&self](const cxxopts::ParseResult& result,
-                const attn::common_args& args) {
+                const book::common_args& args) {
             return run(result, args, self);
         });
 }

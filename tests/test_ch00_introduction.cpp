@@ -15,18 +15,18 @@
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "attention/attend.hpp"
-#include "attention/cli.hpp"
+#include "book/cli.hpp"
 #include "attention/core.hpp"
-#include "attention/npy.hpp"
-#include "attention/plot.hpp"
+#include "book/npy.hpp"
+#include "book/plot.hpp"
 #include "test_helpers.hpp"
 
 using attn::matrix;
+using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
 namespace {
-const double inf = std::numeric_limits<double>::infinity();
 }
 
 TEST_CASE("Eq. 0.1: row softmax, hand-worked", "[ch00][eq_softmax]")
@@ -305,26 +305,26 @@ TEST_CASE("Errors: the .npy functions name the file and what is wrong",
     const std::string dir = std::filesystem::temp_directory_path()
                             / ("book_errors_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    const std::string file = attn::path_in(dir, "X.npy");
-    REQUIRE_THROWS_WITH(attn::load_npy<2>(file),
+    const std::string file = book::path_in(dir, "X.npy");
+    REQUIRE_THROWS_WITH(book::load_npy<2>(file),
                         file + ": cannot open (missing file?)");
-    REQUIRE_THROWS_WITH(attn::read_npy_header(file),
+    REQUIRE_THROWS_WITH(book::read_npy_header(file),
                         file + ": cannot open (missing file?)");
-    attn::save_npy(file, matrix{{1.0, 2.0}, {3.0, 4.0}});
-    REQUIRE_THROWS_WITH(attn::load_npy<1>(file),
+    book::save_npy(file, matrix{{1.0, 2.0}, {3.0, 4.0}});
+    REQUIRE_THROWS_WITH(book::load_npy<1>(file),
                         file + ": expected an array of rank 1, found shape "
                                "(2, 2)");
-    REQUIRE_THROWS_WITH(attn::load_mask_npy(file),
+    REQUIRE_THROWS_WITH(book::load_mask_npy(file),
                         file + ": expected dtype bool ('|b1') or uint8 "
                                "('|u1'), found '<f8'");
-    attn::save_npy(file, matrix{{1.0, 2.0}, {inf, 4.0}});
-    REQUIRE_THROWS_WITH(attn::load_npy<2>(file),
+    book::save_npy(file, matrix{{1.0, 2.0}, {inf, 4.0}});
+    REQUIRE_THROWS_WITH(book::load_npy<2>(file),
                         file + ": value must be finite, got inf at index "
                                "(1, 0)");
-    REQUIRE(attn::load_npy<2>(file, true)(1, 0) == inf);
-    REQUIRE_THROWS_WITH(attn::save_npy(attn::path_in(file, "sub.npy"),
+    REQUIRE(book::load_npy<2>(file, true)(1, 0) == inf);
+    REQUIRE_THROWS_WITH(book::save_npy(book::path_in(file, "sub.npy"),
                                        matrix{{1.0}}),
-                        Catch::Contains(attn::path_in(file, "sub.npy")
+                        Catch::Contains(book::path_in(file, "sub.npy")
                                         + ": cannot write"));
     std::filesystem::remove_all(dir);
 }
@@ -335,34 +335,34 @@ TEST_CASE("Errors: the writers of figures and tables refuse labels, names "
     const std::string dir = std::filesystem::temp_directory_path()
                             / ("book_plots_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    attn::heatmap_style style;
+    book::heatmap_style style;
     style.row_labels = {"a", "b", "c"};
-    REQUIRE_THROWS_WITH(attn::write_heatmap_svg(attn::path_in(dir, "h.svg"),
+    REQUIRE_THROWS_WITH(book::write_heatmap_svg(book::path_in(dir, "h.svg"),
                                                 xt::zeros<double>({2, 3}),
                                                 style),
                         "write_heatmap_svg: expected 2 row and 3 column "
                         "labels (or none) for a matrix of shape (2, 3), got "
                         "3 and 0");
-    REQUIRE_THROWS_WITH(attn::write_columns(attn::path_in(dir, "c.dat"),
+    REQUIRE_THROWS_WITH(book::write_columns(book::path_in(dir, "c.dat"),
                                             {"n", "t"}, {{1.0, 2.0}, {3.0}}),
                         "write_columns: expected columns of equal length 2, "
                         "got 1 in column 1 (t)");
-    REQUIRE_THROWS_WITH(attn::write_columns(attn::path_in(dir, "c.dat"),
+    REQUIRE_THROWS_WITH(book::write_columns(book::path_in(dir, "c.dat"),
                                             {"n"}, {{1.0}, {3.0}}),
                         "write_columns: expected one name per column, got 1 "
                         "names for 2 columns");
-    REQUIRE_THROWS_WITH(attn::write_markdown_table(
-                            attn::path_in(dir, "t.md"), {"a", "b"},
+    REQUIRE_THROWS_WITH(book::write_markdown_table(
+                            book::path_in(dir, "t.md"), {"a", "b"},
                             {{"1", "2"}, {"3"}}),
                         "write_markdown_table: expected 2 cells in every row "
                         "(one per header), got 1 in row 1");
-    REQUIRE_THROWS_WITH(attn::open_for_writing(attn::path_in(dir, "no/x.md")),
+    REQUIRE_THROWS_WITH(book::open_for_writing(book::path_in(dir, "no/x.md")),
                         Catch::Contains("cannot write"));
     std::filesystem::remove_all(dir);
 }
 
 namespace {
-// Runs attn::run_program on a command line; returns its status and what it
+// Runs book::run_program on a command line; returns its status and what it
 // wrote on standard error.
 std::pair<int, std::string> run_cli(std::vector<std::string> words)
 {
@@ -372,7 +372,7 @@ std::pair<int, std::string> run_cli(std::vector<std::string> words)
     }
     std::ostringstream err;
     auto* old = std::cerr.rdbuf(err.rdbuf());
-    const int status = attn::run_program(
+    const int status = book::run_program(
         int(argv.size()), argv.data(), "prog", "a test",
         [](cxxopts::Options& options) {
             options.add_options()
@@ -381,7 +381,7 @@ std::pair<int, std::string> run_cli(std::vector<std::string> words)
                 ("shift", "s", cxxopts::value<int>())
                 ("causal", "a flag");
         },
-        [](const cxxopts::ParseResult&, const attn::common_args&) {
+        [](const cxxopts::ParseResult&, const book::common_args&) {
             return 0;
         });
     std::cerr.rdbuf(old);

@@ -20,7 +20,6 @@ using attn::multi_head_weights;
 using attn::vector;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
-using mask_t = xt::xtensor<bool, 2>;
 
 namespace {
 
@@ -31,7 +30,7 @@ multi_head_weights random_weights(std::size_t d_model, std::uint64_t seed)
 }
 
 // About 70 % of the keys allowed.
-mask_t random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
+attn::mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
 {
     return book_test::random_mask(n_q, n_k, seed, 0.7);
 }
@@ -196,7 +195,7 @@ TEST_CASE("Eq. 3.2: masked weights are 0, a fully masked row gives b_o",
         const matrix x_q = random_matrix(5, 8, seed);
         const matrix x_kv = random_matrix(6, 8, seed + 1);
         const auto w = random_weights(8, seed + 2);
-        mask_t mask = random_mask(5, 6, seed + 3);
+        attn::mask_matrix mask = random_mask(5, 6, seed + 3);
         xt::view(mask, 2, xt::all()) = false;  // query 2 may attend nothing
         mask(0, 0) = true;                     // query 0 at least one key
         const auto r = attn::multi_head_attention(x_q, x_kv, w, 4, mask);
@@ -279,7 +278,7 @@ TEST_CASE("Eq. 3.4: the layer equals its literal loops",
             const auto w = random_weights(6, seed + 2);
             const vector gates = xt::view(random_matrix(1, heads, seed + 3),
                                           0, xt::all());
-            const mask_t mask = random_mask(4, 5, seed + 4);
+            const attn::mask_matrix mask = random_mask(4, 5, seed + 4);
             const auto r = attn::multi_head_attention(x_q, x_kv, w, heads,
                                                       mask, gates);
             const auto ref = attn::multi_head_attention_reference(
@@ -362,7 +361,7 @@ TEST_CASE("Eq. 3.4: multi-head attention refuses inconsistent shapes",
     REQUIRE_THROWS_WITH(attn::multi_head_attention(x, x, bad, 2),
                         Catch::Contains("b_o must have shape (d_model,)"));
     REQUIRE_THROWS_WITH(attn::multi_head_attention(x, x, w, 2,
-                                                   mask_t({3, 2})),
+                                                   attn::mask_matrix({3, 2})),
                         Catch::Contains("mask must have shape (n_q, n_k)"));
     REQUIRE_THROWS_WITH(attn::multi_head_attention(x, x, w, 2, {},
                                                    vector({3})),
@@ -498,7 +497,7 @@ TEST_CASE("Errors: multi_head_attention_reference refuses a mask or gates "
     const matrix x = xt::zeros<double>({3, 6});
     const auto w = random_weights(6, 131);
     REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(
-                            x, x, w, 2, mask_t(xt::ones<bool>({3, 2}))),
+                            x, x, w, 2, attn::mask_matrix(xt::ones<bool>({3, 2}))),
                         "multi_head_attention_reference: mask must have "
                         "shape (n_q, n_k) = (3, 3), got (3, 2)");
     REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(
@@ -574,7 +573,7 @@ TEST_CASE("Edge: one token, a fully masked layer, and logits near the "
     // row (the convention of the introduction).
     const matrix x = random_matrix(3, 4, 153);
     const auto none = attn::multi_head_attention(
-        x, x, w, 2, mask_t(xt::zeros<bool>({3, 3})));
+        x, x, w, 2, attn::mask_matrix(xt::zeros<bool>({3, 3})));
     REQUIRE_THAT(none.a, IsCloseTo(xt::zeros<double>({2, 3, 3}), 0.0, 0.0));
     REQUIRE_THAT(none.y, IsCloseTo(xt::ones<double>({3, 1})
                                        * xt::view(w.b_o, xt::newaxis(),

@@ -21,12 +21,12 @@
 
 using attn::mask_matrix;
 using attn::matrix;
+using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
 namespace {
 
-const double inf = std::numeric_limits<double>::infinity();
 
 // A mask with each entry true with probability 1/2, from a seed.
 mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)

@@ -18,6 +18,7 @@
 using attn::matrix;
 using attn::vector;
 using book_test::central_differences;
+using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
@@ -36,7 +37,7 @@ const double fd_rtol = 1e-6, fd_atol = 1e-8;
 struct layer_case {
     matrix x_q, x_kv, g;                 // inputs and dL/dy~
     attn::multi_head_weights w;
-    xt::xtensor<bool, 2> mask;
+    attn::mask_matrix mask;
     vector gates;
     std::size_t heads = 2;
 
@@ -105,8 +106,8 @@ TEST_CASE("Eq. 5.1: the task's targets and the input, hand-worked",
     REQUIRE(x(3, 9) == 1.0);
     REQUIRE(xt::sum(x)() == 20.0);
     // The strict causal mask: query i sees keys 0..i-1; query 0 none.
-    const auto mask = attn::earlier_positions_mask(3);
-    REQUIRE(mask == xt::xtensor<bool, 2>{{false, false, false},
+    const auto mask = attn::causal_mask(3, 3, attn::diagonal::excluded);
+    REQUIRE(mask == attn::mask_matrix{{false, false, false},
                                          {true, false, false},
                                          {true, true, false}});
     REQUIRE_THROWS_WITH(attn::heads_example_from_tokens(task, {5, 0, 7}),
@@ -137,7 +138,7 @@ TEST_CASE("Eq. 5.1: the model's forward pass equals literal loops",
         // The layer through chapter 3's literal-loop reference.
         const auto r = attn::multi_head_attention_reference(
             f.x, f.x, m.attention, task.heads,
-            attn::earlier_positions_mask(10));
+            attn::causal_mask(10, 10, attn::diagonal::excluded));
         REQUIRE_THAT(f.layer.y, IsCloseTo(r.y, 1e-12));
         // z = x + y~, logits = z W_u + b_u, loss by loops.
         double loss = 0.0;
@@ -324,8 +325,7 @@ TEST_CASE("Eq. 5.5: softmax backward, hand-worked", "[ch05][eq_grad_softmax]")
 TEST_CASE("Eq. 5.5: softmax backward equals Eq. 2.7's Jacobian, loops, FD",
           "[ch05][eq_grad_softmax]")
 {
-    const double inf = std::numeric_limits<double>::infinity();
-    for (std::uint64_t seed : {51u, 52u, 53u, 54u}) {
+        for (std::uint64_t seed : {51u, 52u, 53u, 54u}) {
         matrix s = random_matrix(3, 5, seed, 2.0);
         s(1, 2) = -inf;  // one masked key
         const matrix a = attn::softmax_rows(s);
@@ -602,7 +602,7 @@ TEST_CASE("Eq. 5.11: confidence equals literal loops, lies between 1/9 and 1",
             const auto r = attn::multi_head_attention_reference(
                 attn::embed_tokens(task, e.tokens),
                 attn::embed_tokens(task, e.tokens), m.attention, 4,
-                attn::earlier_positions_mask(10));
+                attn::causal_mask(10, 10, attn::diagonal::excluded));
             for (std::size_t h = 0; h < 4; ++h) {
                 for (std::size_t i = 2; i < 10; ++i) {
                     double top = 0.0;
@@ -665,9 +665,9 @@ TEST_CASE("Errors: a task whose sizes do not fit is refused wherever it "
                             && Catch::Contains("d_model = 12"));
     attn::heads_task three_heads = task;
     three_heads.heads = 3;
-    REQUIRE_THROWS_WITH(attn::check_tiny_model(three_heads,
+    REQUIRE_THROWS_WITH(attn::expect_tiny_model(three_heads,
                                                attn::init_tiny_model(task, 1)),
-                        Catch::Contains("check_tiny_model: expected")
+                        Catch::Contains("expect_tiny_model: expected")
                             && Catch::Contains("H = 3, d_model = 16"));
     REQUIRE_THROWS_WITH(attn::embed_tokens(task, {5, 0, 9}),
                         "embed_tokens: token 9 out of range");
@@ -681,7 +681,7 @@ TEST_CASE("Errors: the forward and backward passes refuse a model or an "
     auto bad = m;
     bad.w_u = xt::zeros<double>({16, 9});
     REQUIRE_THROWS_WITH(attn::tiny_model_forward(task, bad, e),
-                        "tiny_model_forward: check_tiny_model: W_u must have "
+                        "tiny_model_forward: expect_tiny_model: W_u must have "
                         "shape (d_model, 2V) = (16, 10), got (16, 9)");
     auto short_target = e;
     short_target.target.pop_back();
@@ -783,7 +783,7 @@ TEST_CASE("Edge: the backward pass with H = d_model (d_k = 1) matches "
     w.w_v = random_matrix(3, 3, 186);
     w.w_o = random_matrix(3, 3, 187);
     w.b_o = xt::zeros<double>({3});
-    xt::xtensor<bool, 2> mask = {{false, false, false, false},
+    attn::mask_matrix mask = {{false, false, false, false},
                                  {false, true, true, true}};
     const auto r = attn::multi_head_attention(x_q, x_kv, w, 3, mask);
     const auto d = attn::multi_head_attention_backward(x_q, x_kv, w, 3, r, g);

@@ -14,16 +14,16 @@
 #include "attention/scale.hpp"
 #include "test_helpers.hpp"
 
-using attn::bool_matrix;
+using attn::mask_matrix;
 using attn::matrix;
+using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
 namespace {
 
-const double inf = std::numeric_limits<double>::infinity();
 
-bool_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
+mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
 {
     return book_test::random_mask(n_q, n_k, seed, 0.6);
 }
@@ -184,7 +184,7 @@ TEST_CASE("Eq. 6.4: tiled attention, hand-worked", "[ch06][eq_tiled_output]")
     const matrix q = {{std::log(3.0)}, {1.0}};
     const matrix k = {{0.0}, {1.0}};
     const matrix v = {{4.0}, {8.0}};
-    const bool_matrix mask = {{true, true}, {false, false}};
+    const mask_matrix mask = {{true, true}, {false, false}};
     const matrix expected = {{7.0}, {0.0}};
     for (std::size_t block_k : {1u, 2u, 5u}) {
         REQUIRE_THAT(attn::attention_tiled(q, k, v, mask, 1, block_k),
@@ -207,9 +207,9 @@ TEST_CASE("Eq. 6.4: the four ways agree to 1e-12, with and without masks",
         const matrix q = random_matrix(n[0], n[2], seed);
         const matrix k = random_matrix(n[1], n[2], seed + 1);
         const matrix v = random_matrix(n[1], n[3], seed + 2);
-        bool_matrix mask = random_mask(n[0], n[1], seed + 3);
+        mask_matrix mask = random_mask(n[0], n[1], seed + 3);
         xt::row(mask, 0) = false;  // one query with no key at all
-        for (const bool_matrix& m : {bool_matrix(), mask}) {
+        for (const mask_matrix& m : {mask_matrix(), mask}) {
             const matrix ref = attn::attention_loops(q, k, v, m);
             REQUIRE(relative_error(attn::attention_xtensor(q, k, v, m), ref)
                     <= 1e-12);
@@ -256,12 +256,12 @@ TEST_CASE("Eq. 6.4: the four ways refuse inconsistent shapes",
     const matrix v = random_matrix(5, 2, 3);
     const matrix k_bad = random_matrix(5, 3, 4);
     const matrix v_bad = random_matrix(6, 2, 5);
-    const bool_matrix mask_bad = xt::ones<bool>({5, 3});
+    const mask_matrix mask_bad = xt::ones<bool>({5, 3});
     for (auto way : {attn::attention_loops, attn::attention_xtensor,
                      attn::attention_blas}) {
-        REQUIRE_THROWS_WITH(way(q, k_bad, v, bool_matrix()),
+        REQUIRE_THROWS_WITH(way(q, k_bad, v, mask_matrix()),
                             Catch::Contains("k must have shape"));
-        REQUIRE_THROWS_WITH(way(q, k, v_bad, bool_matrix()),
+        REQUIRE_THROWS_WITH(way(q, k, v_bad, mask_matrix()),
                             Catch::Contains("v must have shape"));
         REQUIRE_THROWS_WITH(way(q, k, v, mask_bad),
                             Catch::Contains("mask must have shape "
@@ -269,7 +269,7 @@ TEST_CASE("Eq. 6.4: the four ways refuse inconsistent shapes",
     }
     REQUIRE_THROWS_WITH(attn::attention_tiled(q, k, v, mask_bad),
                         Catch::Contains("attention_tiled: mask"));
-    REQUIRE_THROWS_WITH(attn::attention_tiled(q, k, v, bool_matrix(), 0, 4),
+    REQUIRE_THROWS_WITH(attn::attention_tiled(q, k, v, mask_matrix(), 0, 4),
                         Catch::Contains("block sizes must be at least 1"));
     REQUIRE_THROWS_AS(attn::attention_tiled(matrix(xt::zeros<double>({0, 4})),
                                             k, v),
@@ -297,7 +297,7 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
         const matrix w_k = random_matrix(d_model, d_k, seed + 2);
         const matrix w_v = random_matrix(d_model, d_v, seed + 3);
         // The whole sequence at once, causal mask by literal loops.
-        bool_matrix causal = xt::zeros<bool>({t_max, t_max});
+        mask_matrix causal = xt::zeros<bool>({t_max, t_max});
         for (std::size_t i = 0; i < t_max; ++i) {
             for (std::size_t j = 0; j <= i; ++j) {
                 causal(i, j) = true;
@@ -306,7 +306,7 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
         const matrix y_all = attn::attention_loops(
             xt::linalg::dot(x, w_q), xt::linalg::dot(x, w_k),
             xt::linalg::dot(x, w_v), causal);                  // (t, d_v)
-        attn::growing_kv_cache cache;
+        attn::kv_cache cache;
         for (std::size_t t = 1; t <= t_max; ++t) {
             const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
             const matrix y_t = attn::decode_step_cached(cache, x_t, w_q, w_k,
@@ -321,7 +321,7 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
         REQUIRE(cache.length == t_max);
         REQUIRE(cache.k.size() == t_max * d_k);
     }
-    attn::growing_kv_cache cache;
+    attn::kv_cache cache;
     REQUIRE_THROWS_WITH(
         attn::decode_step_cached(cache, random_matrix(1, 5, 1),
                                  random_matrix(6, 4, 2),
@@ -401,7 +401,7 @@ TEST_CASE("Errors: the decoding steps refuse projections that do not fit "
                                                    w_q, w_q, w_v),
                         "decode_step_uncached: x must have shape "
                         "(t, d_model) = (3, 6), got (3, 5)");
-    attn::growing_kv_cache cache;
+    attn::kv_cache cache;
     REQUIRE_THROWS_WITH(attn::decode_step_cached(cache,
                                                  random_matrix(1, 6, 1),
                                                  matrix(xt::zeros<double>(
@@ -429,7 +429,7 @@ TEST_CASE("Edge: tiled attention with blocks of 1 and a fully masked row "
         const matrix q = random_matrix(4, 3, seed, 5.0);
         const matrix k = random_matrix(6, 3, seed + 1, 5.0);
         const matrix v = random_matrix(6, 2, seed + 2);
-        bool_matrix mask = random_matrix(4, 6, seed + 3) > -0.3;
+        mask_matrix mask = random_matrix(4, 6, seed + 3) > -0.3;
         xt::row(mask, 2) = false;                 // query 2 sees no key
         const matrix y = attn::attention_tiled(q, k, v, mask, 1, 1);
         REQUIRE_THAT(matrix(xt::view(y, xt::range(2, 3), xt::all())),
@@ -441,7 +441,7 @@ TEST_CASE("Edge: tiled attention with blocks of 1 and a fully masked row "
         REQUIRE_THAT(attn::attention_blas(q, k, v, mask),
                      IsCloseTo(y, 1e-12, 1e-14));
         // Every key masked: all-zero outputs, with any block sizes.
-        const bool_matrix none = xt::zeros<bool>({4, 6});
+        const mask_matrix none = xt::zeros<bool>({4, 6});
         REQUIRE_THAT(attn::attention_tiled(q, k, v, none, 3, 4),
                      IsCloseTo(xt::zeros<double>({4, 2}), 0.0, 0.0));
     }
@@ -453,14 +453,14 @@ TEST_CASE("Edge: tiled attention with one token, d_k = 1, identical keys "
     // One key: weight 1, the output is its value, for any block size.
     const matrix v1 = {{2.0, -3.0}};
     REQUIRE_THAT(attn::attention_tiled(matrix{{7.0}}, matrix{{-5.0}}, v1,
-                                       bool_matrix(), 1, 1),
+                                       mask_matrix(), 1, 1),
                  IsCloseTo(v1, 0.0, 0.0));
     // d_k = 1, identical keys: every score the same, the output is the
     // mean of the values (1 + 2 + 6) / 3 = 3.
     const matrix k = {{0.5}, {0.5}, {0.5}};
     const matrix v = {{1.0}, {2.0}, {6.0}};
     REQUIRE_THAT(attn::attention_tiled(matrix{{4.0}, {-9.0}}, k, v,
-                                       bool_matrix(), 1, 2),
+                                       mask_matrix(), 1, 2),
                  IsCloseTo(matrix{{3.0}, {3.0}}, 1e-15));
     // Scores of +-1e306 split over blocks of 1: the running maximum jumps
     // from -1e306 to +1e306, so the first block is rescaled by
@@ -468,7 +468,7 @@ TEST_CASE("Edge: tiled attention with one token, d_k = 1, identical keys "
     const matrix q = {{1e153}};
     const matrix kb = {{-1e153}, {1e153}};
     const matrix vb = {{5.0}, {7.0}};
-    REQUIRE_THAT(attn::attention_tiled(q, kb, vb, bool_matrix(), 1, 1),
+    REQUIRE_THAT(attn::attention_tiled(q, kb, vb, mask_matrix(), 1, 1),
                  IsCloseTo(matrix{{7.0}}, 0.0, 0.0));
     REQUIRE_THAT(attn::attention_loops(q, kb, vb), IsCloseTo(matrix{{7.0}},
                                                              0.0, 0.0));

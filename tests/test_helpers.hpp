@@ -6,17 +6,18 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 
 #include <catch2/catch.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xio.hpp>
-#include <xtensor/xrandom.hpp>
 #include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
 #include "attention/multi_head.hpp"
+#include "attention/random.hpp"
 
 namespace book_test {
 
@@ -77,12 +78,15 @@ TensorClose IsCloseTo(const E& expected, double rtol = 1e-12,
     return TensorClose(xt::xarray<double>(expected), rtol, atol);
 }
 
+/// Infinity, for masked scores and refused values.
+inline const double inf = std::numeric_limits<double>::infinity();
+
 /// A `(rows, cols)` matrix of standard normal numbers for `seed`.
 inline attn::matrix random_matrix(std::size_t rows, std::size_t cols,
                                   std::uint64_t seed, double scale = 1.0)
 {
-    xt::random::seed(seed);
-    return scale * xt::random::randn<double>({rows, cols});
+    attn::rng r(seed);
+    return attn::normal_matrix(rows, cols, r, scale);
 }
 
 /// A `(n,)` vector of standard normal numbers for `seed`.
@@ -94,11 +98,11 @@ inline attn::vector random_vector(std::size_t n, std::uint64_t seed,
 
 /// A `(n_q, n_k)` mask for `seed` whose entries are true (may attend) with
 /// probability `p_allowed`, each on its own.
-inline xt::xtensor<bool, 2> random_mask(std::size_t n_q, std::size_t n_k,
+inline attn::mask_matrix random_mask(std::size_t n_q, std::size_t n_k,
                                         std::uint64_t seed, double p_allowed)
 {
-    xt::random::seed(seed);
-    return xt::random::rand<double>({n_q, n_k}) < p_allowed;
+    attn::rng r(seed);
+    return attn::uniform_matrix(n_q, n_k, r) < p_allowed;
 }
 
 /// Random weights of a multi-head layer of width `d_model`: W_q, W_k, W_v,

@@ -33,6 +33,7 @@
 #include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
+#include "attention/softmax.hpp"
 
 /// \file
 /// \brief Bahdanau's additive attention, the scores of Luong and Vaswani,

@@ -20,6 +20,7 @@
 #include <xtensor/xmanipulation.hpp>
 
 #include "attention/core.hpp"
+#include "attention/softmax.hpp"
 
 /// \file
 /// \brief Single-head scaled dot-product attention in row and column form

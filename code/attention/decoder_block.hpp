@@ -51,7 +51,7 @@ struct decoder_block_result {
 
 namespace detail {
 
-inline void check_decoder_block(const matrix& x, const matrix& z,
+inline void expect_decoder_block(const matrix& x, const matrix& z,
                                 std::size_t heads, const mask_matrix& m_self,
                                 const mask_matrix& m_cross)
 {
@@ -96,7 +96,7 @@ inline decoder_block_result decoder_block(const matrix& x, const matrix& z,
                                           const mask_matrix& m_self,
                                           const mask_matrix& m_cross)
 {
-    detail::check_decoder_block(x, z, heads, m_self, m_cross);
+    detail::expect_decoder_block(x, z, heads, m_self, m_cross);
     decoder_block_result r;
     // Masked self-attention with a residual connection, Eq. (4.8)
     r.self = multi_head_attention(x, x, w.self, heads, m_self);

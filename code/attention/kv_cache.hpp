@@ -1,4 +1,5 @@
-// Incremental decoding with a cache of keys and values. A decoder that
+// Incremental decoding with a cache of keys and values (the one cache of
+// the book: chapter 6 measures it). A decoder that
 // generates one token at a time keeps the keys and values of every token
 // it has already processed; the new token's query attends over all of
 // them. Nothing in the cache comes after the new token, so no mask is
@@ -13,7 +14,11 @@
 //   v_new
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <xtensor/xbuilder.hpp>
 
@@ -28,16 +33,78 @@ namespace attn {
 
 // [ch04-kv-cache]
 /// \brief The keys and values of every token a decoder has processed so
-///        far, one row per token.
+///        far, one row per token, grown in place by one row per token.
 struct kv_cache {
-    matrix k;  ///< cached keys `(t, d_k)`; empty before the first step
-    matrix v;  ///< cached values `(t, d_v)`; empty before the first step
+    std::size_t d_k = 0;     ///< width of a key (set by the first token)
+    std::size_t d_v = 0;     ///< width of a value
+    std::size_t length = 0;  ///< tokens cached, `t`
+    std::vector<double> k;   ///< keys, row-major `(t, d_k)`
+    std::vector<double> v;   ///< values, row-major `(t, d_v)`
 
     /// \brief Number of tokens in the cache.
     /// \return `t`
-    std::size_t size() const { return k.size() == 0 ? 0 : k.shape()[0]; }
-};
+    std::size_t size() const { return length; }
+    /// \brief The cached keys as a matrix (a copy).
+    /// \return `(t, d_k)`
+    matrix keys() const { return rows(k, d_k); }
+    /// \brief The cached values as a matrix (a copy).
+    /// \return `(t, d_v)`
+    matrix values() const { return rows(v, d_v); }
 
+private:
+    matrix rows(const std::vector<double>& data, std::size_t width) const
+    {
+        matrix m = xt::empty<double>({length, width});
+        std::copy(data.begin(), data.end(), m.begin());
+        return m;
+    }
+};
+// [ch04-kv-cache]
+
+namespace detail {
+
+// The cache's vectors hold exactly `length` rows of keys and values.
+inline void expect_cache(const std::string& where, const kv_cache& cache)
+{
+    if (cache.k.size() != cache.length * cache.d_k
+        || cache.v.size() != cache.length * cache.d_v) {
+        throw std::invalid_argument(
+            where + ": the cache says " + std::to_string(cache.length)
+            + " tokens of widths " + std::to_string(cache.d_k) + " and "
+            + std::to_string(cache.d_v) + " but holds "
+            + std::to_string(cache.k.size()) + " key and "
+            + std::to_string(cache.v.size()) + " value entries");
+    }
+}
+
+}  // namespace detail
+
+/// \brief Appends the keys and values of `n_new` tokens to the cache.
+/// \param cache the cache: `t` rows become `t + n_new`
+/// \param k_new keys `(n_new, d_k)`
+/// \param v_new values `(n_new, d_v)`
+/// \param where the calling function, for the error message
+/// \throws std::invalid_argument if the widths differ from the cache's
+inline void append_to_cache(kv_cache& cache, const matrix& k_new,
+                            const matrix& v_new,
+                            const std::string& where = "append_to_cache")
+{
+    detail::expect_cache(where, cache);
+    const std::size_t n_new = k_new.shape()[0];
+    if (cache.length == 0) {
+        cache.d_k = k_new.shape()[1];
+        cache.d_v = v_new.shape()[1];
+    }
+    expect_shape(where, "k_new", k_new, {n_new, cache.d_k},
+                 "(n_new, d_k) of the cache");
+    expect_shape(where, "v_new", v_new, {n_new, cache.d_v},
+                 "(n_new, d_v) of the cache");
+    cache.k.insert(cache.k.end(), k_new.begin(), k_new.end());
+    cache.v.insert(cache.v.end(), v_new.begin(), v_new.end());
+    cache.length += n_new;
+}
+
+// [ch04-decode-step]
 /// \brief One decoding step, Eq. \ref eq_kv_cache "(4.7)": appends the
 ///        new tokens' keys and values to the cache, then lets their
 ///        queries attend over everything cached.
@@ -62,23 +129,12 @@ inline attention_result decode_step(kv_cache& cache, const matrix& q_new,
                  "(n_new, d_k)");
     expect_shape("decode_step", "v_new", v_new, {n_new, v_new.shape()[1]},
                  "(n_new, d_v)");
-    if (cache.size() == 0) {
-        cache.k = k_new;
-        cache.v = v_new;
-    } else {
-        expect_shape("decode_step", "k_new", k_new,
-                     {n_new, cache.k.shape()[1]}, "(n_new, d_k) of the cache");
-        expect_shape("decode_step", "v_new", v_new,
-                     {n_new, cache.v.shape()[1]}, "(n_new, d_v) of the cache");
-        // Append the new rows: the cache grows by n_new tokens.
-        cache.k = xt::concatenate(xt::xtuple(cache.k, k_new), 0);
-        cache.v = xt::concatenate(xt::xtuple(cache.v, v_new), 0);
-    }
+    append_to_cache(cache, k_new, v_new, "decode_step");
     // The new queries are the last n_new of the cached positions: the
     // causal mask of Eq. (4.2), bottom-right aligned, then Eq. (4.7).
-    return masked_attend(q_new, cache.k, cache.v,
+    return masked_attend(q_new, cache.keys(), cache.values(),
                          causal_mask(n_new, cache.size()));
 }
-// [ch04-kv-cache]
+// [ch04-decode-step]
 
 }  // namespace attn

@@ -31,6 +31,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/softmax.hpp"
 #include "attention/self_attention.hpp"
 
 /// \file
@@ -40,10 +41,14 @@
 
 namespace attn {
 
-/// A boolean mask, `true` where query `i` may attend to key `j`.
-using mask_matrix = xt::xtensor<bool, 2>;
-
 // [ch04-causal-mask]
+/// \brief Whether a causal mask lets a query see the key at its own
+///        position.
+enum class diagonal {
+    included,  ///< `j <= i`: the usual causal mask of a decoder
+    excluded   ///< `j < i`: only strictly earlier keys (chapter 5's task)
+};
+
 /// \brief The causal (look-ahead) mask, Eq. \ref eq_causal_mask "(4.2)":
 ///        query `i` may attend to key `j` when `j <= i + n_k - n_q`.
 ///
@@ -52,11 +57,14 @@ using mask_matrix = xt::xtensor<bool, 2>;
 /// bottom-right corner (PyTorch calls this alignment `causal_lower_right`).
 /// For `n_q = n_k` it is the lower triangle with its diagonal. For
 /// `n_q > n_k` the first `n_q - n_k` queries sit before the first key and
-/// may attend to nothing (their rows are all false).
-/// \param n_q number of queries
-/// \param n_k number of keys
+/// may attend to nothing (their rows are all false). With
+/// `diagonal::excluded` a query may not see its own position either.
+/// \param n_q  number of queries
+/// \param n_k  number of keys
+/// \param diag whether a query sees its own position (default: yes)
 /// \return the mask `(n_q, n_k)`
-inline mask_matrix causal_mask(std::size_t n_q, std::size_t n_k)
+inline mask_matrix causal_mask(std::size_t n_q, std::size_t n_k,
+                               diagonal diag = diagonal::included)
 {
     mask_matrix m = xt::zeros<bool>({n_q, n_k});
     for (std::size_t i = 0; i < n_q; ++i) {
@@ -64,7 +72,8 @@ inline mask_matrix causal_mask(std::size_t n_q, std::size_t n_k)
             // Position of query i among the keys: n_k - n_q + i; allow
             // every key at or before it (j + n_q <= i + n_k avoids
             // negative numbers in unsigned arithmetic).
-            m(i, j) = j + n_q <= i + n_k;
+            m(i, j) = diag == diagonal::included ? j + n_q <= i + n_k
+                                                 : j + n_q < i + n_k;
         }
     }
     return m;
@@ -109,17 +118,6 @@ inline mask_matrix mask_and(const mask_matrix& m1, const mask_matrix& m2)
 }
 // [ch04-mask-and]
 
-// [ch04-mask-bias]
-/// \brief The additive bias of a mask, Eq. \ref eq_mask_bias "(4.5)":
-///        0 where the mask allows a key, minus infinity where it does not.
-/// \param m a mask `(n_q, n_k)`
-/// \return the bias `(n_q, n_k)`, entries 0 or `-inf`
-inline matrix mask_bias(const mask_matrix& m)
-{
-    const double inf = std::numeric_limits<double>::infinity();
-    return xt::where(m, 0.0, -inf);
-}
-// [ch04-mask-bias]
 
 namespace detail {
 
@@ -185,7 +183,7 @@ inline matrix masked_self_attention(const matrix& x, const matrix& w_q,
                                     const matrix& w_k, const matrix& w_v,
                                     const mask_matrix& m)
 {
-    detail::check_self_attention_shapes("masked_self_attention", x, w_q, w_k,
+    detail::expect_self_attention_shapes("masked_self_attention", x, w_q, w_k,
                                         w_v);
     const matrix q = xt::linalg::dot(x, w_q);                 // (n, d_k)
     const matrix k = xt::linalg::dot(x, w_k);                 // (n, d_k)

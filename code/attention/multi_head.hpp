@@ -33,6 +33,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/softmax.hpp"
 
 /// \file
 /// \brief Multi-head attention on column-block views of one projected
@@ -152,10 +153,10 @@ void gemm_in_place(const A& a, bool trans_a, const B& b, bool trans_b,
 }
 // [ch03-gemm-in-place]
 
-inline void check_multi_head_arguments(
+inline void expect_multi_head_arguments(
     const std::string& where, const matrix& x_q, const matrix& x_kv,
     const multi_head_weights& w, std::size_t heads,
-    const xt::xtensor<bool, 2>& mask = {}, const vector& gates = {})
+    const mask_matrix& mask = {}, const vector& gates = {})
 {
     expect_nonempty(where, "x_q", x_q);
     expect_nonempty(where, "x_kv", x_kv);
@@ -211,18 +212,16 @@ inline void check_multi_head_arguments(
 ///         `H` does not divide `d_model`
 inline multi_head_result multi_head_attention(
     const matrix& x_q, const matrix& x_kv, const multi_head_weights& w,
-    std::size_t heads, const xt::xtensor<bool, 2>& mask = {},
+    std::size_t heads, const mask_matrix& mask = {},
     const vector& gates = {})
 {
-    detail::check_multi_head_arguments("multi_head_attention", x_q, x_kv, w,
+    detail::expect_multi_head_arguments("multi_head_attention", x_q, x_kv, w,
                                        heads, mask, gates);
     const std::size_t n_q = x_q.shape()[0], n_k = x_kv.shape()[0];
     const std::size_t d_model = x_q.shape()[1], d_k = d_model / heads;
-    const double inf = std::numeric_limits<double>::infinity();
-    matrix bias = xt::zeros<double>({n_q, n_k});
-    if (mask.size() != 0) {
-        bias = xt::where(mask, 0.0, -inf);
-    }
+    const matrix bias = mask.size() != 0
+                            ? mask_bias(mask)
+                            : matrix(xt::zeros<double>({n_q, n_k}));
     multi_head_result r;
     // All heads' projections at once, Eq. (3.1)
     r.q = xt::linalg::dot(x_q, w.w_q);                     // (n_q, d_model)
@@ -270,10 +269,10 @@ inline multi_head_result multi_head_attention(
 /// \throws std::invalid_argument on inconsistent shapes
 inline multi_head_result multi_head_attention_reference(
     const matrix& x_q, const matrix& x_kv, const multi_head_weights& w,
-    std::size_t heads, const xt::xtensor<bool, 2>& mask = {},
+    std::size_t heads, const mask_matrix& mask = {},
     const vector& gates = {}, std::size_t* multiply_adds = nullptr)
 {
-    detail::check_multi_head_arguments("multi_head_attention_reference", x_q,
+    detail::expect_multi_head_arguments("multi_head_attention_reference", x_q,
                                        x_kv, w, heads, mask, gates);
     const std::size_t n_q = x_q.shape()[0], n_k = x_kv.shape()[0];
     const std::size_t d_model = x_q.shape()[1], d_k = d_model / heads;
@@ -418,7 +417,7 @@ inline matrix multi_head_attention_columns(const matrix& x_cols,
     expect_nonempty(where, "z_cols", z_cols);
     expect_shape(where, "z_cols", z_cols,
                  {x_cols.shape()[0], z_cols.shape()[1]}, "(d_model, n_k)");
-    detail::check_multi_head_arguments(where, xt::transpose(x_cols),
+    detail::expect_multi_head_arguments(where, xt::transpose(x_cols),
                                        xt::transpose(z_cols), w, heads);
     const std::size_t d_model = x_cols.shape()[0], d_k = d_model / heads;
     matrix y_cols = xt::zeros<double>({d_model, x_cols.shape()[1]});

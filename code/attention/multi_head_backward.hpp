@@ -24,6 +24,7 @@
 #include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
+#include "attention/softmax.hpp"
 #include "attention/multi_head.hpp"
 
 /// \file
@@ -31,63 +32,6 @@
 ///        (\ref ch05_heads).
 
 namespace attn {
-
-namespace detail {
-
-inline void expect_softmax_backward_shapes(const std::string& where,
-                                           const matrix& a, const matrix& d_a)
-{
-    expect_shape(where, "d_a", d_a, {a.shape()[0], a.shape()[1]},
-                 "(n_q, n_k) of a");
-}
-
-}  // namespace detail
-
-// [ch05-softmax-backward]
-/// \brief Gradient through the row softmax, Eq. \ref eq_grad_softmax
-///        "(5.5)": `d_s = a * (d_a - rowsum(a * d_a))`.
-///
-/// A masked entry has `a = 0`, so its gradient is exactly 0; a fully masked
-/// row (all zero) gets an all-zero gradient.
-/// \param a   weights from the forward pass `(n_q, n_k)`
-/// \param d_a gradient of the loss with respect to `a` `(n_q, n_k)`
-/// \return gradient with respect to the scores `(n_q, n_k)`
-/// \throws std::invalid_argument if the shapes differ
-inline matrix softmax_rows_backward(const matrix& a, const matrix& d_a)
-{
-    detail::expect_softmax_backward_shapes("softmax_rows_backward", a, d_a);
-    // The row sums are stored before they are broadcast (xtensor 0.24.3).
-    matrix r = xt::sum(a * d_a, {1}, xt::keep_dims);          // (n_q, 1)
-    return a * (d_a - r);                                      // (n_q, n_k)
-}
-// [ch05-softmax-backward]
-
-// [ch05-softmax-backward-reference]
-/// \brief The same gradient with the full softmax Jacobian of each row,
-///        `J_jl = a_j (delta_jl - a_l)`, as literal loops.
-/// \param a   weights `(n_q, n_k)`
-/// \param d_a gradient with respect to `a` `(n_q, n_k)`
-/// \return `d_s` with `d_s[i, l] = sum_j d_a[i, j] J_jl` `(n_q, n_k)`
-/// \throws std::invalid_argument if the shapes differ
-inline matrix softmax_rows_backward_reference(const matrix& a,
-                                              const matrix& d_a)
-{
-    detail::expect_softmax_backward_shapes("softmax_rows_backward_reference",
-                                           a, d_a);
-    const std::size_t n_q = a.shape()[0], n_k = a.shape()[1];
-    matrix d_s = xt::zeros<double>({n_q, n_k});
-    for (std::size_t i = 0; i < n_q; ++i) {
-        for (std::size_t l = 0; l < n_k; ++l) {
-            for (std::size_t j = 0; j < n_k; ++j) {
-                const double jacobian = a(i, j) * ((j == l ? 1.0 : 0.0)
-                                                   - a(i, l));
-                d_s(i, l) += d_a(i, j) * jacobian;
-            }
-        }
-    }
-    return d_s;
-}
-// [ch05-softmax-backward-reference]
 
 /// \brief The gradients of a loss with respect to everything a multi-head
 ///        attention layer depends on.

@@ -29,6 +29,9 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/kv_cache.hpp"
+#include "attention/masking.hpp"
+#include "attention/softmax.hpp"
 
 /// \file
 /// \brief Attention four ways, the online softmax, the cost model and a
@@ -36,17 +39,14 @@
 
 namespace attn {
 
-/// A boolean mask `(n_q, n_k)`: true where query i may attend to key j.
-using bool_matrix = xt::xtensor<bool, 2>;
-
 namespace detail {
 
 inline const double minus_inf = -std::numeric_limits<double>::infinity();
 
 // Checks q, k, v and the mask for every way; returns (n_q, n_k, d_k, d_v).
-inline std::vector<std::size_t> check_attention_args(
+inline std::vector<std::size_t> expect_attention_args(
     const std::string& where, const matrix& q, const matrix& k,
-    const matrix& v, const bool_matrix& mask)
+    const matrix& v, const mask_matrix& mask)
 {
     expect_nonempty(where, "q", q);
     expect_nonempty(where, "k", k);
@@ -66,7 +66,7 @@ inline std::vector<std::size_t> check_attention_args(
 
 // The projections of a decoding step fit each other: w_q, w_k
 // (d_model, d_k), w_v (d_model, d_v), none of them empty.
-inline void check_decode_weights(const std::string& where, const matrix& w_q,
+inline void expect_decode_weights(const std::string& where, const matrix& w_q,
                                  const matrix& w_k, const matrix& w_v)
 {
     expect_nonempty(where, "w_q", w_q);
@@ -75,14 +75,6 @@ inline void check_decode_weights(const std::string& where, const matrix& w_q,
     expect_shape(where, "w_k", w_k, {d_model, d_k}, "(d_model, d_k)");
     expect_shape(where, "w_v", w_v, {d_model, w_v.shape()[1]},
                  "(d_model, d_v)");
-}
-
-// Scores with -inf where the mask forbids, in place.
-inline void apply_mask(matrix& s, const bool_matrix& mask)
-{
-    if (mask.size() != 0) {
-        s = xt::where(mask, s, minus_inf);
-    }
 }
 
 }  // namespace detail
@@ -121,9 +113,9 @@ inline attention_cost attention_cost_model(double n_q, double n_k,
 /// \throws std::invalid_argument on empty or inconsistent shapes
 inline matrix attention_loops(const matrix& q, const matrix& k,
                               const matrix& v,
-                              const bool_matrix& mask = bool_matrix())
+                              const mask_matrix& mask = mask_matrix())
 {
-    const auto n = detail::check_attention_args("attention_loops", q, k, v,
+    const auto n = detail::expect_attention_args("attention_loops", q, k, v,
                                                 mask);
     const std::size_t n_q = n[0], n_k = n[1], d_k = n[2], d_v = n[3];
     matrix s = xt::zeros<double>({n_q, n_k});
@@ -162,9 +154,9 @@ inline matrix attention_loops(const matrix& q, const matrix& k,
 /// \throws std::invalid_argument on empty or inconsistent shapes
 inline matrix attention_xtensor(const matrix& q, const matrix& k,
                                 const matrix& v,
-                                const bool_matrix& mask = bool_matrix())
+                                const mask_matrix& mask = mask_matrix())
 {
-    const auto n = detail::check_attention_args("attention_xtensor", q, k, v,
+    const auto n = detail::expect_attention_args("attention_xtensor", q, k, v,
                                                 mask);
     using xt::all;
     using xt::newaxis;
@@ -173,7 +165,9 @@ inline matrix attention_xtensor(const matrix& q, const matrix& k,
                            * xt::view(k, newaxis(), all(), all()),
                        {2})
                / std::sqrt(double(n[2]));                     // (n_q, n_k)
-    detail::apply_mask(s, mask);
+    if (mask.size() != 0) {
+        s += mask_bias(mask);  // Eq. (4.5)
+    }
     const matrix a = softmax_rows(s);                         // (n_q, n_k)
     // y_ic = sum_j a_ij v_jc: (n_q, n_k, 1) * (1, n_k, d_v).
     return xt::sum(xt::view(a, all(), all(), newaxis())
@@ -193,15 +187,17 @@ inline matrix attention_xtensor(const matrix& q, const matrix& k,
 /// \throws std::invalid_argument on empty or inconsistent shapes
 inline matrix attention_blas(const matrix& q, const matrix& k,
                              const matrix& v,
-                             const bool_matrix& mask = bool_matrix())
+                             const mask_matrix& mask = mask_matrix())
 {
-    detail::check_attention_args("attention_blas", q, k, v, mask);
+    detail::expect_attention_args("attention_blas", q, k, v, mask);
     if (mask.size() == 0) {
         return attend(q, k, v).y;
     }
     matrix s = xt::linalg::dot(q, xt::transpose(k))
                / std::sqrt(double(q.shape()[1]));             // (n_q, n_k)
-    detail::apply_mask(s, mask);
+    if (mask.size() != 0) {
+        s += mask_bias(mask);  // Eq. (4.5)
+    }
     return xt::linalg::dot(softmax_rows(s), v);               // (n_q, d_v)
 }
 // [ch06-attention-blas]
@@ -390,11 +386,11 @@ inline matrix online_softmax_finish(const online_softmax_state& state)
 ///         block size of 0
 inline matrix attention_tiled(const matrix& q, const matrix& k,
                               const matrix& v,
-                              const bool_matrix& mask = bool_matrix(),
+                              const mask_matrix& mask = mask_matrix(),
                               std::size_t block_q = 128,
                               std::size_t block_k = 256)
 {
-    const auto n = detail::check_attention_args("attention_tiled", q, k, v,
+    const auto n = detail::expect_attention_args("attention_tiled", q, k, v,
                                                 mask);
     if (block_q == 0 || block_k == 0) {
         throw std::invalid_argument("attention_tiled: block sizes must be "
@@ -422,38 +418,7 @@ inline double attention_tiled_extra_bytes(std::size_t block_q,
     return 8.0 * double(block_q * block_k + 2 * block_q);
 }
 
-namespace detail {
-
-// The cache's vectors hold exactly `length` rows of keys and values.
-// (A template, so that it can stand before growing_kv_cache.)
-template <class Cache>
-void check_cache(const std::string& where, const Cache& cache)
-{
-    if (cache.k.size() != cache.length * cache.d_k
-        || cache.v.size() != cache.length * cache.d_v) {
-        throw std::invalid_argument(
-            where + ": the cache says " + std::to_string(cache.length)
-            + " tokens of widths " + std::to_string(cache.d_k) + " and "
-            + std::to_string(cache.d_v) + " but holds "
-            + std::to_string(cache.k.size()) + " key and "
-            + std::to_string(cache.v.size()) + " value entries");
-    }
-}
-
-}  // namespace detail
-
 // [ch06-kv-cache]
-/// \brief A minimal key-value cache for one head: the keys and values of
-///        every token generated so far, grown one row per step in place
-///        (chapter 4's `kv_cache` copies the cached matrices at each step).
-struct growing_kv_cache {
-    std::size_t d_k = 0;    ///< width of a key
-    std::size_t d_v = 0;    ///< width of a value
-    std::size_t length = 0; ///< tokens cached
-    std::vector<double> k;  ///< keys, row-major `(length, d_k)`
-    std::vector<double> v;  ///< values, row-major `(length, d_v)`
-};
-
 /// \brief One decoding step with the cache, Eq. \ref eq_kv_cache_cost
 ///        "(6.5)": project only the new token, append its key and value,
 ///        and let its query attend to every cached key.
@@ -464,12 +429,12 @@ struct growing_kv_cache {
 /// \param w_v   `(d_model, d_v)`
 /// \return the new token's attention output `(1, d_v)`
 /// \throws std::invalid_argument on inconsistent shapes
-inline matrix decode_step_cached(growing_kv_cache& cache,
+inline matrix decode_step_cached(kv_cache& cache,
                                  const matrix& x_t, const matrix& w_q,
                                  const matrix& w_k, const matrix& w_v)
 {
-    detail::check_decode_weights("decode_step_cached", w_q, w_k, w_v);
-    detail::check_cache("decode_step_cached", cache);
+    detail::expect_decode_weights("decode_step_cached", w_q, w_k, w_v);
+    detail::expect_cache("decode_step_cached", cache);
     const std::size_t d_model = w_q.shape()[0], d_k = w_q.shape()[1];
     const std::size_t d_v = w_v.shape()[1];
     expect_shape("decode_step_cached", "x_t", x_t, {1, d_model},
@@ -488,9 +453,7 @@ inline matrix decode_step_cached(growing_kv_cache& cache,
     const matrix q_t = xt::linalg::dot(x_t, w_q);                 // (1, d_k)
     const matrix k_t = xt::linalg::dot(x_t, w_k);                 // (1, d_k)
     const matrix v_t = xt::linalg::dot(x_t, w_v);                 // (1, d_v)
-    cache.k.insert(cache.k.end(), k_t.begin(), k_t.end());
-    cache.v.insert(cache.v.end(), v_t.begin(), v_t.end());
-    ++cache.length;
+    append_to_cache(cache, k_t, v_t, "decode_step_cached");
     // One query over t cached keys: 2 t d_k multiply-adds.
     matrix y_t = xt::empty<double>({std::size_t(1), d_v});        // (1, d_v)
     detail::attention_tiled_raw(1, cache.length, d_k, d_v, q_t.data(),
@@ -514,7 +477,7 @@ inline matrix decode_step_cached(growing_kv_cache& cache,
 inline matrix decode_step_uncached(const matrix& x, const matrix& w_q,
                                    const matrix& w_k, const matrix& w_v)
 {
-    detail::check_decode_weights("decode_step_uncached", w_q, w_k, w_v);
+    detail::expect_decode_weights("decode_step_uncached", w_q, w_k, w_v);
     const std::size_t t = x.shape()[0], d_model = w_q.shape()[0];
     expect_nonempty("decode_step_uncached", "x", x);
     expect_shape("decode_step_uncached", "x", x, {t, d_model},
@@ -522,12 +485,7 @@ inline matrix decode_step_uncached(const matrix& x, const matrix& w_q,
     const matrix q = xt::linalg::dot(x, w_q);                     // (t, d_k)
     const matrix k = xt::linalg::dot(x, w_k);                     // (t, d_k)
     const matrix v = xt::linalg::dot(x, w_v);                     // (t, d_v)
-    // Causal mask: query i sees keys 0..i.
-    bool_matrix causal = xt::zeros<bool>({t, t});
-    for (std::size_t i = 0; i < t; ++i) {
-        std::fill(&causal(i, 0), &causal(i, 0) + i + 1, true);
-    }
-    const matrix y = attention_tiled(q, k, v, causal);            // (t, d_v)
+    const matrix y = attention_tiled(q, k, v, causal_mask(t, t)); // (t, d_v)
     return xt::view(y, xt::range(t - 1, t), xt::all());
 }
 // [ch06-decode-without-cache]

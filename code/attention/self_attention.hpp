@@ -30,6 +30,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/softmax.hpp"
 
 /// \file
 /// \brief Self-attention, its literal loops and column form, and the
@@ -51,7 +52,7 @@ struct self_attention_result {
 
 namespace detail {
 
-inline void check_self_attention_shapes(const std::string& where,
+inline void expect_self_attention_shapes(const std::string& where,
                                         const matrix& x, const matrix& w_q,
                                         const matrix& w_k, const matrix& w_v)
 {
@@ -84,7 +85,7 @@ inline self_attention_result self_attention(const matrix& x,
                                             const matrix& w_k,
                                             const matrix& w_v)
 {
-    detail::check_self_attention_shapes("self_attention", x, w_q, w_k, w_v);
+    detail::expect_self_attention_shapes("self_attention", x, w_q, w_k, w_v);
     self_attention_result r;
     // Three projections of the same sequence, Eq. (2.1).
     r.q = xt::linalg::dot(x, w_q);                            // (n, d_k)
@@ -113,7 +114,7 @@ inline self_attention_result self_attention_reference(const matrix& x,
                                                       const matrix& w_k,
                                                       const matrix& w_v)
 {
-    detail::check_self_attention_shapes("self_attention_reference", x, w_q,
+    detail::expect_self_attention_shapes("self_attention_reference", x, w_q,
                                         w_k, w_v);
     const std::size_t n = x.shape()[0], d_model = x.shape()[1];
     const std::size_t d_k = w_q.shape()[1], d_v = w_v.shape()[1];

@@ -36,6 +36,9 @@
 #include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
+#include "attention/random.hpp"
+#include "attention/masking.hpp"
+#include "attention/softmax.hpp"
 #include "attention/multi_head.hpp"
 #include "attention/multi_head_backward.hpp"
 
@@ -67,21 +70,6 @@ struct heads_example {
 };
 
 namespace detail {
-
-// A reproducible generator: mt19937_64 is specified bit for bit by the C++
-// standard, the distributions of <random> are not, so we draw by hand.
-struct rng {
-    std::mt19937_64 engine;
-    explicit rng(std::uint64_t seed) : engine(seed) {}
-    double uniform() { return double(engine() >> 11) * 0x1.0p-53; }
-    std::size_t below(std::size_t n) { return std::size_t(engine() % n); }
-    double normal()  // Box-Muller
-    {
-        const double two_pi = 6.283185307179586;
-        const double u = 1.0 - uniform(), v = uniform();
-        return std::sqrt(-2.0 * std::log(u)) * std::cos(two_pi * v);
-    }
-};
 
 // Seed of sequence k of a stream (0 = training, 1 = evaluation) of a run.
 inline std::uint64_t sequence_seed(std::uint64_t seed, std::uint64_t stream,
@@ -162,7 +150,7 @@ inline heads_example make_heads_example(const heads_task& task,
                                         std::uint64_t seed)
 {
     detail::expect_task("make_heads_example", task);
-    detail::rng g(seed);
+    rng g(seed);
     std::vector<std::size_t> tokens(task.positions(), task.vocab);
     for (std::size_t i = 1; i < tokens.size(); ++i) {
         tokens[i] = g.below(task.vocab);
@@ -216,20 +204,6 @@ inline matrix embed_tokens(const heads_task& task,
     return x;
 }
 
-/// \brief The strict causal mask: query i may attend to keys j < i only.
-/// \param n number of positions
-/// \return mask `(n, n)`, true = may attend; row 0 is all false
-inline xt::xtensor<bool, 2> earlier_positions_mask(std::size_t n)
-{
-    xt::xtensor<bool, 2> mask = xt::zeros<bool>({n, n});
-    for (std::size_t i = 0; i < n; ++i) {
-        for (std::size_t j = 0; j < i; ++j) {
-            mask(i, j) = true;
-        }
-    }
-    return mask;
-}
-
 /// \brief The trainable weights of the tiny model.
 struct tiny_model {
     multi_head_weights attention;  ///< the attention layer
@@ -244,7 +218,7 @@ struct tiny_model {
 inline tiny_model init_tiny_model(const heads_task& task, std::uint64_t seed)
 {
     detail::expect_task("init_tiny_model", task);
-    detail::rng g(seed);
+    rng g(seed);
     const std::size_t d = task.d_model;
     const double scale = 1.0 / std::sqrt(double(d));
     auto draw = [&](std::size_t rows, std::size_t cols) {
@@ -269,10 +243,10 @@ inline tiny_model init_tiny_model(const heads_task& task, std::uint64_t seed)
 ///        task's sizes.
 /// \param task the sizes
 /// \param m    the model
-inline void check_tiny_model(const heads_task& task, const tiny_model& m)
+inline void expect_tiny_model(const heads_task& task, const tiny_model& m)
 {
     const std::size_t d = task.d_model, c = task.classes();
-    const std::string where = "check_tiny_model";
+    const std::string where = "expect_tiny_model";
     detail::expect_task(where, task);
     expect_shape(where, "W_q", m.attention.w_q, {d, d}, "(d_model, d_model)");
     expect_shape(where, "W_k", m.attention.w_k, {d, d}, "(d_model, d_model)");
@@ -305,7 +279,7 @@ inline void expect_model_and_example(const std::string& where,
                                      const heads_example& e)
 {
     try {
-        check_tiny_model(task, m);
+        expect_tiny_model(task, m);
     } catch (const std::invalid_argument& error) {
         throw std::invalid_argument(where + ": " + error.what());
     }
@@ -342,7 +316,8 @@ inline tiny_forward tiny_model_forward(const heads_task& task,
     detail::expect_model_and_example("tiny_model_forward", task, m, e);
     tiny_forward f;
     f.x = embed_tokens(task, e.tokens);                        // (n, d)
-    const auto mask = earlier_positions_mask(e.tokens.size()); // (n, n)
+    const auto mask = causal_mask(e.tokens.size(), e.tokens.size(),
+                                  diagonal::excluded); // (n, n)
     f.layer = multi_head_attention(f.x, f.x, m.attention, task.heads, mask,
                                    gates);
     f.z = f.x + f.layer.y;                                     // (n, d)

@@ -17,8 +17,8 @@ using book_test::random_matrix;
 namespace {
 
 // Masks compared entry by entry, shape first.
-void require_same_mask(const xt::xtensor<bool, 2>& got,
-                       const xt::xtensor<bool, 2>& expected)
+void require_same_mask(const attn::mask_matrix& got,
+                       const attn::mask_matrix& expected)
 {
     INFO("expected a mask of shape " << attn::shape_string(expected.shape()));
     REQUIRE(got.shape()[0] == expected.shape()[0]);
@@ -90,7 +90,7 @@ TEST_CASE("Exercise 4.7: masked_softmax_rows", "[grade][ex_4_7]")
                                 {1.0, 2.0, 3.0},
                                 {1000.0, 0.0, std::log(3.0)},
                                 {1000.0, 1000.0 - std::log(3.0), -1000.0}};
-        const xt::xtensor<bool, 2> m = {{true, false, true},
+        const attn::mask_matrix m = {{true, false, true},
                                         {false, false, false},
                                         {false, true, true},
                                         {true, true, true}};
@@ -110,7 +110,7 @@ TEST_CASE("Exercise 4.7: masked_softmax_rows", "[grade][ex_4_7]")
             const attn::matrix s = random_matrix(5, 7, seed, 3.0);
             // A causal mask, with every third key also removed from one
             // row.
-            xt::xtensor<bool, 2> m = attn::causal_mask(5, 7);
+            attn::mask_matrix m = attn::causal_mask(5, 7);
             for (std::size_t j = 0; j < 7; ++j) {
                 m(seed % 5, j) = m(seed % 5, j) && (j + seed) % 3 != 0;
             }
@@ -123,7 +123,7 @@ TEST_CASE("Exercise 4.7: masked_softmax_rows", "[grade][ex_4_7]")
     SECTION("refuses a mask of another shape")
     {
         const attn::matrix s = xt::zeros<double>({2, 3});
-        const xt::xtensor<bool, 2> m = xt::ones<bool>({3, 2});
+        const attn::mask_matrix m = xt::ones<bool>({3, 2});
         REQUIRE_THROWS_AS(exercise::masked_softmax_rows(s, m),
                           std::invalid_argument);
     }

@@ -1,5 +1,5 @@
 // Fuzz target for the .npy reading path (libFuzzer). Any input must end in
-// a loaded array or an attn::npy_error: no crash, no other exception, no
+// a loaded array or an book::npy_error: no crash, no other exception, no
 // memory error under AddressSanitizer. Run: sh code/tools/fuzz_npy.sh
 #include <cstddef>
 #include <cstdint>
@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "attention/npy.hpp"
+#include "book/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size)
@@ -21,19 +21,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                   static_cast<std::streamsize>(size));
     }
     try {
-        auto t = attn::load_npy<2>(path);
+        auto t = book::load_npy<2>(path);
         (void)t;
-    } catch (const attn::npy_error&) {
+    } catch (const book::npy_error&) {
     }
     try {
-        auto t = attn::load_npy<1>(path, true);
+        auto t = book::load_npy<1>(path, true);
         (void)t;
-    } catch (const attn::npy_error&) {
+    } catch (const book::npy_error&) {
     }
     try {
-        auto m = attn::load_mask_npy(path);
+        auto m = book::load_mask_npy(path);
         (void)m;
-    } catch (const attn::npy_error&) {
+    } catch (const book::npy_error&) {
     }
     return 0;
 }

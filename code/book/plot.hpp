@@ -19,7 +19,11 @@
 /// \brief Heatmaps, data columns and Markdown tables written by the chapter
 ///        programs for the book's figures (\ref ch00_introduction).
 
-namespace attn {
+namespace book {
+
+using attn::matrix;
+using attn::shape_string;
+
 
 /// \brief Opens a file for writing or throws `std::runtime_error` naming it.
 /// \param file path of the file
@@ -300,4 +304,4 @@ inline void write_markdown_table(
     }
 }
 
-}  // namespace attn
+}  // namespace book

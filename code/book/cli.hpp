@@ -20,12 +20,12 @@
 
 #include <cxxopts.hpp>
 
-#include "attention/npy.hpp"
+#include "book/npy.hpp"
 
 /// \file
 /// \brief The command line shared by the chapter programs.
 
-namespace attn {
+namespace book {
 
 /// \brief A bad command line: an unknown flag, a bad value, a missing
 ///        companion flag. Programs report it and exit 2.
@@ -332,4 +332,4 @@ int run_program(int argc, char** argv, const std::string& name,
     return 2;
 }
 
-}  // namespace attn
+}  // namespace book

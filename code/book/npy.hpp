@@ -4,7 +4,7 @@
 // xtensor's own xt::load_npy trusts its input: a truncated file loads
 // garbage, and its errors do not name the file. So the header is read and
 // checked here, the data read straight into a tensor of the checked shape,
-// and every problem becomes one attn::npy_error whose message names the
+// and every problem becomes one book::npy_error whose message names the
 // file, what was expected and what was found. (Writing uses xt::dump_npy.)
 #pragma once
 
@@ -27,7 +27,12 @@
 /// \brief Checked `.npy` input and output (\ref ch00_introduction, section
 ///        "Check your own numbers").
 
-namespace attn {
+namespace book {
+
+using attn::matrix;
+using attn::shape_string;
+using attn::expect_finite;
+
 
 /// \brief A file that is missing, unreadable, corrupt, or holds an array of
 ///        the wrong type or shape. Programs report its message and exit 2.
@@ -296,7 +301,7 @@ xt::xtensor<double, N> load_npy(const std::string& file,
 /// \param file path of the file
 /// \return the mask `(n_q, n_k)`
 /// \throws npy_error for any other dtype, rank or a damaged file
-inline xt::xtensor<bool, 2> load_mask_npy(const std::string& file)
+inline attn::mask_matrix load_mask_npy(const std::string& file)
 {
     const auto h = read_npy_header(file);
     if (h.descr != "|b1" && h.descr != "|u1") {
@@ -309,7 +314,7 @@ inline xt::xtensor<bool, 2> load_mask_npy(const std::string& file)
     detail::expect_rank(file, h, 2);
     // Read the bytes directly: a bool array whose bytes are not 0 or 1
     // would be undefined behaviour if loaded as bool.
-    xt::xtensor<bool, 2> mask = xt::zeros<bool>({h.shape[0], h.shape[1]});
+    attn::mask_matrix mask = xt::zeros<bool>({h.shape[0], h.shape[1]});
     std::ifstream in(file, std::ios::binary);
     in.seekg(std::streamoff(h.data_offset));
     for (std::size_t i = 0; i < mask.size(); ++i) {
@@ -341,4 +346,4 @@ void save_npy(const std::string& file, const T& t)
     }
 }
 
-}  // namespace attn
+}  // namespace book

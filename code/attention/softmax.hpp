@@ -1,0 +1,185 @@
+// The row softmax, the one function that turns scores into weights in
+// every chapter: forward (numerically stable, with its literal-loop
+// reference), the additive bias through which a mask enters it, and its
+// backward pass.
+//
+// Glossary (tokens are rows throughout the book):
+//   s      logits (scores), one row per query               // (n_q, n_k)
+//   m      mask, true = may attend                          // (n_q, n_k)
+//   b      its bias: 0 where allowed, -inf where not        // (n_q, n_k)
+//   a      weights: each row sums to 1, or is all zero      // (n_q, n_k)
+//          when every key in it is masked (-inf)
+//   d_a    gradient of a loss with respect to a             // (n_q, n_k)
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include <xtensor/xoperation.hpp>
+#include <xtensor/xreducer.hpp>
+#include <xtensor/xsort.hpp>
+#include <xtensor/xtensor.hpp>
+
+#include "attention/core.hpp"
+
+/// \file
+/// \brief The row softmax, forward and backward, and the bias of a mask
+///        (\ref ch00_introduction).
+
+namespace attn {
+
+namespace detail {
+
+// Logits may be finite or -inf (a masked key); NaN and +inf have no
+// meaning as logits, so they are refused, naming the first one.
+inline void expect_logits(const std::string& where, const matrix& s)
+{
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const double x = s.data()[i];
+        if (std::isnan(x) || x == std::numeric_limits<double>::infinity()) {
+            throw std::invalid_argument(
+                where + ": logits must be finite or -inf, got "
+                + std::to_string(x) + " at index "
+                + shape_string(xt::unravel_index(i, s.shape())));
+        }
+    }
+}
+
+}  // namespace detail
+
+// [ch00-softmax-rows]
+/// \brief Row softmax, Eq. \ref eq_softmax "(0.1)": each row of the result
+///        is `exp(s_j - m) / sum_k exp(s_k - m)` with `m` the row maximum.
+///
+/// Subtracting the row maximum changes nothing mathematically and keeps
+/// every exponent at most 0, so logits of 1000 do not overflow. An entry of
+/// `-inf` is a masked key and gets weight exactly 0; a row whose entries
+/// are all `-inf` (no key allowed) gets all-zero weights, never NaN.
+/// \param s logits `(n_q, n_k)`; finite or `-inf`
+/// \return weights `(n_q, n_k)`; each row sums to 1 or is all zero
+/// \throws std::invalid_argument if `s` holds NaN or `+inf`
+inline matrix softmax_rows(const matrix& s)
+{
+    detail::expect_logits("softmax_rows", s);
+    if (s.size() == 0) {
+        return s;
+    }
+    // Row maxima, stored before they are broadcast: xtensor 0.24.3 gives
+    // wrong numbers for a lazy keep_dims reduction inside a broadcast.
+    matrix m = xt::amax(s, {1}, xt::keep_dims);                // (n_q, 1)
+    // A fully masked row has m = -inf; shifting it by 0 keeps it -inf,
+    // so its exponentials are 0 instead of exp(-inf + inf) = NaN.
+    m = xt::where(xt::isinf(m), 0.0, m);
+    matrix e = xt::exp(s - m);                                 // (n_q, n_k)
+    matrix z = xt::sum(e, {1}, xt::keep_dims);                 // (n_q, 1)
+    z = xt::where(xt::equal(z, 0.0), 1.0, z);
+    return e / z;
+}
+// [ch00-softmax-rows]
+
+// [ch00-softmax-rows-reference]
+/// \brief The same row softmax as literal loops, straight from Eq.
+///        \ref eq_softmax "(0.1)"; the tests compare the two.
+/// \param s logits `(n_q, n_k)`; finite or `-inf`
+/// \return weights `(n_q, n_k)`
+/// \throws std::invalid_argument if `s` holds NaN or `+inf`
+inline matrix softmax_rows_reference(const matrix& s)
+{
+    detail::expect_logits("softmax_rows_reference", s);
+    const std::size_t n_q = s.shape()[0], n_k = s.shape()[1];
+    matrix a = xt::zeros<double>({n_q, n_k});
+    for (std::size_t i = 0; i < n_q; ++i) {
+        double m = -std::numeric_limits<double>::infinity();
+        for (std::size_t j = 0; j < n_k; ++j) {
+            m = std::max(m, s(i, j));
+        }
+        if (m == -std::numeric_limits<double>::infinity()) {
+            continue;  // every key masked: the row stays zero
+        }
+        double z = 0.0;
+        for (std::size_t j = 0; j < n_k; ++j) {
+            z += std::exp(s(i, j) - m);
+        }
+        for (std::size_t j = 0; j < n_k; ++j) {
+            a(i, j) = std::exp(s(i, j) - m) / z;
+        }
+    }
+    return a;
+}
+// [ch00-softmax-rows-reference]
+
+
+// [ch04-mask-bias]
+/// \brief The additive bias of a mask, Eq. \ref eq_mask_bias "(4.5)":
+///        0 where the mask allows a key, minus infinity where it does not.
+/// \param m a mask `(n_q, n_k)`
+/// \return the bias `(n_q, n_k)`, entries 0 or `-inf`
+inline matrix mask_bias(const mask_matrix& m)
+{
+    const double inf = std::numeric_limits<double>::infinity();
+    return xt::where(m, 0.0, -inf);
+}
+// [ch04-mask-bias]
+
+namespace detail {
+
+inline void expect_softmax_backward_shapes(const std::string& where,
+                                           const matrix& a, const matrix& d_a)
+{
+    expect_shape(where, "d_a", d_a, {a.shape()[0], a.shape()[1]},
+                 "(n_q, n_k) of a");
+}
+
+}  // namespace detail
+
+// [ch05-softmax-backward]
+/// \brief Gradient through the row softmax, Eq. \ref eq_grad_softmax
+///        "(5.5)": `d_s = a * (d_a - rowsum(a * d_a))`.
+///
+/// A masked entry has `a = 0`, so its gradient is exactly 0; a fully masked
+/// row (all zero) gets an all-zero gradient.
+/// \param a   weights from the forward pass `(n_q, n_k)`
+/// \param d_a gradient of the loss with respect to `a` `(n_q, n_k)`
+/// \return gradient with respect to the scores `(n_q, n_k)`
+/// \throws std::invalid_argument if the shapes differ
+inline matrix softmax_rows_backward(const matrix& a, const matrix& d_a)
+{
+    detail::expect_softmax_backward_shapes("softmax_rows_backward", a, d_a);
+    // The row sums are stored before they are broadcast (xtensor 0.24.3).
+    matrix r = xt::sum(a * d_a, {1}, xt::keep_dims);          // (n_q, 1)
+    return a * (d_a - r);                                      // (n_q, n_k)
+}
+// [ch05-softmax-backward]
+
+// [ch05-softmax-backward-reference]
+/// \brief The same gradient with the full softmax Jacobian of each row,
+///        `J_jl = a_j (delta_jl - a_l)`, as literal loops.
+/// \param a   weights `(n_q, n_k)`
+/// \param d_a gradient with respect to `a` `(n_q, n_k)`
+/// \return `d_s` with `d_s[i, l] = sum_j d_a[i, j] J_jl` `(n_q, n_k)`
+/// \throws std::invalid_argument if the shapes differ
+inline matrix softmax_rows_backward_reference(const matrix& a,
+                                              const matrix& d_a)
+{
+    detail::expect_softmax_backward_shapes("softmax_rows_backward_reference",
+                                           a, d_a);
+    const std::size_t n_q = a.shape()[0], n_k = a.shape()[1];
+    matrix d_s = xt::zeros<double>({n_q, n_k});
+    for (std::size_t i = 0; i < n_q; ++i) {
+        for (std::size_t l = 0; l < n_k; ++l) {
+            for (std::size_t j = 0; j < n_k; ++j) {
+                const double jacobian = a(i, j) * ((j == l ? 1.0 : 0.0)
+                                                   - a(i, l));
+                d_s(i, l) += d_a(i, j) * jacobian;
+            }
+        }
+    }
+    return d_s;
+}
+// [ch05-softmax-backward-reference]
+
+}  // namespace attn
