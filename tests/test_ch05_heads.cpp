@@ -433,7 +433,7 @@ TEST_CASE("Eq. 5.7: the backward pass refuses inconsistent shapes",
         Catch::Contains("heads must divide d_model = 6, got 4"));
     REQUIRE_THROWS_WITH(attn::softmax_rows_backward(matrix{{1.0}},
                                                     matrix{{1.0, 2.0}}),
-                        Catch::Contains("d_a must have shape"));
+                        Catch::Contains("dL_da must have shape"));
 }
 
 // ------------------------------------------------------------- Eq. 5.8

@@ -9,7 +9,8 @@
 //   b      its bias: 0 where allowed, -inf where not        // (n_q, n_k)
 //   a      weights: each row sums to 1, or is all zero      // (n_q, n_k)
 //          when every key in it is masked (-inf)
-//   d_a    gradient of a loss with respect to a             // (n_q, n_k)
+//   dL_da  gradient of a loss L with respect to a           // (n_q, n_k)
+//   dL_ds  gradient of L with respect to s                  // (n_q, n_k)
 #pragma once
 
 #include <algorithm>
@@ -128,9 +129,10 @@ inline matrix mask_bias(const mask_matrix& m)
 namespace detail {
 
 inline void expect_softmax_backward_shapes(const std::string& where,
-                                           const matrix& a, const matrix& d_a)
+                                           const matrix& a,
+                                           const matrix& dL_da)
 {
-    expect_shape(where, "d_a", d_a, {a.shape()[0], a.shape()[1]},
+    expect_shape(where, "dL_da", dL_da, {a.shape()[0], a.shape()[1]},
                  "(n_q, n_k) of a");
 }
 
@@ -138,20 +140,20 @@ inline void expect_softmax_backward_shapes(const std::string& where,
 
 // [ch05-softmax-backward]
 /// \brief Gradient through the row softmax, Eq. \ref eq_grad_softmax
-///        "(5.5)": `d_s = a * (d_a - rowsum(a * d_a))`.
+///        "(5.5)": `dL_ds = a * (dL_da - rowsum(a * dL_da))`.
 ///
 /// A masked entry has `a = 0`, so its gradient is exactly 0; a fully masked
 /// row (all zero) gets an all-zero gradient.
 /// \param a   weights from the forward pass `(n_q, n_k)`
-/// \param d_a gradient of the loss with respect to `a` `(n_q, n_k)`
+/// \param dL_da gradient of the loss with respect to `a` `(n_q, n_k)`
 /// \return gradient with respect to the scores `(n_q, n_k)`
 /// \throws std::invalid_argument if the shapes differ
-inline matrix softmax_rows_backward(const matrix& a, const matrix& d_a)
+inline matrix softmax_rows_backward(const matrix& a, const matrix& dL_da)
 {
-    detail::expect_softmax_backward_shapes("softmax_rows_backward", a, d_a);
+    detail::expect_softmax_backward_shapes("softmax_rows_backward", a, dL_da);
     // The row sums are stored before they are broadcast (xtensor 0.24.3).
-    matrix r = xt::sum(a * d_a, {1}, xt::keep_dims);          // (n_q, 1)
-    return a * (d_a - r);                                      // (n_q, n_k)
+    matrix r = xt::sum(a * dL_da, {1}, xt::keep_dims);        // (n_q, 1)
+    return a * (dL_da - r);                                    // (n_q, n_k)
 }
 // [ch05-softmax-backward]
 
@@ -159,26 +161,26 @@ inline matrix softmax_rows_backward(const matrix& a, const matrix& d_a)
 /// \brief The same gradient with the full softmax Jacobian of each row,
 ///        `J_jl = a_j (delta_jl - a_l)`, as literal loops.
 /// \param a   weights `(n_q, n_k)`
-/// \param d_a gradient with respect to `a` `(n_q, n_k)`
-/// \return `d_s` with `d_s[i, l] = sum_j d_a[i, j] J_jl` `(n_q, n_k)`
+/// \param dL_da gradient with respect to `a` `(n_q, n_k)`
+/// \return `dL_ds` with `dL_ds[i, l] = sum_j dL_da[i, j] J_jl` `(n_q, n_k)`
 /// \throws std::invalid_argument if the shapes differ
 inline matrix softmax_rows_backward_reference(const matrix& a,
-                                              const matrix& d_a)
+                                              const matrix& dL_da)
 {
     detail::expect_softmax_backward_shapes("softmax_rows_backward_reference",
-                                           a, d_a);
+                                           a, dL_da);
     const std::size_t n_q = a.shape()[0], n_k = a.shape()[1];
-    matrix d_s = xt::zeros<double>({n_q, n_k});
+    matrix dL_ds = xt::zeros<double>({n_q, n_k});
     for (std::size_t i = 0; i < n_q; ++i) {
         for (std::size_t l = 0; l < n_k; ++l) {
             for (std::size_t j = 0; j < n_k; ++j) {
                 const double jacobian = a(i, j) * ((j == l ? 1.0 : 0.0)
                                                    - a(i, l));
-                d_s(i, l) += d_a(i, j) * jacobian;
+                dL_ds(i, l) += dL_da(i, j) * jacobian;
             }
         }
     }
-    return d_s;
+    return dL_ds;
 }
 // [ch05-softmax-backward-reference]
 
