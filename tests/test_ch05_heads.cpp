@@ -629,7 +629,7 @@ TEST_CASE("Errors: the softmax backward passes and the layer's backward "
 {
     REQUIRE_THROWS_WITH(attn::softmax_rows_backward(matrix{{1.0}},
                                                     matrix{{1.0, 2.0}}),
-                        "softmax_rows_backward: d_a must have shape "
+                        "softmax_rows_backward: dL_da must have shape "
                         "(n_q, n_k) of a = (1, 1), got (1, 2)");
     REQUIRE_THROWS_WITH(attn::softmax_rows_backward_reference(
                             matrix{{0.5, 0.5}}, matrix{{1.0}}),
