@@ -633,7 +633,7 @@ TEST_CASE("Errors: the softmax backward passes and the layer's backward "
                         "(n_q, n_k) of a = (1, 1), got (1, 2)");
     REQUIRE_THROWS_WITH(attn::softmax_rows_backward_reference(
                             matrix{{0.5, 0.5}}, matrix{{1.0}}),
-                        "softmax_rows_backward_reference: d_a must have "
+                        "softmax_rows_backward_reference: dL_da must have "
                         "shape (n_q, n_k) of a = (1, 2), got (1, 1)");
     const layer_case c(92);
     const auto r = attn::multi_head_attention(c.x_q, c.x_kv, c.w, c.heads,
