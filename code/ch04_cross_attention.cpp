@@ -17,15 +17,15 @@
 #include <vector>
 
 #include <xtensor-blas/xlinalg.hpp>
-#include <xtensor/xrandom.hpp>
 
-#include "book/cli.hpp"
 #include "attention/decoder_block.hpp"
 #include "attention/kv_cache.hpp"
 #include "attention/masking.hpp"
 #include "attention/multi_head.hpp"
+#include "attention/random.hpp"
+#include "book/cli.hpp"
 #include "book/npy.hpp"
-#include "book/plot.hpp"
+#include "book/output.hpp"
 
 namespace {
 
@@ -33,11 +33,6 @@ using attn::mask_matrix;
 using attn::matrix;
 
 const double inf = std::numeric_limits<double>::infinity();
-
-matrix randn(std::size_t rows, std::size_t cols, double scale = 1.0)
-{
-    return scale * xt::random::randn<double>({rows, cols});
-}
 
 double max_abs_diff(const matrix& a, const matrix& b)
 {
@@ -56,20 +51,16 @@ std::string fmt_diff(double x)
 }
 
 // Writes a mask as a heatmap: 1 (bright) = may attend, 0 (dark) = masked.
-void write_mask_svg(const std::string& out_dir, const std::string& name,
+void write_mask_svg(const book::output_sink& out, const std::string& name,
                     const mask_matrix& m, const std::string& title,
                     const std::string& row_axis, const std::string& col_axis)
 {
-    if (out_dir.empty()) {
-        return;
-    }
     book::heatmap_style style;
     style.title = title;
     style.row_axis = row_axis;
     style.col_axis = col_axis;
     style.annotate = false;
-    book::write_heatmap_svg(book::path_in(out_dir, name),
-                            xt::cast<double>(m), style);
+    out.heatmap(name, xt::cast<double>(m), style);
 }
 
 void print_mask(const mask_matrix& m)
@@ -83,7 +74,7 @@ void print_mask(const mask_matrix& m)
     }
 }
 
-void masks_demo(const std::string& out_dir)
+void masks_demo(const book::output_sink& out)
 {
     std::cout << "Causal masks (1 = may attend, . = masked), Eq. 4.2:\n"
               << "  n_q = n_k = 5 (decoder self-attention):\n";
@@ -95,10 +86,10 @@ void masks_demo(const std::string& out_dir)
     print_mask(attn::mask_and(attn::causal_mask(6, 6),
                               attn::padding_mask(6, 6, 4)));
     std::cout << '\n';
-    write_mask_svg(out_dir, "ch04_mask_causal.svg", attn::causal_mask(6, 6),
+    write_mask_svg(out, "ch04_mask_causal.svg", attn::causal_mask(6, 6),
                    "causal mask (6, 6)", "query position i",
                    "key position j");
-    write_mask_svg(out_dir, "ch04_mask_causal_rect.svg",
+    write_mask_svg(out, "ch04_mask_causal_rect.svg",
                    attn::causal_mask(3, 6),
                    "causal mask (3, 6), bottom-right", "new query i",
                    "key position j");
@@ -107,7 +98,7 @@ void masks_demo(const std::string& out_dir)
 // [ch04-fill-demo]
 // One query row with key 2 masked and one with every key masked, under
 // the book's rule and under the three fills popular code uses.
-void fill_demo(const std::string& out_dir)
+void fill_demo(const book::output_sink& out)
 {
     const matrix s = {{1.0, 2.0, 3.0}, {1.0, 2.0, 3.0}};     // scores
     const matrix v = {{4.0}, {8.0}, {100.0}};                // values
@@ -129,7 +120,12 @@ void fill_demo(const std::string& out_dir)
               << "  each rule, then its weights with key 2 masked, its "
                  "weights with\n  every key masked, and the output of "
                  "that fully masked query:\n";
-    std::vector<std::vector<std::string>> rows;
+    book::table table{{"rule", "key 2 masked", "every key masked",
+                       "output"}, {}};
+    table.page_header = {"rule", "weights, key 2 masked",
+                         "weights, every key masked",
+                         "output of the fully masked query"};
+    table.nowrap = {1, 2};  // each triple of weights on one line
     for (const auto& r : rules) {
         auto weights = [&](std::size_t i) {
             return "(" + num(r.a(i, 0), "%.4f") + ", "
@@ -137,45 +133,27 @@ void fill_demo(const std::string& out_dir)
                    + num(r.a(i, 2), "%.4f") + ")";
         };
         const matrix y = xt::linalg::dot(r.a, v);
-        std::cout << "  " << r.name << "\n    " << weights(0) << "  "
-                  << weights(1)
-                  << std::string(26 - std::min<std::size_t>(
-                                          26, weights(1).size()),
-                                 ' ')
-                  << num(y(1, 0), "%.4g") << '\n';
-        // Non-breaking spaces keep each triple of weights on one line.
-        auto nowrap = [](std::string w) {
-            for (std::size_t at = w.find(", "); at != std::string::npos;
-                 at = w.find(", ", at)) {
-                w.replace(at, 2, ",&nbsp;");
-            }
-            return w;
-        };
-        rows.push_back({r.name, nowrap(weights(0)), nowrap(weights(1)),
-                        num(y(1, 0), "%.4g")});
+        table.add({r.name, weights(0), weights(1), num(y(1, 0), "%.4g")});
     }
+    table.print(std::cout, 2, true);
     std::cout << '\n';
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch04_fill.md"),
-            {"rule", "weights, key 2 masked", "weights, every key masked",
-             "output of the fully masked query"},
-            rows);
-    }
+    out.markdown("ch04_fill.md", table);
 }
 
 // [ch04-leak-demo]
 // Teacher forcing feeds all n target tokens at once. Change the token at
 // position t (a "future" token for every position before it) and measure
 // how far each position's output moves, with and without the causal mask.
-void leak_demo(std::uint64_t seed, const std::string& out_dir)
+void leak_demo(std::uint64_t seed, const book::output_sink& out)
 {
     const std::size_t n = 6, d = 4, t = 3;
-    xt::random::seed(seed);
-    const matrix x = randn(n, d);
-    const matrix w_q = randn(d, d), w_k = randn(d, d), w_v = randn(d, d);
+    attn::rng r(seed);
+    const matrix x = attn::normal_matrix(n, d, r);
+    const matrix w_q = attn::normal_matrix(d, d, r);
+    const matrix w_k = attn::normal_matrix(d, d, r);
+    const matrix w_v = attn::normal_matrix(d, d, r);
     matrix x_changed = x;
-    xt::row(x_changed, t) = xt::row(randn(1, d), 0);
+    xt::row(x_changed, t) = xt::row(attn::normal_matrix(1, d, r), 0);
     const mask_matrix causal = attn::causal_mask(n, n);
     const mask_matrix open = xt::ones<bool>({n, n});
     auto layer = [&](const matrix& input, const mask_matrix& m) {
@@ -186,29 +164,22 @@ void leak_demo(std::uint64_t seed, const std::string& out_dir)
                                      - layer(x_changed, causal));
     // [ch04-leak-demo]
     std::cout << "The leak: change input token " << t << " of " << n
-              << " (seed " << seed << "), largest change of each output:\n"
-              << "  position  no mask      causal mask\n";
-    std::vector<std::vector<std::string>> rows;
+              << " (seed " << seed << "), largest change of each output:\n";
+    book::table table{{"position i", "no mask", "causal mask"}, {}};
+    table.page_header = {"position <i>i</i>",
+                         "change of <i>y<sub>i</sub></i>, no mask",
+                         "change of <i>y<sub>i</sub></i>, causal mask"};
     for (std::size_t i = 0; i < n; ++i) {
         const double open_i = xt::amax(xt::row(dy_open, i))();
         const double masked_i = xt::amax(xt::row(dy_masked, i))();
-        std::cout << "  " << i << (i < t ? " (past) " : i == t ? " (t)    "
-                                                              : " (later)")
-                  << "  " << book::fmt(open_i, "%-11.3g") << "  "
-                  << fmt_diff(masked_i) << '\n';
-        rows.push_back({std::to_string(i)
-                            + (i < t ? " (before t)" : i == t ? " (= t)"
-                                                              : " (after t)"),
-                        book::fmt(open_i, "%.3g"), fmt_diff(masked_i)});
+        table.add({std::to_string(i)
+                       + (i < t ? " (before t)" : i == t ? " (= t)"
+                                                         : " (after t)"),
+                   book::fmt(open_i, "%.3g"), fmt_diff(masked_i)});
     }
+    table.print(std::cout);
     std::cout << '\n';
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch04_leak.md"),
-            {"position <i>i</i>", "change of <i>y<sub>i</sub></i>, no mask",
-             "change of <i>y<sub>i</sub></i>, causal mask"},
-            rows);
-    }
+    out.markdown("ch04_leak.md", table);
 }
 
 // Encoder self-attention over 7 positions of which 4 are real; the
@@ -216,12 +187,14 @@ void leak_demo(std::uint64_t seed, const std::string& out_dir)
 void padding_demo(std::uint64_t seed)
 {
     const std::size_t n = 7, length = 4, d = 4;
-    xt::random::seed(seed + 1);
-    const matrix x = randn(n, d);
-    const matrix w_q = randn(d, d), w_k = randn(d, d), w_v = randn(d, d);
+    attn::rng r(seed + 1);
+    const matrix x = attn::normal_matrix(n, d, r);
+    const matrix w_q = attn::normal_matrix(d, d, r);
+    const matrix w_k = attn::normal_matrix(d, d, r);
+    const matrix w_v = attn::normal_matrix(d, d, r);
     matrix x_junk = x;
     xt::view(x_junk, xt::range(length, n), xt::all())
-        = randn(n - length, d, 1000.0);
+        = attn::normal_matrix(n - length, d, r, 1000.0);
     const mask_matrix pad = attn::padding_mask(n, n, length);
     const mask_matrix open = xt::ones<bool>({n, n});
     auto real = [&](const matrix& y) {
@@ -246,11 +219,11 @@ void padding_demo(std::uint64_t seed)
 void cache_demo(std::uint64_t seed)
 {
     const std::size_t n = 8, d = 4;
-    xt::random::seed(seed + 2);
-    const matrix x = randn(n, d);
-    const matrix q = xt::linalg::dot(x, randn(d, d));           // (n, d)
-    const matrix k = xt::linalg::dot(x, randn(d, d));           // (n, d)
-    const matrix v = xt::linalg::dot(x, randn(d, d));           // (n, d)
+    attn::rng r(seed + 2);
+    const matrix x = attn::normal_matrix(n, d, r);
+    const matrix q = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
+    const matrix k = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
+    const matrix v = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
     const matrix y_full
         = attn::masked_attend(q, k, v, attn::causal_mask(n, n)).y;
     attn::kv_cache cache;
@@ -278,10 +251,11 @@ void cache_demo(std::uint64_t seed)
     const double chunk_diff = std::max(
         max_abs_diff(y_prompt, xt::view(y_full, xt::range(0, 5), xt::all())),
         max_abs_diff(y_rest, xt::view(y_full, xt::range(5, n), xt::all())));
+    // Top-left alignment: the causal mask of n_k = n_q keys, padded with
+    // masked keys on the right.
     mask_matrix top_left = xt::zeros<bool>({n - 5, n});
-    for (std::size_t i = 0; i < n - 5; ++i) {
-        xt::view(top_left, i, xt::range(0, i + 1)) = true;
-    }
+    xt::view(top_left, xt::all(), xt::range(0, n - 5))
+        = attn::causal_mask(n - 5, n - 5);
     const double wrong = max_abs_diff(
         attn::masked_attend(xt::view(q, xt::range(5, n), xt::all()), k, v,
                             top_left).y,
@@ -296,58 +270,60 @@ void cache_demo(std::uint64_t seed)
               << book::fmt(wrong, "%.3g") << "\n\n";
 }
 
-attn::multi_head_weights random_layer(std::size_t d_model, double scale)
+attn::multi_head_weights random_layer(std::size_t d_model, double scale,
+                                      attn::rng& r)
 {
-    return {randn(d_model, d_model, scale), randn(d_model, d_model, scale),
-            randn(d_model, d_model, scale), randn(d_model, d_model, scale),
-            xt::zeros<double>({d_model})};
+    attn::multi_head_weights w;
+    w.w_q = attn::normal_matrix(d_model, d_model, r, scale);
+    w.w_k = attn::normal_matrix(d_model, d_model, r, scale);
+    w.w_v = attn::normal_matrix(d_model, d_model, r, scale);
+    w.w_o = attn::normal_matrix(d_model, d_model, r, scale);
+    w.b_o = xt::zeros<double>({d_model});
+    return w;
 }
 
 // Writes head h's weights of a layer as a heatmap.
-void write_weights_svg(const std::string& out_dir, const std::string& name,
-                       const attn::tensor3& a, std::size_t h,
-                       const std::string& title, const std::string& row_axis,
+void write_weights_svg(const book::output_sink& out,
+                       const std::string& name, const attn::tensor3& a,
+                       std::size_t h, const std::string& title,
+                       const std::string& row_axis,
                        const std::string& col_axis)
 {
-    if (out_dir.empty()) {
-        return;
-    }
     book::heatmap_style style;
     style.title = title;
     style.row_axis = row_axis;
     style.col_axis = col_axis;
-    book::write_heatmap_svg(book::path_in(out_dir, name),
-                            xt::view(a, h, xt::all(), xt::all()), style);
+    out.heatmap(name, xt::view(a, h, xt::all(), xt::all()), style);
 }
 
 // [ch04-block-demo]
 // A decoder block on a target of n_t = 6 positions (5 real, 1 padding)
 // and an encoder output of n_s = 7 positions (5 real, 2 padding).
-void block_demo(std::uint64_t seed, const std::string& out_dir)
+void block_demo(std::uint64_t seed, const book::output_sink& out)
 {
     const std::size_t n_t = 6, len_t = 5, n_s = 7, len_s = 5;
     const std::size_t d_model = 8, heads = 2;
-    xt::random::seed(seed + 3);
-    const matrix x = randn(n_t, d_model);                     // decoder input
-    const matrix z = randn(n_s, d_model);                     // encoder output
-    const attn::decoder_block_weights w = {random_layer(d_model, 0.5),
-                                           random_layer(d_model, 0.5)};
+    attn::rng g(seed + 3);
+    const matrix x = attn::normal_matrix(n_t, d_model, g);   // decoder input
+    const matrix z = attn::normal_matrix(n_s, d_model, g);   // encoder output
+    const attn::decoder_block_weights w = {random_layer(d_model, 0.5, g),
+                                           random_layer(d_model, 0.5, g)};
     // Self: causal AND target padding; cross: source padding only.
     const mask_matrix m_self = attn::mask_and(
         attn::causal_mask(n_t, n_t), attn::padding_mask(n_t, n_t, len_t));
     const mask_matrix m_cross = attn::padding_mask(n_t, n_s, len_s);
     const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
     // [ch04-block-demo]
-    write_mask_svg(out_dir, "ch04_mask_self.svg", m_self,
+    write_mask_svg(out, "ch04_mask_self.svg", m_self,
                    "self-attention mask: causal AND padding",
                    "target position i", "target position j");
-    write_mask_svg(out_dir, "ch04_mask_cross.svg", m_cross,
+    write_mask_svg(out, "ch04_mask_cross.svg", m_cross,
                    "cross-attention mask: source padding",
                    "target position i", "source position j");
-    write_weights_svg(out_dir, "ch04_weights_self.svg", r.self.a, 0,
+    write_weights_svg(out, "ch04_weights_self.svg", r.self.a, 0,
                       "masked self-attention, head 0 of 2",
                       "target position i", "target position j");
-    write_weights_svg(out_dir, "ch04_weights_cross.svg", r.cross.a, 0,
+    write_weights_svg(out, "ch04_weights_cross.svg", r.cross.a, 0,
                       "cross-attention, head 0 of 2", "target position i",
                       "source position j");
     // The block's causality: change target token 2, a real source token,
@@ -356,18 +332,19 @@ void block_demo(std::uint64_t seed, const std::string& out_dir)
                      const mask_matrix& ms) {
         const matrix dy = xt::abs(
             attn::decoder_block(x2, z2, w, heads, ms, m_cross).y - r.y);
-        std::string out;
+        std::string changes;
         for (std::size_t i = 0; i < n_t; ++i) {
-            out += (i ? " " : "") + book::fmt(xt::amax(xt::row(dy, i))(),
-                                              "%.2g");
+            changes += (i ? " " : "")
+                       + book::fmt(xt::amax(xt::row(dy, i))(), "%.2g");
         }
-        return out;
+        return changes;
     };
     matrix x2 = x;
     xt::row(x2, 2) += 1.0;
     matrix z_real = z, z_pad = z;
     xt::row(z_real, 0) += 1.0;
-    xt::row(z_pad, n_s - 1) = 1000.0 * xt::row(randn(1, d_model), 0);
+    xt::row(z_pad, n_s - 1)
+        = xt::row(attn::normal_matrix(1, d_model, g, 1000.0), 0);
     std::cout << "Decoder block (Eq. 4.8), n_t = " << n_t << " target ("
               << len_t << " real),\n  n_s = " << n_s << " source (" << len_s
               << " real), H = " << heads << ";\n"
@@ -394,8 +371,8 @@ xt::xtensor<double, N> load_checked(const std::string& dir,
     return t;
 }
 
-int cross_attention_files(const book::common_args& args, std::size_t heads,
-                          bool causal)
+int run_load_save(const book::common_args& args, std::size_t heads,
+                  bool causal)
 {
     const std::string& dir = args.load_dir;
     const matrix x = book::load_npy<2>(book::path_in(dir, "X.npy"));
@@ -441,20 +418,23 @@ int run(const cxxopts::ParseResult& result, const book::common_args& args)
         throw book::usage_error("--heads: expected a positive whole number, "
                                 "got '0' (see --help)");
     }
+    book::expect_load_with_save(args, "X.npy, Z.npy, W_q.npy, W_k.npy, "
+                                      "W_v.npy, W_o.npy and b_o.npy");
     if (args.load_dir.empty() && (causal || heads_given)) {
         throw book::usage_error(std::string(causal ? "--causal" : "--heads")
                                 + " needs --load DIR (see --help)");
     }
     if (!args.load_dir.empty()) {
-        return cross_attention_files(args, result["heads"].as<std::size_t>(),
-                                     causal);
+        return run_load_save(args, result["heads"].as<std::size_t>(),
+                             causal);
     }
-    masks_demo(args.out_dir);
-    fill_demo(args.out_dir);
-    leak_demo(args.seed, args.out_dir);
+    const book::output_sink out(args.out_dir);
+    masks_demo(out);
+    fill_demo(out);
+    leak_demo(args.seed, out);
     padding_demo(args.seed);
     cache_demo(args.seed);
-    block_demo(args.seed, args.out_dir);
+    block_demo(args.seed, out);
     return 0;
 }
 

@@ -5,9 +5,8 @@ states and alignment weights, save them as .npy, run the program with
 of Eqs. (1.2)-(1.4). Then checks that inconsistent or damaged inputs are
 refused with one line and exit status 2.
 
-    python3 tests/check_ch01_numpy.py --bin-dir build
+    python3 tests/check_ch01_numpy.py --program build/ch01_bahdanau
 """
-import argparse
 import os
 import pathlib
 import subprocess
@@ -18,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
+from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
 
 
 # [ch01-numpy-reference]
@@ -26,8 +26,7 @@ def bahdanau_numpy(h, s_prev, W_a, U_a, v_a):
     Uh = h @ U_a.T                                   # (T_x, n')
     Ws = s_prev @ W_a.T                              # (T_y, n')
     e = np.tanh(Ws[:, None, :] + Uh[None, :, :]) @ v_a  # (T_y, T_x)
-    alpha = np.exp(e - e.max(axis=1, keepdims=True))
-    alpha /= alpha.sum(axis=1, keepdims=True)        # (T_y, T_x)
+    alpha = softmax_rows(e)                          # (T_y, T_x)
     return {"e": e, "alpha": alpha, "c": alpha @ h}  # c: (T_y, 2n)
 # [ch01-numpy-reference]
 
@@ -95,11 +94,7 @@ def bad_inputs(program, folder):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
-                        help="the build folder holding the chapter programs")
-    args = parser.parse_args()
-    program = args.bin_dir.resolve() / "ch01_bahdanau"
+    program = program_argument(__doc__).parse_args().program
     with tempfile.TemporaryDirectory() as tmp:
         worst = compare(program, pathlib.Path(tmp))
     if worst is None:

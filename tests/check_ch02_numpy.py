@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks ch02_self_attention against NumPy, and its answers to bad input.
 
-    python3 tests/check_ch02_numpy.py --bin-dir build
+    python3 tests/check_ch02_numpy.py --program build/ch02_self_attention
 
 1. Random X, W_q, W_k, W_v are saved as .npy; the program is run with
    --load and --save; the six arrays it writes (Q, K, V, S, A, Y) are
@@ -10,7 +10,6 @@
 3. Damaged files, shapes that do not fit, and --save without --load give
    one line on standard error and exit status 2.
 """
-import argparse
 import os
 import pathlib
 import subprocess
@@ -21,11 +20,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
+from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
 
 
-def softmax_rows(s):
-    e = np.exp(s - s.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def run(program, folder, inputs):
@@ -96,11 +93,7 @@ def check_errors(program):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
-                        help="the build folder holding the chapter programs")
-    args = parser.parse_args()
-    program = args.bin_dir / "ch02_self_attention"
+    program = program_argument(__doc__).parse_args().program
     with tempfile.TemporaryDirectory() as tmp:
         worst = check_numbers(program, pathlib.Path(tmp))
     check_errors(program)

@@ -12,9 +12,8 @@
 3. Bad input: H not dividing d_model, inconsistent shapes, damaged files:
    one line on standard error and exit status 2.
 
-    python3 tests/check_ch03_numpy.py --bin-dir build
+    python3 tests/check_ch03_numpy.py --program build/ch03_multi_head
 """
-import argparse
 import os
 import pathlib
 import subprocess
@@ -25,11 +24,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import FAILURES, damaged_npy_cases, expect  # noqa: E402
+from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
 
 
-def softmax_rows(s):
-    e = np.exp(s - s.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def multi_head_numpy(X, W_q, W_k, W_v, W_o, b_o, H):
@@ -154,11 +151,7 @@ def check_bad_input(program):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
-                        help="the build folder holding the chapter programs")
-    args = parser.parse_args()
-    program = args.bin_dir / "ch03_multi_head"
+    program = program_argument(__doc__).parse_args().program
     with tempfile.TemporaryDirectory() as tmp:
         worst = check_random_layers(program, pathlib.Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,9 +4,8 @@
 with a fully masked query row, whose row of Y must be exactly b_o; then its
 answers to bad input (one line, exit status 2).
 
-    python3 tests/check_ch04_numpy.py --bin-dir build
+    python3 tests/check_ch04_numpy.py --program build/ch04_cross_attention
 """
-import argparse
 import os
 import pathlib
 import subprocess
@@ -17,6 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
+from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
 
 
 # [ch04-numpy-reference]
@@ -29,11 +29,7 @@ def cross_attention(X, Z, W_q, W_k, W_v, W_o, b_o, H, mask):
     for h in range(H):
         c = slice(h * d_k, (h + 1) * d_k)
         S = np.where(mask, Q[:, c] @ K[:, c].T / np.sqrt(d_k), -np.inf)
-        m = S.max(axis=1, keepdims=True)
-        m[np.isinf(m)] = 0.0                  # fully masked row: stays -inf
-        E = np.exp(S - m)
-        z = E.sum(axis=1, keepdims=True)
-        A[h] = E / np.where(z == 0.0, 1.0, z)  # ... and gets zero weights
+        A[h] = softmax_rows(S)        # a fully masked row: zero weights
         heads[:, c] = A[h] @ V[:, c]
     return A, heads @ W_o + b_o
 
@@ -132,11 +128,7 @@ def check_errors(program):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
-                        help="the build folder holding the chapter programs")
-    args = parser.parse_args()
-    program = args.bin_dir / "ch04_cross_attention"
+    program = program_argument(__doc__).parse_args().program
     worst = check_values(program)
     check_errors(program)
     if worst > 1e-12 or FAILURES:

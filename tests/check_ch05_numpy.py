@@ -5,9 +5,8 @@ NumPy the per-head weights A, the logits, and the gradient of the loss with
 respect to the head gates (by central differences). Then check its answers
 to bad weights files.
 
-    python3 tests/check_ch05_numpy.py --bin-dir build
+    python3 tests/check_ch05_numpy.py --program build/ch05_heads
 """
-import argparse
 import os
 import pathlib
 import subprocess
@@ -18,17 +17,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
+from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
 
 V, L, D, H = 5, 9, 16, 4          # vocabulary, tokens, d_model, heads
 N, DK = L + 1, D // H             # positions (with BOS), head width
 
 
-def softmax_rows(s):
-    m = s.max(axis=1, keepdims=True)
-    m = np.where(np.isinf(m), 0.0, m)  # a fully masked row stays zero
-    e = np.exp(s - m)
-    z = e.sum(axis=1, keepdims=True)
-    return e / np.where(z == 0.0, 1.0, z)
 
 
 def forward(w, x, gates):
@@ -60,7 +54,7 @@ def loss(w, x, gates):
     return -np.mean([np.log(p[i, c]) for i, c in t.items()])
 
 
-def check_numbers(bin_dir, work):
+def check_numbers(program, work):
     rng = np.random.default_rng(5)
     w = {name: rng.standard_normal(shape) / 4 for name, shape in
          {"W_q": (D, D), "W_k": (D, D), "W_v": (D, D), "W_o": (D, D),
@@ -69,7 +63,7 @@ def check_numbers(bin_dir, work):
     inp.mkdir()
     for name, array in w.items():
         np.save(inp / (name + ".npy"), array)
-    subprocess.run([str(bin_dir / "ch05_heads"), "--load", str(inp),
+    subprocess.run([str(program), "--load", str(inp),
                     "--save", str(out), "--seed", "3"], check=True,
                    capture_output=True)
     x = np.load(out / "X.npy")
@@ -93,8 +87,7 @@ def check_numbers(bin_dir, work):
     return diffs
 
 
-def check_errors(bin_dir, work):
-    program = bin_dir / "ch05_heads"
+def check_errors(program, work):
     expect(program, ["--steps", "0"], 2, "--steps")
     rng = np.random.default_rng(0)
     good = {"W_q": (D, D), "W_k": (D, D), "W_v": (D, D), "W_o": (D, D),
@@ -113,13 +106,10 @@ def check_errors(bin_dir, work):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path,
-                        help="the build folder holding the chapter programs")
-    args = parser.parse_args()
+    args = program_argument(__doc__).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        diffs = check_numbers(args.bin_dir, pathlib.Path(tmp))
-        check_errors(args.bin_dir, pathlib.Path(tmp))
+        diffs = check_numbers(args.program, pathlib.Path(tmp))
+        check_errors(args.program, pathlib.Path(tmp))
     bad = 0
     for symbol, (diff, tolerance) in diffs.items():
         print("ch05_heads: %s: largest difference from NumPy %.3g "

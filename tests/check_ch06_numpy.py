@@ -4,9 +4,8 @@ without a mask that leaves one query no key, saved as .npy; the program's
 four ways (--load/--save) must each equal NumPy's masked attention to a
 relative error of 1e-12. Also checks the program's answers to bad input.
 
-    python3 tests/check_ch06_numpy.py --bin-dir build
+    python3 tests/check_ch06_numpy.py --program build/ch06_scale
 """
-import argparse
 import os
 import pathlib
 import subprocess
@@ -17,6 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from program_errors import expect, FAILURES  # noqa: E402
+from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
 
 WAYS = ("loops", "xtensor", "blas", "tiled")
 
@@ -25,11 +25,7 @@ def attention(Q, K, V, mask=None):
     S = Q @ K.T / np.sqrt(Q.shape[1])             # (n_q, n_k)
     if mask is not None:
         S = np.where(mask, S, -np.inf)
-    m = S.max(axis=1, keepdims=True)
-    m = np.where(np.isinf(m), 0.0, m)             # fully masked rows
-    E = np.exp(S - m)
-    Z = E.sum(axis=1, keepdims=True)
-    return (E / np.where(Z == 0, 1.0, Z)) @ V     # (n_q, d_v)
+    return softmax_rows(S) @ V                    # (n_q, d_v)
 
 
 def check_ways(program, work):
@@ -89,10 +85,7 @@ def check_errors(program, work):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bin-dir", required=True, type=pathlib.Path)
-    args = parser.parse_args()
-    program = args.bin_dir / "ch06_scale"
+    program = program_argument(__doc__).parse_args().program
     with tempfile.TemporaryDirectory() as tmp:
         worst = check_ways(program, pathlib.Path(tmp))
         check_errors(program, pathlib.Path(tmp))

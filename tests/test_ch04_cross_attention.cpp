@@ -104,6 +104,7 @@ TEST_CASE("Eq. 4.1: each head is masked attention of X's queries over Z",
     // masked_attend on the column blocks of X W_q, Z W_k, Z W_v.
     const std::size_t n_q = 4, n_k = 7, d_model = 6, heads = 3, d_k = 2;
     for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(n_q, d_model, seed);
         const matrix z = random_matrix(n_k, d_model, seed + 10);
         const auto w = random_layer(d_model, seed + 20);
@@ -213,6 +214,33 @@ TEST_CASE("Eq. 4.2: causal mask, properties over shapes",
     }
 }
 
+TEST_CASE("Eq. 4.2: the strict causal mask leaves out the diagonal",
+          "[ch04][eq_causal_mask]")
+{
+    // n_q = n_k = 3: query i sees keys j < i only, so row 0 sees nothing.
+    const mask_matrix expected = {{false, false, false},
+                                  {true, false, false},
+                                  {true, true, false}};
+    REQUIRE((attn::causal_mask(3, 3, attn::diagonal::excluded)
+             == expected));
+    // Over shapes: the strict mask is the causal mask without the key at
+    // the query's own position n_k - n_q + i.
+    for (std::size_t n_q = 1; n_q <= 5; ++n_q) {
+        for (std::size_t n_k = 1; n_k <= 5; ++n_k) {
+            CAPTURE(n_q, n_k);
+            const mask_matrix all = attn::causal_mask(n_q, n_k);
+            const mask_matrix strict
+                = attn::causal_mask(n_q, n_k, attn::diagonal::excluded);
+            for (std::size_t i = 0; i < n_q; ++i) {
+                for (std::size_t j = 0; j < n_k; ++j) {
+                    const bool own = j + n_q == i + n_k;
+                    REQUIRE(bool(strict(i, j)) == (all(i, j) && !own));
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("Eq. 4.2: the causal mask stops the leak from future tokens",
           "[ch04][eq_causal_mask]")
 {
@@ -220,6 +248,7 @@ TEST_CASE("Eq. 4.2: the causal mask stops the leak from future tokens",
     // tokens before t do not move at all; without it they all move.
     const std::size_t n = 6, d = 4;
     for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(n, d, seed);
         const matrix w_q = random_matrix(d, d, seed + 10);
         const matrix w_k = random_matrix(d, d, seed + 20);
@@ -268,6 +297,11 @@ TEST_CASE("Eq. 4.3: padding mask, hand-worked", "[ch04][eq_padding_mask]")
     REQUIRE((attn::padding_mask(2, 5, 3) == expected));
     REQUIRE(xt::all(attn::padding_mask(3, 4, 4)));      // no padding
     REQUIRE_FALSE(xt::any(attn::padding_mask(3, 4, 0)));  // all padding
+}
+
+TEST_CASE("Errors: padding_mask refuses more real keys than keys",
+          "[ch04][errors]")
+{
     REQUIRE_THROWS_WITH(attn::padding_mask(2, 3, 4),
                         "padding_mask: length must be at most n_k = 3, "
                         "got 4");
@@ -281,6 +315,7 @@ TEST_CASE("Eq. 4.3: outputs of real tokens ignore what the padding holds",
     // outputs must not move with the mask, and must move without it.
     const std::size_t n = 7, length = 4, d = 4;
     for (std::uint64_t seed : {5u, 6u, 7u}) {
+        CAPTURE(seed);
         matrix x = random_matrix(n, d, seed);
         const matrix w_q = random_matrix(d, d, seed + 10);
         const matrix w_k = random_matrix(d, d, seed + 20);
@@ -336,6 +371,7 @@ TEST_CASE("Eq. 4.4: masks combine by logical AND", "[ch04][eq_mask_and]")
                             attn::padding_mask(4, 4, 3))
              == expected));
     for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
         const mask_matrix m1 = random_mask(5, 6, seed);
         const mask_matrix m2 = random_mask(5, 6, seed + 10);
         const mask_matrix m = attn::mask_and(m1, m2);
@@ -350,6 +386,11 @@ TEST_CASE("Eq. 4.4: masks combine by logical AND", "[ch04][eq_mask_and]")
                      IsCloseTo(attn::mask_bias(m1) + attn::mask_bias(m2)));
         REQUIRE((attn::mask_and(m1, m2) == attn::mask_and(m2, m1)));
     }
+}
+
+TEST_CASE("Errors: mask_and refuses masks of different shapes",
+          "[ch04][errors]")
+{
     REQUIRE_THROWS_WITH(attn::mask_and(attn::causal_mask(2, 3),
                                        attn::causal_mask(3, 3)),
                         "mask_and: m2 must have shape (n_q, n_k) of m1 = "
@@ -399,6 +440,7 @@ TEST_CASE("Eq. 4.5: masked attention equals its literal loops",
           "[ch04][eq_mask_bias]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
+        CAPTURE(seed);
         const matrix q = random_matrix(5, 4, seed);
         const matrix k = random_matrix(7, 4, seed + 10);
         const matrix v = random_matrix(7, 3, seed + 20);
@@ -428,8 +470,8 @@ TEST_CASE("Eq. 4.5: masked attention equals its literal loops",
     }
 }
 
-TEST_CASE("Eq. 4.5: masked attention refuses inconsistent shapes",
-          "[ch04][eq_mask_bias]")
+TEST_CASE("Errors: masked_attend refuses inconsistent shapes",
+          "[ch04][errors]")
 {
     const matrix q = xt::zeros<double>({2, 3});
     const matrix k = xt::zeros<double>({4, 3});
@@ -478,6 +520,7 @@ TEST_CASE("Eq. 4.6: with an allowed key in every row, -1e9 equals -inf",
           "[ch04][eq_masked_fill]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
         const matrix s = random_matrix(6, 8, seed, 3.0);
         mask_matrix m = random_mask(6, 8, seed + 10);
         xt::col(m, 0) = true;  // every row keeps key 0
@@ -510,11 +553,29 @@ TEST_CASE("Eq. 4.7: decoding with a key-value cache, hand-worked",
     REQUIRE_THAT(r2.y, IsCloseTo(matrix{{5.0}}));
 }
 
+TEST_CASE("Eq. 4.7: the cache holds every key and value, row by row",
+          "[ch04][eq_kv_cache]")
+{
+    attn::kv_cache cache;
+    REQUIRE(cache.size() == 0);
+    const matrix k = random_matrix(5, 3, 1), v = random_matrix(5, 2, 2);
+    // Two tokens, then three at once: the cache holds the five rows in
+    // order, as K_{0..t} and V_{0..t} of Eq. (4.7).
+    attn::append_to_cache(cache, xt::view(k, xt::range(0, 2), xt::all()),
+                          xt::view(v, xt::range(0, 2), xt::all()));
+    attn::append_to_cache(cache, xt::view(k, xt::range(2, 5), xt::all()),
+                          xt::view(v, xt::range(2, 5), xt::all()));
+    REQUIRE(cache.size() == 5);
+    REQUIRE_THAT(cache.keys(), IsCloseTo(k, 0.0, 0.0));
+    REQUIRE_THAT(cache.values(), IsCloseTo(v, 0.0, 0.0));
+}
+
 TEST_CASE("Eq. 4.7: the cache gives the masked full pass, token by token",
           "[ch04][eq_kv_cache]")
 {
     const std::size_t n = 8, d = 4;
     for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(n, d, seed);
         const matrix q = xt::linalg::dot(x, random_matrix(d, d, seed + 10));
         const matrix k = xt::linalg::dot(x, random_matrix(d, d, seed + 20));
@@ -561,8 +622,8 @@ TEST_CASE("Eq. 4.7: the cache gives the masked full pass, token by token",
     }
 }
 
-TEST_CASE("Eq. 4.7: the cache refuses tokens of another width",
-          "[ch04][eq_kv_cache]")
+TEST_CASE("Errors: the cache refuses tokens of another width",
+          "[ch04][errors]")
 {
     attn::kv_cache cache;
     attn::decode_step(cache, matrix{{1.0, 2.0}}, matrix{{1.0, 0.0}},
@@ -584,6 +645,7 @@ TEST_CASE("Eq. 4.8: decoder block equals its two layers composed",
 {
     const std::size_t n_t = 5, n_s = 6, d_model = 4, heads = 2;
     for (std::uint64_t seed : {1u, 2u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(n_t, d_model, seed);
         const matrix z = random_matrix(n_s, d_model, seed + 10);
         const attn::decoder_block_weights w = {random_layer(d_model, seed),
@@ -609,6 +671,7 @@ TEST_CASE("Eq. 4.8: the decoder block is causal, its cross-attention is not",
 {
     const std::size_t n_t = 6, n_s = 7, len_s = 5, d_model = 4, heads = 2;
     for (std::uint64_t seed : {3u, 4u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(n_t, d_model, seed);
         const matrix z = random_matrix(n_s, d_model, seed + 10);
         const attn::decoder_block_weights w = {random_layer(d_model, seed),

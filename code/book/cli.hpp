@@ -63,6 +63,20 @@ inline std::string and_list(const std::vector<std::string>& items)
     return s;
 }
 
+/// \brief The one answer of a program whose results need inputs to
+///        `--save` without `--load`: a usage error naming the inputs.
+/// \param args   the common options
+/// \param inputs the input files, for the message ("X.npy and W_q.npy")
+/// \throws usage_error if `--save` came without `--load`
+inline void expect_load_with_save(const common_args& args,
+                                  const std::string& inputs)
+{
+    if (!args.save_dir.empty() && args.load_dir.empty()) {
+        throw usage_error("--save needs --load DIR holding the inputs "
+                          + inputs + " (see --help)");
+    }
+}
+
 namespace detail {
 
 inline void save_each(const std::string&, std::vector<std::string>&) {}

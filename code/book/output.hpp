@@ -29,6 +29,12 @@ namespace book {
 struct table {
     std::vector<std::string> header;             ///< the column titles
     std::vector<std::vector<std::string>> rows;  ///< the formatted cells
+    /// Titles for the page where they differ from the console's (HTML
+    /// such as `<i>y</i>`); empty: the page uses `header`.
+    std::vector<std::string> page_header = {};
+    /// Columns whose cells must not wrap on the page (their spaces become
+    /// non-breaking), for example a tuple of weights.
+    std::vector<std::size_t> nowrap = {};
 
     /// \brief Appends a row.
     /// \param cells one per column
@@ -46,13 +52,17 @@ struct table {
 
     /// \brief Prints the table with aligned columns: the first left-aligned,
     ///        the others right-aligned, two spaces between columns.
-    /// \param out  the stream
-    /// \param lead spaces before each line
-    void print(std::ostream& out, std::size_t lead = 2) const
+    /// \param out     the stream
+    /// \param lead    spaces before each line
+    /// \param stacked print the first cell of each row on a line of its
+    ///                own and the other cells below it, indented (for rows
+    ///                too wide for 80 columns)
+    void print(std::ostream& out, std::size_t lead = 2,
+               bool stacked = false) const
     {
         std::vector<std::size_t> width(header.size(), 0);
         auto widen = [&](const std::vector<std::string>& cells) {
-            for (std::size_t k = 0; k < cells.size(); ++k) {
+            for (std::size_t k = stacked ? 1 : 0; k < cells.size(); ++k) {
                 width[k] = std::max(width[k], display_width(cells[k]));
             }
         };
@@ -62,11 +72,16 @@ struct table {
         }
         auto line = [&](const std::vector<std::string>& cells) {
             std::string text(lead, ' ');
-            for (std::size_t k = 0; k < cells.size(); ++k) {
+            if (stacked) {
+                out << text << cells[0] << '\n';
+                text += "  ";
+            }
+            for (std::size_t k = stacked ? 1 : 0; k < cells.size(); ++k) {
                 const std::string pad(width[k] - display_width(cells[k]),
                                       ' ');
-                text += (k ? "  " : "");
-                text += k ? pad + cells[k] : cells[k] + pad;
+                const bool left = k == 0 || (stacked && k == 1);
+                text += (k > (stacked ? 1u : 0u) ? "  " : "");
+                text += left ? cells[k] + pad : pad + cells[k];
             }
             while (!text.empty() && text.back() == ' ') {
                 text.pop_back();
@@ -142,9 +157,22 @@ public:
     /// \param t    the table
     void markdown(const std::string& name, const table& t) const
     {
-        if (enabled()) {
-            write_markdown_table(path(name), t.header, t.rows);
+        if (!enabled()) {
+            return;
         }
+        auto rows = t.rows;
+        for (auto& r : rows) {
+            for (std::size_t k : t.nowrap) {
+                for (auto at = r.at(k).find(' '); at != std::string::npos;
+                     at = r[k].find(' ', at)) {
+                    r[k].replace(at, 1, "&nbsp;");
+                }
+            }
+        }
+        write_markdown_table(path(name),
+                             t.page_header.empty() ? t.header
+                                                   : t.page_header,
+                             rows);
     }
 
     /// \brief Writes text as it is, for example a sentence a chapter
