@@ -18,7 +18,11 @@ What it checks, for chapters/*.md, code/ and tests/:
 6. no test name holds ';', '[' or ']' (CMake and Catch2 would split it into
    ctest entries that run nothing), and every test name a chapter quotes in
    backticks ("`Eq. 1.2: ...`") is the name, or the beginning of the names,
-   of test cases.
+   of test cases;
+7. every library header (code/attention/*.hpp) names its chapter in its
+   \\file brief (\\ref chNN_...), and a chapter's header or program
+   includes only headers of its own or an earlier chapter, so that each
+   chapter's code stands on the chapters before it.
 """
 import pathlib
 import re
@@ -39,6 +43,46 @@ MARKER = re.compile(r"^\s*(?://|#)\s*\[([a-z0-9][a-z0-9-]*)\]\s*$")
 SNIPPET = re.compile(r"\\snippet(?:doc|lineno)?(?:\{[^}]*\})?\s+(\S+)\s+(\S+)")
 CPP_HINT = re.compile(r"(#include|std::|xt::|attn::|;\s*$|\)\s*\{\s*$|^\s*\}\s*$)")
 CHAPTER_FILE = re.compile(r"^(\d\d)_.*\.md$")
+FILE_BRIEF = re.compile(r"\\file\s*\n///\s*\\brief(.*?)(?:\n(?!///)|\n///\s*\n)",
+                        re.S)
+CHAPTER_REF = re.compile(r"\\ref\s+ch(\d\d)_")
+INCLUDE = re.compile(r'^#include\s+"attention/([A-Za-z0-9_]+\.hpp)"', re.M)
+PROGRAM_FILE = re.compile(r"^ch(\d\d)_.*\.cpp$")
+
+
+def header_chapters(root):
+    """{header name: chapter number} from each header's \\file brief;
+    None where the brief names no chapter."""
+    found = {}
+    for path in sorted((root / "code" / "attention").glob("*.hpp")):
+        brief = FILE_BRIEF.search(path.read_text(encoding="utf-8"))
+        ref = CHAPTER_REF.search(brief.group(1)) if brief else None
+        found[path.name] = int(ref.group(1)) if ref else None
+    return found
+
+
+def include_faults(root):
+    """Check 7: no header or program includes a later chapter's header."""
+    faults = []
+    chapter_of = header_chapters(root)
+    users = [(p, chapter_of[p.name]) for p in
+             sorted((root / "code" / "attention").glob("*.hpp"))]
+    for path in sorted((root / "code").glob("ch*.cpp")):
+        match = PROGRAM_FILE.match(path.name)
+        if match:
+            users.append((path, int(match.group(1))))
+    for path, chapter in users:
+        rel = path.relative_to(root)
+        if chapter is None:
+            faults.append("%s: its \\file brief names no chapter "
+                          "(\\ref chNN_...)" % rel)
+            continue
+        for name in INCLUDE.findall(path.read_text(encoding="utf-8")):
+            used = chapter_of.get(name)
+            if used is not None and used > chapter:
+                faults.append("%s (chapter %d) includes attention/%s of the "
+                              "later chapter %d" % (rel, chapter, name, used))
+    return faults
 
 
 def source_files(root):
@@ -174,6 +218,8 @@ def check(root):
         if key not in used:
             faults.append("%s: marker [%s] is used by no \\snippet in "
                           "chapters/" % (rel, key[1]))
+    # 7. includes follow the chapters
+    faults += include_faults(root)
     return faults
 
 
@@ -245,6 +291,17 @@ def self_test(root):
                          'TEST_CASE("Eq. 0.1: row softmax, hand-worked"',
                          'TEST_CASE("Eq. 0.1: row softmax; hand-worked"'),
          "ctest would run nothing"),
+        ("a chapter's header including a later chapter's",
+         lambda r: plant(r, "code/attention/core.hpp",
+                         "#include <xtensor/xtensor.hpp>\n",
+                         "#include <xtensor/xtensor.hpp>\n"
+                         "#include \"attention/scale.hpp\"\n"),
+         "core.hpp (chapter 0) includes attention/scale.hpp of the later "
+         "chapter 6"),
+        ("a header whose \\file brief names no chapter",
+         lambda r: plant(r, "code/attention/core.hpp",
+                         "(\\ref ch00_introduction)", ""),
+         "core.hpp: its \\file brief names no chapter"),
         ("a chapter quoting a test that does not exist",
          lambda r: (r / "chapters/00_introduction.md").write_text(
              (r / "chapters/00_introduction.md").read_text()

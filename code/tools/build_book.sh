@@ -11,8 +11,8 @@ sh code/tools/ensure_packages.sh cmake make g++ pkg-config git python3 \
   liblapack-dev libcxxopts-dev catch2 doxygen graphviz libjs-mathjax \
   gnuplot-nox fonts-dejavu-core
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j2
+cmake --preset default
+cmake --build --preset default
 echo
 echo "The book: build/book/html/index.html"
 echo "Run the tests with: ctest --test-dir build -j2 --output-on-failure"

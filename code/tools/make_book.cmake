@@ -1,12 +1,10 @@
 # Generates the HTML book: Doxygen over chapters/ and code/attention/, with
-# the programs' output and figures from BOOK_GEN, then MathJax copied in so
+# the Doxyfile that CMake configured (DOXYFILE, naming the folder of the
+# programs' output and figures), then MathJax copied in so
 # that the book reads offline and anywhere it is copied to. Writes
 # BOOK_OUT/html.stamp only when Doxygen succeeded without a warning.
 file(REMOVE ${BOOK_OUT}/html.stamp)
-set(ENV{BOOK_GEN} ${BOOK_GEN})
-set(ENV{BOOK_OUT} ${BOOK_OUT})
-execute_process(COMMAND ${DOXYGEN} ${SOURCE_DIR}/Doxyfile
-                WORKING_DIRECTORY ${SOURCE_DIR}
+execute_process(COMMAND ${DOXYGEN} ${DOXYFILE}
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "Doxygen failed: every warning is an error here.\n${err}")
