@@ -45,9 +45,9 @@
 #include "attention/softmax.hpp"
 
 /// \file
-/// \brief The alignment toy of \ref ch01_bahdanau: a reversal task whose
-///        right alignment is known, the additive alignment model with a
-///        readout, its gradients and its training by gradient descent.
+/// \brief A reversal task whose right alignment is known, the additive
+///        alignment model with a readout, its gradients and its training
+///        by gradient descent (\ref ch01_bahdanau).
 
 namespace attn {
 
