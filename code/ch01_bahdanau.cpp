@@ -10,17 +10,20 @@
 //       E/alpha.npy (T_y, T_x) and E/c.npy (T_y, 2n)
 //   ch01_bahdanau --out D          also writes the figure and table data
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
-#include <random>
 #include <string>
 #include <vector>
 
-#include <xtensor/xrandom.hpp>
+#include <xtensor/xview.hpp>
 
 #include "attention/additive.hpp"
+#include "attention/alignment_toy.hpp"
+#include "attention/random.hpp"
 #include "book/cli.hpp"
 #include "book/npy.hpp"
+#include "book/output.hpp"
 #include "book/plot.hpp"
 
 namespace {
@@ -32,28 +35,30 @@ using book::with_commas;
 
 // Annotations from a small random bidirectional encoder, energies three
 // ways, and the multiplications each way needs.
-void encoder_demo(std::uint64_t seed, const std::string& out_dir)
+void encoder_demo(std::uint64_t seed, const book::output_sink& out)
 {
     // [ch01-encoder-example]
     // Six source words as random vectors of width m = 4, a forward and a
     // backward tanh network with n = 3, four random decoder states
     // s_0..s_3 (T_y = 4; no decoder runs), and an alignment network of
-    // width n' = 5.
+    // width n' = 5, all drawn in this order from one attn::rng.
     const std::size_t T_x = 6, m = 4, n = 3, T_y = 4, n_prime = 5;
-    xt::random::seed(seed);
-    const matrix x = xt::random::randn<double>({T_x, m});
-    const matrix h_fwd = attn::rnn_states(
-        x, xt::random::randn<double>({n, m}),
-        xt::random::randn<double>({n, n}), false);               // (T_x, n)
-    const matrix h_bwd = attn::rnn_states(
-        x, xt::random::randn<double>({n, m}),
-        xt::random::randn<double>({n, n}), true);                // (T_x, n)
+    attn::rng r(seed);
+    const matrix x = attn::normal_matrix(T_x, m, r);             // (T_x, m)
+    const matrix W_fwd = attn::normal_matrix(n, m, r);
+    const matrix U_fwd = attn::normal_matrix(n, n, r);
+    const matrix W_bwd = attn::normal_matrix(n, m, r);
+    const matrix U_bwd = attn::normal_matrix(n, n, r);
+    const matrix h_fwd = attn::rnn_states(x, W_fwd, U_fwd, false);
+                                                                 // (T_x, n)
+    const matrix h_bwd = attn::rnn_states(x, W_bwd, U_bwd, true);
+                                                                 // (T_x, n)
     const matrix h = attn::annotations(h_fwd, h_bwd);            // (T_x, 2n)
-    const matrix s_prev = xt::random::randn<double>({T_y, n});   // (T_y, n)
-    const matrix W_a = xt::random::randn<double>({n_prime, n});
-    const matrix U_a = xt::random::randn<double>({n_prime, 2 * n});
-    const vector v_a = xt::random::randn<double>({n_prime});
-    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
+    const matrix s_prev = attn::normal_matrix(T_y, n, r);        // (T_y, n)
+    const matrix W_a = attn::normal_matrix(n_prime, n, r);
+    const matrix U_a = attn::normal_matrix(n_prime, 2 * n, r);
+    const vector v_a = xt::row(attn::normal_matrix(1, n_prime, r), 0);
+    const auto result = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
     // [ch01-encoder-example]
 
     std::size_t naive_count = 0, precomputed_count = 0;
@@ -65,21 +70,21 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
               << "(seed " << seed << "):\n  T_x = " << T_x << ", T_y = "
               << T_y << ", n = " << n << ", n' = " << n_prime
               << "\n  annotations h " << attn::shape_string(h.shape())
-              << ", energies e " << attn::shape_string(r.e.shape())
-              << ", contexts c " << attn::shape_string(r.c.shape())
+              << ", energies e " << attn::shape_string(result.e.shape())
+              << ", contexts c " << attn::shape_string(result.c.shape())
               << "\n  weights alpha (one row per target word, each sums "
               << "to 1):\n";
     for (std::size_t i = 0; i < T_y; ++i) {
         std::cout << "   ";
         for (std::size_t j = 0; j < T_x; ++j) {
-            std::cout << book::fmt(r.alpha(i, j), " %.3f");
+            std::cout << book::fmt(result.alpha(i, j), " %.3f");
         }
         std::cout << '\n';
     }
     std::cout << "  energies three ways: largest |e_naive - e| = "
-              << book::fmt(xt::amax(xt::abs(e_naive - r.e))(), "%.2g")
+              << book::fmt(xt::amax(xt::abs(e_naive - result.e))(), "%.2g")
               << ",\n  largest |e_precomputed - e| = "
-              << book::fmt(xt::amax(xt::abs(e_pre - r.e))(), "%.2g")
+              << book::fmt(xt::amax(xt::abs(e_pre - result.e))(), "%.2g")
               << "\n  multiplications counted in the loops: "
               << with_commas(naive_count) << " from scratch,\n  "
               << with_commas(precomputed_count) << " with U_a h_j and "
@@ -95,41 +100,72 @@ void encoder_demo(std::uint64_t seed, const std::string& out_dir)
         {"the paper, 30 words", 30, 30, 1000, 1000},
         {"the paper, 50 words", 50, 50, 1000, 1000},
     };
-    std::vector<std::vector<std::string>> rows;
-    std::cout << "Multiplications for the energies of one sentence pair "
-              << "(Eq. 1.5):\n";
-    std::printf("  %-20s %4s %4s %5s %5s %14s %12s %6s\n", "setting", "T_x",
-                "T_y", "n", "n'", "from scratch", "precomputed", "ratio");
+    book::table cost{{"setting", "T_x", "T_y", "n", "n'", "from scratch",
+                      "precomputed", "ratio"},
+                     {}};
     for (const auto& s : settings) {
         const auto c = attn::additive_multiplications(s.T_x, s.T_y, s.n,
                                                       2 * s.n, s.n_prime);
         const double ratio = double(c.naive) / double(c.precomputed);
-        std::printf("  %-20s %4zu %4zu %5zu %5zu %14s %12s %6.1f\n",
-                    s.name.c_str(), s.T_x, s.T_y, s.n, s.n_prime,
-                    with_commas(c.naive).c_str(),
-                    with_commas(c.precomputed).c_str(), ratio);
-        rows.push_back({s.name, std::to_string(s.T_x), std::to_string(s.T_y),
-                        std::to_string(s.n), std::to_string(s.n_prime),
-                        with_commas(c.naive), with_commas(c.precomputed),
-                        book::fmt(ratio, "%.1f")});
+        cost.add({s.name, std::to_string(s.T_x), std::to_string(s.T_y),
+                  std::to_string(s.n), std::to_string(s.n_prime),
+                  with_commas(c.naive), with_commas(c.precomputed),
+                  book::fmt(ratio, "%.1f")});
     }
-    std::fflush(stdout);
+    std::cout << "Multiplications for the energies of one sentence pair "
+              << "(Eq. 1.5):\n";
+    cost.print(std::cout);
     std::cout << '\n';
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch01_cost.md"),
-            {"setting", "<i>T<sub>x</sub></i>", "<i>T<sub>y</sub></i>",
-             "<i>n</i>", "<i>n</i>&prime;", "every pair from scratch",
-             "<i>U<sub>a</sub>h<sub>j</sub></i> and "
-             "<i>W<sub>a</sub>s<sub>i&minus;1</sub></i> precomputed",
-             "ratio"},
-            rows);
+    // The same cells, under headers typeset for the page.
+    cost.header = {"setting", "<i>T<sub>x</sub></i>", "<i>T<sub>y</sub></i>",
+                   "<i>n</i>", "<i>n</i>&prime;", "every pair from scratch",
+                   "<i>U<sub>a</sub>h<sub>j</sub></i> and "
+                   "<i>W<sub>a</sub>s<sub>i&minus;1</sub></i> precomputed",
+                   "ratio"};
+    out.markdown("ch01_cost.md", cost);
+}
+
+// The columns `keep` of a table, in that order: the same cells.
+book::table columns_of(const book::table& t,
+                       const std::vector<std::size_t>& keep)
+{
+    book::table part;
+    for (std::size_t k : keep) {
+        part.header.push_back(t.header[k]);
     }
+    for (const auto& row : t.rows) {
+        std::vector<std::string> cells;
+        for (std::size_t k : keep) {
+            cells.push_back(row[k]);
+        }
+        part.add(cells);
+    }
+    return part;
+}
+
+// The columns `cols` of a table turned into rows: the same cells, with
+// the first column's cells as the new header.
+book::table transposed(const book::table& t,
+                       const std::vector<std::size_t>& cols)
+{
+    book::table turned;
+    turned.header.push_back("");
+    for (const auto& row : t.rows) {
+        turned.header.push_back(row[0]);
+    }
+    for (std::size_t k : cols) {
+        std::vector<std::string> cells = {t.header[k]};
+        for (const auto& row : t.rows) {
+            cells.push_back(row[k]);
+        }
+        turned.add(cells);
+    }
+    return turned;
 }
 
 // One query and five annotations scored four ways; each way then takes the
 // same softmax and the same weighted sum.
-void scores_demo(std::uint64_t seed, const std::string& out_dir)
+void scores_demo(std::uint64_t seed, const book::output_sink& out)
 {
     // [ch01-four-scores]
     // Five annotations of width d = 4 and one decoder state of the same
@@ -139,11 +175,11 @@ void scores_demo(std::uint64_t seed, const std::string& out_dir)
                       {0, 0, 1, 0}, {-1, 0, 0, 1}};               // (T_x, d)
     const matrix s = {{1.0, 0.5, 0.0, 0.0}};                      // (1, d)
     const std::size_t d = 4, n_prime = 4;
-    xt::random::seed(seed);
-    const matrix W = 0.5 * xt::random::randn<double>({d, d});
-    const matrix W_a = 0.5 * xt::random::randn<double>({n_prime, d});
-    const matrix U_a = 0.5 * xt::random::randn<double>({n_prime, d});
-    const vector v_a = xt::random::randn<double>({n_prime});
+    attn::rng r(seed);
+    const matrix W = attn::normal_matrix(d, d, r, 0.5);
+    const matrix W_a = attn::normal_matrix(n_prime, d, r, 0.5);
+    const matrix U_a = attn::normal_matrix(n_prime, d, r, 0.5);
+    const vector v_a = xt::row(attn::normal_matrix(1, n_prime, r), 0);
     struct scored {
         std::string name;
         matrix score, alpha, c;
@@ -155,56 +191,39 @@ void scores_demo(std::uint64_t seed, const std::string& out_dir)
         {"scaled dot", attn::scaled_dot_scores(s, h), {}, {}},
     };
     // Whatever the score, the same two steps follow.
-    for (auto& r : results) {
-        r.alpha = attn::softmax_rows(r.score);                   // (1, T_x)
-        r.c = attn::bahdanau_context(r.alpha, h);                // (1, d)
+    for (auto& result : results) {
+        result.alpha = attn::softmax_rows(result.score);         // (1, T_x)
+        result.c = attn::bahdanau_context(result.alpha, h);      // (1, d)
     }
     // [ch01-four-scores]
 
-    std::cout << "Four scores of one decoder state s = (1, 0.5, 0, 0) against "
-              << "five annotations\n(random W, W_a, U_a, v_a of seed " << seed
-              << "), then their weights and contexts:\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const char* what : {"scores", "weights"}) {
-        std::printf("  %-12s %7s %7s %7s %7s %7s\n", what, "h_1", "h_2",
-                    "h_3", "h_4", "h_5");
-        for (const auto& r : results) {
-            const matrix& m = what[0] == 's' ? r.score : r.alpha;
-            std::printf("  %-12s", r.name.c_str());
-            for (std::size_t j = 0; j < 5; ++j) {
-                std::printf(" %7.3f", m(0, j));
-            }
-            std::printf("\n");
-        }
-    }
-    std::printf("  %-12s %7s %7s %7s %7s\n", "contexts", "c[1]", "c[2]",
-                "c[3]", "c[4]");
-    for (const auto& r : results) {
-        std::printf("  %-12s", r.name.c_str());
-        std::vector<std::string> row = {r.name};
+    book::table t{{"score", "h_1", "h_2", "h_3", "h_4", "h_5", "context c"},
+                  {}};
+    for (const auto& result : results) {
+        std::vector<std::string> row = {result.name};
         for (std::size_t j = 0; j < 5; ++j) {
-            row.push_back(book::fmt(r.score(0, j), "%.3f") + " ("
-                          + book::fmt(r.alpha(0, j), "%.3f") + ")");
+            row.push_back(book::fmt(result.score(0, j), "%.3f") + " ("
+                          + book::fmt(result.alpha(0, j), "%.3f") + ")");
         }
         std::string c = "(";
         for (std::size_t k = 0; k < 4; ++k) {
-            std::printf(" %7.3f", r.c(0, k));
-            c += book::fmt(r.c(0, k), "%.2f") + (k < 3 ? ", " : ")");
+            c += book::fmt(result.c(0, k), "%.2f") + (k < 3 ? ", " : ")");
         }
-        std::printf("\n");
         row.push_back(c);
-        rows.push_back(row);
+        t.add(row);
     }
-    std::fflush(stdout);
+    std::cout << "Four scores of one decoder state s = (1, 0.5, 0, 0) against "
+              << "five annotations\n(random W, W_a, U_a, v_a of seed " << seed
+              << "): each score with its weight in brackets,\n";
+    transposed(t, {1, 2, 3, 4, 5}).print(std::cout);
+    std::cout << "and the contexts:\n";
+    columns_of(t, {0, 6}).print(std::cout);
     std::cout << '\n';
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch01_scores.md"),
-            {"score", "<i>h</i><sub>1</sub>", "<i>h</i><sub>2</sub>",
-             "<i>h</i><sub>3</sub>", "<i>h</i><sub>4</sub>",
-             "<i>h</i><sub>5</sub>", "context <i>c</i>"},
-            rows);
-    }
+    // The same cells, under headers typeset for the page.
+    t.header = {"score", "<i>h</i><sub>1</sub>", "<i>h</i><sub>2</sub>",
+                "<i>h</i><sub>3</sub>", "<i>h</i><sub>4</sub>",
+                "<i>h</i><sub>5</sub>", "context <i>c</i>"};
+    out.markdown("ch01_scores.md", t);
 }
 
 std::string token_name(std::size_t t)
@@ -212,7 +231,8 @@ std::string token_name(std::size_t t)
     return std::string(1, char('a' + t));
 }
 
-void alignment_heatmap(const std::string& file, const std::string& title,
+void alignment_heatmap(const book::output_sink& out, const std::string& name,
+                       const std::string& title,
                        const attn::alignment_model& model,
                        const attn::reversal_task& task,
                        const std::vector<std::size_t>& x)
@@ -232,7 +252,7 @@ void alignment_heatmap(const std::string& file, const std::string& title,
             std::to_string(i + 1) + ": "
             + token_name(attn::detail::argmax_row(f.p, i)));
     }
-    book::write_heatmap_svg(file, f.alpha, style);
+    out.heatmap(name, f.alpha, style);
 }
 
 // The unsteady stretch of a run: from the log before the held-out
@@ -272,11 +292,12 @@ void unsteady_stretch(const std::vector<attn::training_record>& history)
 
 // Reversal of 8 tokens: train W_a, U_a, v_a and the readout, and watch
 // the alignment appear.
-void training_demo(std::uint64_t seed, const std::string& out_dir)
+void training_demo(std::uint64_t seed, const book::output_sink& out)
 {
     // [ch01-training-run]
     const attn::reversal_task task = attn::make_reversal_task(8, 8, seed);
-    attn::training_options options;  // n' = 16, 600 steps of 32 sequences
+    // n' = 16, 600 steps of 32 sequences: the defaults.
+    attn::alignment_training_options options;
     options.seed = seed;
     // [ch01-training-run]
     std::cout << "Learning to reverse T = " << task.T << " tokens out of V = "
@@ -334,27 +355,25 @@ void training_demo(std::uint64_t seed, const std::string& out_dir)
                   << "at step " << midway_step << ".\n";
     }
     unsteady_stretch(result.history);
-    if (!out_dir.empty()) {
-        book::write_columns(book::path_in(out_dir, "ch01_training.dat"),
-                            {"step", "train_loss", "test_loss",
-                             "alignment_accuracy", "output_accuracy"},
-                            columns);
-        const auto& x = result.test.front();
-        if (midway_step > 0) {
-            alignment_heatmap(book::path_in(out_dir, "ch01_alignment_midway.svg"),
-                              "Attention weights after " +
-                                  std::to_string(midway_step) + " steps",
-                              midway, task, x);
-        }
-        alignment_heatmap(book::path_in(out_dir, "ch01_alignment.svg"),
-                          "Attention weights after " +
-                              std::to_string(last.step) + " steps",
-                          result.model, task, x);
+    out.columns("ch01_training.dat",
+                {"step", "train_loss", "test_loss", "alignment_accuracy",
+                 "output_accuracy"},
+                columns);
+    const auto& x = result.test.front();
+    if (midway_step > 0) {
+        alignment_heatmap(out, "ch01_alignment_midway.svg",
+                          "Attention weights after "
+                              + std::to_string(midway_step) + " steps",
+                          midway, task, x);
     }
+    alignment_heatmap(out, "ch01_alignment.svg",
+                      "Attention weights after " + std::to_string(last.step)
+                          + " steps",
+                      result.model, task, x);
 }
 
 // --load D --save E: the paper's quantities from .npy files.
-int load_and_save(const book::common_args& args)
+int run_load_save(const book::common_args& args)
 {
     if (args.save_dir.empty()) {
         throw book::usage_error("--load needs --save DIR for the results");
@@ -388,14 +407,15 @@ int load_and_save(const book::common_args& args)
 int run(const book::common_args& args)
 {
     if (!args.load_dir.empty()) {
-        return load_and_save(args);
+        return run_load_save(args);
     }
     if (!args.save_dir.empty()) {
         throw book::usage_error("--save needs --load DIR with the inputs");
     }
-    encoder_demo(args.seed, args.out_dir);
-    scores_demo(args.seed, args.out_dir);
-    training_demo(args.seed, args.out_dir);
+    const book::output_sink out(args.out_dir);
+    encoder_demo(args.seed, out);
+    scores_demo(args.seed, out);
+    training_demo(args.seed, out);
     return 0;
 }
 
