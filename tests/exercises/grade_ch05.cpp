@@ -66,7 +66,7 @@ TEST_CASE("Exercise 5.6: gate_gradients", "[grade][ex_5_6]")
                                         1e-6, 1e-8));
             const attn::multi_head_gradients g =
                 attn::multi_head_attention_backward(x_q, x_kv, w, H, r, d_y);
-            REQUIRE_THAT(got, IsCloseTo(g.d_gates, 1e-10, 1e-12));
+            REQUIRE_THAT(got, IsCloseTo(g.dL_dxi, 1e-10, 1e-12));
         }
     }
     SECTION("refuses a number of heads that does not divide d_model")
