@@ -8,7 +8,7 @@
 //       W_k.npy, W_v.npy, W_o.npy (d, d), b_o.npy (d,), W_u.npy (d, 2V),
 //       b_u.npy (2V,), and for one example sequence X.npy (n, d), its
 //       per-head weights A.npy (H, n, n), logits.npy (n, 2V), the gradient
-//       of its loss with respect to the gates d_xi.npy (H,); and the
+//       of its loss with respect to the gates dL/dxi as d_xi.npy (H,); and the
 //       measures ablation.npy, importance.npy, confidence.npy (H,)
 //   ch05_heads --load D          read those weights instead of training
 
@@ -16,13 +16,18 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "book/cli.hpp"
 #include "book/npy.hpp"
+#include "book/output.hpp"
 #include "book/plot.hpp"
+#include "attention/heads_task.hpp"
 #include "attention/tiny_model.hpp"
+#include "attention/training.hpp"
+#include "attention/head_importance.hpp"
 
 namespace {
 
@@ -61,18 +66,18 @@ double chance_accuracy(const std::vector<attn::heads_example>& test)
 
 attn::tiny_model train(std::uint64_t seed, std::size_t steps,
                        const std::vector<attn::heads_example>& test,
-                       const std::string& out_dir)
+                       const book::output_sink& out)
 {
-    attn::training_config config;
-    config.seed = seed;
-    config.steps = steps;
+    attn::training_options options;
+    options.seed = seed;
+    options.steps = steps;
     std::vector<std::vector<double>> curve(4);
-    std::cout << "Training: " << config.steps << " Adam steps of "
-              << config.batch << " sequences, step size "
-              << fmt(config.lr) << ", seed " << seed << "\n"
+    std::cout << "Training: " << options.steps << " Adam steps of "
+              << options.batch << " sequences, step size "
+              << fmt(options.lr) << ", seed " << seed << "\n"
               << "   step    loss  train acc  test acc\n";
     const auto m = attn::train_tiny_model(
-        task, config,
+        task, options,
         [&](const attn::training_report& r, const attn::tiny_model& now) {
             const double test_accuracy =
                 attn::evaluate_tiny_model(task, now, test).accuracy;
@@ -85,12 +90,8 @@ attn::tiny_model train(std::uint64_t seed, std::size_t steps,
             curve[2].push_back(r.accuracy);
             curve[3].push_back(test_accuracy);
         });
-    if (!out_dir.empty()) {
-        book::write_columns(book::path_in(out_dir, "ch05_training.dat"),
-                            {"step", "loss", "train_accuracy",
-                             "test_accuracy"},
-                            curve);
-    }
+    out.columns("ch05_training.dat",
+                {"step", "loss", "train_accuracy", "test_accuracy"}, curve);
     return m;
 }
 
@@ -142,7 +143,7 @@ std::string head_set(const std::vector<std::size_t>& heads,
 }
 
 void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
-              const std::string& out_dir)
+              const book::output_sink& out)
 {
     const auto f = attn::tiny_model_forward(task, m, e);
     std::vector<std::string> labels;
@@ -157,9 +158,7 @@ void heatmaps(const attn::tiny_model& m, const attn::heads_example& e,
         style.row_axis = "query position:token";
         style.col_axis = "key position:token";
         const matrix a_h = xt::view(f.layer.a, h, xt::all(), xt::all());
-        book::write_heatmap_svg(
-            book::path_in(out_dir, "ch05_head" + std::to_string(h) + ".svg"),
-            a_h, style);
+        out.heatmap("ch05_head" + std::to_string(h) + ".svg", a_h, style);
     }
 }
 
@@ -226,244 +225,349 @@ copy_breakdown copies_by_token(const attn::tiny_model& m,
     return r;
 }
 
-// [ch05-analysis]
-// Three measures of each head, side by side, then pruning in the order of
-// each measure and, as the control, in every possible order.
-void analyse(const attn::tiny_model& m,
-             const std::vector<attn::heads_example>& test,
-             const std::string& out_dir)
+// Accuracy over every one of the H! pruning orders, read from the table of
+// subsets: the mean, the lowest and the highest with H, ..., 0 heads left.
+struct random_orders {
+    std::size_t count = 0;                // H!
+    std::vector<double> mean, low, high;  // (H + 1,) each
+};
+
+random_orders over_all_orders(const vector& subsets)
 {
-    const auto full = attn::evaluate_tiny_model(task, m, test);
-    const vector ablation = attn::head_ablation(task, m, test);   // (H,)
-    const vector importance = attn::head_importance(task, m, test);
-    const vector confidence = attn::head_confidence(task, m, test);
-    const auto patterns = attn::head_patterns(task, m, test);
-    // [ch05-analysis]
-    std::cout << "\nOn " << test.size() << " test sequences: accuracy "
-              << fmt(full.accuracy, "%.3f") << ", loss "
-              << fmt(full.loss, "%.2g") << "\n(always naming the most "
-              << "frequent class: " << fmt(chance_accuracy(test), "%.3f")
-              << ")\n\nhead  prev  copy  BOS|no copy  ablation  I_h   "
-              << "confidence  pattern\n";
-    std::vector<std::vector<std::string>> rows;
-    for (std::size_t h = 0; h < task.heads; ++h) {
-        const auto& p = patterns[h];
-        std::cout << fmt(double(h), "%4.0f") << "  "
-                  << fmt(p.previous, "%.2f") << "  " << fmt(p.copies, "%.2f")
-                  << "  " << fmt(p.bos, "%11.2f") << "  "
-                  << fmt(ablation(h), "%8.3f") << "  "
-                  << fmt(importance(h), "%.3f") << "  "
-                  << fmt(confidence(h), "%10.3f") << "  " << describe(p)
-                  << '\n';
-        rows.push_back({std::to_string(h) + ": " + describe(p),
-                        fmt(p.previous, "%.2f"),
-                        fmt(p.copies, "%.2f"), fmt(p.bos, "%.2f"),
-                        fmt(ablation(h), "%.3f"), fmt(importance(h), "%.3f"),
-                        fmt(confidence(h), "%.3f")});
-    }
-    const auto breakdown = copies_by_token(m, test);
-    std::cout << "\nWeight on earlier copies of t_i, by the value of t_i "
-              << "(positions with a copy):\nhead";
-    for (std::size_t v = 0; v < task.vocab; ++v) {
-        std::cout << "  t_i=" << v;
-    }
-    std::cout << '\n';
-    std::vector<std::vector<std::string>> token_rows;
-    for (std::size_t h = 0; h < task.heads; ++h) {
-        std::cout << fmt(double(h), "%4.0f");
-        token_rows.push_back({std::to_string(h) + ": "
-                              + describe(patterns[h])});
-        for (std::size_t v = 0; v < task.vocab; ++v) {
-            std::cout << fmt(breakdown.by_token[h][v], "%7.2f");
-            token_rows.back().push_back(fmt(breakdown.by_token[h][v], "%.2f"));
-        }
-        std::cout << '\n';
-    }
-    std::cout << "(the previous token is itself a copy of t_i at "
-              << fmt(breakdown.previous_is_copy, "%.2f")
-              << " of these positions)\n";
-    // Pruning orders: least important first by each measure; the control
-    // is the mean (and range) over all H! orders.
-    const auto by_importance = attn::order_by_score(importance);
-    const auto by_remeasured = attn::importance_order_remeasured(task, m,
-                                                                 test);
-    const auto by_ablation = attn::order_by_score(ablation);
-    const auto by_confidence = attn::order_by_score(confidence);
-    const vector subsets = attn::subset_accuracies(task, m, test);
-    const auto curve_i = attn::pruning_curve(subsets, by_importance);
-    const auto curve_a = attn::pruning_curve(subsets, by_ablation);
-    const auto curve_c = attn::pruning_curve(subsets, by_confidence);
-    const auto curve_r = attn::pruning_curve(subsets, by_remeasured);
     const std::size_t steps = task.heads + 1;
-    std::vector<double> mean(steps, 0.0), low(steps, 1.0), high(steps, 0.0);
+    random_orders r{0, std::vector<double>(steps, 0.0),
+                    std::vector<double>(steps, 1.0),
+                    std::vector<double>(steps, 0.0)};
     const auto orders = all_orders(task.heads);
+    r.count = orders.size();
     for (const auto& order : orders) {
         const auto c = attn::pruning_curve(subsets, order);
         for (std::size_t k = 0; k < steps; ++k) {
-            mean[k] += c[k] / double(orders.size());
-            low[k] = std::min(low[k], c[k]);
-            high[k] = std::max(high[k], c[k]);
+            r.mean[k] += c[k] / double(orders.size());
+            r.low[k] = std::min(r.low[k], c[k]);
+            r.high[k] = std::max(r.high[k], c[k]);
         }
     }
-    std::cout << "\nPruning, heads removed in the order\n  by I_h: "
-              << order_string(by_importance) << "; by I_h again: "
-              << order_string(by_remeasured) << "\n  by ablation: "
-              << order_string(by_ablation) << "; by confidence: "
-              << order_string(by_confidence) << "\n"
-              << "heads left   I_h  I_h again  ablation  confidence  "
-              << "random: mean  min    max\n";
+    return r;
+}
+
+// The subset of exactly two heads with the highest accuracy (the first
+// one on a tie), as a bit mask.
+std::size_t best_pair_of(const vector& subsets)
+{
+    std::size_t best = 0;
+    for (std::size_t mask = 0; mask < subsets.size(); ++mask) {
+        if (__builtin_popcountll(mask) == 2
+            && (best == 0 || subsets(mask) > subsets(best))) {
+            best = mask;
+        }
+    }
+    return best;
+}
+
+// One pruning order and the accuracy with H, H - 1, ..., 0 heads left.
+struct pruning_order {
+    std::vector<std::size_t> order;  // (H,)
+    std::vector<double> curve;       // (H + 1,)
+};
+
+// Everything the program reports about a trained model, computed once;
+// the console, the tables and the sentences are all made from it.
+struct analysis {
+    std::size_t sequences = 0;                  // test sequences
+    attn::evaluation full;                      // all heads on
+    double chance = 0.0;                        // most frequent class
+    vector ablation, importance, confidence;    // (H,) each
+    std::vector<attn::head_pattern> patterns;   // one per head
+    copy_breakdown copies;                      // by the value of t_i
+    vector subsets;                             // (2^H,)
+    pruning_order by_importance, by_remeasured, by_ablation, by_confidence;
+    random_orders random;                       // all H! orders
+    std::size_t best_pair = 0;                  // bit mask of two heads
+};
+
+// [ch05-analysis]
+// Three measures of each head, side by side, then pruning in the order of
+// each measure and, as the control, in every possible order.
+analysis analyse(const attn::tiny_model& m,
+                 const std::vector<attn::heads_example>& test)
+{
+    analysis a;
+    a.sequences = test.size();
+    a.full = attn::evaluate_tiny_model(task, m, test);
+    a.ablation = attn::head_ablation(task, m, test);           // (H,)
+    a.importance = attn::head_importance(task, m, test);       // (H,)
+    a.confidence = attn::head_confidence(task, m, test);       // (H,)
+    a.patterns = attn::head_patterns(task, m, test);
+    // Pruning orders, least important first by each measure, all read
+    // from the accuracy of every subset of heads.
+    a.subsets = attn::subset_accuracies(task, m, test);        // (2^H,)
+    auto prune = [&](const std::vector<std::size_t>& order) {
+        return pruning_order{order, attn::pruning_curve(a.subsets, order)};
+    };
+    a.by_importance = prune(attn::order_by_score(a.importance));
+    a.by_remeasured = prune(attn::importance_order_remeasured(task, m,
+                                                              test));
+    a.by_ablation = prune(attn::order_by_score(a.ablation));
+    a.by_confidence = prune(attn::order_by_score(a.confidence));
+    a.random = over_all_orders(a.subsets);
+    a.chance = chance_accuracy(test);
+    a.copies = copies_by_token(m, test);
+    a.best_pair = best_pair_of(a.subsets);
+    return a;
+}
+// [ch05-analysis]
+
+// The same cells under a plain header, for the console: the Markdown's
+// header holds HTML.
+void print_table(const book::table& t, std::vector<std::string> header)
+{
+    book::table{std::move(header), t.rows}.print(std::cout, 0);
+}
+
+// Table 5.1: accuracy of the model against the most frequent class.
+book::table accuracy_table(const analysis& a)
+{
+    book::table t{{"test sequences", "accuracy, all heads", "test loss",
+                   "always the most frequent class"},
+                  {}};
+    t.add({std::to_string(a.sequences), fmt(a.full.accuracy, "%.3f"),
+           fmt(a.full.loss, "%.2g"), fmt(a.chance, "%.3f")});
+    return t;
+}
+
+// Table 5.2: what each head does, and its three measures.
+book::table heads_table(const analysis& a)
+{
+    book::table t{{"head: pattern", "on <i>i</i>&minus;1", "on copies",
+                   "on BOS", "ablation", "<i>&Icirc;<sub>h</sub></i>",
+                   "confidence"},
+                  {}};
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        const auto& p = a.patterns[h];
+        t.add({std::to_string(h) + ": " + describe(p),
+               fmt(p.previous, "%.2f"), fmt(p.copies, "%.2f"),
+               fmt(p.bos, "%.2f"), fmt(a.ablation(h), "%.3f"),
+               fmt(a.importance(h), "%.3f"), fmt(a.confidence(h), "%.3f")});
+    }
+    return t;
+}
+
+// Table 5.3: weight on earlier copies of t_i, by the value of t_i.
+book::table copy_tokens_table(const analysis& a)
+{
+    book::table t{{"head: pattern"}, {}};
+    for (std::size_t v = 0; v < task.vocab; ++v) {
+        t.header.push_back("<i>t<sub>i</sub></i> = " + std::to_string(v));
+    }
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        std::vector<std::string> row{std::to_string(h) + ": "
+                                     + describe(a.patterns[h])};
+        for (std::size_t v = 0; v < task.vocab; ++v) {
+            row.push_back(fmt(a.copies.by_token[h][v], "%.2f"));
+        }
+        t.add(row);
+    }
+    return t;
+}
+
+// Table 5.4: accuracy with H, ..., 0 heads left in each pruning order
+// (without its last row, the orders themselves: see pruning_orders_row).
+book::table pruning_table(const analysis& a)
+{
+    book::table t{{"heads left", "by <i>&Icirc;<sub>h</sub></i>",
+                   "by <i>&Icirc;<sub>h</sub></i> again", "by ablation",
+                   "by confidence", "random: mean", "random: range"},
+                  {}};
+    for (std::size_t k = 0; k <= task.heads; ++k) {
+        t.add({fmt(double(task.heads - k), "%.0f"),
+               fmt(a.by_importance.curve[k], "%.3f"),
+               fmt(a.by_remeasured.curve[k], "%.3f"),
+               fmt(a.by_ablation.curve[k], "%.3f"),
+               fmt(a.by_confidence.curve[k], "%.3f"),
+               fmt(a.random.mean[k], "%.3f"),
+               fmt(a.random.low[k], "%.3f") + "\u2013"
+                   + fmt(a.random.high[k], "%.3f")});
+    }
+    return t;
+}
+
+std::vector<std::string> pruning_orders_row(const analysis& a)
+{
+    return {"order of removal", order_string(a.by_importance.order),
+            order_string(a.by_remeasured.order),
+            order_string(a.by_ablation.order),
+            order_string(a.by_confidence.order),
+            "all " + std::to_string(a.random.count) + " orders", ""};
+}
+
+// The pruning curves as columns for Figure 5.3.
+std::vector<std::vector<double>> pruning_columns(const analysis& a)
+{
     std::vector<std::vector<double>> columns(8);
-    std::vector<std::vector<std::string>> prune_rows;
-    for (std::size_t k = 0; k < steps; ++k) {
-        const double left = double(task.heads - k);
-        const std::vector<double> row{left,    curve_i[k], curve_r[k],
-                                      curve_a[k], curve_c[k], mean[k],
-                                      low[k],  high[k]};
+    for (std::size_t k = 0; k <= task.heads; ++k) {
+        const std::vector<double> row{
+            double(task.heads - k), a.by_importance.curve[k],
+            a.by_remeasured.curve[k], a.by_ablation.curve[k],
+            a.by_confidence.curve[k], a.random.mean[k], a.random.low[k],
+            a.random.high[k]};
         for (std::size_t c = 0; c < row.size(); ++c) {
             columns[c].push_back(row[c]);
         }
-        std::cout << fmt(left, "%10.0f") << fmt(curve_i[k], "%7.3f")
-                  << fmt(curve_r[k], "%11.3f") << fmt(curve_a[k], "%10.3f")
-                  << fmt(curve_c[k], "%12.3f") << fmt(mean[k], "%14.3f")
-                  << fmt(low[k], "%7.3f") << fmt(high[k], "%7.3f") << '\n';
-        prune_rows.push_back(
-            {fmt(left, "%.0f"), fmt(curve_i[k], "%.3f"),
-             fmt(curve_r[k], "%.3f"), fmt(curve_a[k], "%.3f"),
-             fmt(curve_c[k], "%.3f"), fmt(mean[k], "%.3f"),
-             fmt(low[k], "%.3f") + "&ndash;" + fmt(high[k], "%.3f")});
     }
-    prune_rows.push_back({"order of removal", order_string(by_importance),
-                          order_string(by_remeasured),
-                          order_string(by_ablation),
-                          order_string(by_confidence),
-                          "all " + std::to_string(orders.size()) + " orders",
-                          ""});
-    if (out_dir.empty()) {
-        return;
+    return columns;
+}
+
+void print_analysis(const analysis& a)
+{
+    // Table 5.1's one row, as a sentence.
+    const auto accuracy = accuracy_table(a).rows.front();
+    std::cout << "\nOn " << accuracy[0] << " test sequences: accuracy "
+              << accuracy[1] << ", loss " << accuracy[2]
+              << "\n(always naming the most frequent class: " << accuracy[3]
+              << ")\n\n";
+    print_table(heads_table(a), {"head: pattern", "prev", "copy",
+                                 "BOS|no copy", "ablation", "I_h",
+                                 "confidence"});
+    std::cout << "\nWeight on earlier copies of t_i, by the value of t_i "
+              << "(positions with a copy):\n";
+    std::vector<std::string> token_header{"head: pattern"};
+    for (std::size_t v = 0; v < task.vocab; ++v) {
+        token_header.push_back("t_i=" + std::to_string(v));
     }
-    // Sentences for the chapter, made from the numbers above.
-    auto out = book::open_for_writing(
-        book::path_in(out_dir, "ch05_head_sentences.md"));
+    print_table(copy_tokens_table(a), token_header);
+    std::cout << "(the previous token is itself a copy of t_i at "
+              << fmt(a.copies.previous_is_copy, "%.2f")
+              << " of these positions)\n";
+    std::cout << "\nPruning, heads removed in the order\n  by I_h: "
+              << order_string(a.by_importance.order) << "; by I_h again: "
+              << order_string(a.by_remeasured.order) << "\n  by ablation: "
+              << order_string(a.by_ablation.order) << "; by confidence: "
+              << order_string(a.by_confidence.order) << "\n";
+    print_table(pruning_table(a), {"heads left", "I_h", "I_h again",
+                                   "ablation", "confidence", "random: mean",
+                                   "range"});
+}
+
+// One sentence per head, then how the jobs are shared out among them.
+std::string head_sentences(const analysis& a)
+{
+    std::ostringstream out;
     for (std::size_t h = 0; h < task.heads; ++h) {
-        out << "- " << head_sentence(h, patterns[h], confidence(h)) << '\n';
+        out << "- " << head_sentence(h, a.patterns[h], a.confidence(h))
+            << '\n';
     }
-    // How the jobs are shared out among the heads.
     out << "\nIn all:";
     bool first_kind = true;
     for (const std::string kind :
          {"copy detector", "previous token", "mixed"}) {
         std::vector<std::string> heads;
         for (std::size_t h = 0; h < task.heads; ++h) {
-            if (describe(patterns[h]) == kind) {
+            if (describe(a.patterns[h]) == kind) {
                 heads.push_back(std::to_string(h));
             }
         }
         if (heads.empty()) {
             continue;
         }
-        out << (first_kind ? " " : "; ")
-            << (heads.size() == 1 ? "head " : "heads ") << book::and_list(heads)
-            << (heads.size() == 1 ? " is " : " are ")
-            << (kind == "mixed" ? "mixed"
-                : kind == "copy detector"
-                    ? (heads.size() == 1 ? "a copy detector" : "copy detectors")
-                    : (heads.size() == 1 ? "a previous-token head"
-                                         : "previous-token heads"));
+        const bool one = heads.size() == 1;
+        out << (first_kind ? " " : "; ") << (one ? "head " : "heads ")
+            << book::and_list(heads) << (one ? " is " : " are ")
+            << (kind == "mixed"           ? "mixed"
+                : kind == "copy detector" ? (one ? "a copy detector"
+                                                 : "copy detectors")
+                : one ? "a previous-token head" : "previous-token heads");
         first_kind = false;
     }
     out << ".\n";
-    std::size_t best_pair = 0;
-    for (std::size_t mask = 0; mask < subsets.size(); ++mask) {
-        if (__builtin_popcountll(mask) == 2
-            && (best_pair == 0 || subsets(mask) > subsets(best_pair))) {
-            best_pair = mask;
-        }
-    }
-    std::vector<std::size_t> pair;
-    for (std::size_t h = 0; h < task.heads; ++h) {
-        if ((best_pair >> h) & 1) {
-            pair.push_back(h);
-        }
-    }
-    auto findings = book::open_for_writing(
-        book::path_in(out_dir, "ch05_findings.md"));
-    std::vector<std::string> ablated, costs;
-    for (auto h : by_ablation) {
-        ablated.push_back(std::to_string(h));
-        costs.push_back(fmt(ablation(h), "%.3f"));
-    }
-    findings << "- Removed alone, heads " << book::and_list(ablated) << " cost "
-             << book::and_list(costs)
-             << " of test accuracy (Table 5.2's ablation column).\n";
-    findings << "- The least important head is head " << by_ablation[0]
-             << " by ablation, head " << by_importance[0]
-             << " by <i>&Icirc;<sub>h</sub></i> and head " << by_confidence[0]
-             << " by confidence.\n"
-             << "- Pruning by <i>&Icirc;<sub>h</sub></i> measured once removes "
-             << "heads " << head_set({by_importance[0], by_importance[1]},
-                                     patterns)
-             << " first; with two heads left the accuracy is "
-             << fmt(curve_i[2], "%.3f") << ".\n"
-             << "- Measuring <i>&Icirc;<sub>h</sub></i> again after each removal "
-             << "removes " << head_set({by_remeasured[0], by_remeasured[1]},
-                                       patterns)
-             << " first, and keeps " << fmt(curve_r[2], "%.3f")
-             << " with two heads left.\n"
-             << "- The best pair of heads is " << head_set(pair, patterns)
-             << ", with accuracy " << fmt(subsets(best_pair), "%.3f")
-             << "; a random order keeps " << fmt(mean[2], "%.3f")
-             << " on average with two heads left.\n";
-    std::vector<std::string> token_header = {"head: pattern"};
-    for (std::size_t v = 0; v < task.vocab; ++v) {
-        token_header.push_back("<i>t<sub>i</sub></i> = " + std::to_string(v));
-    }
-    book::write_markdown_table(book::path_in(out_dir, "ch05_copy_tokens.md"),
-                               token_header, token_rows);
-    // Which tokens each copy detector covers (weight on copies >= 0.5).
-    findings << "- Per token (Table 5.3), ";
+    return out.str();
+}
+
+// Which tokens each copy detector covers (weight on copies >= 0.5).
+std::string copy_detectors_sentence(const analysis& a)
+{
+    std::ostringstream out;
+    out << "- Per token (Table 5.3), ";
     bool first = true;
     for (std::size_t h = 0; h < task.heads; ++h) {
-        if (describe(patterns[h]) != "copy detector") {
+        if (describe(a.patterns[h]) != "copy detector") {
             continue;
         }
         std::string covered;
         for (std::size_t v = 0; v < task.vocab; ++v) {
-            if (breakdown.by_token[h][v] >= 0.5) {
+            if (a.copies.by_token[h][v] >= 0.5) {
                 covered += (covered.empty() ? "" : ", ") + std::to_string(v);
             }
         }
-        findings << (first ? "" : "; ") << "copy detector head " << h
-                 << " puts at least half its weight on the copies of "
-                 << (covered.empty() ? "no token" : "tokens " + covered);
+        out << (first ? "" : "; ") << "copy detector head " << h
+            << " puts at least half its weight on the copies of "
+            << (covered.empty() ? "no token" : "tokens " + covered);
         first = false;
     }
-    findings << ". A previous-token head also puts weight on copies "
-             << "because the previous token is itself a copy of "
-             << "<i>t<sub>i</sub></i> at "
-             << fmt(breakdown.previous_is_copy, "%.2f")
-             << " of the positions that have one.\n";
-    book::write_markdown_table(
-        book::path_in(out_dir, "ch05_heads.md"),
-        {"head: pattern", "on <i>i</i>&minus;1", "on copies",
-         "on BOS", "ablation", "<i>&Icirc;<sub>h</sub></i>", "confidence"},
-        rows);
-    book::write_markdown_table(
-        book::path_in(out_dir, "ch05_pruning.md"),
-        {"heads left", "by <i>&Icirc;<sub>h</sub></i>",
-         "by <i>&Icirc;<sub>h</sub></i> again", "by ablation",
-         "by confidence", "random: mean", "random: range"},
-        prune_rows);
-    book::write_columns(book::path_in(out_dir, "ch05_pruning.dat"),
-                        {"heads_left", "by_importance", "by_remeasured",
-                         "by_ablation", "by_confidence", "random_mean",
-                         "random_min", "random_max"},
-                        columns);
-    book::write_markdown_table(
-        book::path_in(out_dir, "ch05_accuracy.md"),
-        {"test sequences", "accuracy, all heads", "test loss",
-         "always the most frequent class"},
-        {{std::to_string(test.size()), fmt(full.accuracy, "%.3f"),
-          fmt(full.loss, "%.2g"), fmt(chance_accuracy(test), "%.3f")}});
+    out << ". A previous-token head also puts weight on copies "
+        << "because the previous token is itself a copy of "
+        << "<i>t<sub>i</sub></i> at "
+        << fmt(a.copies.previous_is_copy, "%.2f")
+        << " of the positions that have one.\n";
+    return out.str();
+}
+
+// The findings after Table 5.4, made from the numbers.
+std::string findings(const analysis& a)
+{
+    std::vector<std::string> ablated, costs;
+    for (auto h : a.by_ablation.order) {
+        ablated.push_back(std::to_string(h));
+        costs.push_back(fmt(a.ablation(h), "%.3f"));
+    }
+    std::vector<std::size_t> pair;
+    for (std::size_t h = 0; h < task.heads; ++h) {
+        if ((a.best_pair >> h) & 1) {
+            pair.push_back(h);
+        }
+    }
+    const auto& once = a.by_importance.order;
+    const auto& again = a.by_remeasured.order;
+    std::ostringstream out;
+    out << "- Removed alone, heads " << book::and_list(ablated) << " cost "
+        << book::and_list(costs)
+        << " of test accuracy (Table 5.2's ablation column).\n"
+        << "- The least important head is head " << a.by_ablation.order[0]
+        << " by ablation, head " << once[0]
+        << " by <i>&Icirc;<sub>h</sub></i> and head "
+        << a.by_confidence.order[0] << " by confidence.\n"
+        << "- Pruning by <i>&Icirc;<sub>h</sub></i> measured once removes "
+        << "heads " << head_set({once[0], once[1]}, a.patterns)
+        << " first; with two heads left the accuracy is "
+        << fmt(a.by_importance.curve[2], "%.3f") << ".\n"
+        << "- Measuring <i>&Icirc;<sub>h</sub></i> again after each "
+        << "removal removes " << head_set({again[0], again[1]}, a.patterns)
+        << " first, and keeps " << fmt(a.by_remeasured.curve[2], "%.3f")
+        << " with two heads left.\n"
+        << "- The best pair of heads is " << head_set(pair, a.patterns)
+        << ", with accuracy " << fmt(a.subsets(a.best_pair), "%.3f")
+        << "; a random order keeps " << fmt(a.random.mean[2], "%.3f")
+        << " on average with two heads left.\n"
+        << copy_detectors_sentence(a);
+    return out.str();
+}
+
+// The chapter's tables, sentences and the data of Figure 5.3.
+void write_analysis(const analysis& a, const book::output_sink& out)
+{
+    out.markdown("ch05_accuracy.md", accuracy_table(a));
+    out.markdown("ch05_heads.md", heads_table(a));
+    out.markdown("ch05_copy_tokens.md", copy_tokens_table(a));
+    book::table pruning = pruning_table(a);
+    pruning.add(pruning_orders_row(a));
+    out.markdown("ch05_pruning.md", pruning);
+    out.columns("ch05_pruning.dat",
+                {"heads_left", "by_importance", "by_remeasured",
+                 "by_ablation", "by_confidence", "random_mean", "random_min",
+                 "random_max"},
+                pruning_columns(a));
+    out.text("ch05_head_sentences.md", head_sentences(a));
+    out.text("ch05_findings.md", findings(a));
 }
 
 attn::tiny_model load_model(const std::string& dir)
@@ -485,8 +589,7 @@ attn::tiny_model load_model(const std::string& dir)
 }
 
 void save_model(const attn::tiny_model& m, const attn::heads_example& e,
-                const std::vector<attn::heads_example>& test,
-                const std::string& dir)
+                const analysis& a, const std::string& dir)
 {
     auto save = [&](const std::string& name, const auto& t) {
         book::save_npy(book::path_in(dir, name + ".npy"), t);
@@ -503,12 +606,39 @@ void save_model(const attn::tiny_model& m, const attn::heads_example& e,
     save("X", f.x);
     save("A", f.layer.a);
     save("logits", f.logits);
-    save("d_xi", g.layer.d_gates);
-    save("ablation", attn::head_ablation(task, m, test));
-    save("importance", attn::head_importance(task, m, test));
-    save("confidence", attn::head_confidence(task, m, test));
+    save("d_xi", g.layer.dL_dxi);
+    save("ablation", a.ablation);
+    save("importance", a.importance);
+    save("confidence", a.confidence);
     std::cout << "\nwrote the weights, X, A, logits, d_xi and the three "
               << "measures to " << dir << '\n';
+}
+
+// What follows training or loading: the analysis, printed, written for the
+// book (--out) and saved (--save).
+int report(const attn::tiny_model& m,
+           const std::vector<attn::heads_example>& test,
+           const book::common_args& args)
+{
+    const book::output_sink out(args.out_dir);
+    const analysis a = analyse(m, test);
+    print_analysis(a);
+    write_analysis(a, out);
+    heatmaps(m, test.front(), out);
+    if (!args.save_dir.empty()) {
+        save_model(m, test.front(), a, args.save_dir);
+    }
+    return 0;
+}
+
+// --load DIR: the weights from DIR instead of training, then the same
+// report (and --save DIR) as after training.
+int run_load_save(const book::common_args& args,
+                  const std::vector<attn::heads_example>& test)
+{
+    const auto m = load_model(args.load_dir);
+    std::cout << "Loaded the weights from " << args.load_dir << '\n';
+    return report(m, test, args);
 }
 
 int run(const cxxopts::ParseResult& options, const book::common_args& args)
@@ -520,7 +650,6 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     // The test set and the example of the figures depend on --seed too.
     const auto test = attn::make_heads_examples(task, test_sequences,
                                                 args.seed);
-    const auto example = test.front();
     std::cout << "Task: BOS + " << task.length << " tokens from {0.."
               << task.vocab - 1 << "}; at position i >= 2 name the class\n"
               << "      2 t[i-1] + (t[i] seen before), one of "
@@ -528,20 +657,12 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
               << task.heads << " heads, d_model " << task.d_model
               << ", strict causal mask,\n       residual, linear "
               << "read-out.\n\n";
-    const auto m = args.load_dir.empty()
-                       ? train(args.seed, steps, test, args.out_dir)
-                       : load_model(args.load_dir);
     if (!args.load_dir.empty()) {
-        std::cout << "Loaded the weights from " << args.load_dir << '\n';
+        return run_load_save(args, test);
     }
-    analyse(m, test, args.out_dir);
-    if (!args.out_dir.empty()) {
-        heatmaps(m, example, args.out_dir);
-    }
-    if (!args.save_dir.empty()) {
-        save_model(m, example, test, args.save_dir);
-    }
-    return 0;
+    const auto m = train(args.seed, steps, test,
+                         book::output_sink(args.out_dir));
+    return report(m, test, args);
 }
 
 }  // namespace

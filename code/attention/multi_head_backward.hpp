@@ -3,8 +3,8 @@
 // weight, every head gate and both inputs. Each step inverts one step of the
 // forward pass of chapter 3, read from the bottom up.
 //
-// Glossary (tokens are rows; head h owns columns [h d_k, (h+1) d_k), and
-// the code calls the width d_k of a head d_head, for d_k is dL/dk):
+// Glossary (tokens are rows, d = d_model; head h owns columns
+// [h d_k, (h+1) d_k), d_k = d / H):
 //   x_q, x_kv       inputs of the queries and of the keys/values
 //                                                  // (n_q, d), (n_k, d)
 //   q, k, v         projections x_q W_q, x_kv W_k, x_kv W_v
@@ -13,7 +13,8 @@
 //   xi_h            gate of head h (1 = on, 0 = off)
 //   heads           [xi_1 y^1, ..., xi_H y^H]      // (n_q, d)
 //   y~              heads W_o + b_o, the output    // (n_q, d)
-//   d_<symbol>      dL/d<symbol>, the same shape as <symbol>
+//   dL_d<symbol>    dL/d<symbol>, the same shape as <symbol>; so d_k,
+//                   d_model are always widths, never gradients
 #pragma once
 
 #include <cmath>
@@ -36,11 +37,11 @@ namespace attn {
 /// \brief The gradients of a loss with respect to everything a multi-head
 ///        attention layer depends on.
 struct multi_head_gradients {
-    multi_head_weights d_w;  ///< `dL/dW_q`, `dL/dW_k`, `dL/dW_v`,
-                             ///< `dL/dW_o` `(d, d)` and `dL/db_o` `(d,)`
-    vector d_gates;          ///< `dL/dxi_h` `(H,)`
-    matrix d_x_q;            ///< `dL/dx_q` `(n_q, d)`
-    matrix d_x_kv;           ///< `dL/dx_kv` `(n_k, d)`
+    multi_head_weights dL_dw;  ///< `dL/dW_q`, `dL/dW_k`, `dL/dW_v`,
+                               ///< `dL/dW_o` `(d, d)` and `dL/db_o` `(d,)`
+    vector dL_dxi;             ///< `dL/dxi_h`, one per head gate `(H,)`
+    matrix dL_dx_q;            ///< `dL/dx_q` `(n_q, d)`
+    matrix dL_dx_kv;           ///< `dL/dx_kv` `(n_k, d)`
 };
 
 /// \brief The backward pass of `multi_head_attention`, Eqs.
@@ -48,20 +49,20 @@ struct multi_head_gradients {
 ///        \ref eq_grad_projections "(5.7)".
 ///
 /// For self-attention (`x_q` and `x_kv` the same matrix) the gradient with
-/// respect to the input is `d_x_q + d_x_kv`.
+/// respect to the input is `dL_dx_q + dL_dx_kv`.
 /// \param x_q   queries' inputs `(n_q, d)`
 /// \param x_kv  keys' and values' inputs `(n_k, d)`
 /// \param w     the layer's weights
 /// \param heads number of heads H (divides d)
 /// \param r     the forward pass's result for these inputs and gates
-/// \param d_y   gradient of the loss with respect to the output `y~`
+/// \param dL_dy gradient of the loss with respect to the output `y~`
 ///              `(n_q, d)`
 /// \param gates the gates the forward pass used `(H,)`; empty means ones
 /// \return the gradients
 /// \throws std::invalid_argument on inconsistent shapes
 inline multi_head_gradients multi_head_attention_backward(
     const matrix& x_q, const matrix& x_kv, const multi_head_weights& w,
-    std::size_t heads, const multi_head_result& r, const matrix& d_y,
+    std::size_t heads, const multi_head_result& r, const matrix& dL_dy,
     const vector& gates = {})
 {
     const std::string where = "multi_head_attention_backward";
@@ -74,7 +75,7 @@ inline multi_head_gradients multi_head_attention_backward(
                                     + std::to_string(d) + ", got "
                                     + std::to_string(heads));
     }
-    const std::size_t d_head = d / heads;
+    const std::size_t d_k = d / heads;
     expect_shape(where, "x_kv", x_kv, {n_k, d}, "(n_k, d_model)");
     expect_shape(where, "W_q", w.w_q, {d, d}, "(d_model, d_model)");
     expect_shape(where, "W_k", w.w_k, {d, d}, "(d_model, d_model)");
@@ -85,7 +86,7 @@ inline multi_head_gradients multi_head_attention_backward(
     expect_shape(where, "k", r.k, {n_k, d}, "(n_k, d_model)");
     expect_shape(where, "v", r.v, {n_k, d}, "(n_k, d_model)");
     expect_shape(where, "heads", r.heads, {n_q, d}, "(n_q, d_model)");
-    expect_shape(where, "d_y", d_y, {n_q, d}, "(n_q, d_model)");
+    expect_shape(where, "dL_dy", dL_dy, {n_q, d}, "(n_q, d_model)");
     vector xi = gates.size() ? gates : vector(xt::ones<double>({heads}));
     expect_shape(where, "gates", xi, {heads}, "(H,)");
     multi_head_gradients g;
@@ -93,49 +94,50 @@ inline multi_head_gradients multi_head_attention_backward(
     // [ch05-grad-output-projection]
     // Output projection y~ = Y W_o + b_o, Eq. (5.3); Y = r.heads holds the
     // gated head outputs xi_h Y^h side by side.
-    g.d_w.w_o = xt::linalg::dot(xt::transpose(r.heads), d_y);  // (d, d)
-    g.d_w.b_o = xt::sum(d_y, {0});                             // (d,)
-    matrix d_heads = xt::linalg::dot(d_y, xt::transpose(w.w_o)); // (n_q, d)
+    g.dL_dw.w_o = xt::linalg::dot(xt::transpose(r.heads), dL_dy); // (d, d)
+    g.dL_dw.b_o = xt::sum(dL_dy, {0});                         // (d,)
+    const matrix dL_dheads =
+        xt::linalg::dot(dL_dy, xt::transpose(w.w_o));          // (n_q, d)
     // [ch05-grad-output-projection]
 
     // [ch05-grad-heads]
-    g.d_gates = xt::zeros<double>({heads});                    // (H,)
-    matrix d_q = xt::zeros<double>({n_q, d});                  // (n_q, d)
-    matrix d_k = xt::zeros<double>({n_k, d});                  // (n_k, d)
-    matrix d_v = xt::zeros<double>({n_k, d});                  // (n_k, d)
-    const double scale = 1.0 / std::sqrt(double(d_head));
+    g.dL_dxi = xt::zeros<double>({heads});                     // (H,)
+    matrix dL_dq = xt::zeros<double>({n_q, d});                // (n_q, d)
+    matrix dL_dk = xt::zeros<double>({n_k, d});                // (n_k, d)
+    matrix dL_dv = xt::zeros<double>({n_k, d});                // (n_k, d)
+    const double scale = 1.0 / std::sqrt(double(d_k));
     for (std::size_t h = 0; h < heads; ++h) {
         const matrix a_h = xt::view(r.a, h, xt::all(), xt::all());
-        const matrix q_h = head_view(r.q, h, d_head);        // (n_q, d_k)
-        const matrix k_h = head_view(r.k, h, d_head);        // (n_k, d_k)
-        const matrix v_h = head_view(r.v, h, d_head);        // (n_k, d_k)
-        const matrix d_heads_h = head_view(d_heads, h, d_head);
+        const matrix q_h = head_view(r.q, h, d_k);             // (n_q, d_k)
+        const matrix k_h = head_view(r.k, h, d_k);             // (n_k, d_k)
+        const matrix v_h = head_view(r.v, h, d_k);             // (n_k, d_k)
+        const matrix dL_dheads_h = head_view(dL_dheads, h, d_k);
         // Gate and head output, Eq. (5.4): Y^h = A^h V^h ungated.
         const matrix y_h = xt::linalg::dot(a_h, v_h);          // (n_q, d_k)
-        g.d_gates(h) = xt::sum(y_h * d_heads_h)();
-        const matrix d_y_h = xi(h) * d_heads_h;                // (n_q, d_k)
+        g.dL_dxi(h) = xt::sum(y_h * dL_dheads_h)();
+        const matrix dL_dy_h = xi(h) * dL_dheads_h;            // (n_q, d_k)
         // Weights and values, Eq. (5.4).
-        const matrix d_a = xt::linalg::dot(d_y_h, xt::transpose(v_h));
-        head_view(d_v, h, d_head) =
-            xt::linalg::dot(xt::transpose(a_h), d_y_h);        // (n_k, d_k)
+        const matrix dL_da = xt::linalg::dot(dL_dy_h, xt::transpose(v_h));
+        head_view(dL_dv, h, d_k) =
+            xt::linalg::dot(xt::transpose(a_h), dL_dy_h);      // (n_k, d_k)
         // Through the softmax, Eq. (5.5).
-        const matrix d_s = softmax_rows_backward(a_h, d_a);    // (n_q, n_k)
+        const matrix dL_ds = softmax_rows_backward(a_h, dL_da); // (n_q, n_k)
         // Scores s^h = q^h k^h^T / sqrt(d_k), Eq. (5.6).
-        head_view(d_q, h, d_head) =
-            scale * xt::linalg::dot(d_s, k_h);                 // (n_q, d_k)
-        head_view(d_k, h, d_head) =
-            scale * xt::linalg::dot(xt::transpose(d_s), q_h);  // (n_k, d_k)
+        head_view(dL_dq, h, d_k) =
+            scale * xt::linalg::dot(dL_ds, k_h);               // (n_q, d_k)
+        head_view(dL_dk, h, d_k) =
+            scale * xt::linalg::dot(xt::transpose(dL_ds), q_h); // (n_k, d_k)
     }
     // [ch05-grad-heads]
 
     // [ch05-grad-projections]
     // Projections q = x_q W_q, k = x_kv W_k, v = x_kv W_v, Eq. (5.7).
-    g.d_w.w_q = xt::linalg::dot(xt::transpose(x_q), d_q);      // (d, d)
-    g.d_w.w_k = xt::linalg::dot(xt::transpose(x_kv), d_k);     // (d, d)
-    g.d_w.w_v = xt::linalg::dot(xt::transpose(x_kv), d_v);     // (d, d)
-    g.d_x_q = xt::linalg::dot(d_q, xt::transpose(w.w_q));      // (n_q, d)
-    g.d_x_kv = xt::linalg::dot(d_k, xt::transpose(w.w_k))
-               + xt::linalg::dot(d_v, xt::transpose(w.w_v));   // (n_k, d)
+    g.dL_dw.w_q = xt::linalg::dot(xt::transpose(x_q), dL_dq);  // (d, d)
+    g.dL_dw.w_k = xt::linalg::dot(xt::transpose(x_kv), dL_dk); // (d, d)
+    g.dL_dw.w_v = xt::linalg::dot(xt::transpose(x_kv), dL_dv); // (d, d)
+    g.dL_dx_q = xt::linalg::dot(dL_dq, xt::transpose(w.w_q));  // (n_q, d)
+    g.dL_dx_kv = xt::linalg::dot(dL_dk, xt::transpose(w.w_k))
+                 + xt::linalg::dot(dL_dv, xt::transpose(w.w_v)); // (n_k, d)
     // [ch05-grad-projections]
     return g;
 }

@@ -15,7 +15,7 @@ namespace exercise {
 
 inline xt::xtensor<double, 1> gate_gradients(
     const xt::xtensor<double, 2>& heads, const xt::xtensor<double, 2>& w_o,
-    const xt::xtensor<double, 2>& d_y, std::size_t H)
+    const xt::xtensor<double, 2>& dL_dy, std::size_t H)
 {
     const std::size_t n_q = heads.shape()[0], d = heads.shape()[1];
     if (H == 0 || d % H != 0) {
@@ -24,29 +24,29 @@ inline xt::xtensor<double, 1> gate_gradients(
                                     + std::to_string(d));
     }
     const std::size_t d_k = d / H;
-    xt::xtensor<double, 1> d_xi = xt::zeros<double>({H});
+    xt::xtensor<double, 1> dL_dxi = xt::zeros<double>({H});
     for (std::size_t i = 0; i < n_q; ++i) {
         for (std::size_t e = 0; e < d; ++e) {
-            double y_bar = 0.0;  // (d_y w_o^T)_ie, Eq. (5.3)
+            double y_bar = 0.0;  // (dL_dy w_o^T)_ie, Eq. (5.3)
             for (std::size_t c = 0; c < d; ++c) {
-                y_bar += d_y(i, c) * w_o(e, c);
+                y_bar += dL_dy(i, c) * w_o(e, c);
             }
-            d_xi(e / d_k) += heads(i, e) * y_bar;  // Eq. (5.4)
+            dL_dxi(e / d_k) += heads(i, e) * y_bar;  // Eq. (5.4)
         }
     }
-    return d_xi;
+    return dL_dxi;
 }
 
 struct head_gradients {
-    xt::xtensor<double, 2> d_q;  // dL/dq (n_q, d_k)
-    xt::xtensor<double, 2> d_k;  // dL/dk (n_k, d_k)
-    xt::xtensor<double, 2> d_v;  // dL/dv (n_k, d_v)
+    xt::xtensor<double, 2> dL_dq;  // dL/dq (n_q, d_k)
+    xt::xtensor<double, 2> dL_dk;  // dL/dk (n_k, d_k)
+    xt::xtensor<double, 2> dL_dv;  // dL/dv (n_k, d_v)
 };
 
 inline head_gradients attention_backward(const xt::xtensor<double, 2>& q,
                                          const xt::xtensor<double, 2>& k,
                                          const xt::xtensor<double, 2>& v,
-                                         const xt::xtensor<double, 2>& d_y)
+                                         const xt::xtensor<double, 2>& dL_dy)
 {
     const std::size_t n_q = q.shape()[0], d_k = q.shape()[1];
     const std::size_t n_k = k.shape()[0], d_v = v.shape()[1];
@@ -74,21 +74,21 @@ inline head_gradients attention_backward(const xt::xtensor<double, 2>& q,
                      xt::zeros<double>({n_k, d_k}),
                      xt::zeros<double>({n_k, d_v})};
     for (std::size_t i = 0; i < n_q; ++i) {
-        // d_a_ij = d_y_i . v_j, and the row's mean a_i . d_a_i.
-        xt::xtensor<double, 1> d_a = xt::zeros<double>({n_k});
+        // dL_da_ij = dL_dy_i . v_j, and the row's mean a_i . dL_da_i.
+        xt::xtensor<double, 1> dL_da = xt::zeros<double>({n_k});
         double mean = 0.0;
         for (std::size_t j = 0; j < n_k; ++j) {
             for (std::size_t c = 0; c < d_v; ++c) {
-                d_a(j) += d_y(i, c) * v(j, c);
-                g.d_v(j, c) += a(i, j) * d_y(i, c);       // a^T d_y
+                dL_da(j) += dL_dy(i, c) * v(j, c);
+                g.dL_dv(j, c) += a(i, j) * dL_dy(i, c);  // a^T dL_dy
             }
-            mean += a(i, j) * d_a(j);
+            mean += a(i, j) * dL_da(j);
         }
         for (std::size_t j = 0; j < n_k; ++j) {
-            const double d_s = a(i, j) * (d_a(j) - mean);  // Eq. (5.5)
-            for (std::size_t c = 0; c < d_k; ++c) {        // Eq. (5.6)
-                g.d_q(i, c) += d_s * k(j, c) * scale;
-                g.d_k(j, c) += d_s * q(i, c) * scale;
+            const double dL_ds = a(i, j) * (dL_da(j) - mean); // Eq. (5.5)
+            for (std::size_t c = 0; c < d_k; ++c) {            // Eq. (5.6)
+                g.dL_dq(i, c) += dL_ds * k(j, c) * scale;
+                g.dL_dk(j, c) += dL_ds * q(i, c) * scale;
             }
         }
     }
