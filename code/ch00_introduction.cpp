@@ -7,17 +7,18 @@
 //       and writes E/S.npy, E/A.npy (n_q, n_k) and E/Y.npy (n_q, d_v)
 //   ch00_introduction --out D          also writes the figure and table data
 #include <cmath>
+#include <cstdint>
 #include <iostream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <xtensor/xio.hpp>
-#include <xtensor/xrandom.hpp>
 
 #include "attention/attend.hpp"
+#include "attention/random.hpp"
 #include "book/cli.hpp"
 #include "book/npy.hpp"
+#include "book/output.hpp"
 #include "book/plot.hpp"
 
 namespace {
@@ -33,33 +34,28 @@ const matrix values = {{10.0}, {20.0}, {30.0}, {40.0}};
 const matrix query = {{2.0, 0.5}};
 // [ch00-lookup-example]
 
-void lookup_demo(const std::string& out_dir)
+void lookup_demo(const book::output_sink& out)
 {
     const auto r = attn::attend(query, keys, values);
-    std::cout << "A soft dictionary look-up (Eq. 0.2), query (2, 0.5):\n";
-    std::vector<std::vector<std::string>> rows;
+    book::table t{{"key k_j", "value v_j", "score q.k_j/sqrt(2)",
+                   "weight a_j"},
+                  {}};
     for (std::size_t j = 0; j < keys.shape()[0]; ++j) {
-        std::cout << "  key (" << keys(j, 0) << ", " << keys(j, 1)
-                  << ")  value " << values(j, 0) << "  score "
-                  << book::fmt(r.s(0, j)) << "  weight "
-                  << book::fmt(r.a(0, j)) << '\n';
-        rows.push_back({"(" + book::fmt(keys(j, 0)) + ", "
-                            + book::fmt(keys(j, 1)) + ")",
-                        book::fmt(values(j, 0)), book::fmt(r.s(0, j)),
-                        book::fmt(r.a(0, j))});
+        t.add({"(" + book::fmt(keys(j, 0)) + ", " + book::fmt(keys(j, 1))
+                   + ")",
+               book::fmt(values(j, 0)), book::fmt(r.s(0, j)),
+               book::fmt(r.a(0, j))});
     }
+    std::cout << "A soft dictionary look-up (Eq. 0.2), query (2, 0.5):\n";
+    t.print(std::cout);
     std::cout << "  output " << book::fmt(r.y(0, 0))
               << " (a hard look-up of the best key would give 10)\n\n";
-    rows.push_back({"**output**", "", "", "**" + book::fmt(r.y(0, 0))
-                                              + "**"});
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch00_lookup.md"),
-            {"key <i>k<sub>j</sub></i>", "value <i>v<sub>j</sub></i>",
-             "score <i>q</i>&middot;<i>k<sub>j</sub></i>/&radic;2",
-             "weight <i>a<sub>j</sub></i>"},
-            rows);
-    }
+    // The same cells in the book, with the output as a last row.
+    t.header = {"key <i>k<sub>j</sub></i>", "value <i>v<sub>j</sub></i>",
+                "score <i>q</i>&middot;<i>k<sub>j</sub></i>/&radic;2",
+                "weight <i>a<sub>j</sub></i>"};
+    t.add({"**output**", "", "", "**" + book::fmt(r.y(0, 0)) + "**"});
+    out.markdown("ch00_lookup.md", t);
 }
 
 // [ch00-temperature-sweep]
@@ -83,7 +79,7 @@ sweep_point temperature_point(const matrix& z, double beta)
 // Softmax of the fixed logits z = (2, 1, 0.5, -1) scaled by beta from 0.1
 // to 10: small beta spreads the weight evenly, large beta puts it all on
 // the largest.
-void temperature_demo(const std::string& out_dir)
+void temperature_demo(const book::output_sink& out)
 {
     const matrix z = {{2.0, 1.0, 0.5, -1.0}};
     std::vector<std::vector<double>> columns(7);
@@ -108,12 +104,9 @@ void temperature_demo(const std::string& out_dir)
     }
     std::cout << "  (the entropy of 4 equal weights is log 4 = "
               << book::fmt(std::log(4.0), "%.4f") << ")\n\n";
-    if (!out_dir.empty()) {
-        book::write_columns(
-            book::path_in(out_dir, "ch00_softmax_temperature.dat"),
-            {"beta", "a1", "a2", "a3", "a4", "max_weight", "entropy"},
-            columns);
-    }
+    out.columns("ch00_softmax_temperature.dat",
+                {"beta", "a1", "a2", "a3", "a4", "max_weight", "entropy"},
+                columns);
 }
 
 void stability_demo()
@@ -133,10 +126,10 @@ void stability_demo()
 
 void forms_demo(std::uint64_t seed)
 {
-    xt::random::seed(seed);
-    const matrix q = xt::random::randn<double>({5, 3});
-    const matrix k = xt::random::randn<double>({7, 3});
-    const matrix v = xt::random::randn<double>({7, 2});
+    attn::rng r(seed);
+    const matrix q = attn::normal_matrix(5, 3, r);
+    const matrix k = attn::normal_matrix(7, 3, r);
+    const matrix v = attn::normal_matrix(7, 2, r);
     const matrix y_rows = attn::attend(q, k, v).y;                // (5, 2)
     const matrix y_cols = attn::attend_columns(
         xt::transpose(q), xt::transpose(k), xt::transpose(v));    // (2, 5)
@@ -146,26 +139,32 @@ void forms_demo(std::uint64_t seed)
               << diff << "\n";
 }
 
+int run_load_save(const book::common_args& args)
+{
+    const auto q = book::load_npy<2>(book::path_in(args.load_dir, "Q.npy"));
+    const auto k = book::load_npy<2>(book::path_in(args.load_dir, "K.npy"));
+    const auto v = book::load_npy<2>(book::path_in(args.load_dir, "V.npy"));
+    if (k.shape()[1] != q.shape()[1] || v.shape()[0] != k.shape()[0]) {
+        throw book::usage_error(
+            "Q.npy " + attn::shape_string(q.shape()) + ", K.npy "
+            + attn::shape_string(k.shape()) + " and V.npy "
+            + attn::shape_string(v.shape())
+            + " do not fit: expected (n_q, d_k), (n_k, d_k), (n_k, d_v)");
+    }
+    const auto r = attn::attend(q, k, v);
+    book::save_outputs(args.save_dir, "S.npy", r.s, "A.npy", r.a, "Y.npy",
+                       r.y);
+    return 0;
+}
+
 int run(const book::common_args& args)
 {
     if (!args.load_dir.empty()) {
-        const auto q = book::load_npy<2>(book::path_in(args.load_dir, "Q.npy"));
-        const auto k = book::load_npy<2>(book::path_in(args.load_dir, "K.npy"));
-        const auto v = book::load_npy<2>(book::path_in(args.load_dir, "V.npy"));
-        if (k.shape()[1] != q.shape()[1] || v.shape()[0] != k.shape()[0]) {
-            throw book::usage_error(
-                "Q.npy " + attn::shape_string(q.shape()) + ", K.npy "
-                + attn::shape_string(k.shape()) + " and V.npy "
-                + attn::shape_string(v.shape())
-                + " do not fit: expected (n_q, d_k), (n_k, d_k), (n_k, d_v)");
-        }
-        const auto r = attn::attend(q, k, v);
-        book::save_outputs(args.save_dir, "S.npy", r.s, "A.npy", r.a,
-                           "Y.npy", r.y);
-        return 0;
+        return run_load_save(args);
     }
-    lookup_demo(args.out_dir);
-    temperature_demo(args.out_dir);
+    const book::output_sink out(args.out_dir);
+    lookup_demo(out);
+    temperature_demo(out);
     stability_demo();
     forms_demo(args.seed);
     return 0;

@@ -11,17 +11,18 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <xtensor/xsort.hpp>
 
+#include "attention/positional.hpp"
+#include "attention/random.hpp"
+#include "attention/self_attention.hpp"
 #include "book/cli.hpp"
 #include "book/npy.hpp"
+#include "book/output.hpp"
 #include "book/plot.hpp"
-#include "attention/positional.hpp"
-#include "attention/self_attention.hpp"
 
 namespace {
 
@@ -66,7 +67,7 @@ matrix sentence_x()
     return x;
 }
 
-void sentence_demo(const std::string& out_dir)
+void sentence_demo(const book::output_sink& out)
 {
     const matrix x = sentence_x();                            // (10, 8)
     const matrix eye = xt::eye<double>(std::size_t(d_model));
@@ -96,19 +97,15 @@ void sentence_demo(const std::string& out_dir)
     std::cout << "\n  \"it\" puts " << book::fmt(r.a(7, 1), "%.4f")
               << " on \"cat\"; without the 1/sqrt(d_k) scale it would put "
               << book::fmt(a_raw(7, 1), "%.4f") << "\n\n";
-    if (!out_dir.empty()) {
-        book::heatmap_style style;
-        style.title = "Self-attention weights A (Eq. 2.3), dₖ = 8";
-        style.row_axis = "query word";
-        style.col_axis = "key word";
-        for (std::size_t t = 0; t < words.size(); ++t) {
-            style.row_labels.push_back(std::to_string(t) + " " + words[t]);
-            style.col_labels.push_back(words[t]);
-        }
-        book::write_heatmap_svg(
-            book::path_in(out_dir, "ch02_sentence_attention.svg"), r.a,
-            style);
+    book::heatmap_style style;
+    style.title = "Self-attention weights A (Eq. 2.3), dₖ = 8";
+    style.row_axis = "query word";
+    style.col_axis = "key word";
+    for (std::size_t t = 0; t < words.size(); ++t) {
+        style.row_labels.push_back(std::to_string(t) + " " + words[t]);
+        style.col_labels.push_back(words[t]);
     }
+    out.heatmap("ch02_sentence_attention.svg", r.a, style);
 }
 
 // Exercise 6: the same sentence with x_t + PE_t (Eq. 2.9, d_model = 8)
@@ -164,18 +161,15 @@ struct scaling_row {
 };
 
 scaling_row measure_scaling(std::size_t d_k, std::uint64_t seed,
-                            std::mt19937_64& engine)
+                            attn::rng& random)
 {
     scaling_row r;
     r.dots = attn::measure_dot_products(d_k, n_pairs, seed + d_k);
     // Standard error of a sample variance: sqrt((2 d^2 + 6 d) / N).
     const double d = double(d_k);
     r.std_err = std::sqrt((2 * d * d + 6 * d) / double(n_pairs));
-    std::normal_distribution<double> normal(0.0, 1.0);
-    matrix q = xt::zeros<double>({n_q, d_k});
-    matrix k = xt::zeros<double>({n_k, d_k});
-    for (auto& e : q) { e = normal(engine); }
-    for (auto& e : k) { e = normal(engine); }
+    const matrix q = attn::normal_matrix(n_q, d_k, random);   // (n_q, d_k)
+    const matrix k = attn::normal_matrix(n_k, d_k, random);   // (n_k, d_k)
     const matrix raw = xt::linalg::dot(q, xt::transpose(k));  // (n_q, n_k)
     r.unscaled = attn::measure_saturation(raw);
     r.scaled = attn::measure_saturation(raw / std::sqrt(d));
@@ -185,13 +179,17 @@ scaling_row measure_scaling(std::size_t d_k, std::uint64_t seed,
 
 // The sweep over d_k = 4, 8, ..., 1024, printed and written as tables and
 // as columns for Figure 2.2.
-void scaling_demo(std::uint64_t seed, const std::string& out_dir)
+void scaling_demo(std::uint64_t seed, const book::output_sink& out)
 {
     std::vector<std::vector<double>> columns(11);
-    std::vector<std::vector<std::string>> var_rows, sat_rows;
-    std::mt19937_64 engine(seed);
+    book::table var{{"d_k", "mean", "variance", "std.err.", "variance/d_k"},
+                    {}};
+    book::table sat{{"d_k", "largest", "scaled", "entropy", "scaled",
+                     "Jacobian", "scaled"},
+                    {}};
+    attn::rng random(seed);
     for (std::size_t d_k = 4; d_k <= 1024; d_k *= 2) {
-        const scaling_row r = measure_scaling(d_k, seed, engine);
+        const scaling_row r = measure_scaling(d_k, seed, random);
         const auto& m = r.dots;
         const auto& unscaled = r.unscaled;
         const auto& scaled = r.scaled;
@@ -204,77 +202,54 @@ void scaling_demo(std::uint64_t seed, const std::string& out_dir)
         for (std::size_t c = 0; c < row.size(); ++c) {
             columns[c].push_back(row[c]);
         }
-        var_rows.push_back({book::fmt(d, "%.0f"), book::fmt(m.mean, "%.3f"),
-                            book::fmt(m.variance, "%.1f"),
-                            book::fmt(se, "%.2f"),
-                            book::fmt(m.variance_scaled, "%.3f")});
-        sat_rows.push_back(
-            {book::fmt(d, "%.0f"), book::fmt(unscaled.max_weight, "%.3f"),
-             book::fmt(scaled.max_weight, "%.3f"),
-             book::fmt(unscaled.entropy, "%.3f"),
-             book::fmt(scaled.entropy, "%.3f"),
-             book::fmt(unscaled.jacobian_norm, "%.2e"),
-             book::fmt(scaled.jacobian_norm, "%.2e")});
+        var.add({book::fmt(d, "%.0f"), book::fmt(m.mean, "%.3f"),
+                 book::fmt(m.variance, "%.1f"), book::fmt(se, "%.2f"),
+                 book::fmt(m.variance_scaled, "%.3f")});
+        sat.add({book::fmt(d, "%.0f"), book::fmt(unscaled.max_weight, "%.3f"),
+                 book::fmt(scaled.max_weight, "%.3f"),
+                 book::fmt(unscaled.entropy, "%.3f"),
+                 book::fmt(scaled.entropy, "%.3f"),
+                 book::fmt(unscaled.jacobian_norm, "%.2e"),
+                 book::fmt(scaled.jacobian_norm, "%.2e")});
     }
     std::cout << "Var(q.k) for q, k with i.i.d. N(0, 1) entries, "
-              << n_pairs << " pairs each (Eq. 2.6):\n"
-              << "   d_k    mean   variance  std.err.  "
-                 "variance of q.k/sqrt(d_k) = variance/d_k\n";
-    for (const auto& r : var_rows) {
-        std::cout << "  " << std::string(5 - r[0].size(), ' ') << r[0]
-                  << std::string(8 - r[1].size(), ' ') << r[1]
-                  << std::string(11 - r[2].size(), ' ') << r[2]
-                  << std::string(10 - r[3].size(), ' ') << r[3]
-                  << std::string(9 - r[4].size(), ' ') << r[4] << '\n';
-    }
+              << n_pairs << " pairs each\n(Eq. 2.6); the variance of "
+                 "q.k/sqrt(d_k) is variance/d_k:\n";
+    var.print(std::cout);
     std::cout << "\nSoftmax of " << n_k << " scores per query, mean over "
-              << n_q << " queries (Eq. 2.7),\nunscaled | scaled:\n"
-              << "   d_k  largest weight    entropy (nats)   "
-                 "Jacobian norm\n";
-    for (const auto& r : sat_rows) {
-        std::cout << "  " << std::string(5 - r[0].size(), ' ') << r[0]
-                  << "  " << r[1] << " | " << r[2] << "   " << r[3] << " | "
-                  << r[4] << "   " << r[5] << " | " << r[6] << '\n';
-    }
+              << n_q << " queries (Eq. 2.7):\nthe largest weight, the "
+                 "entropy (nats) and the Jacobian norm, each\nunscaled, "
+                 "then scaled:\n";
+    sat.print(std::cout);
     std::cout << "  (uniform weights over " << n_k << " keys: largest "
               << book::fmt(1.0 / double(n_k), "%.3f") << ", entropy log "
               << n_k << " = " << book::fmt(std::log(double(n_k)), "%.3f")
               << ")\n\n";
-    if (!out_dir.empty()) {
-        book::write_columns(
-            book::path_in(out_dir, "ch02_scaling.dat"),
-            {"d_k", "var", "var_scaled", "std_err", "max_w_raw",
-             "max_w_scaled", "entropy_raw", "entropy_scaled", "jac_raw",
-             "jac_scaled", "mean"},
-            columns);
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch02_dot_variance.md"),
-            {"<i>d<sub>k</sub></i>", "mean of <i>q</i>&middot;<i>k</i>",
-             "variance", "its standard error",
-             "variance of <i>q</i>&middot;<i>k</i> / &radic;<i>d<sub>k"
-             "</sub></i> (= variance / <i>d<sub>k</sub></i>)"},
-            var_rows);
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch02_saturation.md"),
-            {"<i>d<sub>k</sub></i>", "largest weight, unscaled",
-             "largest weight, scaled", "entropy, unscaled",
-             "entropy, scaled", "Jacobian norm, unscaled",
-             "Jacobian norm, scaled"},
-            sat_rows);
-    }
+    out.columns("ch02_scaling.dat",
+                {"d_k", "var", "var_scaled", "std_err", "max_w_raw",
+                 "max_w_scaled", "entropy_raw", "entropy_scaled", "jac_raw",
+                 "jac_scaled", "mean"},
+                columns);
+    // The same cells in the book, under headers that say more.
+    var.header = {"<i>d<sub>k</sub></i>", "mean of <i>q</i>&middot;<i>k</i>",
+                  "variance", "its standard error",
+                  "variance of <i>q</i>&middot;<i>k</i> / &radic;<i>d<sub>k"
+                  "</sub></i> (= variance / <i>d<sub>k</sub></i>)"};
+    out.markdown("ch02_dot_variance.md", var);
+    sat.header = {"<i>d<sub>k</sub></i>", "largest weight, unscaled",
+                  "largest weight, scaled", "entropy, unscaled",
+                  "entropy, scaled", "Jacobian norm, unscaled",
+                  "Jacobian norm, scaled"};
+    out.markdown("ch02_saturation.md", sat);
 }
 
-void order_demo(std::uint64_t seed, const std::string& out_dir)
+void order_demo(std::uint64_t seed, const book::output_sink& out)
 {
-    std::mt19937_64 engine(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    auto random = [&](std::size_t rows, std::size_t cols) {
-        matrix m = xt::zeros<double>({rows, cols});
-        for (auto& e : m) { e = normal(engine); }
-        return m;
-    };
-    const matrix x = random(6, 8), w_q = random(8, 4), w_k = random(8, 4),
-                 w_v = random(8, 4);
+    attn::rng random(seed);
+    const matrix x = attn::normal_matrix(6, 8, random);       // (6, 8)
+    const matrix w_q = attn::normal_matrix(8, 4, random);     // (8, 4)
+    const matrix w_k = attn::normal_matrix(8, 4, random);     // (8, 4)
+    const matrix w_v = attn::normal_matrix(8, 4, random);     // (8, 4)
     const std::vector<std::size_t> perm = {3, 0, 5, 1, 4, 2};
     const matrix y = attn::self_attention(x, w_q, w_k, w_v).y;
     const matrix y_p = attn::self_attention(attn::permute_rows(x, perm), w_q,
@@ -315,25 +290,21 @@ void order_demo(std::uint64_t seed, const std::string& out_dir)
                  "(Eq. 2.10):\n  max |PE(p) R_k - PE(p + k)| over "
                  "k = 1, 7, 30 and every p = "
               << book::fmt(worst, "%.2g") << '\n';
-    if (!out_dir.empty()) {
-        book::heatmap_style style;
-        style.title = "Sinusoidal positional encodings (Eq. 2.9), "
-                      "d_model = 64";
-        style.row_axis = "position p";
-        style.col_axis = "dimension";
-        style.annotate = false;
-        style.vmin = -1.0;
-        style.vmax = 1.0;
-        for (std::size_t p = 0; p < 50; ++p) {
-            style.row_labels.push_back(p % 10 == 0 ? std::to_string(p) : "");
-        }
-        for (std::size_t c = 0; c < 64; ++c) {
-            style.col_labels.push_back(c % 8 == 0 ? std::to_string(c) : "");
-        }
-        book::write_heatmap_svg(
-            book::path_in(out_dir, "ch02_positional_encoding.svg"),
-            matrix(xt::view(pe_100, xt::range(0, 50), xt::all())), style);
+    book::heatmap_style style;
+    style.title = "Sinusoidal positional encodings (Eq. 2.9), d_model = 64";
+    style.row_axis = "position p";
+    style.col_axis = "dimension";
+    style.annotate = false;
+    style.vmin = -1.0;
+    style.vmax = 1.0;
+    for (std::size_t p = 0; p < 50; ++p) {
+        style.row_labels.push_back(p % 10 == 0 ? std::to_string(p) : "");
     }
+    for (std::size_t c = 0; c < 64; ++c) {
+        style.col_labels.push_back(c % 8 == 0 ? std::to_string(c) : "");
+    }
+    out.heatmap("ch02_positional_encoding.svg",
+                matrix(xt::view(pe_100, xt::range(0, 50), xt::all())), style);
 }
 
 // The memory for S and A of one attention step, kept as doubles.
@@ -379,10 +350,11 @@ int run(const book::common_args& args)
         throw book::usage_error("--save needs --load (the inputs X.npy, "
                                 "W_q.npy, W_k.npy, W_v.npy)");
     }
-    sentence_demo(args.out_dir);
+    const book::output_sink out(args.out_dir);
+    sentence_demo(out);
     sentence_with_positions_demo();
-    scaling_demo(args.seed, args.out_dir);
-    order_demo(args.seed, args.out_dir);
+    scaling_demo(args.seed, out);
+    order_demo(args.seed, out);
     memory_demo();
     return 0;
 }

@@ -12,18 +12,19 @@
 //       E/A.npy (H, n, n) and E/Y.npy (n, d_model)
 //   ch03_multi_head --out D             also writes the figure and table data
 #include <cmath>
-#include <cstdio>
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include <xtensor/xio.hpp>
-#include <xtensor/xrandom.hpp>
 #include <xtensor/xsort.hpp>
 
-#include "book/cli.hpp"
 #include "attention/multi_head.hpp"
+#include "attention/random.hpp"
+#include "book/cli.hpp"
 #include "book/npy.hpp"
+#include "book/output.hpp"
 #include "book/plot.hpp"
 
 namespace {
@@ -108,7 +109,7 @@ std::vector<std::size_t> previous_word_read(const matrix& y)
     return read;
 }
 
-attn::multi_head_result two_head_demo(const std::string& out_dir,
+attn::multi_head_result two_head_demo(const book::output_sink& out,
                                       const std::string& save_dir)
 {
     const matrix x = example_x();
@@ -147,23 +148,18 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
               << book::fmt(one.a(0, 1, 0), "%.3f") << " on 0 the (the "
               << "previous token)\n  and " << book::fmt(one.a(0, 1, 1), "%.3f")
               << " on 1 cat (its own word)\n\n";
-    if (!out_dir.empty()) {
-        book::heatmap_style style;
-        style.row_labels = labels;
-        style.col_labels = labels;
-        style.title = "Head 0: the previous position";
-        book::write_heatmap_svg(
-            book::path_in(out_dir, "ch03_head0_previous.svg"),
-            xt::view(r.a, 0, xt::all(), xt::all()), style);
-        style.title = "Head 1: the same word";
-        book::write_heatmap_svg(
-            book::path_in(out_dir, "ch03_head1_same_word.svg"),
-            xt::view(r.a, 1, xt::all(), xt::all()), style);
-        style.title = "One head, same weights: both patterns mixed";
-        book::write_heatmap_svg(
-            book::path_in(out_dir, "ch03_one_head.svg"),
-            xt::view(one.a, 0, xt::all(), xt::all()), style);
-    }
+    book::heatmap_style style;
+    style.row_labels = labels;
+    style.col_labels = labels;
+    style.title = "Head 0: the previous position";
+    out.heatmap("ch03_head0_previous.svg",
+                xt::view(r.a, 0, xt::all(), xt::all()), style);
+    style.title = "Head 1: the same word";
+    out.heatmap("ch03_head1_same_word.svg",
+                xt::view(r.a, 1, xt::all(), xt::all()), style);
+    style.title = "One head, same weights: both patterns mixed";
+    out.heatmap("ch03_one_head.svg",
+                xt::view(one.a, 0, xt::all(), xt::all()), style);
     if (!save_dir.empty()) {
         book::save_outputs(save_dir, "X.npy", x, "W_q.npy", w.w_q, "W_k.npy",
                            w.w_k, "W_v.npy", w.w_v, "W_o.npy", w.w_o,
@@ -176,12 +172,13 @@ attn::multi_head_result two_head_demo(const std::string& out_dir,
 // [ch03-gate-demo]
 // Switch each head off with its gate and ask the output the question head
 // 0 answers: which word came before this token?
-void gate_demo(const std::string& out_dir)
+void gate_demo(const book::output_sink& out)
 {
     const matrix x = example_x();
     const auto w = example_weights();
-    std::vector<std::vector<std::string>> rows;
-    std::cout << "Gates (xi_0, xi_1) on the two-head example:\n";
+    const auto full = attn::multi_head_attention(x, x, w, 2);
+    book::table t{{"gates", "previous word right", "largest change of y"},
+                  {}};
     for (const vector& gates : {vector{1.0, 1.0}, vector{1.0, 0.0},
                                 vector{0.0, 1.0}}) {
         const auto r = attn::multi_head_attention(x, x, w, 2, {}, gates);
@@ -190,81 +187,60 @@ void gate_demo(const std::string& out_dir)
         for (std::size_t i = 1; i < sentence.size(); ++i) {
             right += read[i] == sentence[i - 1];
         }
-        const auto full = attn::multi_head_attention(x, x, w, 2);
         const double change = xt::amax(xt::abs(r.y - full.y))();
-        const std::string name = "(" + book::fmt(gates(0)) + ", "
-                                 + book::fmt(gates(1)) + ")";
-        std::cout << "  gates " << name << ": previous word right for "
-                  << right << " of " << sentence.size() - 1
-                  << " tokens; y changes by up to " << book::fmt(change)
-                  << '\n';
-        rows.push_back({name, std::to_string(right) + " of "
-                                  + std::to_string(sentence.size() - 1),
-                        book::fmt(change)});
+        t.add({"(" + book::fmt(gates(0)) + ", " + book::fmt(gates(1)) + ")",
+               std::to_string(right) + " of "
+                   + std::to_string(sentence.size() - 1),
+               book::fmt(change)});
     }
+    std::cout << "Gates (xi_0, xi_1) on the two-head example:\n";
+    t.print(std::cout);
     std::cout << '\n';
-    // [ch03-gate-demo]
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch03_gates.md"),
-            {"gates (<i>&xi;</i><sub>0</sub>, <i>&xi;</i><sub>1</sub>)",
-             "previous word read right", "largest change of <i>y</i>"},
-            rows);
-    }
+    t.header = {"gates (<i>&xi;</i><sub>0</sub>, <i>&xi;</i><sub>1</sub>)",
+                "previous word read right", "largest change of <i>y</i>"};
+    out.markdown("ch03_gates.md", t);
 }
+// [ch03-gate-demo]
 
 // Multiply-adds of one layer for n = 128 tokens and d_model = 512, the
 // width of the base transformer, as the number of heads grows.
-void cost_demo(const std::string& out_dir)
+void cost_demo(const book::output_sink& out)
 {
     const std::size_t n = 128, width = 512;
-    std::vector<std::vector<std::string>> rows;
-    std::cout << "Multiply-adds, n = " << n << " tokens, d_model = " << width
-              << ":\n";
-    std::printf("  %2s %4s %12s %14s %11s %12s %13s\n", "H", "d_k",
-                "projections", "scores+mixing", "output", "total",
-                "exponentials");
-    std::fflush(stdout);
+    book::table t{{"H", "d_k", "projections", "scores+mixing", "output",
+                   "total", "exponentials"},
+                  {}};
     for (std::size_t heads : {1u, 2u, 4u, 8u, 16u}) {
         const auto c = attn::multi_head_multiply_adds(n, n, width, heads);
-        const auto cell = [](std::size_t v) {
-            return book::with_commas(v);
-        };
-        std::printf("  %2zu %4zu %12s %14s %11s %12s %13s\n", heads,
-                    width / heads, cell(c.projections).c_str(),
-                    cell(c.scores + c.mixing).c_str(),
-                    cell(c.output).c_str(), cell(c.total()).c_str(),
-                    cell(c.exponentials).c_str());
-        std::fflush(stdout);
-        rows.push_back({std::to_string(heads), std::to_string(width / heads),
-                        cell(c.projections), cell(c.scores + c.mixing),
-                        cell(c.output), cell(c.total()),
-                        cell(c.exponentials)});
+        t.add({std::to_string(heads), std::to_string(width / heads),
+               book::with_commas(c.projections),
+               book::with_commas(c.scores + c.mixing),
+               book::with_commas(c.output), book::with_commas(c.total()),
+               book::with_commas(c.exponentials)});
     }
+    std::cout << "Multiply-adds, n = " << n << " tokens, d_model = " << width
+              << ":\n";
+    t.print(std::cout);
     std::cout << '\n';
-    if (!out_dir.empty()) {
-        book::write_markdown_table(
-            book::path_in(out_dir, "ch03_cost.md"),
-            {"<i>H</i>", "<i>d<sub>k</sub></i>", "projections",
-             "scores + mixing", "output", "total multiply-adds",
-             "exponentials"},
-            rows);
-    }
+    t.header = {"<i>H</i>", "<i>d<sub>k</sub></i>", "projections",
+                "scores + mixing", "output", "total multiply-adds",
+                "exponentials"};
+    out.markdown("ch03_cost.md", t);
 }
 
 // The identities of the chapter on a random layer, as numbers.
 void identities_demo(std::uint64_t seed)
 {
-    xt::random::seed(seed);
+    attn::rng random(seed);
     const std::size_t n = 6, width = 8, heads = 4, dk = width / heads;
-    const matrix x = xt::random::randn<double>({n, width});
+    const matrix x = attn::normal_matrix(n, width, random);
     const double scale = 1.0 / std::sqrt(double(width));
     attn::multi_head_weights w;
-    w.w_q = scale * xt::random::randn<double>({width, width});
-    w.w_k = scale * xt::random::randn<double>({width, width});
-    w.w_v = scale * xt::random::randn<double>({width, width});
-    w.w_o = scale * xt::random::randn<double>({width, width});
-    w.b_o = xt::random::randn<double>({width});
+    w.w_q = attn::normal_matrix(width, width, random, scale);
+    w.w_k = attn::normal_matrix(width, width, random, scale);
+    w.w_v = attn::normal_matrix(width, width, random, scale);
+    w.w_o = attn::normal_matrix(width, width, random, scale);
+    w.b_o = xt::view(attn::normal_matrix(1, width, random), 0, xt::all());
     const auto r = attn::multi_head_attention(x, x, w, heads);
     const matrix v_tilde = attn::multi_head_attention_columns(
         xt::transpose(x), xt::transpose(x), w, heads);
@@ -296,7 +272,7 @@ void identities_demo(std::uint64_t seed)
               << book::fmt(gate_diff, "%.2g") << '\n';
 }
 
-int load_and_save(const book::common_args& args, std::size_t heads)
+int run_load_save(const book::common_args& args, std::size_t heads)
 {
     const auto& dir = args.load_dir;
     const auto x = book::load_npy<2>(book::path_in(dir, "X.npy"));
@@ -347,30 +323,26 @@ int main(int argc, char** argv)
         [](cxxopts::Options& options) {
             options.add_options()(
                 "heads", "number of heads H for --load (must divide d_model)",
-                cxxopts::value<std::string>()->default_value("2"), "H");
+                cxxopts::value<std::size_t>()->default_value("2"), "H");
         },
         [](const cxxopts::ParseResult& result,
            const book::common_args& args) {
-            // Parsed here, not by cxxopts, so that a bad value's message
-            // names the flag.
-            const auto text = result["heads"].as<std::string>();
-            if (text.empty() || text.size() > 6
-                || text.find_first_not_of("0123456789") != std::string::npos
-                || std::stoul(text) == 0) {
+            const std::size_t heads = result["heads"].as<std::size_t>();
+            if (heads == 0) {
                 throw book::usage_error("--heads: expected a positive "
-                                        "whole number, got '" + text + "'");
+                                        "whole number, got '0'");
             }
-            const std::size_t heads = std::stoul(text);
             if (!args.load_dir.empty()) {
-                return load_and_save(args, heads);
+                return run_load_save(args, heads);
             }
             if (result.count("heads")) {
                 throw book::usage_error("--heads applies to --load DIR; the "
                                         "demonstrations fix their own H");
             }
-            two_head_demo(args.out_dir, args.save_dir);
-            gate_demo(args.out_dir);
-            cost_demo(args.out_dir);
+            const book::output_sink out(args.out_dir);
+            two_head_demo(out, args.save_dir);
+            gate_demo(out);
+            cost_demo(out);
             identities_demo(args.seed);
             return 0;
         });

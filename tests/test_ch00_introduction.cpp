@@ -52,6 +52,7 @@ TEST_CASE("Eq. 0.1: row softmax equals its literal loops",
           "[ch00][eq_softmax]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
+        CAPTURE(seed);
         // Scale 300 makes logits in the hundreds, where exp overflows.
         const matrix s = random_matrix(6, 9, seed, seed == 5 ? 300.0 : 2.0);
         const matrix a = attn::softmax_rows(s);
@@ -86,7 +87,7 @@ TEST_CASE("Eq. 0.1: masked keys get weight 0, a fully masked row is zero",
                                                             0.0));
 }
 
-TEST_CASE("Eq. 0.1: NaN and +inf logits are refused", "[ch00][eq_softmax]")
+TEST_CASE("Errors: NaN and +inf logits are refused", "[ch00][errors]")
 {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     REQUIRE_THROWS_WITH(attn::softmax_rows(matrix{{0.0, nan}}),
@@ -147,6 +148,7 @@ TEST_CASE("Eq. 0.2: attention equals its literal loops",
           "[ch00][eq_attention]")
 {
     for (std::uint64_t seed : {11u, 12u, 13u}) {
+        CAPTURE(seed);
         const matrix q = random_matrix(4, 8, seed);
         const matrix k = random_matrix(7, 8, seed + 100);
         const matrix v = random_matrix(7, 3, seed + 200);
@@ -155,8 +157,8 @@ TEST_CASE("Eq. 0.2: attention equals its literal loops",
     }
 }
 
-TEST_CASE("Eq. 0.2: attention refuses inconsistent shapes",
-          "[ch00][eq_attention]")
+TEST_CASE("Errors: attention refuses inconsistent shapes",
+          "[ch00][errors]")
 {
     const matrix q = xt::zeros<double>({2, 3});
     const matrix k = xt::zeros<double>({4, 5});
@@ -190,6 +192,7 @@ TEST_CASE("Eq. 0.3: the column form equals the row form transposed",
           "[ch00][eq_column_form]")
 {
     for (std::uint64_t seed : {21u, 22u, 23u, 24u}) {
+        CAPTURE(seed);
         const matrix q = random_matrix(5, 4, seed);
         const matrix k = random_matrix(6, 4, seed + 100);
         const matrix v = random_matrix(6, 3, seed + 200);
@@ -231,6 +234,7 @@ TEST_CASE("Eq. 0.2: edge cases: one token, d_k = 1, identical keys",
     // Identical keys: every query scores them alike, so its weights are
     // uniform and its output is the mean of the values, whatever it is.
     for (std::uint64_t seed : {31u, 32u}) {
+        CAPTURE(seed);
         const matrix q = random_matrix(3, 4, seed, 10.0);
         const matrix k = xt::ones<double>({5, 4});
         const matrix v = random_matrix(5, 2, seed + 1);

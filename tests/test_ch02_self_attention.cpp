@@ -55,6 +55,7 @@ TEST_CASE("Eq. 2.1: projections equal their literal loops",
           "[ch02][eq_qkv_projections]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(5, 6, seed);
         const matrix w_q = random_matrix(6, 4, seed + 10);
         const matrix w_k = random_matrix(6, 4, seed + 20);
@@ -67,8 +68,8 @@ TEST_CASE("Eq. 2.1: projections equal their literal loops",
     }
 }
 
-TEST_CASE("Eq. 2.1: self_attention refuses shapes that do not fit",
-          "[ch02][eq_qkv_projections]")
+TEST_CASE("Errors: self_attention refuses shapes that do not fit",
+          "[ch02][errors]")
 {
     const matrix x = xt::zeros<double>({3, 4});
     const matrix w = xt::zeros<double>({4, 2});
@@ -106,6 +107,7 @@ TEST_CASE("Eq. 2.2: scaled scores equal their loops, scale is 1/sqrt(d_k)",
           "[ch02][eq_scaled_scores]")
 {
     for (std::uint64_t seed : {4u, 5u, 6u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(7, 5, seed);
         const matrix w_q = random_matrix(5, 9, seed + 10);
         const matrix w_k = random_matrix(5, 9, seed + 20);
@@ -136,6 +138,7 @@ TEST_CASE("Eq. 2.3: weights equal their literal loops, rows sum to 1",
           "[ch02][eq_self_attention_weights]")
 {
     for (std::uint64_t seed : {7u, 8u, 9u, 10u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(6, 4, seed, 3.0);
         const matrix w_q = random_matrix(4, 4, seed + 10);
         const matrix w_k = random_matrix(4, 4, seed + 20);
@@ -166,6 +169,7 @@ TEST_CASE("Eq. 2.4: outputs equal their loops, convex mixtures of values",
           "[ch02][eq_self_attention_output]")
 {
     for (std::uint64_t seed : {11u, 12u, 13u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(8, 6, seed);
         const matrix w_q = random_matrix(6, 4, seed + 10);
         const matrix w_k = random_matrix(6, 4, seed + 20);
@@ -190,6 +194,7 @@ TEST_CASE("Eq. 2.5: the column form equals the row form transposed",
           "[ch02][eq_self_attention_column_form]")
 {
     for (std::uint64_t seed : {14u, 15u, 16u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(6, 5, seed);
         const matrix w_q = random_matrix(5, 4, seed + 10);
         const matrix w_k = random_matrix(5, 4, seed + 20);
@@ -206,6 +211,11 @@ TEST_CASE("Eq. 2.5: the column form equals the row form transposed",
                      xt::transpose(h.x), xt::transpose(h.w_q),
                      xt::transpose(h.w_k), xt::transpose(h.w_v)),
                  IsCloseTo(matrix{{5.0, 7.0}}, 1e-14));
+}
+
+TEST_CASE("Errors: the column form refuses a key projection that does not "
+          "fit x_cols", "[ch02][errors]")
+{
     REQUIRE_THROWS_WITH(attn::self_attention_columns(
                             xt::zeros<double>({5, 6}),
                             xt::zeros<double>({4, 5}),
@@ -261,6 +271,11 @@ TEST_CASE("Eq. 2.6: the measurement is deterministic for a seed",
     const auto one = attn::measure_dot_products(1, 20000, 5);
     // Standard error sqrt((2 + 6) / 20000) = 0.02.
     REQUIRE(std::abs(one.variance - 1.0) <= 5.0 * 0.02);
+}
+
+TEST_CASE("Errors: measure_dot_products refuses d_k = 0 and one pair",
+          "[ch02][errors]")
+{
     REQUIRE_THROWS_AS(attn::measure_dot_products(0, 10, 1),
                       std::invalid_argument);
     REQUIRE_THROWS_AS(attn::measure_dot_products(4, 1, 1),
@@ -277,6 +292,7 @@ TEST_CASE("Eq. 2.7: softmax Jacobian, hand-worked and finite differences",
     REQUIRE_THAT(attn::softmax_jacobian(matrix{{1.0, 0.0}}),
                  IsCloseTo(matrix{{0.0, 0.0}, {0.0, 0.0}}, 0.0, 0.0));
     for (std::uint64_t seed : {17u, 18u, 19u}) {
+        CAPTURE(seed);
         const matrix s = random_matrix(1, 5, seed, 2.0);
         const matrix j = attn::softmax_jacobian(attn::softmax_rows(s));
         // Central differences: column l is (softmax(s + h e_l) -
@@ -299,6 +315,11 @@ TEST_CASE("Eq. 2.7: softmax Jacobian, hand-worked and finite differences",
         const matrix sums = xt::sum(j, {1}, xt::keep_dims);
         REQUIRE_THAT(sums, IsCloseTo(xt::zeros<double>({5, 1}), 0.0, 1e-15));
     }
+}
+
+TEST_CASE("Errors: softmax_jacobian refuses weights that are not one row",
+          "[ch02][errors]")
+{
     REQUIRE_THROWS_AS(attn::softmax_jacobian(matrix{{0.5}, {0.5}}),
                       std::invalid_argument);
 }
@@ -360,6 +381,7 @@ TEST_CASE("Eq. 2.8: permuting the tokens permutes the outputs",
     REQUIRE_THAT(attn::self_attention(swapped, h.w_q, h.w_k, h.w_v).y,
                  IsCloseTo(matrix{{7.0}, {5.0}}, 1e-14));
     for (std::uint64_t seed : {24u, 25u, 26u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(6, 5, seed);
         const matrix w_q = random_matrix(5, 4, seed + 10);
         const matrix w_k = random_matrix(5, 4, seed + 20);
@@ -388,6 +410,12 @@ TEST_CASE("Eq. 2.8: permuting the tokens permutes the outputs",
             y_perm - attn::permute_rows(y, perm)))();
         REQUIRE(gap > 1e-3);
     }
+}
+
+TEST_CASE("Errors: permute_rows refuses a repeat, a short order and an "
+          "index out of range", "[ch02][errors]")
+{
+    const hand_example h;
     REQUIRE_THROWS_AS(attn::permute_rows(h.x, {0, 0}), std::invalid_argument);
     REQUIRE_THROWS_AS(attn::permute_rows(h.x, {0}), std::invalid_argument);
     REQUIRE_THROWS_AS(attn::permute_rows(h.x, {0, 2}), std::invalid_argument);
@@ -416,6 +444,11 @@ TEST_CASE("Eq. 2.9: sinusoidal positional encodings, hand-worked",
     REQUIRE(attn::pe_frequency(0, 512) == 1.0);
     REQUIRE(2 * M_PI / attn::pe_frequency(255, 512)
             == Approx(2 * M_PI * std::pow(10000.0, 510.0 / 512.0)));
+}
+
+TEST_CASE("Errors: sinusoidal_positional_encoding refuses an odd d_model "
+          "(as an exception type)", "[ch02][errors]")
+{
     REQUIRE_THROWS_AS(attn::sinusoidal_positional_encoding(4, 5),
                       std::invalid_argument);
 }

@@ -30,7 +30,8 @@ multi_head_weights random_weights(std::size_t d_model, std::uint64_t seed)
 }
 
 // About 70 % of the keys allowed.
-attn::mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
+attn::mask_matrix random_mask(std::size_t n_q, std::size_t n_k,
+                             std::uint64_t seed)
 {
     return book_test::random_mask(n_q, n_k, seed, 0.7);
 }
@@ -85,6 +86,12 @@ TEST_CASE("Eq. 3.1: a head view points into the parent's buffer",
     REQUIRE(m(1, 2) == -1.0);
     const matrix& cm = m;
     REQUIRE(&attn::head_view(cm, 2, 2)(1, 1) == m.data() + 11);
+}
+
+TEST_CASE("Errors: head_view refuses a block past the last column and "
+          "d_k = 0", "[ch03][errors]")
+{
+    matrix m = xt::reshape_view(xt::arange<double>(12.0), {2, 6});
     REQUIRE_THROWS_WITH(attn::head_view(m, 3, 2),
                         Catch::Contains("head_view: columns [6, 8)"));
     REQUIRE_THROWS_AS(attn::head_view(m, 0, 0), std::invalid_argument);
@@ -93,8 +100,43 @@ TEST_CASE("Eq. 3.1: a head view points into the parent's buffer",
 TEST_CASE("Eq. 3.1: the layer's heads are views of its one projected Q",
           "[ch03][eq_head_projections]")
 {
+    // The layer itself reports where the blocks that BLAS read (q^h, k^h,
+    // v^h) and wrote (y^h) start in its own q, k, v and heads. A view of
+    // head h's columns starts h d_k doubles in; a block copied into a
+    // matrix of its own lies outside them, and the offset says not_inside.
+    const matrix x_q = random_matrix(5, 8, 31);
+    const matrix x_kv = random_matrix(6, 8, 33);
+    const auto w = random_weights(8, 32);
+    for (std::size_t heads : {1u, 2u, 4u, 8u}) {
+        CAPTURE(heads);
+        const auto r = attn::multi_head_attention(x_q, x_kv, w, heads);
+        const std::size_t d_k = 8 / heads;
+        REQUIRE(r.offsets.size() == heads);
+        for (std::size_t h = 0; h < heads; ++h) {
+            CAPTURE(h);
+            REQUIRE(r.offsets[h].q == h * d_k);
+            REQUIRE(r.offsets[h].k == h * d_k);
+            REQUIRE(r.offsets[h].v == h * d_k);
+            REQUIRE(r.offsets[h].heads == h * d_k);
+        }
+    }
+    // The same offsets under a mask and gates.
+    const auto masked = attn::multi_head_attention(
+        x_q, x_kv, w, 4, random_mask(5, 6, 34), vector{1.0, 0.0, 0.5, 2.0});
+    REQUIRE(masked.offsets.size() == 4);
+    for (std::size_t h = 0; h < 4; ++h) {
+        CAPTURE(h);
+        REQUIRE(masked.offsets[h].q == 2 * h);
+        REQUIRE(masked.offsets[h].heads == 2 * h);
+    }
+    // The measure tells a view from a copy.
     const matrix x = random_matrix(5, 8, 31);
     auto r = attn::multi_head_attention(x, x, random_weights(8, 32), 4);
+    const matrix copied = attn::head_view(r.q, 1, 2);
+    REQUIRE(attn::detail::offset_in(r.q, &copied(0, 0))
+            == attn::head_offsets::not_inside);
+    REQUIRE(attn::detail::offset_in(r.q, &attn::head_view(r.q, 1, 2)(0, 0))
+            == 2);
     for (std::size_t h = 0; h < 4; ++h) {
         REQUIRE(&attn::head_view(r.q, h, 2)(0, 0) == r.q.data() + 2 * h);
         REQUIRE(&attn::head_view(r.heads, h, 2)(4, 1)
@@ -106,6 +148,7 @@ TEST_CASE("Eq. 3.1: split into heads, then concatenate: identity",
           "[ch03][eq_head_projections]")
 {
     for (std::size_t heads : {1u, 2u, 3u, 6u}) {
+        CAPTURE(heads);
         const matrix m = random_matrix(4, 6, 40 + heads);
         const std::size_t d_k = 6 / heads;
         matrix joined = xt::zeros<double>({4, 6});
@@ -126,6 +169,7 @@ TEST_CASE("Eq. 3.1: head h's block of Q is X times head h's slice of W_q",
           "[ch03][eq_head_projections]")
 {
     for (std::uint64_t seed : {51u, 52u, 53u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(5, 8, seed);
         const auto w = random_weights(8, seed + 10);
         const auto r = attn::multi_head_attention(x, x, w, 4);
@@ -164,6 +208,7 @@ TEST_CASE("Eq. 3.2: each head is attend() on its own W slices",
           "[ch03][eq_head_attention]")
 {
     for (std::uint64_t seed : {61u, 62u, 63u}) {
+        CAPTURE(seed);
         const matrix x_q = random_matrix(4, 12, seed);
         const matrix x_kv = random_matrix(7, 12, seed + 5);
         const auto w = random_weights(12, seed + 10);
@@ -192,6 +237,7 @@ TEST_CASE("Eq. 3.2: masked weights are 0, a fully masked row gives b_o",
           "[ch03][eq_head_attention]")
 {
     for (std::uint64_t seed : {71u, 72u, 73u}) {
+        CAPTURE(seed);
         const matrix x_q = random_matrix(5, 8, seed);
         const matrix x_kv = random_matrix(6, 8, seed + 1);
         const auto w = random_weights(8, seed + 2);
@@ -231,6 +277,7 @@ TEST_CASE("Eq. 3.3: head h fills columns h d_k to (h+1) d_k - 1 of Y",
           "[ch03][eq_concat_heads]")
 {
     for (std::uint64_t seed : {81u, 82u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(6, 8, seed);
         const auto w = random_weights(8, seed + 1);
         const auto r = attn::multi_head_attention(x, x, w, 2);
@@ -272,6 +319,7 @@ TEST_CASE("Eq. 3.4: the layer equals its literal loops",
           "[ch03][eq_output_projection]")
 {
     for (std::uint64_t seed : {91u, 92u, 93u}) {
+        CAPTURE(seed);
         for (std::size_t heads : {1u, 2u, 3u, 6u}) {
             const matrix x_q = random_matrix(4, 6, seed);
             const matrix x_kv = random_matrix(5, 6, seed + 1);
@@ -297,6 +345,7 @@ TEST_CASE("Eq. 3.4: with H = 1 the layer is chapter 2's single head",
           "[ch03][eq_output_projection]")
 {
     for (std::uint64_t seed : {101u, 102u, 103u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(6, 8, seed);
         const auto w = random_weights(8, seed + 1);
         const auto r = attn::multi_head_attention(x, x, w, 1);
@@ -334,12 +383,17 @@ TEST_CASE("Eq. 3.4: the multiply-adds do not depend on H",
                                              &counted);
         REQUIRE(counted == cost.total());
     }
+}
+
+TEST_CASE("Errors: multi_head_multiply_adds refuses H that does not divide "
+          "d_model (as an exception type)", "[ch03][errors]")
+{
     REQUIRE_THROWS_AS(attn::multi_head_multiply_adds(3, 4, 6, 4),
                       std::invalid_argument);
 }
 
-TEST_CASE("Eq. 3.4: multi-head attention refuses inconsistent shapes",
-          "[ch03][eq_output_projection]")
+TEST_CASE("Errors: multi-head attention refuses inconsistent shapes",
+          "[ch03][errors]")
 {
     const matrix x = xt::zeros<double>({3, 6});
     const auto w = random_weights(6, 121);
@@ -377,6 +431,7 @@ TEST_CASE("Eq. 3.5: column form V~ = W_o Y + b_o 1^T is y transposed",
           "[ch03][eq_mha_column_form]")
 {
     for (std::uint64_t seed : {131u, 132u, 133u}) {
+        CAPTURE(seed);
         for (std::size_t heads : {1u, 2u, 4u}) {
             const matrix x_q = random_matrix(5, 8, seed);
             const matrix x_kv = random_matrix(3, 8, seed + 1);
@@ -394,6 +449,11 @@ TEST_CASE("Eq. 3.5: column form V~ = W_o Y + b_o 1^T is y transposed",
     REQUIRE_THAT(v_tilde, IsCloseTo(matrix{{11.0, 11.0},
                                            {c / 2 + 20.0, 3 * c / 4 + 20.0}},
                                     1e-12, 1e-15));
+}
+
+TEST_CASE("Errors: the column form refuses z_cols whose rows do not match "
+          "x_cols", "[ch03][errors]")
+{
     REQUIRE_THROWS_WITH(attn::multi_head_attention_columns(
                             xt::zeros<double>({6, 2}),
                             xt::zeros<double>({5, 2}),
@@ -419,6 +479,7 @@ TEST_CASE("Eq. 3.6: concat(heads) W_o = sum_h head_h W_o^h",
     REQUIRE_THAT(head0, IsCloseTo(matrix{{0.0, c / 2}, {0.0, 3 * c / 4}}));
     REQUIRE_THAT(head1, IsCloseTo(matrix{{1.0, 0.0}, {1.0, 0.0}}));
     for (std::uint64_t seed : {141u, 142u, 143u}) {
+        CAPTURE(seed);
         for (std::size_t heads : {2u, 3u, 6u}) {
             const std::size_t d_k = 6 / heads;
             const matrix x = random_matrix(5, 6, seed);
@@ -440,6 +501,7 @@ TEST_CASE("Eq. 3.7: a gate of 0 equals removing the head's slice of W_o",
           "[ch03][eq_head_gates]")
 {
     for (std::uint64_t seed : {151u, 152u, 153u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(5, 8, seed);
         const auto w = random_weights(8, seed + 1);
         for (std::size_t pruned = 0; pruned < 4; ++pruned) {
@@ -473,6 +535,7 @@ TEST_CASE("Eq. 3.7: gates scale each head's output, all ones is no gate",
                                           {10.5, 1.5 * c + 20.0}},
                                    1e-12, 1e-15));
     for (std::uint64_t seed : {161u, 162u}) {
+        CAPTURE(seed);
         const matrix x = random_matrix(4, 6, seed);
         const auto w = random_weights(6, seed + 1);
         const auto plain = attn::multi_head_attention(x, x, w, 3);
@@ -497,7 +560,8 @@ TEST_CASE("Errors: multi_head_attention_reference refuses a mask or gates "
     const matrix x = xt::zeros<double>({3, 6});
     const auto w = random_weights(6, 131);
     REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(
-                            x, x, w, 2, attn::mask_matrix(xt::ones<bool>({3, 2}))),
+                            x, x, w, 2,
+                            attn::mask_matrix(xt::ones<bool>({3, 2}))),
                         "multi_head_attention_reference: mask must have "
                         "shape (n_q, n_k) = (3, 3), got (3, 2)");
     REQUIRE_THROWS_WITH(attn::multi_head_attention_reference(
@@ -541,6 +605,7 @@ TEST_CASE("Edge: H = d_model, so d_k = 1: the layer equals its literal "
 {
     const std::size_t d_model = 4;
     for (std::uint64_t seed : {141u, 142u}) {
+        CAPTURE(seed);
         const matrix x_q = random_matrix(3, d_model, seed);
         const matrix x_kv = random_matrix(5, d_model, seed + 10);
         const auto w = random_weights(d_model, seed + 20);

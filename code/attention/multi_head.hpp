@@ -17,10 +17,13 @@
 //   heads      [y^0, ..., y^{H-1}] side by side        // (n_q, d_model)
 //   xi_h       head h's gate                           // scalar
 //   y          heads w_o + b_o                         // (n_q, d_model)
+//   offsets    where head h's blocks start in q, k, v and heads, in
+//              doubles from each matrix's first entry: h d_k for a view
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -52,6 +55,20 @@ struct multi_head_weights {
     vector b_o;  ///< output bias `(d_model,)`
 };
 
+/// \brief Where head `h`'s blocks, as the layer read and wrote them, start
+///        inside the layer's own matrices, counted in doubles from each
+///        matrix's first entry. A block that is a view of columns
+///        `[h d_k, (h+1) d_k)` starts at `h d_k`; a block that was copied
+///        lies outside the matrix and gets `not_inside`.
+struct head_offsets {
+    /// \brief The offset of a block that does not lie in the matrix.
+    static constexpr std::size_t not_inside = std::size_t(-1);
+    std::size_t q;      ///< of the `q^h` the scores read, in `q`
+    std::size_t k;      ///< of the `k^h` the scores read, in `k`
+    std::size_t v;      ///< of the `v^h` the mixing read, in `v`
+    std::size_t heads;  ///< of the `y^h` the mixing wrote, in `heads`
+};
+
 /// \brief Everything one multi-head attention step computes.
 struct multi_head_result {
     matrix q;      ///< projected queries `(n_q, d_model)`
@@ -61,6 +78,10 @@ struct multi_head_result {
     matrix heads;  ///< the (gated) head outputs side by side, before `w_o`,
                    ///< `(n_q, d_model)`
     matrix y;      ///< the layer's output `heads w_o + b_o` `(n_q, d_model)`
+    /// \brief Per head, where its blocks start in `q`, `k`, `v` and
+    ///        `heads` (empty for the literal-loop reference, which has no
+    ///        blocks): the evidence that no head was copied.
+    std::vector<head_offsets> offsets;
 };
 
 // [ch03-head-view]
@@ -104,6 +125,17 @@ inline auto head_view(const matrix& m, std::size_t h, std::size_t d_k)
 }
 
 namespace detail {
+
+// The position of the entry at `p` in `m`'s buffer, counted in doubles
+// from its first entry, or head_offsets::not_inside if `p` is not in it.
+inline std::size_t offset_in(const matrix& m, const double* p)
+{
+    const std::less<const double*> before;
+    if (before(p, m.data()) || !before(p, m.data() + m.size())) {
+        return head_offsets::not_inside;
+    }
+    return std::size_t(p - m.data());
+}
 
 // [ch03-gemm-in-place]
 // The distance in doubles between two rows of a row-major block whose
@@ -244,8 +276,13 @@ inline multi_head_result multi_head_attention(
         // xi_h a^h v^h, written into head h's columns of heads,
         // Eqs. (3.2), (3.3) and (3.7)
         const double xi_h = gates.size() != 0 ? gates(h) : 1.0;
-        detail::gemm_in_place(a_h, false, v_h, false, xi_h,
-                              head_view(r.heads, h, d_k));  // (n_q, d_k)
+        auto y_h = head_view(r.heads, h, d_k);                // (n_q, d_k)
+        detail::gemm_in_place(a_h, false, v_h, false, xi_h, y_h);
+        // Where the blocks BLAS read and wrote start: h d_k, if views
+        r.offsets.push_back({detail::offset_in(r.q, &q_h(0, 0)),
+                             detail::offset_in(r.k, &k_h(0, 0)),
+                             detail::offset_in(r.v, &v_h(0, 0)),
+                             detail::offset_in(r.heads, &y_h(0, 0))});
     }
     // Output projection, Eq. (3.4)
     r.y = xt::linalg::dot(r.heads, w.w_o) + w.b_o;         // (n_q, d_model)

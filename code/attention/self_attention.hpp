@@ -20,7 +20,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -30,6 +29,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/random.hpp"
 #include "attention/softmax.hpp"
 
 /// \file
@@ -243,7 +243,7 @@ struct dot_product_sample {
 ///        \ref eq_dot_variance "(2.6)".
 /// \param d_k  length of the vectors, at least 1
 /// \param n    number of pairs, at least 2
-/// \param seed seed of the random numbers (std::mt19937_64)
+/// \param seed seed of the random numbers (attn::rng)
 /// \return the sample statistics
 /// \throws std::invalid_argument if `d_k < 1` or `n < 2`
 inline dot_product_sample measure_dot_products(std::size_t d_k,
@@ -255,14 +255,13 @@ inline dot_product_sample measure_dot_products(std::size_t d_k,
                                     "n >= 2, got d_k = " + std::to_string(d_k)
                                     + ", n = " + std::to_string(n));
     }
-    std::mt19937_64 engine(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
+    rng random(seed);
     double sum = 0.0, sum_sq = 0.0;
     for (std::size_t t = 0; t < n; ++t) {
         double dot = 0.0;                       // q . k = sum_i q_i k_i
         for (std::size_t i = 0; i < d_k; ++i) {
-            const double q_i = normal(engine);
-            const double k_i = normal(engine);
+            const double q_i = random.normal();
+            const double k_i = random.normal();
             dot += q_i * k_i;
         }
         sum += dot;
