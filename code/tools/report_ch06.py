@@ -114,13 +114,16 @@ def ratio(a, b):
 # -------------------------------------------------------- measuring
 
 class Log:
-    """Prints and keeps every line, for the chapter's "Run it"."""
+    """Keeps every line for the chapter's "Run it", and prints it unless
+    told to be quiet (the build keeps its console quiet)."""
 
-    def __init__(self):
+    def __init__(self, echo=True):
         self.text = ""
+        self.echo = echo
 
     def say(self, text=""):
-        print(text, flush=True)
+        if self.echo:
+            print(text, flush=True)
         self.text += text + "\n"
 
 
@@ -381,8 +384,8 @@ def main():
     parser.add_argument("--out", required=True, type=pathlib.Path,
                         help="folder of the chapter's generated files")
     parser.add_argument("--log", type=pathlib.Path,
-                        help="keep everything printed in this file "
-                        "(written only when the run succeeds)")
+                        help="write what would be printed into this file "
+                        "instead (only when the run succeeds)")
     parser.add_argument("--full", action="store_true",
                         help="the full benchmark, n up to --max-n; minutes")
     parser.add_argument("--max-n", type=int, default=32768,
@@ -391,7 +394,7 @@ def main():
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     max_n = args.max_n if args.full else SHORT_MAX_N
-    log = Log()
+    log = Log(echo=args.log is None)
 
     # The demonstrations, this machine's rates and the decoding steps.
     log.say(run_program(args.program, ["--out", str(args.out)]
