@@ -19,6 +19,7 @@
 //       and decoding steps up to t = min(--max-n, 4096), no demonstrations
 // OpenBLAS runs on one thread throughout (openblas_set_num_threads(1)).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -27,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <time.h>
+#include <tuple>
 #include <unistd.h>
 #include <utility>
 #include <vector>
