@@ -1,6 +1,9 @@
 # Figure 6.2: peak resident memory beyond inputs and output against n,
 # measured in a process of its own per point, with the 16 n^2 bytes of S
-# and A that the cost model predicts, from ch06_bench.dat.
+# and A that the cost model predicts, from ch06_bench.dat (written by
+# code/tools/report_ch06.py). Its columns: 1 n, 9 loops_mib,
+# 10 xtensor_mib, 11 blas_mib, 12 tiled_mib, 13 numpy_mib, 14 torch_mib,
+# 15 s_and_a_mib.
 load "book_style.gnuplot"
 data = datadir."/ch06_bench.dat"
 set logscale xy

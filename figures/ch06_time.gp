@@ -1,8 +1,10 @@
 # Figure 6.1: time of one head's attention against n (d = 64, double, one
 # thread), the four ways, NumPy, PyTorch and the matrix-multiply bound, from
-# the columns ch06_scale writes to ch06_bench.dat (the full benchmark's
-# numbers once code/tools/benchmark_ch06.sh has run, else the build's
-# short run). Top: CPU seconds; bottom: CPU seconds over the bound.
+# ch06_bench.dat, which code/tools/report_ch06.py writes (the full
+# benchmark's numbers once code/tools/benchmark_ch06.sh has run, else the
+# build's short run). Top: CPU seconds; bottom: CPU seconds over the bound.
+# Its columns (report_ch06.py's BENCH_COLUMNS): 1 n, 2 loops_s,
+# 3 xtensor_s, 4 blas_s, 5 tiled_s, 6 numpy_s, 7 torch_s, 8 bound_s.
 load "book_style.gnuplot"
 data = datadir."/ch06_bench.dat"
 set terminal svg size 900,1000 fixed font "DejaVu Sans,15" background "white"

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <xtensor/xrandom.hpp>
 
 #include "attention/scale.hpp"
 #include "test_helpers.hpp"
@@ -84,6 +83,7 @@ TEST_CASE("Eq. 6.2: the running maximum is the row maximum for any blocks",
           "[ch06][eq_online_max]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
+        CAPTURE(seed);
         const matrix s = random_matrix(5, 23, seed, 10.0);
         const matrix v = random_matrix(23, 3, seed + 100);
         for (std::size_t b : {1u, 4u, 7u, 23u}) {
@@ -126,6 +126,7 @@ TEST_CASE("Eq. 6.3: l and o equal their closed form for any split",
     // o_i = sum_j exp(s_ij - m_i) v_j, whatever the blocks were: the
     // rescaling exactly undoes the earlier, smaller maxima.
     for (std::uint64_t seed : {5u, 6u, 7u}) {
+        CAPTURE(seed);
         // Scale 300: scores in the hundreds, where exp alone overflows.
         const matrix s = random_matrix(4, 17, seed, seed == 7 ? 300.0 : 3.0);
         const matrix v = random_matrix(17, 2, seed + 50);
@@ -204,6 +205,7 @@ TEST_CASE("Eq. 6.4: the four ways agree to 1e-12, with and without masks",
         {1, 33, 5, 2}, {9, 1, 4, 3}, {130, 300, 16, 8}};
     std::uint64_t seed = 1;
     for (const auto& n : shapes) {
+        CAPTURE(seed);
         const matrix q = random_matrix(n[0], n[2], seed);
         const matrix k = random_matrix(n[1], n[2], seed + 1);
         const matrix v = random_matrix(n[1], n[3], seed + 2);
@@ -248,8 +250,8 @@ TEST_CASE("Eq. 6.4: the loops agree with attn::attend",
                  IsCloseTo(attn::attend(q, k, v).y, 1e-13, 1e-14));
 }
 
-TEST_CASE("Eq. 6.4: the four ways refuse inconsistent shapes",
-          "[ch06][eq_tiled_output]")
+TEST_CASE("Errors: the four ways refuse inconsistent shapes",
+          "[ch06][errors]")
 {
     const matrix q = random_matrix(3, 4, 1);
     const matrix k = random_matrix(5, 4, 2);
@@ -291,6 +293,7 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
           "[ch06][eq_kv_cache_cost]")
 {
     for (std::uint64_t seed : {11u, 12u}) {
+        CAPTURE(seed);
         const std::size_t t_max = 20, d_model = 6, d_k = 4, d_v = 3;
         const matrix x = random_matrix(t_max, d_model, seed);
         const matrix w_q = random_matrix(d_model, d_k, seed + 1);
@@ -321,6 +324,11 @@ TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
         REQUIRE(cache.length == t_max);
         REQUIRE(cache.k.size() == t_max * d_k);
     }
+}
+
+TEST_CASE("Errors: a decoding step refuses a token of the wrong width",
+          "[ch06][errors]")
+{
     attn::kv_cache cache;
     REQUIRE_THROWS_WITH(
         attn::decode_step_cached(cache, random_matrix(1, 5, 1),
@@ -426,6 +434,7 @@ TEST_CASE("Edge: tiled attention with blocks of 1 and a fully masked row "
           "equals the three other ways", "[ch06][edge]")
 {
     for (std::uint64_t seed : {191u, 192u}) {
+        CAPTURE(seed);
         const matrix q = random_matrix(4, 3, seed, 5.0);
         const matrix k = random_matrix(6, 3, seed + 1, 5.0);
         const matrix v = random_matrix(6, 2, seed + 2);

@@ -13,6 +13,10 @@
 //   y      outputs softmax_rows(q k^T / sqrt(d_k)) v  // (n_q, d_v)
 //   m, l   running maximum and running sum per query  // (n_q,)
 //   o      running unnormalised output                // (n_q, d_v)
+//   t      tokens so far in decoding, the new one included
+//   x_t    the new token                              // (1, d_model)
+//   w_q, w_k  projections to queries and keys         // (d_model, d_k)
+//   w_v    projection to values                       // (d_model, d_v)
 #pragma once
 
 #include <algorithm>
@@ -66,8 +70,9 @@ inline std::vector<std::size_t> expect_attention_args(
 
 // The projections of a decoding step fit each other: w_q, w_k
 // (d_model, d_k), w_v (d_model, d_v), none of them empty.
-inline void expect_decode_weights(const std::string& where, const matrix& w_q,
-                                 const matrix& w_k, const matrix& w_v)
+inline void expect_decode_weights(const std::string& where,
+                                  const matrix& w_q, const matrix& w_k,
+                                  const matrix& w_v)
 {
     expect_nonempty(where, "w_q", w_q);
     expect_nonempty(where, "w_v", w_v);
@@ -195,9 +200,7 @@ inline matrix attention_blas(const matrix& q, const matrix& k,
     }
     matrix s = xt::linalg::dot(q, xt::transpose(k))
                / std::sqrt(double(q.shape()[1]));             // (n_q, n_k)
-    if (mask.size() != 0) {
-        s += mask_bias(mask);  // Eq. (4.5)
-    }
+    s += mask_bias(mask);  // Eq. (4.5)
     return xt::linalg::dot(softmax_rows(s), v);               // (n_q, d_v)
 }
 // [ch06-attention-blas]

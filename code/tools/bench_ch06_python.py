@@ -25,6 +25,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 D = 64
 MIB = 1024.0 * 1024.0
+# The columns of ch06_bench_python.dat, which code/tools/report_ch06.py
+# reads by these names.
+COLUMNS = ("n", "numpy_s", "numpy_mib", "torch_s", "torch_mib")
 
 
 def status_kib(field):
@@ -106,25 +109,25 @@ def main():
     print("       n  NumPy (s)  PyTorch (s)  NumPy MiB  PyTorch MiB")
     n = 256
     while n <= args.max_n:
-        row = [n]
+        row = {"n": n}
         for lib in ("numpy", "torch"):
-            if lib not in libs:
-                row += [math.nan, math.nan]
-                continue
-            run = subprocess.run([sys.executable, __file__, "--measure",
-                                  "%s:%d" % (lib, n)], check=True,
-                                 capture_output=True, text=True)
-            seconds, peak = (float(x) for x in run.stdout.split())
-            row += [seconds, peak / MIB]
+            seconds, peak = math.nan, math.nan
+            if lib in libs:
+                run = subprocess.run([sys.executable, __file__, "--measure",
+                                      "%s:%d" % (lib, n)], check=True,
+                                     capture_output=True, text=True)
+                seconds, peak = (float(x) for x in run.stdout.split())
+            row[lib + "_s"], row[lib + "_mib"] = seconds, peak / MIB
         rows.append(row)
         print("  %6d  %9.3g  %11.3g  %9.4g  %11.4g"
-              % (n, row[1], row[3], row[2], row[4]), flush=True)
+              % (n, row["numpy_s"], row["torch_s"], row["numpy_mib"],
+                 row["torch_mib"]), flush=True)
         n *= 2
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "ch06_bench_python.dat", "w") as f:
-        f.write("# n numpy_s numpy_mib torch_s torch_mib\n")
+        f.write("# " + " ".join(COLUMNS) + "\n")
         for row in rows:
-            f.write(" ".join("%.10g" % x for x in row) + "\n")
+            f.write(" ".join("%.10g" % row[c] for c in COLUMNS) + "\n")
     with open(args.out / "ch06_bench_python_stamp.txt", "w") as f:
         f.write("%s, measured %s, one thread\n" % (
             " and ".join(libs.values()),

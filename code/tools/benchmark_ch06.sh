@@ -4,7 +4,9 @@
 # and PyTorch in the same run, the matrix-multiply bound, and the cost of a
 # decoding step with and without a key-value cache. Installs python3-numpy
 # and python3-torch when missing, builds, measures into build/book/gen and
-# regenerates the book from the measurements. Everything on ONE thread.
+# regenerates the book from the measurements (code/tools/report_ch06.py
+# drives the library's measurements and writes the report). Everything on
+# ONE thread.
 # Run it from the repository's top folder; it takes several minutes.
 #
 #   sh code/tools/benchmark_ch06.sh [MAX_N]      (default 32768)
@@ -21,15 +23,17 @@ GEN=build/book/gen
 mkdir -p "$GEN"
 
 echo "== The library (C++), n up to $MAX_N"
-build/ch06_scale --benchmark --max-n "$MAX_N" --out "$GEN"
+/usr/bin/python3 code/tools/report_ch06.py --program build/ch06_scale \
+    --out "$GEN" --full --max-n "$MAX_N"
 echo
 echo "== NumPy and PyTorch, n up to 8192 (they store the n x n matrices)"
 PY_MAX=8192
 [ "$MAX_N" -lt "$PY_MAX" ] && PY_MAX=$MAX_N
 /usr/bin/python3 code/tools/bench_ch06_python.py --out "$GEN" --max-n "$PY_MAX"
 
-# Re-run the chapter program so that it merges the measurements into the
-# chapter's tables and figures, then regenerate the book.
+# Re-run the build's short run of chapter 6 (code/tools/report_ch06.py),
+# which merges the full measurements into the chapter's tables and
+# figures, then regenerate the book.
 rm -f "$GEN/ch06_scale.txt"
 cmake --build build -j2
 echo
