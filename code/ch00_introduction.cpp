@@ -159,6 +159,7 @@ int run_load_save(const book::common_args& args)
 
 int run(const book::common_args& args)
 {
+    book::expect_load_with_save(args, "Q.npy, K.npy and V.npy");
     if (!args.load_dir.empty()) {
         return run_load_save(args);
     }

@@ -406,11 +406,10 @@ int run_load_save(const book::common_args& args)
 
 int run(const book::common_args& args)
 {
+    book::expect_load_with_save(
+        args, "h.npy, s_prev.npy, W_a.npy, U_a.npy and v_a.npy");
     if (!args.load_dir.empty()) {
         return run_load_save(args);
-    }
-    if (!args.save_dir.empty()) {
-        throw book::usage_error("--save needs --load DIR with the inputs");
     }
     const book::output_sink out(args.out_dir);
     encoder_demo(args.seed, out);

@@ -343,12 +343,9 @@ int run_load_save(const book::common_args& args)
 
 int run(const book::common_args& args)
 {
+    book::expect_load_with_save(args, "X.npy, W_q.npy, W_k.npy and W_v.npy");
     if (!args.load_dir.empty()) {
         return run_load_save(args);
-    }
-    if (!args.save_dir.empty()) {
-        throw book::usage_error("--save needs --load (the inputs X.npy, "
-                                "W_q.npy, W_k.npy, W_v.npy)");
     }
     const book::output_sink out(args.out_dir);
     sentence_demo(out);

@@ -533,6 +533,8 @@ int run(const cxxopts::ParseResult& result, const book::common_args& args)
         return spec.way == "matmul" ? measure_matmul(spec.n)
                                     : measure(spec.way, spec.n);
     }
+    book::expect_load_with_save(args, "Q.npy, K.npy and V.npy (mask.npy "
+                                      "if any)");
     if (!args.load_dir.empty()) {
         return run_load_save(args);
     }
