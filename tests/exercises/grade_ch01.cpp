@@ -44,6 +44,7 @@ TEST_CASE("Exercise 1.6: additive_energies", "[grade][ex_1_6]")
     SECTION("equals attn::additive_energies_naive over seeds and shapes")
     {
         for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            CAPTURE(seed);
             const std::size_t T_y = 2 + seed, T_x = 6 - seed, n = 3,
                               two_n = 4, n_prime = 1 + seed;
             const attn::matrix s_prev = random_matrix(T_y, n, seed);
@@ -100,6 +101,7 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
     SECTION("equals attn::alignment_gradients and finite differences")
     {
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            CAPTURE(seed);
             const std::size_t T_y = 3, T_x = 4, n = 2, two_n = 4, n_prime = 3,
                               V = 5;
             attn::alignment_model model;

@@ -50,6 +50,7 @@ TEST_CASE("Exercise 2.7: softmax_rows_backward", "[grade][ex_2_7]")
     SECTION("equals g J row by row, with J from attn::softmax_jacobian")
     {
         for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+            CAPTURE(seed);
             const attn::matrix a =
                 attn::softmax_rows(random_matrix(4, 6, seed, 2.0));
             const attn::matrix g = random_matrix(4, 6, seed + 100);

@@ -37,6 +37,7 @@ TEST_CASE("Exercise 3.6: split_heads and merge_heads", "[grade][ex_3_6]")
     SECTION("head h equals attn::head_view(m, h, d_k); merge inverts split")
     {
         for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            CAPTURE(seed);
             const std::size_t n = 3 + seed, H = 1 + seed % 4, d_k = 2 + seed;
             const attn::matrix m = random_matrix(n, H * d_k, seed);
             const attn::tensor3 t = exercise::split_heads(m, H);
@@ -76,6 +77,7 @@ TEST_CASE("Exercise 3.7: head_contributions of Eq. (3.6)", "[grade][ex_3_7]")
     SECTION("against attn::multi_head_attention: the sum, and one gate open")
     {
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            CAPTURE(seed);
             const std::size_t H = 1 + seed, d_model = 4 * H, n = 5;
             const attn::multi_head_weights w =
                 book_test::random_multi_head_weights(d_model, seed, 0.5);

@@ -107,6 +107,7 @@ TEST_CASE("Exercise 4.7: masked_softmax_rows", "[grade][ex_4_7]")
     SECTION("equals attn::softmax_rows(s + attn::mask_bias(m)) over seeds")
     {
         for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+            CAPTURE(seed);
             const attn::matrix s = random_matrix(5, 7, seed, 3.0);
             // A causal mask, with every third key also removed from one
             // row.

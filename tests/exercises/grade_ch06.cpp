@@ -91,6 +91,7 @@ TEST_CASE("Exercise 6.6: merge_states of two disjoint key sets",
     SECTION("split anywhere, merged, equals attention over all keys")
     {
         for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            CAPTURE(seed);
             const std::size_t n_q = 3, n_k = 9, d_k = 4, d_v = 2;
             const attn::matrix q = random_matrix(n_q, d_k, seed, 3.0);
             const attn::matrix k = random_matrix(n_k, d_k, seed + 10);
@@ -142,6 +143,7 @@ TEST_CASE("Exercise 6.7: attention_online block by block",
     SECTION("equals attn::attend for any block size, and for large scores")
     {
         for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            CAPTURE(seed);
             const std::size_t n_q = 4, n_k = 11, d_k = 3, d_v = 5;
             // scale 20: scores of several hundred, whose exponentials
             // overflow unless every exponent stays at most 0.
