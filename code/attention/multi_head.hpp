@@ -84,6 +84,22 @@ struct multi_head_result {
     std::vector<head_offsets> offsets;
 };
 
+namespace detail {
+
+// Head h's columns [h d_k, (h+1) d_k) lie inside m.
+inline void expect_head_block(const matrix& m, std::size_t h,
+                              std::size_t d_k)
+{
+    if (d_k == 0 || (h + 1) * d_k > m.shape()[1]) {
+        throw std::invalid_argument(
+            "head_view: columns [" + std::to_string(h * d_k) + ", "
+            + std::to_string((h + 1) * d_k) + ") of head " + std::to_string(h)
+            + " do not fit in a matrix of shape " + shape_string(m.shape()));
+    }
+}
+
+}  // namespace detail
+
 // [ch03-head-view]
 /// \brief Head `h`'s block of columns `[h d_k, (h+1) d_k)` of `m`, as an
 ///        xtensor view into `m`'s own buffer: no copy; writing through the
@@ -96,12 +112,7 @@ struct multi_head_result {
 /// \throws std::invalid_argument if `d_k` is 0 or the block does not fit
 inline auto head_view(matrix& m, std::size_t h, std::size_t d_k)
 {
-    if (d_k == 0 || (h + 1) * d_k > m.shape()[1]) {
-        throw std::invalid_argument(
-            "head_view: columns [" + std::to_string(h * d_k) + ", "
-            + std::to_string((h + 1) * d_k) + ") of head " + std::to_string(h)
-            + " do not fit in a matrix of shape " + shape_string(m.shape()));
-    }
+    detail::expect_head_block(m, h, d_k);
     return xt::view(m, xt::all(), xt::range(h * d_k, (h + 1) * d_k));
 }
 // [ch03-head-view]
@@ -115,12 +126,7 @@ inline auto head_view(matrix& m, std::size_t h, std::size_t d_k)
 /// \throws std::invalid_argument if `d_k` is 0 or the block does not fit
 inline auto head_view(const matrix& m, std::size_t h, std::size_t d_k)
 {
-    if (d_k == 0 || (h + 1) * d_k > m.shape()[1]) {
-        throw std::invalid_argument(
-            "head_view: columns [" + std::to_string(h * d_k) + ", "
-            + std::to_string((h + 1) * d_k) + ") of head " + std::to_string(h)
-            + " do not fit in a matrix of shape " + shape_string(m.shape()));
-    }
+    detail::expect_head_block(m, h, d_k);
     return xt::view(m, xt::all(), xt::range(h * d_k, (h + 1) * d_k));
 }
 
