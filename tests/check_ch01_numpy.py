@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
-from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
+from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 
 
 # [ch01-numpy-reference]
@@ -26,7 +26,7 @@ def bahdanau_numpy(h, s_prev, W_a, U_a, v_a):
     Uh = h @ U_a.T                                   # (T_x, n')
     Ws = s_prev @ W_a.T                              # (T_y, n')
     e = np.tanh(Ws[:, None, :] + Uh[None, :, :]) @ v_a  # (T_y, T_x)
-    alpha = softmax_rows(e)                          # (T_y, T_x)
+    alpha = softmax_rows_np(e)                       # (T_y, T_x)
     return {"e": e, "alpha": alpha, "c": alpha @ h}  # c: (T_y, 2n)
 # [ch01-numpy-reference]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
-from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
+from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 
 
 
@@ -43,7 +43,7 @@ def check_numbers(program, folder):
     got = run(program, folder, {"X": X, "W_q": W_q, "W_k": W_k, "W_v": W_v})
     Q, K, V = X @ W_q, X @ W_k, X @ W_v  # Eq. (2.1)
     S = Q @ K.T / np.sqrt(Q.shape[1])    # Eq. (2.2)
-    A = softmax_rows(S)                  # Eq. (2.3)
+    A = softmax_rows_np(S)               # Eq. (2.3)
     Y = A @ V                            # Eq. (2.4)
     worst = 0.0
     for name, expected in {"Q": Q, "K": K, "V": V, "S": S, "A": A,

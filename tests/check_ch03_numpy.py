@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import FAILURES, damaged_npy_cases, expect  # noqa: E402
-from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
+from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 
 
 
@@ -38,7 +38,7 @@ def multi_head_numpy(X, W_q, W_k, W_v, W_o, b_o, H):
         return M.reshape(n, H, d_k).transpose(1, 0, 2)
 
     Q, K, V = split(X @ W_q), split(X @ W_k), split(X @ W_v)   # Eq. (3.1)
-    A = softmax_rows(Q @ K.transpose(0, 2, 1) / np.sqrt(d_k))  # Eq. (3.2)
+    A = softmax_rows_np(Q @ K.transpose(0, 2, 1) / np.sqrt(d_k))  # (3.2)
     heads = (A @ V).transpose(1, 0, 2).reshape(n, d_model)     # Eq. (3.3)
     return A, heads @ W_o + b_o                                # Eq. (3.4)
 
@@ -79,6 +79,64 @@ def check_random_layers(program, work):
               % (n, d_model, H, diff))
         worst = max(worst, diff)
     return worst
+
+
+# [ch03-pytorch-weights]
+def pytorch_layout_multihead(x, in_proj_weight, out_proj_weight,
+                             out_proj_bias, H):
+    """nn.MultiheadAttention(d, H, bias=False) computed as PyTorch does:
+    weights are (out, in) and a linear layer is x W^T (F.linear)."""
+    n, d = x.shape
+    w_q, w_k, w_v = np.split(in_proj_weight, 3)       # each (d, d), (out, in)
+    q, k, v = x @ w_q.T, x @ w_k.T, x @ w_v.T
+    split = lambda m: m.reshape(n, H, d // H).transpose(1, 0, 2)
+    s = split(q) @ split(k).transpose(0, 2, 1) / np.sqrt(d // H)
+    a = softmax_rows_np(s)
+    heads = (a @ split(v)).transpose(1, 0, 2).reshape(n, d)
+    return heads @ out_proj_weight.T + out_proj_bias
+
+
+def book_weights_from_pytorch(in_proj_weight, out_proj_weight,
+                              out_proj_bias):
+    """The book's (in, out) weights: transpose every PyTorch weight, and
+    store it in C order (a transposed array is in Fortran order)."""
+    w_q, w_k, w_v = np.split(in_proj_weight, 3)
+    c_order = np.ascontiguousarray
+    return {"W_q": c_order(w_q.T), "W_k": c_order(w_k.T),
+            "W_v": c_order(w_v.T), "W_o": c_order(out_proj_weight.T),
+            "b_o": out_proj_bias}
+# [ch03-pytorch-weights]
+
+
+def check_pytorch_weights(program, work):
+    """Weights stored as PyTorch stores them, loaded by transposing."""
+    rng = np.random.default_rng(7)
+    n, d, H = 5, 8, 2
+    x = rng.standard_normal((n, d))
+    in_proj = rng.standard_normal((3 * d, d)) / np.sqrt(d)
+    out_proj, out_bias = rng.standard_normal((d, d)), rng.standard_normal(d)
+    expected = pytorch_layout_multihead(x, in_proj, out_proj, out_bias, H)
+    try:  # the real PyTorch layer too, where PyTorch is installed
+        import torch
+        layer = torch.nn.MultiheadAttention(d, H, bias=False).double()
+        with torch.no_grad():
+            layer.in_proj_weight.copy_(torch.from_numpy(in_proj))
+            layer.out_proj.weight.copy_(torch.from_numpy(out_proj))
+        xt = torch.from_numpy(x)[:, None, :]          # (n, batch 1, d)
+        y_torch = layer(xt, xt, xt)[0][:, 0, :].detach().numpy() + out_bias
+        print("PyTorch's nn.MultiheadAttention vs its layout in NumPy: %.3g"
+              % np.max(np.abs(y_torch - expected)))
+        expected = y_torch
+    except ImportError:
+        print("PyTorch is not installed: its layout is computed in NumPy")
+    save_all(work, dict(X=x, **book_weights_from_pytorch(in_proj, out_proj,
+                                                         out_bias)))
+    run(program, ["--heads", str(H), "--load", str(work), "--save",
+                  str(work)])
+    diff = np.max(np.abs(np.load(work / "Y.npy") - expected))
+    print("PyTorch-layout weights, transposed and loaded: largest "
+          "|Y - PyTorch| = %.3g" % diff)
+    return diff
 
 
 def check_two_head_example(program, work):
@@ -157,6 +215,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         example_ok, diff = check_two_head_example(program, pathlib.Path(tmp))
     worst = max(worst, diff)
+    with tempfile.TemporaryDirectory() as tmp:
+        worst = max(worst, check_pytorch_weights(program, pathlib.Path(tmp)))
     check_bad_input(program)
     failed = False
     if worst > 1e-12:

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
-from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
+from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 
 
 # [ch04-numpy-reference]
@@ -29,7 +29,7 @@ def cross_attention(X, Z, W_q, W_k, W_v, W_o, b_o, H, mask):
     for h in range(H):
         c = slice(h * d_k, (h + 1) * d_k)
         S = np.where(mask, Q[:, c] @ K[:, c].T / np.sqrt(d_k), -np.inf)
-        A[h] = softmax_rows(S)        # a fully masked row: zero weights
+        A[h] = softmax_rows_np(S)        # a fully masked row: zero weights
         heads[:, c] = A[h] @ V[:, c]
     return A, heads @ W_o + b_o
 

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from program_errors import expect, damaged_npy_cases, FAILURES  # noqa: E402
-from numpy_reference import program_argument, softmax_rows  # noqa: E402,E501
+from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 
 V, L, D, H = 5, 9, 16, 4          # vocabulary, tokens, d_model, heads
 N, DK = L + 1, D // H             # positions (with BOS), head width
@@ -35,7 +35,7 @@ def forward(w, x, gates):
     for h in range(H):
         c = slice(h * DK, (h + 1) * DK)
         s = np.where(allowed, q[:, c] @ k[:, c].T / np.sqrt(DK), -np.inf)
-        a[h] = softmax_rows(s)
+        a[h] = softmax_rows_np(s)
         heads[:, c] = gates[h] * a[h] @ v[:, c]
     z = x + heads @ w["W_o"] + w["b_o"]
     return a, z @ w["W_u"] + w["b_u"]
@@ -49,7 +49,7 @@ def targets(tokens):
 
 def loss(w, x, gates):
     _, logits = forward(w, x, gates)
-    p = softmax_rows(logits)
+    p = softmax_rows_np(logits)
     t = targets(list(np.argmax(x[:, :V + 1], axis=1)))
     return -np.mean([np.log(p[i, c]) for i, c in t.items()])
 

@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 
 
-def softmax_rows(s, axis=-1):
+def softmax_rows_np(s, axis=-1):
     """Softmax over the keys (the last axis), the book's rule: the row
     maximum is subtracted first, a masked score (-inf) gets weight exactly
     0, and a row whose scores are all -inf gets all-zero weights."""

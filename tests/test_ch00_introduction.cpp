@@ -25,6 +25,7 @@ using attn::matrix;
 using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
+using book_test::random_qkv;
 
 namespace {
 }
@@ -149,9 +150,7 @@ TEST_CASE("Eq. 0.2: attention equals its literal loops",
 {
     for (std::uint64_t seed : {11u, 12u, 13u}) {
         CAPTURE(seed);
-        const matrix q = random_matrix(4, 8, seed);
-        const matrix k = random_matrix(7, 8, seed + 100);
-        const matrix v = random_matrix(7, 3, seed + 200);
+        const auto [q, k, v] = random_qkv(4, 7, 8, 3, seed, 100);
         REQUIRE_THAT(attn::attend(q, k, v).y,
                      IsCloseTo(attention_loops(q, k, v), 1e-12));
     }
@@ -193,9 +192,7 @@ TEST_CASE("Eq. 0.3: the column form equals the row form transposed",
 {
     for (std::uint64_t seed : {21u, 22u, 23u, 24u}) {
         CAPTURE(seed);
-        const matrix q = random_matrix(5, 4, seed);
-        const matrix k = random_matrix(6, 4, seed + 100);
-        const matrix v = random_matrix(6, 3, seed + 200);
+        const auto [q, k, v] = random_qkv(5, 6, 4, 3, seed, 100);
         const matrix y = attn::attend(q, k, v).y;                 // (5, 3)
         const matrix v_tilde = attn::attend_columns(
             xt::transpose(q), xt::transpose(k), xt::transpose(v));  // (3, 5)

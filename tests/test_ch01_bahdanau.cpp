@@ -540,20 +540,20 @@ double model_loss(const attn::alignment_model& m, const matrix& s_prev,
 }
 
 // Central differences (L(theta + eps) - L(theta - eps)) / (2 eps) for
-// every entry of one parameter; `entry` picks the parameter in a copy.
-template <class Pick>
+// every entry of the parameter `which`, varied in a copy of m.
+template <class T>
 xt::xarray<double> central_differences(const attn::alignment_model& m,
-                                       Pick entry,
+                                       T attn::alignment_model::*which,
                                        const std::function<double(
                                            const attn::alignment_model&)>& L)
 {
     attn::alignment_model copy = m;
-    const xt::xarray<double> theta = entry(copy);
+    const xt::xarray<double> theta = copy.*which;
     return book_test::central_differences<xt::xarray<double>>(
         theta, [&](const xt::xarray<double>& t) {
             // Element by element: assigning an xarray to a rank-1
             // xtensor trips GCC 12's false -Wmaybe-uninitialized.
-            std::copy(t.data(), t.data() + t.size(), entry(copy).data());
+            std::copy(t.data(), t.data() + t.size(), (copy.*which).data());
             return L(copy);
         });
 }
@@ -657,27 +657,18 @@ TEST_CASE("Eq. 1.9: every parameter gradient agrees with central finite "
             [&](const attn::alignment_model& p) {
                 return model_loss(p, s_prev, h, y);
             };
-        const double rtol = 1e-6, atol = 1e-9;
-        REQUIRE_THAT(b.dL_dtheta.W_a,
-                     IsCloseTo(central_differences(
-                                   m, [](auto& p) -> matrix& { return p.W_a; },
-                                   L), rtol, atol));
-        REQUIRE_THAT(b.dL_dtheta.U_a,
-                     IsCloseTo(central_differences(
-                                   m, [](auto& p) -> matrix& { return p.U_a; },
-                                   L), rtol, atol));
-        REQUIRE_THAT(b.dL_dtheta.v_a,
-                     IsCloseTo(central_differences(
-                                   m, [](auto& p) -> vector& { return p.v_a; },
-                                   L), rtol, atol));
-        REQUIRE_THAT(b.dL_dtheta.W_r,
-                     IsCloseTo(central_differences(
-                                   m, [](auto& p) -> matrix& { return p.W_r; },
-                                   L), rtol, atol));
-        REQUIRE_THAT(b.dL_dtheta.b_r,
-                     IsCloseTo(central_differences(
-                                   m, [](auto& p) -> vector& { return p.b_r; },
-                                   L), rtol, atol));
+        // Each parameter's gradient against its central differences.
+        const auto agrees = [&](const char* name, auto which) {
+            INFO("parameter " << name);
+            REQUIRE_THAT(b.dL_dtheta.*which,
+                         IsCloseTo(central_differences(m, which, L), 1e-6,
+                                   1e-9));
+        };
+        agrees("W_a", &attn::alignment_model::W_a);
+        agrees("U_a", &attn::alignment_model::U_a);
+        agrees("v_a", &attn::alignment_model::v_a);
+        agrees("W_r", &attn::alignment_model::W_r);
+        agrees("b_r", &attn::alignment_model::b_r);
         // The gradients are not all tiny, so the comparison means something.
         REQUIRE(xt::amax(xt::abs(b.dL_dtheta.U_a))() > 1e-3);
         REQUIRE(xt::amax(xt::abs(b.dL_dtheta.W_a))() > 1e-3);

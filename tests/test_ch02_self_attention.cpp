@@ -18,6 +18,7 @@
 
 using attn::matrix;
 using book_test::IsCloseTo;
+using book_test::random_head_inputs;
 using book_test::random_matrix;
 
 namespace {
@@ -31,6 +32,18 @@ struct hand_example {
     matrix w_k = {{1.0, 0.0}, {0.0, 1.0}};
     matrix w_v = {{4.0}, {8.0}};
 };
+
+// The head computed by the library and by its literal loops, on the same
+// inputs.
+struct both_ways {
+    attn::self_attention_result r, loops;
+};
+
+both_ways run_both_ways(const book_test::head_inputs& in)
+{
+    return {attn::self_attention(in.x, in.w_q, in.w_k, in.w_v),
+            attn::self_attention_reference(in.x, in.w_q, in.w_k, in.w_v)};
+}
 
 }  // namespace
 
@@ -56,12 +69,7 @@ TEST_CASE("Eq. 2.1: projections equal their literal loops",
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(5, 6, seed);
-        const matrix w_q = random_matrix(6, 4, seed + 10);
-        const matrix w_k = random_matrix(6, 4, seed + 20);
-        const matrix w_v = random_matrix(6, 3, seed + 30);
-        const auto r = attn::self_attention(x, w_q, w_k, w_v);
-        const auto l = attn::self_attention_reference(x, w_q, w_k, w_v);
+        const auto [r, l] = run_both_ways(random_head_inputs(5, 6, 4, 3, seed));
         REQUIRE_THAT(r.q, IsCloseTo(l.q, 1e-12));
         REQUIRE_THAT(r.k, IsCloseTo(l.k, 1e-12));
         REQUIRE_THAT(r.v, IsCloseTo(l.v, 1e-12));
@@ -108,18 +116,14 @@ TEST_CASE("Eq. 2.2: scaled scores equal their loops, scale is 1/sqrt(d_k)",
 {
     for (std::uint64_t seed : {4u, 5u, 6u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(7, 5, seed);
-        const matrix w_q = random_matrix(5, 9, seed + 10);
-        const matrix w_k = random_matrix(5, 9, seed + 20);
-        const matrix w_v = random_matrix(5, 2, seed + 30);
-        const auto r = attn::self_attention(x, w_q, w_k, w_v);
-        REQUIRE_THAT(r.s, IsCloseTo(attn::self_attention_reference(
-                                        x, w_q, w_k, w_v).s, 1e-12));
+        const auto in = random_head_inputs(7, 5, 9, 2, seed);
+        const auto [r, l] = run_both_ways(in);
+        REQUIRE_THAT(r.s, IsCloseTo(l.s, 1e-12));
         // d_k = 9, so the unscaled Q K^T is exactly 3 S.
         const matrix unscaled = xt::linalg::dot(r.q, xt::transpose(r.k));
         REQUIRE_THAT(unscaled, IsCloseTo(matrix(3.0 * r.s), 1e-12));
         // In self-attention with W_q = W_k the scores are symmetric.
-        const auto sym = attn::self_attention(x, w_q, w_q, w_v);
+        const auto sym = attn::self_attention(in.x, in.w_q, in.w_q, in.w_v);
         REQUIRE_THAT(sym.s, IsCloseTo(matrix(xt::transpose(sym.s)), 1e-12));
     }
 }
@@ -139,13 +143,9 @@ TEST_CASE("Eq. 2.3: weights equal their literal loops, rows sum to 1",
 {
     for (std::uint64_t seed : {7u, 8u, 9u, 10u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(6, 4, seed, 3.0);
-        const matrix w_q = random_matrix(4, 4, seed + 10);
-        const matrix w_k = random_matrix(4, 4, seed + 20);
-        const matrix w_v = random_matrix(4, 3, seed + 30);
-        const auto r = attn::self_attention(x, w_q, w_k, w_v);
-        REQUIRE_THAT(r.a, IsCloseTo(attn::self_attention_reference(
-                                        x, w_q, w_k, w_v).a, 1e-12, 1e-300));
+        const auto in = random_head_inputs(6, 4, 4, 3, seed, 3.0);
+        const auto [r, l] = run_both_ways(in);
+        REQUIRE_THAT(r.a, IsCloseTo(l.a, 1e-12, 1e-300));
         REQUIRE(xt::all(r.a >= 0.0 && r.a <= 1.0));
         const matrix sums = xt::sum(r.a, {1}, xt::keep_dims);
         REQUIRE_THAT(sums, IsCloseTo(xt::ones<double>({6, 1}), 1e-14));
@@ -170,13 +170,8 @@ TEST_CASE("Eq. 2.4: outputs equal their loops, convex mixtures of values",
 {
     for (std::uint64_t seed : {11u, 12u, 13u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(8, 6, seed);
-        const matrix w_q = random_matrix(6, 4, seed + 10);
-        const matrix w_k = random_matrix(6, 4, seed + 20);
-        const matrix w_v = random_matrix(6, 3, seed + 30);
-        const auto r = attn::self_attention(x, w_q, w_k, w_v);
-        REQUIRE_THAT(r.y, IsCloseTo(attn::self_attention_reference(
-                                        x, w_q, w_k, w_v).y, 1e-12));
+        const auto [r, l] = run_both_ways(random_head_inputs(8, 6, 4, 3, seed));
+        REQUIRE_THAT(r.y, IsCloseTo(l.y, 1e-12));
         // Each output lies between the smallest and largest value of its
         // column, because its weights are non-negative and sum to 1.
         const matrix lo = xt::amin(r.v, {0}, xt::keep_dims);      // (1, d_v)
@@ -195,10 +190,7 @@ TEST_CASE("Eq. 2.5: the column form equals the row form transposed",
 {
     for (std::uint64_t seed : {14u, 15u, 16u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(6, 5, seed);
-        const matrix w_q = random_matrix(5, 4, seed + 10);
-        const matrix w_k = random_matrix(5, 4, seed + 20);
-        const matrix w_v = random_matrix(5, 3, seed + 30);
+        const auto [x, w_q, w_k, w_v] = random_head_inputs(6, 5, 4, 3, seed);
         const matrix y = attn::self_attention(x, w_q, w_k, w_v).y;  // (6, 3)
         const matrix v_tilde = attn::self_attention_columns(
             xt::transpose(x), xt::transpose(w_q), xt::transpose(w_k),
@@ -382,10 +374,7 @@ TEST_CASE("Eq. 2.8: permuting the tokens permutes the outputs",
                  IsCloseTo(matrix{{7.0}, {5.0}}, 1e-14));
     for (std::uint64_t seed : {24u, 25u, 26u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(6, 5, seed);
-        const matrix w_q = random_matrix(5, 4, seed + 10);
-        const matrix w_k = random_matrix(5, 4, seed + 20);
-        const matrix w_v = random_matrix(5, 3, seed + 30);
+        const auto [x, w_q, w_k, w_v] = random_head_inputs(6, 5, 4, 3, seed);
         const std::vector<std::size_t> perm = {3, 0, 5, 1, 4, 2};
         const auto r = attn::self_attention(x, w_q, w_k, w_v);
         const auto p = attn::self_attention(attn::permute_rows(x, perm),

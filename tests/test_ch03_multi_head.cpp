@@ -36,6 +36,23 @@ attn::mask_matrix random_mask(std::size_t n_q, std::size_t n_k,
     return book_test::random_mask(n_q, n_k, seed, 0.7);
 }
 
+// Random inputs of a layer: queries X_q (n_q, d_model) drawn with `seed`,
+// keys and values from X_kv (n_k, d_model) with seed + kv_step, and the
+// weights with seed + w_step.
+struct layer_inputs {
+    matrix x_q, x_kv;
+    multi_head_weights w;
+};
+
+layer_inputs random_inputs(std::size_t n_q, std::size_t n_k,
+                           std::size_t d_model, std::uint64_t seed,
+                           std::uint64_t kv_step = 1, std::uint64_t w_step = 2)
+{
+    return {random_matrix(n_q, d_model, seed),
+            random_matrix(n_k, d_model, seed + kv_step),
+            random_weights(d_model, seed + w_step)};
+}
+
 // The block of rows [h d_k, (h+1) d_k) of w_o: what head h writes through.
 matrix rows_block(const matrix& m, std::size_t h, std::size_t d_k)
 {
@@ -104,9 +121,7 @@ TEST_CASE("Eq. 3.1: the layer's heads are views of its one projected Q",
     // v^h) and wrote (y^h) start in its own q, k, v and heads. A view of
     // head h's columns starts h d_k doubles in; a block copied into a
     // matrix of its own lies outside them, and the offset says not_inside.
-    const matrix x_q = random_matrix(5, 8, 31);
-    const matrix x_kv = random_matrix(6, 8, 33);
-    const auto w = random_weights(8, 32);
+    const auto [x_q, x_kv, w] = random_inputs(5, 6, 8, 31, 2, 1);
     for (std::size_t heads : {1u, 2u, 4u, 8u}) {
         CAPTURE(heads);
         const auto r = attn::multi_head_attention(x_q, x_kv, w, heads);
@@ -209,9 +224,7 @@ TEST_CASE("Eq. 3.2: each head is attend() on its own W slices",
 {
     for (std::uint64_t seed : {61u, 62u, 63u}) {
         CAPTURE(seed);
-        const matrix x_q = random_matrix(4, 12, seed);
-        const matrix x_kv = random_matrix(7, 12, seed + 5);
-        const auto w = random_weights(12, seed + 10);
+        const auto [x_q, x_kv, w] = random_inputs(4, 7, 12, seed, 5, 10);
         const auto r = attn::multi_head_attention(x_q, x_kv, w, 3);
         for (std::size_t h = 0; h < 3; ++h) {
             // Head h as its own small layer, with its own weight slices.
@@ -238,9 +251,7 @@ TEST_CASE("Eq. 3.2: masked weights are 0, a fully masked row gives b_o",
 {
     for (std::uint64_t seed : {71u, 72u, 73u}) {
         CAPTURE(seed);
-        const matrix x_q = random_matrix(5, 8, seed);
-        const matrix x_kv = random_matrix(6, 8, seed + 1);
-        const auto w = random_weights(8, seed + 2);
+        const auto [x_q, x_kv, w] = random_inputs(5, 6, 8, seed);
         attn::mask_matrix mask = random_mask(5, 6, seed + 3);
         xt::view(mask, 2, xt::all()) = false;  // query 2 may attend nothing
         mask(0, 0) = true;                     // query 0 at least one key
@@ -321,9 +332,7 @@ TEST_CASE("Eq. 3.4: the layer equals its literal loops",
     for (std::uint64_t seed : {91u, 92u, 93u}) {
         CAPTURE(seed);
         for (std::size_t heads : {1u, 2u, 3u, 6u}) {
-            const matrix x_q = random_matrix(4, 6, seed);
-            const matrix x_kv = random_matrix(5, 6, seed + 1);
-            const auto w = random_weights(6, seed + 2);
+            const auto [x_q, x_kv, w] = random_inputs(4, 5, 6, seed);
             const vector gates = xt::view(random_matrix(1, heads, seed + 3),
                                           0, xt::all());
             const attn::mask_matrix mask = random_mask(4, 5, seed + 4);
@@ -366,9 +375,7 @@ TEST_CASE("Eq. 3.4: the multiply-adds do not depend on H",
     // scores and mixing 3 * 4 * 6 = 72 each, output 3 * 36 = 108;
     // total 648, for every H that divides 6. Only the number of
     // exponentials grows: H * 3 * 4.
-    const matrix x_q = random_matrix(3, 6, 111);
-    const matrix x_kv = random_matrix(4, 6, 112);
-    const auto w = random_weights(6, 113);
+    const auto [x_q, x_kv, w] = random_inputs(3, 4, 6, 111);
     for (std::size_t heads : {1u, 2u, 3u, 6u}) {
         const auto cost = attn::multi_head_multiply_adds(3, 4, 6, heads);
         REQUIRE(cost.projections == 396);
@@ -433,9 +440,7 @@ TEST_CASE("Eq. 3.5: column form V~ = W_o Y + b_o 1^T is y transposed",
     for (std::uint64_t seed : {131u, 132u, 133u}) {
         CAPTURE(seed);
         for (std::size_t heads : {1u, 2u, 4u}) {
-            const matrix x_q = random_matrix(5, 8, seed);
-            const matrix x_kv = random_matrix(3, 8, seed + 1);
-            const auto w = random_weights(8, seed + 2);
+            const auto [x_q, x_kv, w] = random_inputs(5, 3, 8, seed);
             const matrix y = attn::multi_head_attention(x_q, x_kv, w,
                                                         heads).y;  // (5, 8)
             const matrix v_tilde = attn::multi_head_attention_columns(
@@ -606,9 +611,7 @@ TEST_CASE("Edge: H = d_model, so d_k = 1: the layer equals its literal "
     const std::size_t d_model = 4;
     for (std::uint64_t seed : {141u, 142u}) {
         CAPTURE(seed);
-        const matrix x_q = random_matrix(3, d_model, seed);
-        const matrix x_kv = random_matrix(5, d_model, seed + 10);
-        const auto w = random_weights(d_model, seed + 20);
+        const auto [x_q, x_kv, w] = random_inputs(3, 5, d_model, seed, 10, 20);
         const auto mask = random_mask(3, 5, seed + 30);
         const auto r = attn::multi_head_attention(x_q, x_kv, w, d_model,
                                                   mask);

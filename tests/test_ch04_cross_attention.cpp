@@ -23,38 +23,38 @@ using attn::mask_matrix;
 using attn::matrix;
 using book_test::inf;
 using book_test::IsCloseTo;
+using book_test::max_abs_diff;
+using book_test::random_head_inputs;
+using book_test::random_mask;
 using book_test::random_matrix;
-
-namespace {
-
-
-// A mask with each entry true with probability 1/2, from a seed.
-mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
-{
-    return book_test::random_mask(n_q, n_k, seed, 0.5);
-}
-
-// Largest |a - b| over all entries, for "changed" / "unchanged" checks.
-double max_abs_diff(const matrix& a, const matrix& b)
-{
-    return xt::amax(xt::abs(a - b))();
-}
-
-}  // namespace
+using book_test::random_qkv;
 
 // ------------------------------------------------------------- Eq. 4.1
 
 namespace {
 
+// Random weights of a layer, with standard deviation 0.5 (b_o 1).
 attn::multi_head_weights random_layer(std::size_t d_model,
                                       std::uint64_t seed)
 {
-    const matrix b_o = random_matrix(1, d_model, seed + 4);
-    return {random_matrix(d_model, d_model, seed, 0.5),
-            random_matrix(d_model, d_model, seed + 1, 0.5),
-            random_matrix(d_model, d_model, seed + 2, 0.5),
-            random_matrix(d_model, d_model, seed + 3, 0.5),
-            xt::flatten(b_o)};
+    return book_test::random_multi_head_weights(d_model, seed, 0.5);
+}
+
+// Random inputs of a decoder block: target X (n_t, d_model) drawn with
+// `seed`, source Z (n_s, d_model) with seed + 10, the self-attention
+// layer's weights with `seed` and the cross-attention layer's with
+// seed + 50.
+struct decoder_inputs {
+    matrix x, z;
+    attn::decoder_block_weights w;
+};
+
+decoder_inputs random_decoder_inputs(std::size_t n_t, std::size_t n_s,
+                                     std::size_t d_model, std::uint64_t seed)
+{
+    return {random_matrix(n_t, d_model, seed),
+            random_matrix(n_s, d_model, seed + 10),
+            {random_layer(d_model, seed), random_layer(d_model, seed + 50)}};
 }
 
 // True if row i of y equals b bit for bit.
@@ -108,7 +108,7 @@ TEST_CASE("Eq. 4.1: each head is masked attention of X's queries over Z",
         const matrix x = random_matrix(n_q, d_model, seed);
         const matrix z = random_matrix(n_k, d_model, seed + 10);
         const auto w = random_layer(d_model, seed + 20);
-        mask_matrix m = random_mask(n_q, n_k, seed + 30);
+        mask_matrix m = random_mask(n_q, n_k, seed + 30, 0.5);
         xt::row(m, 2) = false;  // a fully masked query
         const auto r = attn::multi_head_attention(x, z, w, heads, m);
         const matrix q = xt::linalg::dot(x, w.w_q);
@@ -241,6 +241,17 @@ TEST_CASE("Eq. 4.2: the strict causal mask leaves out the diagonal",
     }
 }
 
+namespace {
+
+// Masked self-attention of `x` through the head weights of `in`.
+matrix masked_head(const book_test::head_inputs& in, const matrix& x,
+                   const mask_matrix& m)
+{
+    return attn::masked_self_attention(x, in.w_q, in.w_k, in.w_v, m);
+}
+
+}  // namespace
+
 TEST_CASE("Eq. 4.2: the causal mask stops the leak from future tokens",
           "[ch04][eq_causal_mask]")
 {
@@ -249,22 +260,16 @@ TEST_CASE("Eq. 4.2: the causal mask stops the leak from future tokens",
     const std::size_t n = 6, d = 4;
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(n, d, seed);
-        const matrix w_q = random_matrix(d, d, seed + 10);
-        const matrix w_k = random_matrix(d, d, seed + 20);
-        const matrix w_v = random_matrix(d, d, seed + 30);
+        const auto in = random_head_inputs(n, d, d, d, seed);
         const mask_matrix causal = attn::causal_mask(n, n);
         const mask_matrix none = xt::ones<bool>({n, n});
-        auto layer = [&](const matrix& input, const mask_matrix& m) {
-            return attn::masked_self_attention(input, w_q, w_k, w_v, m);
-        };
-        const matrix y_masked = layer(x, causal);
-        const matrix y_open = layer(x, none);
+        const matrix y_masked = masked_head(in, in.x, causal);
+        const matrix y_open = masked_head(in, in.x, none);
         for (std::size_t t = 1; t < n; ++t) {
-            matrix x2 = x;
+            matrix x2 = in.x;
             xt::row(x2, t) = xt::row(random_matrix(1, d, seed + 100 + t), 0);
-            const matrix y2_masked = layer(x2, causal);
-            const matrix y2_open = layer(x2, none);
+            const matrix y2_masked = masked_head(in, x2, causal);
+            const matrix y2_open = masked_head(in, x2, none);
             auto before = xt::range(0, t);
             const matrix past_masked = xt::view(y_masked, before, xt::all());
             const matrix past2_masked = xt::view(y2_masked, before, xt::all());
@@ -316,22 +321,16 @@ TEST_CASE("Eq. 4.3: outputs of real tokens ignore what the padding holds",
     const std::size_t n = 7, length = 4, d = 4;
     for (std::uint64_t seed : {5u, 6u, 7u}) {
         CAPTURE(seed);
-        matrix x = random_matrix(n, d, seed);
-        const matrix w_q = random_matrix(d, d, seed + 10);
-        const matrix w_k = random_matrix(d, d, seed + 20);
-        const matrix w_v = random_matrix(d, d, seed + 30);
+        const auto in = random_head_inputs(n, d, d, d, seed);
         const mask_matrix pad = attn::padding_mask(n, n, length);
         const mask_matrix none = xt::ones<bool>({n, n});
-        auto layer = [&](const matrix& input, const mask_matrix& m) {
-            return attn::masked_self_attention(input, w_q, w_k, w_v, m);
-        };
-        const matrix y = layer(x, pad);
-        const matrix y_open = layer(x, none);
-        matrix x_junk = x;
+        const matrix y = masked_head(in, in.x, pad);
+        const matrix y_open = masked_head(in, in.x, none);
+        matrix x_junk = in.x;
         xt::view(x_junk, xt::range(length, n), xt::all())
             = random_matrix(n - length, d, seed + 40, 1e3);
-        const matrix y_junk = layer(x_junk, pad);
-        const matrix y_open_junk = layer(x_junk, none);
+        const matrix y_junk = masked_head(in, x_junk, pad);
+        const matrix y_open_junk = masked_head(in, x_junk, none);
         auto real = xt::range(0, length);
         REQUIRE(max_abs_diff(xt::view(y, real, xt::all()),
                              xt::view(y_junk, real, xt::all()))
@@ -348,9 +347,9 @@ TEST_CASE("Eq. 4.3: outputs of real tokens ignore what the padding holds",
             = random_matrix(n - length, d, seed + 70, 1e3);
         const mask_matrix cross_pad = attn::padding_mask(3, n, length);
         auto cross = [&](const matrix& zz) {
-            return attn::masked_attend(xt::linalg::dot(x_dec, w_q),
-                                       xt::linalg::dot(zz, w_k),
-                                       xt::linalg::dot(zz, w_v), cross_pad)
+            return attn::masked_attend(xt::linalg::dot(x_dec, in.w_q),
+                                       xt::linalg::dot(zz, in.w_k),
+                                       xt::linalg::dot(zz, in.w_v), cross_pad)
                 .y;
         };
         REQUIRE(max_abs_diff(cross(z), cross(z_junk)) == 0.0);
@@ -372,8 +371,8 @@ TEST_CASE("Eq. 4.4: masks combine by logical AND", "[ch04][eq_mask_and]")
              == expected));
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const mask_matrix m1 = random_mask(5, 6, seed);
-        const mask_matrix m2 = random_mask(5, 6, seed + 10);
+        const mask_matrix m1 = random_mask(5, 6, seed, 0.5);
+        const mask_matrix m2 = random_mask(5, 6, seed + 10, 0.5);
         const mask_matrix m = attn::mask_and(m1, m2);
         for (std::size_t i = 0; i < 5; ++i) {
             for (std::size_t j = 0; j < 6; ++j) {
@@ -441,10 +440,8 @@ TEST_CASE("Eq. 4.5: masked attention equals its literal loops",
 {
     for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
         CAPTURE(seed);
-        const matrix q = random_matrix(5, 4, seed);
-        const matrix k = random_matrix(7, 4, seed + 10);
-        const matrix v = random_matrix(7, 3, seed + 20);
-        mask_matrix m = random_mask(5, 7, seed + 30);
+        const auto [q, k, v] = random_qkv(5, 7, 4, 3, seed, 10);
+        mask_matrix m = random_mask(5, 7, seed + 30, 0.5);
         xt::row(m, 4) = false;  // one fully masked row in every case
         const auto r = attn::masked_attend(q, k, v, m);
         REQUIRE_THAT(r.y,
@@ -522,7 +519,7 @@ TEST_CASE("Eq. 4.6: with an allowed key in every row, -1e9 equals -inf",
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
         const matrix s = random_matrix(6, 8, seed, 3.0);
-        mask_matrix m = random_mask(6, 8, seed + 10);
+        mask_matrix m = random_mask(6, 8, seed + 10, 0.5);
         xt::col(m, 0) = true;  // every row keeps key 0
         const matrix book = attn::softmax_rows(s + attn::mask_bias(m));
         REQUIRE_THAT(attn::masked_fill_softmax(s, m, -1e9),
@@ -576,10 +573,10 @@ TEST_CASE("Eq. 4.7: the cache gives the masked full pass, token by token",
     const std::size_t n = 8, d = 4;
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(n, d, seed);
-        const matrix q = xt::linalg::dot(x, random_matrix(d, d, seed + 10));
-        const matrix k = xt::linalg::dot(x, random_matrix(d, d, seed + 20));
-        const matrix v = xt::linalg::dot(x, random_matrix(d, d, seed + 30));
+        const auto in = random_head_inputs(n, d, d, d, seed);
+        const matrix q = xt::linalg::dot(in.x, in.w_q);
+        const matrix k = xt::linalg::dot(in.x, in.w_k);
+        const matrix v = xt::linalg::dot(in.x, in.w_v);
         const matrix y_full
             = attn::masked_attend(q, k, v, attn::causal_mask(n, n)).y;
         // One token at a time: no mask at all is needed.
@@ -646,11 +643,7 @@ TEST_CASE("Eq. 4.8: decoder block equals its two layers composed",
     const std::size_t n_t = 5, n_s = 6, d_model = 4, heads = 2;
     for (std::uint64_t seed : {1u, 2u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(n_t, d_model, seed);
-        const matrix z = random_matrix(n_s, d_model, seed + 10);
-        const attn::decoder_block_weights w = {random_layer(d_model, seed),
-                                               random_layer(d_model,
-                                                            seed + 50)};
+        const auto [x, z, w] = random_decoder_inputs(n_t, n_s, d_model, seed);
         const mask_matrix m_self = attn::causal_mask(n_t, n_t);
         const mask_matrix m_cross = attn::padding_mask(n_t, n_s, 4);
         const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
@@ -672,11 +665,7 @@ TEST_CASE("Eq. 4.8: the decoder block is causal, its cross-attention is not",
     const std::size_t n_t = 6, n_s = 7, len_s = 5, d_model = 4, heads = 2;
     for (std::uint64_t seed : {3u, 4u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(n_t, d_model, seed);
-        const matrix z = random_matrix(n_s, d_model, seed + 10);
-        const attn::decoder_block_weights w = {random_layer(d_model, seed),
-                                               random_layer(d_model,
-                                                            seed + 50)};
+        const auto [x, z, w] = random_decoder_inputs(n_t, n_s, d_model, seed);
         const mask_matrix causal = attn::causal_mask(n_t, n_t);
         const mask_matrix m_cross = attn::padding_mask(n_t, n_s, len_s);
         const matrix y

@@ -18,21 +18,16 @@ using attn::matrix;
 using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
+using book_test::random_qkv;
 
 namespace {
-
-
-mask_matrix random_mask(std::size_t n_q, std::size_t n_k, std::uint64_t seed)
-{
-    return book_test::random_mask(n_q, n_k, seed, 0.6);
-}
 
 // Largest |a - b| over the largest |b|: the relative error of the issue.
 double relative_error(const matrix& a, const matrix& b)
 {
     REQUIRE(a.shape() == b.shape());
     const double scale = std::max(xt::amax(xt::abs(b))(), 1e-300);
-    return xt::amax(xt::abs(a - b))() / scale;
+    return book_test::max_abs_diff(a, b) / scale;
 }
 
 // Folds the columns [from, to) of s and the rows [from, to) of v.
@@ -206,10 +201,8 @@ TEST_CASE("Eq. 6.4: the four ways agree to 1e-12, with and without masks",
     std::uint64_t seed = 1;
     for (const auto& n : shapes) {
         CAPTURE(seed);
-        const matrix q = random_matrix(n[0], n[2], seed);
-        const matrix k = random_matrix(n[1], n[2], seed + 1);
-        const matrix v = random_matrix(n[1], n[3], seed + 2);
-        mask_matrix mask = random_mask(n[0], n[1], seed + 3);
+        const auto [q, k, v] = random_qkv(n[0], n[1], n[2], n[3], seed, 1);
+        mask_matrix mask = book_test::random_mask(n[0], n[1], seed + 3, 0.6);
         xt::row(mask, 0) = false;  // one query with no key at all
         for (const mask_matrix& m : {mask_matrix(), mask}) {
             const matrix ref = attn::attention_loops(q, k, v, m);
@@ -243,9 +236,7 @@ TEST_CASE("Eq. 6.4: the loops agree with attn::attend",
           "[ch06][eq_tiled_output]")
 {
     // The reference of this chapter is itself checked against chapter 0.
-    const matrix q = random_matrix(5, 4, 91);
-    const matrix k = random_matrix(8, 4, 92);
-    const matrix v = random_matrix(8, 3, 93);
+    const auto [q, k, v] = random_qkv(5, 8, 4, 3, 91, 1);
     REQUIRE_THAT(attn::attention_loops(q, k, v),
                  IsCloseTo(attn::attend(q, k, v).y, 1e-13, 1e-14));
 }

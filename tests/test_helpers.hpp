@@ -96,6 +96,44 @@ inline attn::vector random_vector(std::size_t n, std::uint64_t seed,
     return xt::view(random_matrix(1, n, seed, scale), 0, xt::all());
 }
 
+/// Random queries, keys and values of one attention: Q `(n_q, d_k)` drawn
+/// with `seed`, K `(n_k, d_k)` with `seed + step` and V `(n_k, d_v)` with
+/// `seed + 2 step`.
+struct qkv {
+    attn::matrix q, k, v;
+};
+
+inline qkv random_qkv(std::size_t n_q, std::size_t n_k, std::size_t d_k,
+                      std::size_t d_v, std::uint64_t seed, std::uint64_t step)
+{
+    return {random_matrix(n_q, d_k, seed),
+            random_matrix(n_k, d_k, seed + step),
+            random_matrix(n_k, d_v, seed + 2 * step)};
+}
+
+/// Random inputs of one self-attention head: X `(n, d_model)` drawn with
+/// `seed` and standard deviation `x_scale`, W_q and W_k `(d_model, d_k)`
+/// with seed + 10 and seed + 20, W_v `(d_model, d_v)` with seed + 30.
+struct head_inputs {
+    attn::matrix x, w_q, w_k, w_v;
+};
+
+inline head_inputs random_head_inputs(std::size_t n, std::size_t d_model,
+                                      std::size_t d_k, std::size_t d_v,
+                                      std::uint64_t seed, double x_scale = 1.0)
+{
+    return {random_matrix(n, d_model, seed, x_scale),
+            random_matrix(d_model, d_k, seed + 10),
+            random_matrix(d_model, d_k, seed + 20),
+            random_matrix(d_model, d_v, seed + 30)};
+}
+
+/// Largest |a - b| over all entries, for "changed" / "unchanged" checks.
+inline double max_abs_diff(const attn::matrix& a, const attn::matrix& b)
+{
+    return xt::amax(xt::abs(a - b))();
+}
+
 /// A `(n_q, n_k)` mask for `seed` whose entries are true (may attend) with
 /// probability `p_allowed`, each on its own.
 inline attn::mask_matrix random_mask(std::size_t n_q, std::size_t n_k,
