@@ -50,7 +50,7 @@ std::string fmt_diff(double x)
     return x == 0.0 ? "0 (exactly)" : book::fmt(x, "%.3g");
 }
 
-// Writes a mask as a heatmap: 1 (bright) = may attend, 0 (dark) = masked.
+// Writes a mask as a two-colour map with its legend: may attend, masked.
 void write_mask_svg(const book::output_sink& out, const std::string& name,
                     const mask_matrix& m, const std::string& title,
                     const std::string& row_axis, const std::string& col_axis)
@@ -60,6 +60,7 @@ void write_mask_svg(const book::output_sink& out, const std::string& name,
     style.row_axis = row_axis;
     style.col_axis = col_axis;
     style.annotate = false;
+    style.binary = {"masked", "may attend"};
     out.heatmap(name, xt::cast<double>(m), style);
 }
 
@@ -95,19 +96,18 @@ void masks_demo(const book::output_sink& out)
                    "key position j");
 }
 
+// A masking rule and the weights it gives.
+struct fill_rule {
+    std::string name;
+    matrix a;  // (2, 3)
+};
+
 // [ch04-fill-demo]
 // One query row with key 2 masked and one with every key masked, under
 // the book's rule and under the three fills popular code uses.
-void fill_demo(const book::output_sink& out)
+std::vector<fill_rule> fill_rules(const matrix& s, const mask_matrix& m)
 {
-    const matrix s = {{1.0, 2.0, 3.0}, {1.0, 2.0, 3.0}};     // scores
-    const matrix v = {{4.0}, {8.0}, {100.0}};                // values
-    const mask_matrix m = {{true, true, false}, {false, false, false}};
-    struct rule {
-        std::string name;
-        matrix a;
-    };
-    const std::vector<rule> rules = {
+    return {
         {"bias -inf, book's softmax (4.5)",
          attn::softmax_rows(s + attn::mask_bias(m))},
         {"fill -1e9 (4.6)", attn::masked_fill_softmax(s, m, -1e9)},
@@ -115,7 +115,15 @@ void fill_demo(const book::output_sink& out)
         {"fill -inf, naive softmax (4.6)",
          attn::masked_fill_softmax(s, m, -inf)},
     };
-    // [ch04-fill-demo]
+}
+// [ch04-fill-demo]
+
+void fill_demo(const book::output_sink& out)
+{
+    const matrix s = {{1.0, 2.0, 3.0}, {1.0, 2.0, 3.0}};     // scores
+    const matrix v = {{4.0}, {8.0}, {100.0}};                // values
+    const mask_matrix m = {{true, true, false}, {false, false, false}};
+    const std::vector<fill_rule> rules = fill_rules(s, m);
     std::cout << "Masked softmax of scores (1, 2, 3), values (4, 8, 100);\n"
               << "  each rule, then its weights with key 2 masked, its "
                  "weights with\n  every key masked, and the output of "
@@ -140,14 +148,19 @@ void fill_demo(const book::output_sink& out)
     out.markdown("ch04_fill.md", table);
 }
 
+// How far each position's output moved, without and with the mask.
+struct leak {
+    matrix dy_open;    // (n, d)
+    matrix dy_masked;  // (n, d)
+};
+
 // [ch04-leak-demo]
 // Teacher forcing feeds all n target tokens at once. Change the token at
 // position t (a "future" token for every position before it) and measure
 // how far each position's output moves, with and without the causal mask.
-void leak_demo(std::uint64_t seed, const book::output_sink& out)
+leak leak_of_token(std::size_t n, std::size_t d, std::size_t t,
+                   attn::rng& r)
 {
-    const std::size_t n = 6, d = 4, t = 3;
-    attn::rng r(seed);
     const matrix x = attn::normal_matrix(n, d, r);
     const matrix w_q = attn::normal_matrix(d, d, r);
     const matrix w_k = attn::normal_matrix(d, d, r);
@@ -159,10 +172,16 @@ void leak_demo(std::uint64_t seed, const book::output_sink& out)
     auto layer = [&](const matrix& input, const mask_matrix& m) {
         return attn::masked_self_attention(input, w_q, w_k, w_v, m);
     };
-    const matrix dy_open = xt::abs(layer(x, open) - layer(x_changed, open));
-    const matrix dy_masked = xt::abs(layer(x, causal)
-                                     - layer(x_changed, causal));
-    // [ch04-leak-demo]
+    return {xt::abs(layer(x, open) - layer(x_changed, open)),
+            xt::abs(layer(x, causal) - layer(x_changed, causal))};
+}
+// [ch04-leak-demo]
+
+void leak_demo(std::uint64_t seed, const book::output_sink& out)
+{
+    const std::size_t n = 6, d = 4, t = 3;
+    attn::rng r(seed);
+    const auto [dy_open, dy_masked] = leak_of_token(n, d, t, r);
     std::cout << "The leak: change input token " << t << " of " << n
               << " (seed " << seed << "), largest change of each output:\n";
     book::table table{{"position i", "no mask", "causal mask"}, {}};
@@ -215,15 +234,11 @@ void padding_demo(std::uint64_t seed)
 
 // [ch04-cache-demo]
 // Causal self-attention computed twice: in one masked pass over all n
-// tokens, and one token at a time with a key-value cache (Eq. 4.7).
-void cache_demo(std::uint64_t seed)
+// tokens, and one token at a time with a key-value cache (Eq. 4.7);
+// returns the largest difference between the two.
+double cache_vs_full_pass(const matrix& q, const matrix& k, const matrix& v)
 {
-    const std::size_t n = 8, d = 4;
-    attn::rng r(seed + 2);
-    const matrix x = attn::normal_matrix(n, d, r);
-    const matrix q = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
-    const matrix k = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
-    const matrix v = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
+    const std::size_t n = q.shape()[0];
     const matrix y_full
         = attn::masked_attend(q, k, v, attn::causal_mask(n, n)).y;
     attn::kv_cache cache;
@@ -236,7 +251,21 @@ void cache_demo(std::uint64_t seed)
         worst = std::max(worst, max_abs_diff(y_t, xt::view(y_full, row,
                                                             xt::all())));
     }
-    // [ch04-cache-demo]
+    return worst;
+}
+// [ch04-cache-demo]
+
+void cache_demo(std::uint64_t seed)
+{
+    const std::size_t n = 8, d = 4;
+    attn::rng r(seed + 2);
+    const matrix x = attn::normal_matrix(n, d, r);
+    const matrix q = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
+    const matrix k = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
+    const matrix v = xt::linalg::dot(x, attn::normal_matrix(d, d, r));
+    const double worst = cache_vs_full_pass(q, k, v);
+    const matrix y_full
+        = attn::masked_attend(q, k, v, attn::causal_mask(n, n)).y;
     // The same with a prompt of 5 tokens at once, then 3 more at once,
     // and with the top-left alignment for the second chunk (wrong).
     attn::kv_cache chunked;
@@ -296,7 +325,26 @@ void write_weights_svg(const book::output_sink& out,
     out.heatmap(name, xt::view(a, h, xt::all(), xt::all()), style);
 }
 
+// The two masks of a decoder block.
+struct block_masks {
+    mask_matrix self;   // (n_t, n_t)
+    mask_matrix cross;  // (n_t, n_s)
+};
+
 // [ch04-block-demo]
+// The masks of a decoder block over a target of n_t positions (len_t of
+// them real) and an encoder output of n_s positions (len_s real): self-
+// attention gets causal AND target padding, cross-attention the source
+// padding only.
+block_masks decoder_masks(std::size_t n_t, std::size_t len_t,
+                          std::size_t n_s, std::size_t len_s)
+{
+    return {attn::mask_and(attn::causal_mask(n_t, n_t),
+                           attn::padding_mask(n_t, n_t, len_t)),
+            attn::padding_mask(n_t, n_s, len_s)};
+}
+// [ch04-block-demo]
+
 // A decoder block on a target of n_t = 6 positions (5 real, 1 padding)
 // and an encoder output of n_s = 7 positions (5 real, 2 padding).
 void block_demo(std::uint64_t seed, const book::output_sink& out)
@@ -308,12 +356,8 @@ void block_demo(std::uint64_t seed, const book::output_sink& out)
     const matrix z = attn::normal_matrix(n_s, d_model, g);   // encoder output
     const attn::decoder_block_weights w = {random_layer(d_model, 0.5, g),
                                            random_layer(d_model, 0.5, g)};
-    // Self: causal AND target padding; cross: source padding only.
-    const mask_matrix m_self = attn::mask_and(
-        attn::causal_mask(n_t, n_t), attn::padding_mask(n_t, n_t, len_t));
-    const mask_matrix m_cross = attn::padding_mask(n_t, n_s, len_s);
+    const auto [m_self, m_cross] = decoder_masks(n_t, len_t, n_s, len_s);
     const auto r = attn::decoder_block(x, z, w, heads, m_self, m_cross);
-    // [ch04-block-demo]
     write_mask_svg(out, "ch04_mask_self.svg", m_self,
                    "self-attention mask: causal AND padding",
                    "target position i", "target position j");

@@ -19,7 +19,9 @@ What it checks, for chapters/*.md, code/ and tests/:
    ctest entries that run nothing), and every test name a chapter quotes in
    backticks ("`Eq. 1.2: ...`") is the name, or the beginning of the names,
    of test cases;
-7. every library header (code/attention/*.hpp) names its chapter in its
+7. every C++ snippet (the lines between a pair of markers) has balanced
+   braces, so that no snippet stops inside a function;
+8. every library header (code/attention/*.hpp) names its chapter in its
    \\file brief (\\ref chNN_...), and a chapter's header or program
    includes only headers of its own or an earlier chapter, so that each
    chapter's code stands on the chapters before it.
@@ -48,6 +50,40 @@ FILE_BRIEF = re.compile(r"\\file\s*\n///\s*\\brief(.*?)(?:\n(?!///)|\n///\s*\n)"
 CHAPTER_REF = re.compile(r"\\ref\s+ch(\d\d)_")
 INCLUDE = re.compile(r'^#include\s+"attention/([A-Za-z0-9_]+\.hpp)"', re.M)
 PROGRAM_FILE = re.compile(r"^ch(\d\d)_.*\.cpp$")
+
+
+CODE_NOISE = re.compile(r"//.*$|\"(?:[^\"\\\\]|\\\\.)*\"|'(?:[^'\\\\]|\\\\.)'")
+
+
+def brace_faults(root):
+    """Check 7: the braces of each C++ snippet balance (strings, character
+    literals and comments aside)."""
+    faults = []
+    for path in source_files(root):
+        if path.suffix not in (".hpp", ".cpp", ".h"):
+            continue
+        open_at = {}
+        depth = {}
+        for number, line in enumerate(
+                path.read_text(encoding="utf-8").split("\n"), 1):
+            match = MARKER.match(line)
+            if match:
+                tag = match.group(1)
+                if tag in open_at:
+                    if depth[tag] != 0:
+                        faults.append(
+                            "%s:%d: snippet [%s] has %d unclosed brace(s): "
+                            "a snippet must be a whole function or step"
+                            % (path.relative_to(root), open_at[tag], tag,
+                               depth[tag]))
+                    del open_at[tag]
+                else:
+                    open_at[tag], depth[tag] = number, 0
+                continue
+            code = CODE_NOISE.sub("", line)
+            for tag in open_at:
+                depth[tag] += code.count("{") - code.count("}")
+    return faults
 
 
 def header_chapters(root):
@@ -218,7 +254,9 @@ def check(root):
         if key not in used:
             faults.append("%s: marker [%s] is used by no \\snippet in "
                           "chapters/" % (rel, key[1]))
-    # 7. includes follow the chapters
+    # 7. C++ snippets are whole: their braces balance
+    faults += brace_faults(root)
+    # 8. includes follow the chapters
     faults += include_faults(root)
     return faults
 
@@ -298,6 +336,11 @@ def self_test(root):
                          "#include \"attention/scale.hpp\"\n"),
          "core.hpp (chapter 0) includes attention/scale.hpp of the later "
          "chapter 6"),
+        ("a snippet cut before its function's closing brace",
+         lambda r: plant(r, "code/attention/softmax.hpp",
+                         "    return e / z;\n}\n// [ch00-softmax-rows]",
+                         "    return e / z;\n// [ch00-softmax-rows]\n}"),
+         "snippet [ch00-softmax-rows] has 1 unclosed brace(s)"),
         ("a header whose \\file brief names no chapter",
          lambda r: plant(r, "code/attention/core.hpp",
                          "(\\ref ch00_introduction)", ""),

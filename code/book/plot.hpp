@@ -113,6 +113,9 @@ struct heatmap_style {
     bool annotate = true;                 ///< print each value in its cell
     double vmin = 0.0;                    ///< value drawn darkest
     double vmax = 1.0;                    ///< value drawn brightest
+    /// For a matrix of 0 and 1 (a mask): what 0 and what 1 mean, drawn in
+    /// two colours with a two-entry legend instead of a colour bar.
+    std::vector<std::string> binary = {};
 };
 
 /// \brief Writes a matrix as an SVG heatmap with a colour bar.
@@ -157,7 +160,12 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
     }
     const double left = 90, bar = 16;
     const double top = rotate ? std::max(56.0, 36.0 + 0.71 * widest) : 56.0;
-    const double width = left + cell * double(cols) + 70;
+    std::size_t legend_chars = 4;  // the colour bar's numbers
+    for (const auto& entry : style.binary) {
+        legend_chars = std::max(legend_chars, entry.size());
+    }
+    const double width = left + cell * double(cols) + 38
+                         + 7.5 * double(legend_chars);
     const double height = top + cell * double(rows) + 60;
     auto out = open_for_writing(file);
     out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width
@@ -169,14 +177,30 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
         << detail::xml_escape(style.title) << "</text>\n";
     const double span = style.vmax > style.vmin ? style.vmax - style.vmin
                                                 : 1.0;
+    const bool binary = style.binary.size() == 2;
+    const char* binary_colour[2] = {"#e8e8e8", "#2a6fb0"};
+    auto label = [&](const std::vector<std::string>& labels, std::size_t k) {
+        return labels.empty() ? std::to_string(k)
+                              : detail::xml_escape(labels[k]);
+    };
     for (std::size_t i = 0; i < rows; ++i) {
         for (std::size_t j = 0; j < cols; ++j) {
             const double t = (m(i, j) - style.vmin) / span;
             const double x = left + cell * double(j);
             const double y = top + cell * double(i);
+            // Hovering a cell names its row, its column and its value.
+            const std::string value
+                = binary ? detail::xml_escape(style.binary[m(i, j) != 0.0])
+                         : fmt(m(i, j));
             out << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\""
                 << cell << "\" height=\"" << cell << "\" fill=\""
-                << detail::viridis(t) << "\"><title>" << fmt(m(i, j))
+                << (binary ? binary_colour[m(i, j) != 0.0]
+                           : detail::viridis(t))
+                << "\" stroke=\"white\" stroke-width=\"0.5\"><title>"
+                << detail::xml_escape(style.row_axis) << ' '
+                << label(style.row_labels, i) << ", "
+                << detail::xml_escape(style.col_axis) << ' '
+                << label(style.col_labels, j) << ": " << value
                 << "</title></rect>\n";
             if (style.annotate && cell >= 26) {
                 out << "<text x=\"" << x + cell / 2 << "\" y=\""
@@ -187,10 +211,6 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
             }
         }
     }
-    auto label = [&](const std::vector<std::string>& labels, std::size_t k) {
-        return labels.empty() ? std::to_string(k)
-                              : detail::xml_escape(labels[k]);
-    };
     for (std::size_t i = 0; i < rows; i += step) {
         out << "<text x=\"" << left - 6 << "\" y=\""
             << top + cell * (double(i) + 0.5) + 4
@@ -214,9 +234,23 @@ inline void write_heatmap_svg(const std::string& file, const matrix& m,
         << "<text transform=\"translate(16," << top + cell * double(rows) / 2
         << ") rotate(-90)\" text-anchor=\"middle\">"
         << detail::xml_escape(style.row_axis) << " (row)</text>\n";
-    // Colour bar.
     const double bx = left + cell * double(cols) + 14;
     const double bh = cell * double(rows);
+    if (binary) {
+        // Two-entry legend: a swatch and its meaning for 1, then for 0.
+        for (int k = 0; k < 2; ++k) {
+            const double y = top + 4 + 22.0 * k;
+            out << "<rect x=\"" << bx << "\" y=\"" << y << "\" width=\""
+                << bar << "\" height=\"" << bar << "\" fill=\""
+                << binary_colour[1 - k] << "\" stroke=\"#999\"/>\n"
+                << "<text x=\"" << bx + bar + 4 << "\" y=\"" << y + 12
+                << "\">" << detail::xml_escape(style.binary[1 - k])
+                << "</text>\n";
+        }
+        out << "</svg>\n";
+        return;
+    }
+    // Colour bar.
     for (int k = 0; k < 32; ++k) {
         out << "<rect x=\"" << bx << "\" y=\"" << top + bh * (31 - k) / 32
             << "\" width=\"" << bar << "\" height=\"" << bh / 32 + 0.5
