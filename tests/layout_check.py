@@ -213,7 +213,8 @@ function measure(frame, width, w, d, notes) {
   }
   judge("table", "table", function (el) {
     var row = el.querySelector("tr");
-    return "table \"" + shortText(row || el) + "\"";
+    var cells = row ? Array.prototype.map.call(row.children, shortText) : [shortText(el)];
+    return "table \"" + cells.join(" | ").slice(0, 60) + "\"";
   });
   judge("div.fragment, pre.fragment", "code", function (el) {
     var line = el.querySelector("div.line");
