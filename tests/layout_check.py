@@ -149,7 +149,7 @@ function measure(frame, width, w, d, notes) {
     var dr = docContent.getBoundingClientRect();
     column = Math.min(column, dr.left + docContent.clientLeft + docContent.clientWidth);
     if (docContent.scrollWidth > docContent.clientWidth + 1)
-      fail("page", "#doc-content scrolls sideways", docContent.scrollWidth, docContent.clientWidth);
+      fail("page", "#doc-content scrolls sideways", docContent.scrollWidth, docContent.clientWidth, "scroll");
   }
   column = Math.min(column, d.documentElement.clientWidth);
   res.column = {left: Math.round(cr.left), right: Math.round(column * 10) / 10,
@@ -173,7 +173,7 @@ function measure(frame, width, w, d, notes) {
     var label = formulaLabel(texOf(w, span));
     if (right > column + TOL) fail(kind, label, right, column);
     else if (host.scrollWidth > host.clientWidth + 1 && isDisplay)
-      fail(kind, label + " (scrolls)", host.scrollWidth, host.clientWidth);
+      fail(kind, label + " (scrolls sideways)", host.scrollWidth, host.clientWidth, "scroll");
   }
   // MathJax's own verdicts: errors, and anything left untypeset.
   if (w.MathJax && w.MathJax.Hub && w.MathJax.Hub.getAllJax) {
@@ -208,7 +208,7 @@ function measure(frame, width, w, d, notes) {
       var r = el.getBoundingClientRect();
       if (r.right > column + TOL) fail(kind, labelOf(el), r.right, column);
       else if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0)
-        fail(kind, labelOf(el) + " (scrolls sideways)", el.scrollWidth, el.clientWidth);
+        fail(kind, labelOf(el) + " (scrolls sideways)", el.scrollWidth, el.clientWidth, "scroll");
     }
   }
   judge("table", "table", function (el) {
@@ -296,6 +296,16 @@ function run(frame) {
   function poll() {
     if (timedOut()) return;
     var w = frame.contentWindow, d = frame.contentDocument;
+    // Until the page arrives the frame holds about:blank: wait for the page.
+    if (!w || !d || d.URL.indexOf(PAGE) < 0) { setTimeout(poll, 50); return; }
+    if (d.readyState === "complete" && !d.querySelector('script[src*="MathJax.js"]')) {
+      notes.push("no MathJax on this page");
+      var folded = d.querySelectorAll("details");
+      for (var i = 0; i < folded.length; i++) folded[i].open = true;
+      stage = "waiting for the navigation tree";
+      waitTree(w, d);
+      return;
+    }
     if (!w || !d || d.readyState !== "complete" || !w.MathJax || !w.MathJax.Hub || !w.MathJax.Hub.Register) {
       setTimeout(poll, 50);
       return;
@@ -397,7 +407,9 @@ def check_page(chromium, html_dir, page, widths, work):
 
 def describe(failure):
     text = "%s: %s" % (failure["kind"], failure["label"])
-    if "right" in failure and "column" in failure:
+    if failure.get("extra") == "scroll":
+        text += " (scrollWidth %.0f > clientWidth %.0f)" % (failure["right"], failure["column"])
+    elif "right" in failure and "column" in failure:
         text += " (right %.1f > column %.1f)" % (failure["right"], failure["column"])
     return text
 
