@@ -27,9 +27,6 @@ using book_test::IsCloseTo;
 using book_test::random_matrix;
 using book_test::random_qkv;
 
-namespace {
-}
-
 TEST_CASE("Eq. 0.1: row softmax, hand-worked", "[ch00][eq_softmax]")
 {
     // Row 0: exp(0), exp(ln 2), exp(ln 3) = 1, 2, 3; sum 6.

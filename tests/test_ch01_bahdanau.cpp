@@ -60,6 +60,27 @@ matrix reversed_rows(const matrix& a)
     return xt::flip(a, 0);
 }
 
+// Random inputs of the energies of Eq. 1.2: s_prev (T_y, n) drawn with
+// `seed`, h (T_x, 2n) with seed + 10, W_a (n', n) and U_a (n', 2n) with
+// seed + 20 and seed + 30 (standard deviation w_scale), v_a (n',) with
+// seed + 40 (standard deviation v_scale).
+struct energy_inputs {
+    matrix s_prev, h, W_a, U_a;
+    vector v_a;
+};
+
+energy_inputs random_energy_inputs(std::size_t T_y, std::size_t T_x,
+                                   std::size_t n, std::size_t n_prime,
+                                   std::uint64_t seed, double w_scale = 1.0,
+                                   double v_scale = 1.0)
+{
+    return {random_matrix(T_y, n, seed),
+            random_matrix(T_x, 2 * n, seed + 10),
+            random_matrix(n_prime, n, seed + 20, w_scale),
+            random_matrix(n_prime, 2 * n, seed + 30, w_scale),
+            random_vector(n_prime, seed + 40, v_scale)};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Eq. 1.1
@@ -163,11 +184,8 @@ TEST_CASE("Eq. 1.2: precomputed, vectorised and naive energies agree",
         CAPTURE(seed);
         const std::size_t T_y = 3 + seed, T_x = 9 - seed, n = 2 + seed % 3;
         const std::size_t n_prime = 4 + seed;
-        const matrix s_prev = random_matrix(T_y, n, seed);
-        const matrix h = random_matrix(T_x, 2 * n, seed + 10);
-        const matrix W_a = random_matrix(n_prime, n, seed + 20);
-        const matrix U_a = random_matrix(n_prime, 2 * n, seed + 30);
-        const vector v_a = random_vector(n_prime, seed + 40);
+        const auto [s_prev, h, W_a, U_a, v_a] =
+            random_energy_inputs(T_y, T_x, n, n_prime, seed);
         const matrix e = attn::additive_energies(s_prev, h, W_a, U_a, v_a);
         REQUIRE_THAT(e, IsCloseTo(attn::additive_energies_naive(
                                       s_prev, h, W_a, U_a, v_a),
@@ -185,11 +203,9 @@ TEST_CASE("Eq. 1.2: row i depends on s_{i-1} only, column j on h_j only",
 {
     for (std::uint64_t seed : {5u, 6u, 7u}) {
         CAPTURE(seed);
-        const matrix s_prev = random_matrix(4, 3, seed);
-        const matrix h = random_matrix(5, 6, seed + 10);
-        const matrix W_a = random_matrix(7, 3, seed + 20);
-        const matrix U_a = random_matrix(7, 6, seed + 30);
-        const vector v_a = random_vector(7, seed + 40);
+        // T_y = 4, T_x = 5, n = 3, n' = 7.
+        const auto [s_prev, h, W_a, U_a, v_a] =
+            random_energy_inputs(4, 5, 3, 7, seed);
         const matrix e = attn::additive_energies(s_prev, h, W_a, U_a, v_a);
         // Reversing the decoder states reverses the rows of e; reversing
         // the annotations reverses its columns.
@@ -254,11 +270,9 @@ TEST_CASE("Eq. 1.3: every row of weights is a distribution over the source",
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const matrix s_prev = random_matrix(5, 4, seed);
-        const matrix h = random_matrix(9, 8, seed + 10);
-        const matrix W_a = random_matrix(6, 4, seed + 20, 3.0);
-        const matrix U_a = random_matrix(6, 8, seed + 30, 3.0);
-        const vector v_a = random_vector(6, seed + 40, 5.0);
+        // T_y = 5, T_x = 9, n = 4, n' = 6; larger weights, larger energies.
+        const auto [s_prev, h, W_a, U_a, v_a] =
+            random_energy_inputs(5, 9, 4, 6, seed, 3.0, 5.0);
         const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
         REQUIRE_THAT(r.alpha, IsCloseTo(attn::softmax_rows_reference(r.e),
                                         1e-13, 1e-300));
@@ -539,6 +553,19 @@ double model_loss(const attn::alignment_model& m, const matrix& s_prev,
     return attn::alignment_loss(attn::alignment_forward(m, s_prev, h).o, y);
 }
 
+// The hand-worked model of the tests of Eqs. 1.8 and 1.9: n = 1, 2n = 2,
+// n' = 2, V = 2, with W_a = 0, U_a = I, v_a = 0, W_r = I and b_r = 0.
+attn::alignment_model hand_model()
+{
+    attn::alignment_model m;
+    m.W_a = xt::zeros<double>({2, 1});
+    m.U_a = matrix{{1.0, 0.0}, {0.0, 1.0}};
+    m.v_a = xt::zeros<double>({2});
+    m.W_r = matrix{{1.0, 0.0}, {0.0, 1.0}};
+    m.b_r = xt::zeros<double>({2});
+    return m;
+}
+
 // Central differences (L(theta + eps) - L(theta - eps)) / (2 eps) for
 // every entry of the parameter `which`, varied in a copy of m.
 template <class T>
@@ -570,12 +597,7 @@ TEST_CASE("Eq. 1.8: dL/de through the softmax Jacobian, hand-worked",
     //   g_j = dL/dc . h_j = (-1/2, 1/2), g . c = 0,
     //   dL/de_j = alpha_j (g_j - alpha . g) = (-1/4, 1/4).
     // Raising e_1, the energy of the right word, lowers the loss.
-    attn::alignment_model m;
-    m.W_a = xt::zeros<double>({2, 1});
-    m.U_a = matrix{{1.0, 0.0}, {0.0, 1.0}};
-    m.v_a = xt::zeros<double>({2});
-    m.W_r = matrix{{1.0, 0.0}, {0.0, 1.0}};
-    m.b_r = xt::zeros<double>({2});
+    const attn::alignment_model m = hand_model();
     const matrix s_prev = {{1.0}};
     const matrix h = {{1.0, 0.0}, {0.0, 1.0}};
     const auto b = attn::alignment_gradients(m, s_prev, h, {0});
@@ -621,12 +643,7 @@ TEST_CASE("Eq. 1.9: with v_a = 0 only v_a and the readout get a gradient, "
     //   dL/dW_a = dL/dU_a = 0, because each carries a factor v_a = 0.
     // Readout: dL/dW_r = (p - onehot(0)) c^T = (-1/2, 1/2)^T (1/2, 1/2),
     //   dL/db_r = (-1/2, 1/2).
-    attn::alignment_model m;
-    m.W_a = xt::zeros<double>({2, 1});
-    m.U_a = matrix{{1.0, 0.0}, {0.0, 1.0}};
-    m.v_a = xt::zeros<double>({2});
-    m.W_r = matrix{{1.0, 0.0}, {0.0, 1.0}};
-    m.b_r = xt::zeros<double>({2});
+    const attn::alignment_model m = hand_model();
     const auto b = attn::alignment_gradients(m, matrix{{1.0}},
                                              matrix{{1.0, 0.0}, {0.0, 1.0}},
                                              {0});

@@ -53,6 +53,23 @@ layer_inputs random_inputs(std::size_t n_q, std::size_t n_k,
             random_weights(d_model, seed + w_step)};
 }
 
+// The layer as self-attention on random X (n, d_model) drawn with `seed`,
+// its weights drawn with seed + w_step: the inputs and the result.
+struct self_layer {
+    matrix x;
+    multi_head_weights w;
+    attn::multi_head_result r;
+};
+
+self_layer run_self_layer(std::size_t n, std::size_t d_model,
+                          std::size_t heads, std::uint64_t seed,
+                          std::uint64_t w_step = 1)
+{
+    const matrix x = random_matrix(n, d_model, seed);
+    const auto w = random_weights(d_model, seed + w_step);
+    return {x, w, attn::multi_head_attention(x, x, w, heads)};
+}
+
 // The block of rows [h d_k, (h+1) d_k) of w_o: what head h writes through.
 matrix rows_block(const matrix& m, std::size_t h, std::size_t d_k)
 {
@@ -185,9 +202,7 @@ TEST_CASE("Eq. 3.1: head h's block of Q is X times head h's slice of W_q",
 {
     for (std::uint64_t seed : {51u, 52u, 53u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(5, 8, seed);
-        const auto w = random_weights(8, seed + 10);
-        const auto r = attn::multi_head_attention(x, x, w, 4);
+        const auto [x, w, r] = run_self_layer(5, 8, 4, seed, 10);
         for (std::size_t h = 0; h < 4; ++h) {
             const matrix w_q_h = attn::head_view(w.w_q, h, 2);  // (8, 2)
             // Literal loops for Q^h = X W_q^h.
@@ -289,9 +304,7 @@ TEST_CASE("Eq. 3.3: head h fills columns h d_k to (h+1) d_k - 1 of Y",
 {
     for (std::uint64_t seed : {81u, 82u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(6, 8, seed);
-        const auto w = random_weights(8, seed + 1);
-        const auto r = attn::multi_head_attention(x, x, w, 2);
+        const auto [x, w, r] = run_self_layer(6, 8, 2, seed);
         // Concatenate the heads' outputs by hand, column by column.
         matrix joined = xt::zeros<double>({6, 8});
         for (std::size_t h = 0; h < 2; ++h) {
@@ -355,9 +368,7 @@ TEST_CASE("Eq. 3.4: with H = 1 the layer is chapter 2's single head",
 {
     for (std::uint64_t seed : {101u, 102u, 103u}) {
         CAPTURE(seed);
-        const matrix x = random_matrix(6, 8, seed);
-        const auto w = random_weights(8, seed + 1);
-        const auto r = attn::multi_head_attention(x, x, w, 1);
+        const auto [x, w, r] = run_self_layer(6, 8, 1, seed);
         const auto single = attn::self_attention(x, w.w_q, w.w_k, w.w_v);
         REQUIRE_THAT(r.q, IsCloseTo(single.q, 1e-12, 1e-14));
         REQUIRE_THAT(matrix(xt::view(r.a, 0, xt::all(), xt::all())),
@@ -487,9 +498,7 @@ TEST_CASE("Eq. 3.6: concat(heads) W_o = sum_h head_h W_o^h",
         CAPTURE(seed);
         for (std::size_t heads : {2u, 3u, 6u}) {
             const std::size_t d_k = 6 / heads;
-            const matrix x = random_matrix(5, 6, seed);
-            const auto w = random_weights(6, seed + 1);
-            const auto r = attn::multi_head_attention(x, x, w, heads);
+            const auto [x, w, r] = run_self_layer(5, 6, heads, seed);
             matrix sum = xt::zeros<double>({5, 6});
             for (std::size_t h = 0; h < heads; ++h) {
                 sum += xt::linalg::dot(matrix(attn::head_view(r.heads, h, d_k)),

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -36,6 +37,19 @@ const attn::heads_task task;  // V = 5, L = 9, d = 16, H = 4
 // about 1e-16 L / eps ~ 1e-11.
 const double fd_rtol = 1e-6, fd_atol = 1e-8;
 
+// Central differences of `loss` for the tensor that `pick` returns in a
+// copy of `whole` (a model, or a layer case below), all else held fixed.
+template <class Whole, class Pick, class Loss>
+auto fd_part(const Whole& whole, Pick pick, Loss loss)
+{
+    Whole varied = whole;
+    using T = std::decay_t<decltype(pick(varied))>;
+    return central_differences<T>(pick(varied), [&](const T& t) {
+        pick(varied) = t;
+        return loss(varied);
+    });
+}
+
 // A random multi-head layer with cross-attention shapes (n_q != n_k), a
 // mask with one fully masked query row, and gates that are not all one.
 struct layer_case {
@@ -50,11 +64,8 @@ struct layer_case {
         const std::size_t n_q = 4, n_k = 5, d = 6;
         x_q = random_matrix(n_q, d, seed);
         x_kv = random_matrix(n_k, d, seed + 1);
-        w.w_q = random_matrix(d, d, seed + 2);
-        w.w_k = random_matrix(d, d, seed + 3);
-        w.w_v = random_matrix(d, d, seed + 4);
-        w.w_o = random_matrix(d, d, seed + 5);
-        w.b_o = xt::row(random_matrix(1, d, seed + 6), 0);
+        // W_q, W_k, W_v, W_o from seed + 2 .. seed + 5, b_o from seed + 6.
+        w = book_test::random_multi_head_weights(d, seed + 2, 1.0);
         dL_dy = random_matrix(n_q, d, seed + 7);
         const matrix coin = random_matrix(n_q, n_k, seed + 8);
         mask = coin > -0.5;
@@ -64,11 +75,10 @@ struct layer_case {
     }
     // L = sum(dL_dy * y~): a loss whose gradient with respect to y~ is
     // dL_dy (G in the comments below).
-    double loss(const attn::multi_head_weights& w2, const matrix& x_q2,
-                const matrix& x_kv2, const vector& gates2) const
+    double loss() const
     {
-        const auto r = attn::multi_head_attention(x_q2, x_kv2, w2, heads,
-                                                  mask, gates2);
+        const auto r = attn::multi_head_attention(x_q, x_kv, w, heads, mask,
+                                                  gates);
         return xt::sum(dL_dy * r.y)();
     }
     attn::multi_head_gradients backward() const
@@ -78,16 +88,66 @@ struct layer_case {
         return attn::multi_head_attention_backward(x_q, x_kv, w, heads, r,
                                                    dL_dy, gates);
     }
+    // dL/d(input) by central differences: x_q, x_kv or gates.
+    template <class T>
+    T fd(T layer_case::*input) const
+    {
+        return fd_part(
+            *this, [input](layer_case& c) -> T& { return c.*input; },
+            [](const layer_case& c) { return c.loss(); });
+    }
+    // dL/d(weight) by central differences: W_q, W_k, W_v, W_o or b_o.
+    template <class T>
+    T fd(T attn::multi_head_weights::*weight) const
+    {
+        return fd_part(
+            *this, [weight](layer_case& c) -> T& { return c.w.*weight; },
+            [](const layer_case& c) { return c.loss(); });
+    }
 };
 
-// Finite differences of the layer loss with respect to one weight matrix.
-matrix fd_weight(const layer_case& c, matrix attn::multi_head_weights::*which)
+using weights = attn::multi_head_weights;
+
+// Eq. (5.10) literally: E_x |dL(x)/dxi_h|, the mean over the sequences of
+// `test`, with dL(x)/dxi_h by central differences at xi = 1.
+vector importance_by_central_differences(
+    const attn::tiny_model& m, const std::vector<attn::heads_example>& test)
 {
-    return central_differences<matrix>(c.w.*which, [&](const matrix& t) {
-        auto w = c.w;
-        w.*which = t;
-        return c.loss(w, c.x_q, c.x_kv, c.gates);
-    });
+    vector expected = xt::zeros<double>({task.heads});
+    for (const auto& e : test) {
+        const vector fd = central_differences<vector>(
+            xt::ones<double>({task.heads}), [&](const vector& xi) {
+                return attn::tiny_model_forward(task, m, e, xi).loss;
+            });
+        expected += xt::abs(fd) / double(test.size());
+    }
+    return expected;
+}
+
+// Eq. (5.11) by literal loops: each head's largest weight, averaged over
+// the scored queries i = 2..9 of every sequence of `test`, through
+// chapter 3's reference layer.
+vector confidence_by_loops(const attn::tiny_model& m,
+                           const std::vector<attn::heads_example>& test)
+{
+    const std::size_t n = 10, scored = test.size() * (n - 2);
+    vector expected = xt::zeros<double>({task.heads});
+    for (const auto& e : test) {
+        const matrix x = attn::embed_tokens(task, e.tokens);
+        const auto r = attn::multi_head_attention_reference(
+            x, x, m.attention, task.heads,
+            attn::causal_mask(n, n, attn::diagonal::excluded));
+        for (std::size_t h = 0; h < task.heads; ++h) {
+            for (std::size_t i = 2; i < n; ++i) {
+                double top = 0.0;
+                for (std::size_t j = 0; j < n; ++j) {
+                    top = std::max(top, r.a(h, i, j));
+                }
+                expected(h) += top / double(scored);
+            }
+        }
+    }
+    return expected;
 }
 
 }  // namespace
@@ -197,34 +257,23 @@ TEST_CASE("Eqs. 5.2 to 5.7: every model gradient matches central differences",
         const auto e = attn::make_heads_example(task, seed + 20);
         const auto f = attn::tiny_model_forward(task, m, e);
         const auto g = attn::tiny_model_backward(task, m, e, f);
-        auto loss_with = [&](const attn::tiny_model& m2) {
+        const auto loss = [&](const attn::tiny_model& m2) {
             return attn::tiny_model_forward(task, m2, e).loss;
         };
-        const auto fd_w_u = central_differences<matrix>(
-            m.w_u, [&](const matrix& t) {
-                auto m2 = m;
-                m2.w_u = t;
-                return loss_with(m2);
-            });
-        REQUIRE_THAT(g.dL_dw_u, IsCloseTo(fd_w_u, fd_rtol, fd_atol));
-        const auto fd_b_u = central_differences<vector>(
-            m.b_u, [&](const vector& t) {
-                auto m2 = m;
-                m2.b_u = t;
-                return loss_with(m2);
-            });
-        REQUIRE_THAT(g.dL_db_u, IsCloseTo(fd_b_u, fd_rtol, fd_atol));
-        for (auto which : {&attn::multi_head_weights::w_q,
-                           &attn::multi_head_weights::w_k,
-                           &attn::multi_head_weights::w_v,
-                           &attn::multi_head_weights::w_o}) {
-            const auto fd = central_differences<matrix>(
-                m.attention.*which, [&](const matrix& t) {
-                    auto m2 = m;
-                    m2.attention.*which = t;
-                    return loss_with(m2);
-                });
-            REQUIRE_THAT(g.layer.dL_dw.*which, IsCloseTo(fd, fd_rtol, fd_atol));
+        const auto w_u = [](attn::tiny_model& p) -> matrix& { return p.w_u; };
+        const auto b_u = [](attn::tiny_model& p) -> vector& { return p.b_u; };
+        REQUIRE_THAT(g.dL_dw_u,
+                     IsCloseTo(fd_part(m, w_u, loss), fd_rtol, fd_atol));
+        REQUIRE_THAT(g.dL_db_u,
+                     IsCloseTo(fd_part(m, b_u, loss), fd_rtol, fd_atol));
+        for (auto which : {&weights::w_q, &weights::w_k, &weights::w_v,
+                           &weights::w_o}) {
+            const auto attention = [which](attn::tiny_model& p) -> matrix& {
+                return p.attention.*which;
+            };
+            REQUIRE_THAT(g.layer.dL_dw.*which,
+                         IsCloseTo(fd_part(m, attention, loss), fd_rtol,
+                                   fd_atol));
         }
     }
 }
@@ -268,17 +317,10 @@ TEST_CASE("Eq. 5.3: output projection gradients match central differences",
         CAPTURE(seed);
         const layer_case c(seed);
         const auto grads = c.backward();
-        REQUIRE_THAT(grads.dL_dw.w_o, IsCloseTo(fd_weight(c, &attn::
-                                                          multi_head_weights::
-                                                              w_o),
-                                          fd_rtol, fd_atol));
-        const auto fd_b_o = central_differences<vector>(
-            c.w.b_o, [&](const vector& t) {
-                auto w = c.w;
-                w.b_o = t;
-                return c.loss(w, c.x_q, c.x_kv, c.gates);
-            });
-        REQUIRE_THAT(grads.dL_dw.b_o, IsCloseTo(fd_b_o, fd_rtol, fd_atol));
+        REQUIRE_THAT(grads.dL_dw.w_o,
+                     IsCloseTo(c.fd(&weights::w_o), fd_rtol, fd_atol));
+        REQUIRE_THAT(grads.dL_dw.b_o,
+                     IsCloseTo(c.fd(&weights::b_o), fd_rtol, fd_atol));
         // Property: dL/db_o is the column sum of G.
         REQUIRE_THAT(grads.dL_dw.b_o, IsCloseTo(xt::sum(c.dL_dy, {0}), 1e-12));
     }
@@ -292,14 +334,10 @@ TEST_CASE("Eq. 5.4: gate and value gradients match central differences",
         CAPTURE(seed);
         const layer_case c(seed);
         const auto grads = c.backward();
-        const auto fd_gates = central_differences<vector>(
-            c.gates, [&](const vector& t) {
-                return c.loss(c.w, c.x_q, c.x_kv, t);
-            });
-        REQUIRE_THAT(grads.dL_dxi, IsCloseTo(fd_gates, fd_rtol, fd_atol));
+        REQUIRE_THAT(grads.dL_dxi,
+                     IsCloseTo(c.fd(&layer_case::gates), fd_rtol, fd_atol));
         REQUIRE_THAT(grads.dL_dw.w_v,
-                     IsCloseTo(fd_weight(c, &attn::multi_head_weights::w_v),
-                               fd_rtol, fd_atol));
+                     IsCloseTo(c.fd(&weights::w_v), fd_rtol, fd_atol));
         // Property, from Eq. (3.7): dL/dxi_h = <Y^h W_o^h, G>, the inner
         // product of head h's own share of the output with G.
         const auto r = attn::multi_head_attention(c.x_q, c.x_kv, c.w,
@@ -378,11 +416,9 @@ TEST_CASE("Eq. 5.6: query and key gradients match central differences",
         const layer_case c(seed);
         const auto grads = c.backward();
         REQUIRE_THAT(grads.dL_dw.w_q,
-                     IsCloseTo(fd_weight(c, &attn::multi_head_weights::w_q),
-                               fd_rtol, fd_atol));
+                     IsCloseTo(c.fd(&weights::w_q), fd_rtol, fd_atol));
         REQUIRE_THAT(grads.dL_dw.w_k,
-                     IsCloseTo(fd_weight(c, &attn::multi_head_weights::w_k),
-                               fd_rtol, fd_atol));
+                     IsCloseTo(c.fd(&weights::w_k), fd_rtol, fd_atol));
         // Property: query 2 sees no key, so its input gets no gradient.
         REQUIRE_THAT(xt::row(grads.dL_dx_q, 2),
                      IsCloseTo(xt::zeros<double>({6}), 0.0, 0.0));
@@ -397,16 +433,10 @@ TEST_CASE("Eq. 5.7: input gradients match central differences",
         CAPTURE(seed);
         const layer_case c(seed);
         const auto grads = c.backward();
-        const auto fd_x_q = central_differences<matrix>(
-            c.x_q, [&](const matrix& t) {
-                return c.loss(c.w, t, c.x_kv, c.gates);
-            });
-        REQUIRE_THAT(grads.dL_dx_q, IsCloseTo(fd_x_q, fd_rtol, fd_atol));
-        const auto fd_x_kv = central_differences<matrix>(
-            c.x_kv, [&](const matrix& t) {
-                return c.loss(c.w, c.x_q, t, c.gates);
-            });
-        REQUIRE_THAT(grads.dL_dx_kv, IsCloseTo(fd_x_kv, fd_rtol, fd_atol));
+        REQUIRE_THAT(grads.dL_dx_q,
+                     IsCloseTo(c.fd(&layer_case::x_q), fd_rtol, fd_atol));
+        REQUIRE_THAT(grads.dL_dx_kv,
+                     IsCloseTo(c.fd(&layer_case::x_kv), fd_rtol, fd_atol));
     }
 }
 
@@ -418,7 +448,7 @@ TEST_CASE("Eq. 5.7: the check fails when a gradient is perturbed",
     // nothing.
     const layer_case c(81);
     const auto grads = c.backward();
-    const matrix fd = fd_weight(c, &attn::multi_head_weights::w_q);
+    const matrix fd = c.fd(&weights::w_q);
     REQUIRE(IsCloseTo(fd, fd_rtol, fd_atol).match(grads.dL_dw.w_q));
     matrix wrong = grads.dL_dw.w_q;
     wrong(2, 3) += 1e-4;
@@ -560,17 +590,9 @@ TEST_CASE("Eq. 5.10: importance = mean abs(dL/dxi_h), by central differences",
         CAPTURE(seed);
         const auto m = attn::init_tiny_model(task, seed);
         const auto test = attn::make_heads_examples(task, 20, seed);
-        // E_x |dL(x)/dxi_h| with dL(x)/dxi_h by central differences.
-        vector expected = xt::zeros<double>({4});
-        for (const auto& e : test) {
-            const vector fd = central_differences<vector>(
-                xt::ones<double>({4}), [&](const vector& xi) {
-                    return attn::tiny_model_forward(task, m, e, xi).loss;
-                });
-            expected += xt::abs(fd) / 20.0;
-        }
         const vector raw = attn::head_importance(task, m, test, {}, false);
-        REQUIRE_THAT(raw, IsCloseTo(expected, fd_rtol, fd_atol));
+        REQUIRE_THAT(raw, IsCloseTo(importance_by_central_differences(m, test),
+                                    fd_rtol, fd_atol));
         // Normalised by the l2 norm over the layer: unit length.
         const vector unit = attn::head_importance(task, m, test);
         REQUIRE(xt::sum(unit * unit)() == Approx(1.0).epsilon(1e-12));
@@ -608,24 +630,8 @@ TEST_CASE("Eq. 5.11: confidence equals literal loops, lies between 1/9 and 1",
         CAPTURE(seed);
         const auto m = attn::init_tiny_model(task, seed);
         const auto test = attn::make_heads_examples(task, 10, seed);
-        vector expected = xt::zeros<double>({4});
-        for (const auto& e : test) {
-            const auto r = attn::multi_head_attention_reference(
-                attn::embed_tokens(task, e.tokens),
-                attn::embed_tokens(task, e.tokens), m.attention, 4,
-                attn::causal_mask(10, 10, attn::diagonal::excluded));
-            for (std::size_t h = 0; h < 4; ++h) {
-                for (std::size_t i = 2; i < 10; ++i) {
-                    double top = 0.0;
-                    for (std::size_t j = 0; j < 10; ++j) {
-                        top = std::max(top, r.a(h, i, j));
-                    }
-                    expected(h) += top / 80.0;
-                }
-            }
-        }
         const vector c = attn::head_confidence(task, m, test);
-        REQUIRE_THAT(c, IsCloseTo(expected, 1e-12));
+        REQUIRE_THAT(c, IsCloseTo(confidence_by_loops(m, test), 1e-12));
         REQUIRE(xt::all(c >= 1.0 / 9.0 && c <= 1.0));
     }
 }
