@@ -9,8 +9,10 @@
 
 #include <catch2/catch.hpp>
 #include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xsort.hpp>
 
 #include "attention/attend.hpp"
+#include "attention/masking.hpp"
 #include "attention/multi_head.hpp"
 #include "attention/self_attention.hpp"
 #include "test_helpers.hpp"
@@ -294,6 +296,53 @@ TEST_CASE("Eq. 3.2: masked weights are 0, a fully masked row gives b_o",
                                                               4, mask);
         REQUIRE_THAT(r.a, IsCloseTo(ref.a, 1e-12, 1e-14));
         REQUIRE_THAT(r.y, IsCloseTo(ref.y, 1e-12, 1e-14));
+    }
+}
+
+TEST_CASE("Eq. 3.2: a head of width 1 needs a mask to find the "
+          "previous position",
+          "[ch03][eq_head_attention]")
+{
+    // A head of width d_k = 1 scores s_ij = q_i k_j / sqrt(1). Take
+    // q_i = beta = 2 for every query and keys rising with position,
+    // k_j = j, over n = 6 positions.
+    const std::size_t n = 6;
+    const double beta = 2.0;
+    matrix s = xt::zeros<double>({n, n});
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+            s(i, j) = beta * double(j);
+        }
+    }
+    SECTION("without a mask every query prefers the same key")
+    {
+        // Rank 1: every row ranks the keys as k does, so every query's
+        // largest weight is on the last key, never on i - 1 for i < 5.
+        const matrix a = attn::softmax_rows(s);
+        for (std::size_t i = 0; i < n; ++i) {
+            CAPTURE(i);
+            REQUIRE(xt::argmax(xt::row(a, i))() == n - 1);
+        }
+    }
+    SECTION("under the strict causal mask each query finds i - 1")
+    {
+        // Query i sees keys j < i; its favourite is j = i - 1, with
+        // weight 1 / (1 + e^-beta + ... + e^-(i-1) beta) > 1 - e^-beta.
+        const matrix a = attn::softmax_rows(
+            s + attn::mask_bias(
+                    attn::causal_mask(n, n, attn::diagonal::excluded)));
+        for (std::size_t i = 1; i < n; ++i) {
+            CAPTURE(i);
+            REQUIRE(xt::argmax(xt::row(a, i))() == i - 1);
+            REQUIRE(a(i, i - 1) > 1.0 - std::exp(-beta));
+            double z = 0.0;  // the denominator, by hand
+            for (std::size_t j = 0; j < i; ++j) {
+                z += std::exp(-beta * double(j));
+            }
+            REQUIRE(a(i, i - 1) == Approx(1.0 / z).epsilon(1e-15));
+        }
+        // Query 0 sees no key: zero weights (the book's convention).
+        REQUIRE(xt::sum(xt::row(a, 0))() == 0.0);
     }
 }
 
