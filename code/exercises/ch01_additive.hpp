@@ -34,9 +34,9 @@ inline xt::xtensor<double, 2> additive_energies(
 
 // The gradients of the alignment network's three arrays.
 struct alignment_gradients {
-    xt::xtensor<double, 2> d_W_a;  // dL/dW_a (n', n)
-    xt::xtensor<double, 2> d_U_a;  // dL/dU_a (n', 2n)
-    xt::xtensor<double, 1> d_v_a;  // dL/dv_a (n',)
+    xt::xtensor<double, 2> dL_dW_a;  // dL/dW_a (n', n)
+    xt::xtensor<double, 2> dL_dU_a;  // dL/dU_a (n', 2n)
+    xt::xtensor<double, 1> dL_dv_a;  // dL/dv_a (n',)
 };
 
 // Exercise 1.7. The gradients of Eq. (1.9). Given eps = dL/de (T_y, T_x),

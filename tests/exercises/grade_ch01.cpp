@@ -87,16 +87,16 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
         exercise::alignment_gradients g =
             exercise::alignment_parameter_gradients(
                 s_prev, h, W_a, U_a, attn::vector{2.0}, eps);
-        REQUIRE_THAT(g.d_v_a, IsCloseTo(attn::vector{3.0 * z}));
-        REQUIRE_THAT(g.d_W_a, IsCloseTo(attn::matrix{{u}}));
-        REQUIRE_THAT(g.d_U_a, IsCloseTo(attn::matrix{{2.0 * u}}));
+        REQUIRE_THAT(g.dL_dv_a, IsCloseTo(attn::vector{3.0 * z}));
+        REQUIRE_THAT(g.dL_dW_a, IsCloseTo(attn::matrix{{u}}));
+        REQUIRE_THAT(g.dL_dU_a, IsCloseTo(attn::matrix{{2.0 * u}}));
         // v_a = 0, as at the start of training: u = 0, so W_a and U_a get
         // no gradient, while dL/dv_a is still 3 tanh 1.5.
         g = exercise::alignment_parameter_gradients(s_prev, h, W_a, U_a,
                                                     attn::vector{0.0}, eps);
-        REQUIRE_THAT(g.d_v_a, IsCloseTo(attn::vector{3.0 * z}));
-        REQUIRE_THAT(g.d_W_a, IsCloseTo(attn::matrix{{0.0}}));
-        REQUIRE_THAT(g.d_U_a, IsCloseTo(attn::matrix{{0.0}}));
+        REQUIRE_THAT(g.dL_dv_a, IsCloseTo(attn::vector{3.0 * z}));
+        REQUIRE_THAT(g.dL_dW_a, IsCloseTo(attn::matrix{{0.0}}));
+        REQUIRE_THAT(g.dL_dU_a, IsCloseTo(attn::matrix{{0.0}}));
     }
     SECTION("equals attn::alignment_gradients and finite differences")
     {
@@ -120,9 +120,9 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
                 exercise::alignment_parameter_gradients(
                     s_prev, h, model.W_a, model.U_a, model.v_a, eps);
             // The library's full backward pass, chapter 1.
-            REQUIRE_THAT(g.d_v_a, IsCloseTo(b.dL_dtheta.v_a, 1e-10, 1e-12));
-            REQUIRE_THAT(g.d_W_a, IsCloseTo(b.dL_dtheta.W_a, 1e-10, 1e-12));
-            REQUIRE_THAT(g.d_U_a, IsCloseTo(b.dL_dtheta.U_a, 1e-10, 1e-12));
+            REQUIRE_THAT(g.dL_dv_a, IsCloseTo(b.dL_dtheta.v_a, 1e-10, 1e-12));
+            REQUIRE_THAT(g.dL_dW_a, IsCloseTo(b.dL_dtheta.W_a, 1e-10, 1e-12));
+            REQUIRE_THAT(g.dL_dU_a, IsCloseTo(b.dL_dtheta.U_a, 1e-10, 1e-12));
             // Finite differences of L = sum(eps * e(W_a, U_a, v_a)), with
             // the energies of the library.
             const std::function<double(const attn::matrix&)> by_W =
@@ -143,13 +143,13 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
                                              s_prev, h, model.W_a,
                                              model.U_a, v))();
                 };
-            REQUIRE_THAT(g.d_W_a,
+            REQUIRE_THAT(g.dL_dW_a,
                          IsCloseTo(central_differences(model.W_a, by_W, 1e-6),
                                    1e-6, 1e-9));
-            REQUIRE_THAT(g.d_U_a,
+            REQUIRE_THAT(g.dL_dU_a,
                          IsCloseTo(central_differences(model.U_a, by_U, 1e-6),
                                    1e-6, 1e-9));
-            REQUIRE_THAT(g.d_v_a,
+            REQUIRE_THAT(g.dL_dv_a,
                          IsCloseTo(central_differences(model.v_a, by_v, 1e-6),
                                    1e-6, 1e-9));
         }

@@ -10,7 +10,7 @@
 
 namespace exercise {
 
-inline void check_alignment_shapes(const xt::xtensor<double, 2>& s_prev,
+inline void expect_alignment_shapes(const xt::xtensor<double, 2>& s_prev,
                                    const xt::xtensor<double, 2>& h,
                                    const xt::xtensor<double, 2>& W_a,
                                    const xt::xtensor<double, 2>& U_a,
@@ -45,7 +45,7 @@ inline xt::xtensor<double, 2> additive_energies(
     const xt::xtensor<double, 2>& W_a, const xt::xtensor<double, 2>& U_a,
     const xt::xtensor<double, 1>& v_a)
 {
-    check_alignment_shapes(s_prev, h, W_a, U_a, v_a);
+    expect_alignment_shapes(s_prev, h, W_a, U_a, v_a);
     const std::size_t T_y = s_prev.shape()[0], T_x = h.shape()[0];
     const std::size_t n_prime = v_a.shape()[0];
     const xt::xtensor<double, 2> Ws = project_rows(s_prev, W_a);  // (T_y, n')
@@ -62,9 +62,9 @@ inline xt::xtensor<double, 2> additive_energies(
 }
 
 struct alignment_gradients {
-    xt::xtensor<double, 2> d_W_a;  // dL/dW_a (n', n)
-    xt::xtensor<double, 2> d_U_a;  // dL/dU_a (n', 2n)
-    xt::xtensor<double, 1> d_v_a;  // dL/dv_a (n',)
+    xt::xtensor<double, 2> dL_dW_a;  // dL/dW_a (n', n)
+    xt::xtensor<double, 2> dL_dU_a;  // dL/dU_a (n', 2n)
+    xt::xtensor<double, 1> dL_dv_a;  // dL/dv_a (n',)
 };
 
 inline alignment_gradients alignment_parameter_gradients(
@@ -72,7 +72,7 @@ inline alignment_gradients alignment_parameter_gradients(
     const xt::xtensor<double, 2>& W_a, const xt::xtensor<double, 2>& U_a,
     const xt::xtensor<double, 1>& v_a, const xt::xtensor<double, 2>& eps)
 {
-    check_alignment_shapes(s_prev, h, W_a, U_a, v_a);
+    expect_alignment_shapes(s_prev, h, W_a, U_a, v_a);
     const std::size_t T_y = s_prev.shape()[0], T_x = h.shape()[0];
     const std::size_t n_prime = v_a.shape()[0];
     const xt::xtensor<double, 2> Ws = project_rows(s_prev, W_a);  // (T_y, n')
@@ -86,7 +86,7 @@ inline alignment_gradients alignment_parameter_gradients(
         for (std::size_t j = 0; j < T_x; ++j) {
             for (std::size_t k = 0; k < n_prime; ++k) {
                 const double z = std::tanh(Ws(i, k) + Uh(j, k));
-                g.d_v_a(k) += eps(i, j) * z;
+                g.dL_dv_a(k) += eps(i, j) * z;
                 const double u = eps(i, j) * v_a(k) * (1.0 - z * z);
                 u_i(i, k) += u;  // summed over j
                 u_j(j, k) += u;  // summed over i
@@ -96,12 +96,12 @@ inline alignment_gradients alignment_parameter_gradients(
     for (std::size_t k = 0; k < n_prime; ++k) {
         for (std::size_t l = 0; l < W_a.shape()[1]; ++l) {
             for (std::size_t i = 0; i < T_y; ++i) {
-                g.d_W_a(k, l) += u_i(i, k) * s_prev(i, l);
+                g.dL_dW_a(k, l) += u_i(i, k) * s_prev(i, l);
             }
         }
         for (std::size_t l = 0; l < U_a.shape()[1]; ++l) {
             for (std::size_t j = 0; j < T_x; ++j) {
-                g.d_U_a(k, l) += u_j(j, k) * h(j, l);
+                g.dL_dU_a(k, l) += u_j(j, k) * h(j, l);
             }
         }
     }
