@@ -18,6 +18,12 @@
 #include <system_error>
 #include <vector>
 
+// cxxopts reads flags with std::regex unless told not to; its regexes,
+// built in every program that includes this header, cost about 6 s of
+// compilation per program. Its hand-written parser, chosen here, reads
+// every flag the programs have; tests/program_errors.py checks their
+// answers to bad ones.
+#define CXXOPTS_NO_REGEX
 #include <cxxopts.hpp>
 
 #include "book/npy.hpp"
