@@ -569,7 +569,7 @@ attn::alignment_model hand_model()
 // Central differences (L(theta + eps) - L(theta - eps)) / (2 eps) for
 // every entry of the parameter `which`, varied in a copy of m.
 template <class T>
-xt::xarray<double> central_differences(const attn::alignment_model& m,
+xt::xarray<double> model_central_differences(const attn::alignment_model& m,
                                        T attn::alignment_model::*which,
                                        const std::function<double(
                                            const attn::alignment_model&)>& L)
@@ -678,7 +678,7 @@ TEST_CASE("Eq. 1.9: every parameter gradient agrees with central finite "
         const auto agrees = [&](const char* name, auto which) {
             INFO("parameter " << name);
             REQUIRE_THAT(b.dL_dtheta.*which,
-                         IsCloseTo(central_differences(m, which, L), 1e-6,
+                         IsCloseTo(model_central_differences(m, which, L), 1e-6,
                                    1e-9));
         };
         agrees("W_a", &attn::alignment_model::W_a);
