@@ -167,10 +167,10 @@ void equality_demo(std::uint64_t seed)
 // [ch06-online-demo]
 // One query, four keys in two blocks of two: scores (1, 3 | 5, 2) and
 // values (10, 20 | 30, 40). Fold the blocks in one at a time (Eqs. 6.2 and
-// 6.3), keeping m, alpha, l and o after each; then y = o / l (Eq. 6.4)
+// 6.3), keeping m, rho, l and o after each; then y = o / l (Eq. 6.4)
 // and, to compare, the softmax of all four scores at once.
 struct online_demo_result {
-    std::vector<std::array<double, 4>> after;  ///< m, alpha, l, o per block
+    std::vector<std::array<double, 4>> after;  ///< m, rho, l, o per block
     double y_online = 0.0, y_direct = 0.0;
 };
 
@@ -198,7 +198,7 @@ void online_demo(const book::output_sink& out)
 {
     const online_demo_result r = online_demo_compute();
     const std::vector<std::string> scores = {"(1, 3)", "(5, 2)"};
-    book::table t{{"block", "scores", "m after", "rescale e^(m_old - m_new)",
+    book::table t{{"block", "scores", "m after", "rho = e^(m_old - m_new)",
                    "l after", "o after"}, {}};
     for (std::size_t b = 0; b < r.after.size(); ++b) {
         const auto& a = r.after[b];
@@ -213,7 +213,7 @@ void online_demo(const book::output_sink& out)
               << book::fmt(r.y_direct, "%.12f") << "\n\n";
     // The same cells under the chapter's typeset titles.
     t.header = {"block", "scores", "<i>m</i> after",
-                "rescale <i>e</i><sup><i>m</i><sub>old</sub> &minus; "
+                "&rho; = <i>e</i><sup><i>m</i><sub>old</sub> &minus; "
                 "<i>m</i><sub>new</sub></sup>",
                 "<i>l</i> after", "<i>o</i> after"};
     out.markdown("ch06_online_demo.md", t);
@@ -418,8 +418,38 @@ void print_machine(const machine_facts& m)
 }
 
 // [ch06-kv-measure]
+// The best of a few timings of the step that generates token t: with the
+// cache, on the cache itself (the appended row is taken off again after
+// each repetition: no copy, no reallocation), and without it, recomputing
+// the whole prefix of t tokens.
+std::pair<double, double> time_decode_step(attn::kv_cache& cache,
+                                           const matrix& x, std::size_t t,
+                                           const matrix& w_q,
+                                           const matrix& w_k,
+                                           const matrix& w_v)
+{
+    const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
+    double cached = 1e300, uncached = 1e300;
+    for (int rep = 0; rep < 5; ++rep) {
+        auto start = cpu_now();
+        attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
+        cached = std::min(cached, cpu_now() - start);
+        --cache.length;
+        cache.k.resize(cache.length * d);
+        cache.v.resize(cache.length * d);
+    }
+    const matrix prefix = xt::view(x, xt::range(0, t), xt::all());
+    for (int rep = 0; rep < (t > 2048 ? 1 : 3); ++rep) {
+        auto start = cpu_now();
+        attn::decode_step_uncached(prefix, w_q, w_k, w_v);
+        uncached = std::min(uncached, cpu_now() - start);
+    }
+    return {cached, uncached};
+}
+// [ch06-kv-measure]
+
 // Time of one decoding step at length t = 64, 128, ... with and without
-// the cache (d_model = 256, d_k = d_v = 64), best of a few runs.
+// the cache (d_model = 256, d_k = d_v = 64).
 struct kv_timings {
     std::vector<double> t, cached_s, uncached_s;
 };
@@ -439,37 +469,19 @@ kv_timings kv_benchmark(std::size_t max_t)
     cache.v.reserve(max_t * d);
     std::size_t t_next = 64;
     for (std::size_t t = 1; t <= max_t; ++t) {
+        if (t == t_next) {
+            const auto [cached, uncached] =
+                time_decode_step(cache, x, t, w_q, w_k, w_v);
+            out.t.push_back(double(t));
+            out.cached_s.push_back(cached);
+            out.uncached_s.push_back(uncached);
+            t_next *= 2;
+        }
         const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
-        if (t != t_next) {
-            attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
-            continue;
-        }
-        // Time the step that appends token t on the cache itself, then
-        // take the appended row off again (no copy, no reallocation).
-        double cached = 1e300, uncached = 1e300;
-        for (int rep = 0; rep < 5; ++rep) {
-            auto start = cpu_now();
-            attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
-            cached = std::min(cached, cpu_now() - start);
-            --cache.length;
-            cache.k.resize(cache.length * d);
-            cache.v.resize(cache.length * d);
-        }
-        const matrix prefix = xt::view(x, xt::range(0, t), xt::all());
-        for (int rep = 0; rep < (t > 2048 ? 1 : 3); ++rep) {
-            auto start = cpu_now();
-            attn::decode_step_uncached(prefix, w_q, w_k, w_v);
-            uncached = std::min(uncached, cpu_now() - start);
-        }
         attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
-        out.t.push_back(double(t));
-        out.cached_s.push_back(cached);
-        out.uncached_s.push_back(uncached);
-        t_next *= 2;
     }
     return out;
 }
-// [ch06-kv-measure]
 
 // Prints the decoding steps beside Eq. 6.5's ratio and writes them with
 // the model's multiply-adds, which report_ch06.py turns into seconds.

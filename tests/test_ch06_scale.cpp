@@ -97,7 +97,7 @@ TEST_CASE("Eq. 6.3: the rescaling step, hand-worked",
 {
     // Block 1, scores (1, 3), m = 3:  l = e^-2 + 1,
     //   o = 10 e^-2 + 20.
-    // Block 2, scores (5, 2), m = 5: alpha = e^(3 - 5) = e^-2, so
+    // Block 2, scores (5, 2), m = 5: rho = e^(3 - 5) = e^-2, so
     //   l = (e^-2 + 1) e^-2 + 1 + e^-3,
     //   o = (10 e^-2 + 20) e^-2 + 30 + 40 e^-3.
     const matrix s = {{1.0, 3.0, 5.0, 2.0}};

@@ -82,6 +82,51 @@ inline void expect_decode_weights(const std::string& where,
                  "(d_model, d_v)");
 }
 
+// The shapes decode_step_cached needs: the weights agree, x_t is one token
+// of width d_model, and a cache that already holds rows has the widths of
+// these weights. (append_to_cache checks that the cache is whole.)
+inline void expect_decode_step(const kv_cache& cache, const matrix& x_t,
+                               const matrix& w_q, const matrix& w_k,
+                               const matrix& w_v)
+{
+    expect_decode_weights("decode_step_cached", w_q, w_k, w_v);
+    const std::size_t d_model = w_q.shape()[0], d_k = w_q.shape()[1];
+    const std::size_t d_v = w_v.shape()[1];
+    expect_shape("decode_step_cached", "x_t", x_t, {1, d_model},
+                 "(1, d_model)");
+    if (cache.length > 0 && (cache.d_k != d_k || cache.d_v != d_v)) {
+        throw std::invalid_argument(
+            "decode_step_cached: the cache holds keys of width "
+            + std::to_string(cache.d_k) + " and values of width "
+            + std::to_string(cache.d_v) + ", got " + std::to_string(d_k)
+            + " and " + std::to_string(d_v));
+    }
+}
+
+
+// Tiled attention needs blocks of at least one query and one key.
+inline void expect_block_sizes(std::size_t block_q, std::size_t block_k)
+{
+    if (block_q == 0 || block_k == 0) {
+        throw std::invalid_argument("attention_tiled: block sizes must be "
+                                    "at least 1, got block_q = "
+                                    + std::to_string(block_q) + ", block_k = "
+                                    + std::to_string(block_k));
+    }
+}
+
+// The shapes decode_step_uncached needs: the weights agree and x is a
+// nonempty prefix of tokens of width d_model.
+inline void expect_decode_prefix(const matrix& x, const matrix& w_q,
+                                 const matrix& w_k, const matrix& w_v)
+{
+    expect_decode_weights("decode_step_uncached", w_q, w_k, w_v);
+    const std::size_t t = x.shape()[0], d_model = w_q.shape()[0];
+    expect_nonempty("decode_step_uncached", "x", x);
+    expect_shape("decode_step_uncached", "x", x, {t, d_model},
+                 "(t, d_model)");
+}
+
 }  // namespace detail
 
 // [ch06-cost-model]
@@ -230,6 +275,44 @@ inline online_softmax_state online_softmax_start(std::size_t n_q,
 
 namespace detail {
 
+// Row-major products with one BLAS call each, so that the kernels below
+// read as their equations. p = scale * q k^T: q (rows, d_k), k (cols, d_k),
+// p (rows, cols).
+inline void scaled_scores(std::size_t rows, std::size_t cols, std::size_t d_k,
+                          double scale, const double* q, const double* k,
+                          double* p)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(cols),
+                int(d_k), scale, q, int(d_k), k, int(d_k), 0.0, p, int(cols));
+}
+
+// o += p v: p (rows, cols), v (cols, d_v), o (rows, d_v).
+inline void add_product(std::size_t rows, std::size_t cols, std::size_t d_v,
+                        const double* p, const double* v, double* o)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows),
+                int(d_v), int(cols), 1.0, p, int(cols), v, int(d_v), 1.0, o,
+                int(d_v));
+}
+
+// Sets to -inf the scores of the block (rows, cols) at (i0, j0) whose keys
+// the mask (n_q, n_k) forbids; does nothing if mask is null.
+inline void mask_block(const bool* mask, std::size_t n_k, std::size_t i0,
+                       std::size_t j0, std::size_t rows, std::size_t cols,
+                       double* p)
+{
+    if (mask == nullptr) {
+        return;
+    }
+    for (std::size_t i = 0; i < rows; ++i) {
+        for (std::size_t j = 0; j < cols; ++j) {
+            if (!mask[(i0 + i) * n_k + j0 + j]) {
+                p[i * cols + j] = minus_inf;
+            }
+        }
+    }
+}
+
 // [ch06-online-update]
 // Folds one block of keys into the running state of `rows` queries,
 // Eqs. (6.2) and (6.3). On entry p holds the block's scores (rows, cols),
@@ -252,12 +335,12 @@ inline void online_softmax_fold(std::size_t rows, std::size_t cols,
             continue;
         }
         // Rescale what was summed under the old maximum, Eq. (6.3);
-        // alpha = exp(-inf) = 0 on the first allowed block.
-        const double alpha = std::exp(m[i] - m_new);
-        if (alpha != 1.0) {
-            l[i] *= alpha;
+        // rho = exp(-inf) = 0 on the first allowed block.
+        const double rho = std::exp(m[i] - m_new);
+        if (rho != 1.0) {
+            l[i] *= rho;
             for (std::size_t c = 0; c < d_v; ++c) {
-                o[i * d_v + c] *= alpha;
+                o[i * d_v + c] *= rho;
             }
         }
         double sum = 0.0;
@@ -268,10 +351,7 @@ inline void online_softmax_fold(std::size_t rows, std::size_t cols,
         l[i] += sum;
         m[i] = m_new;
     }
-    // o += p v_block: the block's share of Eq. (6.3), one BLAS product.
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows),
-                int(d_v), int(cols), 1.0, p, int(cols), v_block, int(d_v),
-                1.0, o, int(d_v));
+    add_product(rows, cols, d_v, p, v_block, o);  // o += p v_block, Eq. (6.3)
 }
 // [ch06-online-update]
 
@@ -295,19 +375,11 @@ inline void attention_tiled_raw(std::size_t n_q, std::size_t n_k,
         double* o = y + i0 * d_v;  // the running o lives in y's rows
         for (std::size_t j0 = 0; j0 < n_k; j0 += block_k) {
             const std::size_t cols = std::min(block_k, n_k - j0);
-            // The block's scores Q_i K_j^T / sqrt(d_k), Eq. (0.2).
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows),
-                        int(cols), int(d_k), scale, q + i0 * d_k, int(d_k),
-                        k + j0 * d_k, int(d_k), 0.0, p.data(), int(cols));
-            if (mask != nullptr) {
-                for (std::size_t i = 0; i < rows; ++i) {
-                    for (std::size_t j = 0; j < cols; ++j) {
-                        if (!mask[(i0 + i) * n_k + j0 + j]) {
-                            p[i * cols + j] = minus_inf;
-                        }
-                    }
-                }
-            }
+            // The block's scores Q_i K_j^T / sqrt(d_k), Eq. (0.2), with
+            // -inf where the mask forbids a key.
+            scaled_scores(rows, cols, d_k, scale, q + i0 * d_k, k + j0 * d_k,
+                          p.data());
+            mask_block(mask, n_k, i0, j0, rows, cols, p.data());
             online_softmax_fold(rows, cols, d_v, p.data(), v + j0 * d_v,
                                 m.data(), l.data(), o);
         }
@@ -395,12 +467,7 @@ inline matrix attention_tiled(const matrix& q, const matrix& k,
 {
     const auto n = detail::expect_attention_args("attention_tiled", q, k, v,
                                                 mask);
-    if (block_q == 0 || block_k == 0) {
-        throw std::invalid_argument("attention_tiled: block sizes must be "
-                                    "at least 1, got block_q = "
-                                    + std::to_string(block_q) + ", block_k = "
-                                    + std::to_string(block_k));
-    }
+    detail::expect_block_sizes(block_q, block_k);
     matrix y = xt::empty<double>({n[0], n[3]});               // (n_q, d_v)
     detail::attention_tiled_raw(n[0], n[1], n[2], n[3], q.data(), k.data(),
                                 v.data(),
@@ -436,27 +503,13 @@ inline matrix decode_step_cached(kv_cache& cache,
                                  const matrix& x_t, const matrix& w_q,
                                  const matrix& w_k, const matrix& w_v)
 {
-    detail::expect_decode_weights("decode_step_cached", w_q, w_k, w_v);
-    detail::expect_cache("decode_step_cached", cache);
-    const std::size_t d_model = w_q.shape()[0], d_k = w_q.shape()[1];
-    const std::size_t d_v = w_v.shape()[1];
-    expect_shape("decode_step_cached", "x_t", x_t, {1, d_model},
-                 "(1, d_model)");
-    if (cache.length == 0) {
-        cache.d_k = d_k;
-        cache.d_v = d_v;
-    } else if (cache.d_k != d_k || cache.d_v != d_v) {
-        throw std::invalid_argument(
-            "decode_step_cached: the cache holds keys of width "
-            + std::to_string(cache.d_k) + " and values of width "
-            + std::to_string(cache.d_v) + ", got " + std::to_string(d_k)
-            + " and " + std::to_string(d_v));
-    }
+    detail::expect_decode_step(cache, x_t, w_q, w_k, w_v);
+    const std::size_t d_k = w_q.shape()[1], d_v = w_v.shape()[1];
     // Project the new token only: 3 d_model d_k multiply-adds.
     const matrix q_t = xt::linalg::dot(x_t, w_q);                 // (1, d_k)
     const matrix k_t = xt::linalg::dot(x_t, w_k);                 // (1, d_k)
     const matrix v_t = xt::linalg::dot(x_t, w_v);                 // (1, d_v)
-    append_to_cache(cache, k_t, v_t, "decode_step_cached");
+    append_to_cache(cache, k_t, v_t, "decode_step_cached");  // checks it
     // One query over t cached keys: 2 t d_k multiply-adds.
     matrix y_t = xt::empty<double>({std::size_t(1), d_v});        // (1, d_v)
     detail::attention_tiled_raw(1, cache.length, d_k, d_v, q_t.data(),
@@ -480,11 +533,8 @@ inline matrix decode_step_cached(kv_cache& cache,
 inline matrix decode_step_uncached(const matrix& x, const matrix& w_q,
                                    const matrix& w_k, const matrix& w_v)
 {
-    detail::expect_decode_weights("decode_step_uncached", w_q, w_k, w_v);
-    const std::size_t t = x.shape()[0], d_model = w_q.shape()[0];
-    expect_nonempty("decode_step_uncached", "x", x);
-    expect_shape("decode_step_uncached", "x", x, {t, d_model},
-                 "(t, d_model)");
+    detail::expect_decode_prefix(x, w_q, w_k, w_v);
+    const std::size_t t = x.shape()[0];
     const matrix q = xt::linalg::dot(x, w_q);                     // (t, d_k)
     const matrix k = xt::linalg::dot(x, w_k);                     // (t, d_k)
     const matrix v = xt::linalg::dot(x, w_v);                     // (t, d_v)
