@@ -904,9 +904,14 @@ std::string seeds_sentences(const seed_study& st)
         half.push_back(r.halfway);
     }
     out << " From step " << st.steps / 2 << " to step " << st.steps
-        << " the one-head models' mean rose from "
-        << fmt(spread_of(half).mean, "%.3f") << " to "
-        << fmt(by_heads[0].mean, "%.3f") << ".\n";
+        << " the one-head models' mean "
+        << (milli(by_heads[0].mean) > milli(spread_of(half).mean)
+                ? "rose from " + fmt(spread_of(half).mean, "%.3f") + " to "
+                      + fmt(by_heads[0].mean, "%.3f")
+                      + ": their curves had not flattened"
+                : "stayed at " + fmt(by_heads[0].mean, "%.3f")
+                      + " or fell")
+        << ".\n";
     // The pruning orders: on which seeds each kept the best pair.
     std::vector<std::string> once, again, ablation;
     std::size_t all_roles = 0;

@@ -521,8 +521,8 @@ TEST_CASE("Eq. 5.8: training is deterministic for a seed, lowers the loss",
     REQUIRE(attn::evaluate_tiny_model(task, a, test).loss < before);
 }
 
-TEST_CASE("Eq. 5.8: each training sequence has its own seed; a report "
-          "averages the batches since the last one; Adam starts at zero",
+TEST_CASE("Eq. 5.8: each training sequence has its own seed, a report "
+          "averages the batches since the last one, Adam starts at zero",
           "[ch05][eq_adam]")
 {
     attn::training_options options;
