@@ -966,7 +966,8 @@ void print_seeds(const seed_study& st)
               << "at step " << st.steps / 2 << "):\n";
     heads_count_table(st).print(std::cout, 0);
     std::cout << "\nThe " << task.heads << "-head models, seed by seed "
-              << "(accuracy with 2 heads left in each pruning order):\n";
+              << "(then the accuracy with 2 heads left\nin each pruning "
+              << "order):\n";
     seeds_table(st).print(std::cout, 0);
 }
 
