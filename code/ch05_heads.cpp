@@ -13,6 +13,7 @@
 //   ch05_heads --load D          read those weights instead of training
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -64,35 +65,107 @@ double chance_accuracy(const std::vector<attn::heads_example>& test)
     return double(best) / double(scored);
 }
 
-attn::tiny_model train(std::uint64_t seed, std::size_t steps,
-                       const std::vector<attn::heads_example>& test,
-                       const book::output_sink& out)
+// Why the test accuracy of Figure 5.1 runs ahead of the training accuracy,
+// from the curve's columns (step, loss, train acc, test acc, train acc now).
+std::string training_lag_sentence(
+    const std::vector<std::vector<double>>& curve)
+{
+    std::size_t widest = 0;  // the report where test acc leads train acc most
+    double lead = 0.0, apart = 0.0;
+    for (std::size_t k = 0; k < curve[0].size(); ++k) {
+        if (curve[3][k] - curve[2][k] > lead) {
+            lead = curve[3][k] - curve[2][k];
+            widest = k;
+        }
+        apart = std::max(apart, std::abs(curve[4][k] - curve[3][k]));
+    }
+    const auto step = [&](std::size_t k) {
+        return fmt(curve[0][k], "%.0f");
+    };
+    std::ostringstream out;
+    out << "At step " << step(widest) << " the batches of steps "
+        << (widest == 0 ? "1" : fmt(curve[0][widest - 1] + 1, "%.0f"))
+        << " to " << step(widest) << " scored "
+        << fmt(curve[2][widest], "%.3f") << " as they were trained on and "
+        << "the test set " << fmt(curve[3][widest], "%.3f")
+        << "; the same batches scored again by the model of step "
+        << step(widest) << " give " << fmt(curve[4][widest], "%.3f")
+        << " (the last column of the table in *Run it*). Over all reports, "
+        << "the batches scored again by the current model are within "
+        << fmt(apart, "%.3f") << " of the test accuracy, while the running "
+        << "average trails it by up to " << fmt(lead, "%.3f") << ": "
+        << (apart < 0.5 * lead
+                ? "the gap is the lag of the average, not a harder "
+                  "training set."
+                : "the lag of the average explains only part of the gap.")
+        << '\n';
+    return out.str();
+}
+
+// The training sequences of the steps after `from` up to `to`: the
+// batches a progress report averages over.
+std::vector<attn::heads_example> batches_since(
+    const attn::training_options& options, std::size_t from, std::size_t to)
+{
+    std::vector<attn::heads_example> out;
+    for (std::size_t step = from + 1; step <= to; ++step) {
+        for (std::size_t b = 0; b < options.batch; ++b) {
+            out.push_back(attn::training_example(task, options, step, b));
+        }
+    }
+    return out;
+}
+
+// A training run of the main model: the model, and the test accuracy at
+// each report (by step).
+struct trained {
+    attn::tiny_model model;
+    std::map<std::size_t, double> test_accuracy;
+};
+
+trained train(std::uint64_t seed, std::size_t steps,
+              const std::vector<attn::heads_example>& test,
+              const book::output_sink& out)
 {
     attn::training_options options;
     options.seed = seed;
     options.steps = steps;
-    std::vector<std::vector<double>> curve(4);
+    std::vector<std::vector<double>> curve(5);
+    std::map<std::size_t, double> test_accuracies;
+    std::size_t last_report = 0;
     std::cout << "Training: " << options.steps << " Adam steps of "
               << options.batch << " sequences, step size "
               << fmt(options.lr) << ", seed " << seed << "\n"
-              << "   step    loss  train acc  test acc\n";
+              << "   step    loss  train acc  test acc  train acc now\n";
     const auto m = attn::train_tiny_model(
         task, options,
         [&](const attn::training_report& r, const attn::tiny_model& now) {
             const double test_accuracy =
                 attn::evaluate_tiny_model(task, now, test).accuracy;
+            // The batches the train acc column averaged over, scored again
+            // by the model of this step.
+            const double train_now = attn::evaluate_tiny_model(
+                task, now, batches_since(options, last_report, r.step))
+                                         .accuracy;
+            last_report = r.step;
             std::cout << fmt(double(r.step), "%7.0f") << "  "
                       << fmt(r.loss, "%6.3f") << "  "
                       << fmt(r.accuracy, "%9.3f") << "  "
-                      << fmt(test_accuracy, "%8.3f") << '\n';
+                      << fmt(test_accuracy, "%8.3f") << "  "
+                      << fmt(train_now, "%13.3f") << '\n';
             curve[0].push_back(double(r.step));
             curve[1].push_back(r.loss);
             curve[2].push_back(r.accuracy);
             curve[3].push_back(test_accuracy);
+            curve[4].push_back(train_now);
+            test_accuracies[r.step] = test_accuracy;
         });
     out.columns("ch05_training.dat",
-                {"step", "loss", "train_accuracy", "test_accuracy"}, curve);
-    return m;
+                {"step", "loss", "train_accuracy", "test_accuracy",
+                 "train_accuracy_now"},
+                curve);
+    out.text("ch05_training_lag.md", training_lag_sentence(curve));
+    return {m, test_accuracies};
 }
 
 // What a head does, from where its weight goes (see head_pattern).
@@ -570,6 +643,334 @@ void write_analysis(const analysis& a, const book::output_sink& out)
     out.text("ch05_findings.md", findings(a));
 }
 
+// ---- Over several seeds: the spread of the main results, and the
+// controls with H = 1 and H = 2 heads at the same d_model. ----
+
+// The number of weights of a model: W_q, W_k, W_v, W_o, b_o, W_u, b_u.
+std::size_t weight_count(const attn::tiny_model& m)
+{
+    const auto& a = m.attention;
+    return a.w_q.size() + a.w_k.size() + a.w_v.size() + a.w_o.size()
+           + a.b_o.size() + m.w_u.size() + m.b_u.size();
+}
+
+// One model of the spread: H heads, trained like the main model with its
+// seed and scored on that seed's test set, halfway and at the end.
+struct seed_run {
+    std::size_t heads = 0;
+    std::uint64_t seed = 0;
+    std::size_t weights = 0;
+    double halfway = 0.0;   // test accuracy after steps / 2
+    double accuracy = 0.0;  // test accuracy after all steps
+    attn::tiny_model model;
+};
+
+seed_run train_quietly(std::size_t heads, std::uint64_t seed,
+                       std::size_t steps,
+                       const std::vector<attn::heads_example>& test)
+{
+    attn::heads_task t = task;
+    t.heads = heads;  // d_k = d_model / H; the weights keep their shapes
+    attn::training_options options;
+    options.seed = seed;
+    options.steps = steps;
+    options.report_every = std::max<std::size_t>(steps / 2, 1);
+    seed_run r;
+    r.heads = heads;
+    r.seed = seed;
+    r.model = attn::train_tiny_model(
+        t, options,
+        [&](const attn::training_report& report, const attn::tiny_model& now) {
+            if (report.step == steps / 2) {
+                r.halfway = attn::evaluate_tiny_model(t, now, test).accuracy;
+            }
+        });
+    r.weights = weight_count(r.model);
+    r.accuracy = attn::evaluate_tiny_model(t, r.model, test).accuracy;
+    return r;
+}
+
+// Mean, lowest and highest of some numbers.
+struct spread {
+    double mean = 0.0, low = 0.0, high = 0.0;
+};
+
+spread spread_of(const std::vector<double>& x)
+{
+    spread s{0.0, *std::min_element(x.begin(), x.end()),
+             *std::max_element(x.begin(), x.end())};
+    for (double v : x) {
+        s.mean += v / double(x.size());
+    }
+    return s;
+}
+
+std::vector<std::string> spread_cells(const std::vector<double>& x)
+{
+    const auto s = spread_of(x);
+    return {fmt(s.mean, "%.3f"), fmt(s.low, "%.3f"), fmt(s.high, "%.3f")};
+}
+
+// Everything over the seeds: runs[H index][seed index], and the analysis
+// of each H = 4 model.
+struct seed_study {
+    std::vector<std::size_t> heads;      // H of each row of runs
+    std::vector<std::uint64_t> seeds;
+    std::vector<std::vector<seed_run>> runs;
+    std::vector<analysis> full;          // one per seed, H = task.heads
+    std::size_t steps = 0;
+};
+
+seed_study study_seeds(std::uint64_t first, std::size_t count,
+                       std::size_t steps, const trained& main_run,
+                       const analysis& main_analysis)
+{
+    seed_study st;
+    st.heads = {1, 2, task.heads};
+    st.steps = steps;
+    for (std::size_t k = 0; k < count; ++k) {
+        st.seeds.push_back(first + k);
+    }
+    st.runs.resize(st.heads.size());
+    for (auto seed : st.seeds) {
+        const auto test = attn::make_heads_examples(task, test_sequences,
+                                                    seed);
+        for (std::size_t c = 0; c < st.heads.size(); ++c) {
+            const auto half = main_run.test_accuracy.find(steps / 2);
+            seed_run r;
+            if (st.heads[c] == task.heads && seed == first
+                && half != main_run.test_accuracy.end()) {
+                // The main model itself: the same seed trains it again.
+                r = {task.heads, seed, weight_count(main_run.model),
+                     half->second,
+                     attn::evaluate_tiny_model(task, main_run.model, test)
+                         .accuracy,
+                     main_run.model};
+            } else {
+                r = train_quietly(st.heads[c], seed, steps, test);
+            }
+            const bool is_main = st.heads[c] == task.heads && seed == first;
+            if (st.heads[c] == task.heads) {
+                st.full.push_back(is_main ? main_analysis
+                                          : analyse(r.model, test));
+            }
+            st.runs[c].push_back(std::move(r));
+        }
+    }
+    return st;
+}
+
+// Table 5.5: test accuracy by the number of heads, over the seeds.
+book::table heads_count_table(const seed_study& st)
+{
+    book::table t{{"H", "d_k", "weights", "mean", "min", "max",
+                   "half", "by seed"},
+                  {}};
+    t.nowrap = {7};
+    t.page_header = {"<i>H</i>", "<i>d<sub>k</sub></i>", "weights",
+                     "test accuracy: mean", "min", "max",
+                     "mean at step " + std::to_string(st.steps / 2),
+                     "by seed " + std::to_string(st.seeds.front()) + " to "
+                         + std::to_string(st.seeds.back())};
+    for (std::size_t c = 0; c < st.heads.size(); ++c) {
+        std::vector<double> acc, half;
+        for (const auto& r : st.runs[c]) {
+            acc.push_back(r.accuracy);
+            half.push_back(r.halfway);
+        }
+        std::vector<std::string> row{
+            std::to_string(st.heads[c]),
+            std::to_string(task.d_model / st.heads[c]),
+            std::to_string(st.runs[c].front().weights)};
+        for (const auto& cell : spread_cells(acc)) {
+            row.push_back(cell);
+        }
+        row.push_back(fmt(spread_of(half).mean, "%.3f"));
+        std::string each;
+        for (double x : acc) {
+            each += (each.empty() ? "" : " ") + fmt(x, "%.3f");
+        }
+        row.push_back(each);
+        t.add(row);
+    }
+    return t;
+}
+
+// The two heads left by a pruning order.
+std::size_t kept_pair(const pruning_order& p)
+{
+    std::size_t mask = (std::size_t(1) << task.heads) - 1;
+    for (std::size_t k = 0; k + 2 < task.heads; ++k) {
+        mask &= ~(std::size_t(1) << p.order[k]);
+    }
+    return mask;
+}
+
+std::size_t count_kind(const analysis& a, const std::string& kind)
+{
+    std::size_t n = 0;
+    for (const auto& p : a.patterns) {
+        n += describe(p) == kind ? 1 : 0;
+    }
+    return n;
+}
+
+// Table 5.6: the main results of every H = 4 model, one seed per row, and
+// their mean, lowest and highest.
+book::table seeds_table(const seed_study& st)
+{
+    book::table t{{"seed", "accuracy", "prev/copy/mixed", "Î_h once",
+                   "Î_h again", "ablation", "best", "random"},
+                  {}};
+    t.page_header = {"seed", "test accuracy",
+                     "heads: previous / copy / mixed",
+                     "2 left, by <i>&Icirc;<sub>h</sub></i> once",
+                     "by <i>&Icirc;<sub>h</sub></i> again", "by ablation",
+                     "best pair", "random order: mean"};
+    std::vector<std::vector<double>> columns(6);
+    for (std::size_t k = 0; k < st.full.size(); ++k) {
+        const auto& a = st.full[k];
+        const std::vector<double> values{
+            a.full.accuracy, a.by_importance.curve[2],
+            a.by_remeasured.curve[2], a.by_ablation.curve[2],
+            a.subsets(a.best_pair), a.random.mean[2]};
+        std::vector<std::string> row{
+            std::to_string(st.seeds[k]), fmt(values[0], "%.3f"),
+            std::to_string(count_kind(a, "previous token")) + "/"
+                + std::to_string(count_kind(a, "copy detector")) + "/"
+                + std::to_string(count_kind(a, "mixed"))};
+        for (std::size_t c = 1; c < values.size(); ++c) {
+            row.push_back(fmt(values[c], "%.3f"));
+        }
+        for (std::size_t c = 0; c < values.size(); ++c) {
+            columns[c].push_back(values[c]);
+        }
+        t.add(row);
+    }
+    const char* names[] = {"mean", "min", "max"};
+    for (std::size_t w = 0; w < 3; ++w) {
+        std::vector<std::string> row{names[w]};
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+            const auto s = spread_of(columns[c]);
+            row.push_back(fmt(w == 0 ? s.mean : w == 1 ? s.low : s.high,
+                              "%.3f"));
+            if (c == 0) {
+                row.push_back("");
+            }
+        }
+        t.add(row);
+    }
+    return t;
+}
+
+// What the seeds show, as sentences for the chapter.
+std::string seeds_sentences(const seed_study& st)
+{
+    const std::size_t n = st.seeds.size(), last = st.heads.size() - 1;
+    std::vector<spread> by_heads;
+    for (const auto& runs : st.runs) {
+        std::vector<double> acc;
+        for (const auto& r : runs) {
+            acc.push_back(r.accuracy);
+        }
+        by_heads.push_back(spread_of(acc));
+    }
+    // Compared as printed (3 decimals), so that a sentence never
+    // contradicts the table.
+    const auto milli = [](double x) { return long(std::lround(1000 * x)); };
+    std::ostringstream out;
+    out << "- Over the " << n << " seeds, one head reaches a test accuracy "
+        << "of " << fmt(by_heads[0].mean, "%.3f") << " on average (from "
+        << fmt(by_heads[0].low, "%.3f") << " to "
+        << fmt(by_heads[0].high, "%.3f") << "), two heads "
+        << fmt(by_heads[1].mean, "%.3f") << " and " << st.heads[last]
+        << " heads " << fmt(by_heads[last].mean, "%.3f") << " (Table 5.5).";
+    for (std::size_t c = 0; c < last; ++c) {
+        std::size_t lower = 0, higher = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const long a = milli(st.runs[c][k].accuracy);
+            const long b = milli(st.runs[last][k].accuracy);
+            lower += a < b ? 1 : 0;
+            higher += a > b ? 1 : 0;
+        }
+        out << " With " << (st.heads[c] == 1 ? "one head" : "two heads")
+            << ", the model scores lower than the " << st.heads[last]
+            << "-head model of the same seed on " << lower << " of " << n
+            << " seeds, higher on " << higher << ", the same on "
+            << n - lower - higher << ".";
+    }
+    std::vector<double> half;
+    for (const auto& r : st.runs[0]) {
+        half.push_back(r.halfway);
+    }
+    out << " From step " << st.steps / 2 << " to step " << st.steps
+        << " the one-head models' mean "
+        << (milli(by_heads[0].mean) > milli(spread_of(half).mean)
+                ? "rose from " + fmt(spread_of(half).mean, "%.3f") + " to "
+                      + fmt(by_heads[0].mean, "%.3f")
+                      + ": their curves had not flattened"
+                : "stayed at " + fmt(by_heads[0].mean, "%.3f")
+                      + " or fell")
+        << ".\n";
+    // The pruning orders: on which seeds each kept the best pair.
+    std::vector<std::string> once, again, ablation;
+    std::size_t all_roles = 0;
+    std::vector<double> two_left[5];  // once, again, ablation, best, random
+    for (std::size_t k = 0; k < n; ++k) {
+        const auto& a = st.full[k];
+        const auto seed = std::to_string(st.seeds[k]);
+        if (kept_pair(a.by_importance) == a.best_pair) once.push_back(seed);
+        if (kept_pair(a.by_remeasured) == a.best_pair) again.push_back(seed);
+        if (kept_pair(a.by_ablation) == a.best_pair) ablation.push_back(seed);
+        all_roles += count_kind(a, "previous token") >= 1
+                             && count_kind(a, "copy detector") >= 1
+                         ? 1 : 0;
+        const double values[5] = {a.by_importance.curve[2],
+                                  a.by_remeasured.curve[2],
+                                  a.by_ablation.curve[2],
+                                  a.subsets(a.best_pair), a.random.mean[2]};
+        for (std::size_t c = 0; c < 5; ++c) {
+            two_left[c].push_back(values[c]);
+        }
+    }
+    const auto seeds_of = [](const std::vector<std::string>& v) {
+        return std::to_string(v.size())
+               + (v.empty() ? "" : " (seed" + std::string(v.size() > 1
+                                                              ? "s " : " ")
+                                       + book::and_list(v) + ")");
+    };
+    const auto mean = [&](std::size_t c) {
+        return fmt(spread_of(two_left[c]).mean, "%.3f");
+    };
+    out << "- In " << all_roles << " of the " << n << " four-head models "
+        << "at least one head is a previous-token head and one a copy "
+        << "detector (Table 5.6).\n"
+        << "- With two heads left, pruning keeps the best pair of heads in "
+        << seeds_of(once) << " of " << n << " seeds by "
+        << "<i>&Icirc;<sub>h</sub></i> measured once, in " << seeds_of(again)
+        << " by <i>&Icirc;<sub>h</sub></i> measured again after each "
+        << "removal, and in " << seeds_of(ablation) << " by ablation. The "
+        << "mean accuracy with two heads left is " << mean(0) << " by "
+        << "<i>&Icirc;<sub>h</sub></i> once, " << mean(1) << " by "
+        << "<i>&Icirc;<sub>h</sub></i> again, " << mean(2)
+        << " by ablation, " << mean(3) << " for the best pair and "
+        << mean(4) << " for a random order.\n";
+    return out.str();
+}
+
+void print_seeds(const seed_study& st)
+{
+    std::cout << "\nOver seeds " << st.seeds.front() << " to "
+              << st.seeds.back() << " (" << st.steps << " steps each), "
+              << "test accuracy by the number of heads H\n(half: the mean "
+              << "at step " << st.steps / 2 << "):\n";
+    heads_count_table(st).print(std::cout, 0);
+    std::cout << "\nThe " << task.heads << "-head models, seed by seed "
+              << "(then the accuracy with 2 heads left\nin each pruning "
+              << "order):\n";
+    seeds_table(st).print(std::cout, 0);
+}
+
 attn::tiny_model load_model(const std::string& dir)
 {
     attn::tiny_model m;
@@ -616,9 +1017,9 @@ void save_model(const attn::tiny_model& m, const attn::heads_example& e,
 
 // What follows training or loading: the analysis, printed, written for the
 // book (--out) and saved (--save).
-int report(const attn::tiny_model& m,
-           const std::vector<attn::heads_example>& test,
-           const book::common_args& args)
+analysis report(const attn::tiny_model& m,
+                const std::vector<attn::heads_example>& test,
+                const book::common_args& args)
 {
     const book::output_sink out(args.out_dir);
     const analysis a = analyse(m, test);
@@ -628,7 +1029,7 @@ int report(const attn::tiny_model& m,
     if (!args.save_dir.empty()) {
         save_model(m, test.front(), a, args.save_dir);
     }
-    return 0;
+    return a;
 }
 
 // --load DIR: the weights from DIR instead of training, then the same
@@ -638,7 +1039,8 @@ int run_load_save(const book::common_args& args,
 {
     const auto m = load_model(args.load_dir);
     std::cout << "Loaded the weights from " << args.load_dir << '\n';
-    return report(m, test, args);
+    report(m, test, args);
+    return 0;
 }
 
 int run(const cxxopts::ParseResult& options, const book::common_args& args)
@@ -660,9 +1062,18 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     if (!args.load_dir.empty()) {
         return run_load_save(args, test);
     }
-    const auto m = train(args.seed, steps, test,
-                         book::output_sink(args.out_dir));
-    return report(m, test, args);
+    const book::output_sink out(args.out_dir);
+    const auto main_run = train(args.seed, steps, test, out);
+    const analysis a = report(main_run.model, test, args);
+    const auto seeds = options["seeds"].as<std::size_t>();
+    if (seeds > 0) {
+        const auto st = study_seeds(args.seed, seeds, steps, main_run, a);
+        print_seeds(st);
+        out.markdown("ch05_heads_count.md", heads_count_table(st));
+        out.markdown("ch05_seeds.md", seeds_table(st));
+        out.text("ch05_seed_findings.md", seeds_sentences(st));
+    }
+    return 0;
 }
 
 }  // namespace
@@ -676,7 +1087,11 @@ int main(int argc, char** argv)
         [](cxxopts::Options& options) {
             options.add_options()(
                 "steps", "Adam steps of training",
-                cxxopts::value<std::size_t>()->default_value("600"), "N");
+                cxxopts::value<std::size_t>()->default_value("600"), "N")(
+                "seeds",
+                "seeds --seed .. --seed + N - 1 for the spread of the "
+                "results and the H = 1, 2 controls (0: none)",
+                cxxopts::value<std::size_t>()->default_value("5"), "N");
         },
         [](const cxxopts::ParseResult& options,
            const book::common_args& args) { return run(options, args); });

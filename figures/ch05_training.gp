@@ -15,6 +15,7 @@ set title "accuracy"
 set ylabel "share of positions right"
 set yrange [0:1.05]
 set key bottom right
-plot data using 1:3 with linespoints lt 2 title "training batches", \
-     data using 1:4 with linespoints lt 3 title "1000 test sequences"
+plot data using 1:3 with linespoints lt 2 title "training batches, as trained", \
+     data using 1:4 with linespoints lt 3 title "1000 test sequences", \
+     data using 1:5 with lines lt 4 dt 2 title "same batches, model of the step"
 unset multiplot

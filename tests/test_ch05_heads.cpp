@@ -521,6 +521,64 @@ TEST_CASE("Eq. 5.8: training is deterministic for a seed, lowers the loss",
     REQUIRE(attn::evaluate_tiny_model(task, a, test).loss < before);
 }
 
+TEST_CASE("Eq. 5.8: each training sequence has its own seed, a report "
+          "averages the batches since the last one, Adam starts at zero",
+          "[ch05][eq_adam]")
+{
+    attn::training_options options;
+    options.seed = 3;
+    options.batch = 2;
+    options.steps = 2;
+    options.report_every = 1;
+    // Sequence b of step t has seed (seed << 40) ^ (stream 0 << 36) ^
+    // (t * batch + b): step 2, b = 1 is (3 << 40) ^ 5.
+    const auto e = attn::training_example(task, options, 2, 1);
+    const auto by_hand =
+        attn::make_heads_example(task, (std::uint64_t(3) << 40) ^ 5);
+    REQUIRE(e.tokens == by_hand.tokens);
+    REQUIRE_FALSE(attn::training_example(task, options, 1, 1).tokens
+                  == e.tokens);
+    // The first report: the mean loss and the accuracy of step 1's two
+    // sequences under the initial weights, before the update.
+    const auto m0 = attn::init_tiny_model(task, 3);
+    const auto f0 = attn::tiny_model_forward(
+        task, m0, attn::training_example(task, options, 1, 0));
+    const auto f1 = attn::tiny_model_forward(
+        task, m0, attn::training_example(task, options, 1, 1));
+    std::vector<attn::training_report> reports;
+    attn::train_tiny_model(
+        task, options,
+        [&](const attn::training_report& r, const attn::tiny_model&) {
+            reports.push_back(r);
+        });
+    REQUIRE(reports.size() == 2);
+    REQUIRE(reports[0].step == 1);
+    REQUIRE(reports[0].loss == Approx((f0.loss + f1.loss) / 2));
+    REQUIRE(reports[0].accuracy
+            == Approx(double(f0.correct + f1.correct)
+                      / double(f0.scored + f1.scored)));
+    // The second report starts afresh: step 2's sequences alone, under
+    // the weights after one step.
+    auto one_step = options;
+    one_step.steps = 1;
+    const auto m1 = attn::train_tiny_model(task, one_step);
+    const double step2_loss =
+        (attn::tiny_model_forward(task, m1, by_hand).loss
+         + attn::tiny_model_forward(
+               task, m1, attn::training_example(task, options, 2, 0)).loss)
+        / 2;
+    REQUIRE(reports[1].step == 2);
+    REQUIRE(reports[1].loss == Approx(step2_loss));
+    // Adam's state before the first step: zero moments shaped like the
+    // model, t = 0, the given step size.
+    const auto s = attn::adam_start(m0, 0.5);
+    REQUIRE(s.t == 0);
+    REQUIRE(s.lr == 0.5);
+    REQUIRE(s.m.attention.w_q.shape() == m0.attention.w_q.shape());
+    REQUIRE(xt::all(xt::equal(s.v.w_u, 0.0)));
+    REQUIRE(xt::all(xt::equal(s.m.attention.b_o, 0.0)));
+}
+
 // [ch05-training-test]
 TEST_CASE("Training on seed 1 reaches 90% test accuracy, heads specialise",
           "[ch05][training]")

@@ -76,6 +76,19 @@ void adam_update(T& theta, const T& g, T& m, T& v, const adam_state& s)
 }
 // [ch05-adam]
 
+/// \brief Adam's state before the first step: moments of zero.
+/// \param m  the model to train (only its shapes are read)
+/// \param lr the step size alpha
+/// \return the state, t = 0
+inline adam_state adam_start(const tiny_model& m, double lr)
+{
+    adam_state s;
+    s.m = zeros_like(m);
+    s.v = zeros_like(m);
+    s.lr = lr;
+    return s;
+}
+
 /// \brief One Adam step on every weight of the model.
 /// \param m the model, updated
 /// \param g the gradient of the loss, averaged over a batch

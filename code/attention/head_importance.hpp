@@ -185,7 +185,7 @@ inline void expect_subsets(const std::string& where, const heads_task& task,
 
 }  // namespace detail
 
-// [ch05-prune]
+// [ch05-subsets]
 /// \brief Accuracy of the model with every subset of its heads on: entry
 ///        `mask` has head h on when bit h of `mask` is set.
 /// \param task     the sizes
@@ -207,7 +207,35 @@ inline vector subset_accuracies(const heads_task& task, const tiny_model& m,
     }
     return accuracy;
 }
+// [ch05-subsets]
 
+namespace detail {
+
+// 2^H subset accuracies, and an order naming each of the H heads once.
+inline void expect_pruning_order(const std::string& where,
+                                 const vector& accuracy,
+                                 const std::vector<std::size_t>& order)
+{
+    if (order.size() > 20
+        || accuracy.size() != (std::size_t(1) << order.size())) {
+        throw std::invalid_argument(
+            where + ": expected 2^H subset accuracies for the H = "
+            + std::to_string(order.size()) + " heads of order (H <= 20), got "
+            + std::to_string(accuracy.size()));
+    }
+    std::vector<bool> named(order.size(), false);
+    for (std::size_t h : order) {
+        if (h >= order.size() || named[h]) {
+            throw std::invalid_argument(where + ": order must name "
+                                        "each head once");
+        }
+        named[h] = true;
+    }
+}
+
+}  // namespace detail
+
+// [ch05-prune]
 /// \brief Accuracy as heads are gated off one at a time in a given order.
 /// \param accuracy the accuracy of every subset of heads `(2^H,)`, from
 ///        subset_accuracies()
@@ -218,21 +246,11 @@ inline vector subset_accuracies(const heads_task& task, const tiny_model& m,
 inline std::vector<double> pruning_curve(const vector& accuracy,
                                          const std::vector<std::size_t>& order)
 {
-    if (order.size() > 20
-        || accuracy.size() != (std::size_t(1) << order.size())) {
-        throw std::invalid_argument(
-            "pruning_curve: expected 2^H subset accuracies for the H = "
-            + std::to_string(order.size()) + " heads of order (H <= 20), got "
-            + std::to_string(accuracy.size()));
-    }
+    detail::expect_pruning_order("pruning_curve", accuracy, order);
     std::size_t mask = accuracy.size() - 1;                    // all on
     std::vector<double> curve{accuracy(mask)};
     for (std::size_t h : order) {
-        if (h >= order.size() || !((mask >> h) & 1)) {
-            throw std::invalid_argument("pruning_curve: order must name "
-                                        "each head once");
-        }
-        mask &= ~(std::size_t(1) << h);
+        mask &= ~(std::size_t(1) << h);                        // head h off
         curve.push_back(accuracy(mask));
     }
     return curve;

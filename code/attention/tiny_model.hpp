@@ -10,11 +10,11 @@
 //                                                            // (n, d)
 //   M       strict causal mask, M_ij = [j < i]               // (n, n)
 //   y       multi-head attention of x under M                // (n, d)
-//   z       x + y, the residual stream                       // (n, d)
+//   x1      x + y, the residual stream after the layer (X^(1)) // (n, d)
 //   W_u     read-out weights                                 // (d, 2V)
 //   b_u     read-out bias                                    // (2V,)
-//   logits  z W_u + b_u (Lambda in the chapter)              // (n, 2V)
-//   p       softmax_rows(ell)                                // (n, 2V)
+//   logits  x1 W_u + b_u (Lambda in the chapter)              // (n, 2V)
+//   p       softmax_rows(logits)                             // (n, 2V)
 //   L       mean cross-entropy over the scored positions     // scalar
 //   xi      head gates                                       // (H,)
 //   dL_d<symbol>  dL/d<symbol>, the same shape as <symbol>
@@ -124,7 +124,7 @@ inline void expect_tiny_model(const heads_task& task, const tiny_model& m)
 struct tiny_forward {
     matrix x;                  ///< input `(n, d)`
     multi_head_result layer;   ///< the attention layer's result
-    matrix z;                  ///< residual stream x + y `(n, d)`
+    matrix x1;                 ///< residual stream x + y, X^(1) `(n, d)`
     matrix logits;             ///< `(n, 2V)`
     matrix p;                  ///< class probabilities `(n, 2V)`
     double loss = 0.0;         ///< mean cross-entropy over scored positions
@@ -164,6 +164,30 @@ inline void expect_model_and_example(const std::string& where,
 
 }  // namespace detail
 
+namespace detail {
+
+// The mean cross-entropy of Eq. (5.1) over the scored positions of e, how
+// many of them the argmax names right, and how many there are.
+inline void score_positions(tiny_forward& f, const heads_example& e)
+{
+    for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+        if (e.target[i] < 0) {
+            continue;
+        }
+        const auto t = std::size_t(e.target[i]);
+        f.loss -= std::log(f.p(i, t));
+        const auto row = xt::row(f.p, i);
+        const auto best = std::size_t(std::max_element(row.begin(),
+                                                       row.end())
+                                      - row.begin());
+        f.correct += best == t ? 1 : 0;
+        f.scored += 1;
+    }
+    f.loss /= double(std::max<std::size_t>(f.scored, 1));
+}
+
+}  // namespace detail
+
 // [ch05-tiny-forward]
 /// \brief The tiny model on one sequence, Eq. \ref eq_tiny_model "(5.1)".
 /// \param task  the sizes
@@ -183,23 +207,10 @@ inline tiny_forward tiny_model_forward(const heads_task& task,
                                   diagonal::excluded); // (n, n)
     f.layer = multi_head_attention(f.x, f.x, m.attention, task.heads, mask,
                                    gates);
-    f.z = f.x + f.layer.y;                                     // (n, d)
-    f.logits = xt::linalg::dot(f.z, m.w_u) + m.b_u;            // (n, 2V)
+    f.x1 = f.x + f.layer.y;                                    // (n, d)
+    f.logits = xt::linalg::dot(f.x1, m.w_u) + m.b_u;            // (n, 2V)
     f.p = softmax_rows(f.logits);                              // (n, 2V)
-    for (std::size_t i = 0; i < e.tokens.size(); ++i) {
-        if (e.target[i] < 0) {
-            continue;
-        }
-        const auto t = std::size_t(e.target[i]);
-        f.loss -= std::log(f.p(i, t));
-        const auto row = xt::row(f.p, i);
-        const auto best = std::size_t(std::max_element(row.begin(),
-                                                       row.end())
-                                      - row.begin());
-        f.correct += best == t ? 1 : 0;
-        f.scored += 1;
-    }
-    f.loss /= double(std::max<std::size_t>(f.scored, 1));
+    detail::score_positions(f, e);  // the loss L, the hits, |S|
     return f;
 }
 // [ch05-tiny-forward]
@@ -221,21 +232,17 @@ inline void expect_forward_of(const std::string& where,
     expect_model_and_example(where, task, m, e);
     const std::size_t n = e.tokens.size();
     expect_shape(where, "f.x", f.x, {n, task.d_model}, "(n, d_model)");
-    expect_shape(where, "f.z", f.z, {n, task.d_model}, "(n, d_model)");
+    expect_shape(where, "f.x1", f.x1, {n, task.d_model}, "(n, d_model)");
     expect_shape(where, "f.p", f.p, {n, task.classes()}, "(n, 2V)");
 }
 
 }  // namespace detail
 
 // [ch05-tiny-backward]
-/// \brief Gradients of the loss of Eq. \ref eq_tiny_model "(5.1)", by Eqs.
-///        \ref eq_grad_logits "(5.2)" to \ref eq_grad_projections "(5.7)".
-/// \param task  the sizes
-/// \param m     the model
-/// \param e     the sequence and its targets
-/// \param f     the forward pass on `e` with the same gates
-/// \param gates head gates xi `(H,)`; empty means all on
-/// \return the gradients
+/// \brief Gradients of the loss of Eq. \ref eq_tiny_model "(5.1)" of model
+///        `m` on sequence `e`, whose forward pass with these `gates` is
+///        `f`, by Eqs. \ref eq_grad_logits "(5.2)" to
+///        \ref eq_grad_projections "(5.7)".
 inline tiny_gradients tiny_model_backward(const heads_task& task,
                                           const tiny_model& m,
                                           const heads_example& e,
@@ -254,10 +261,10 @@ inline tiny_gradients tiny_model_backward(const heads_task& task,
     }
     dL_dlogits /= double(std::max<std::size_t>(f.scored, 1));
     tiny_gradients g;
-    g.dL_dw_u = xt::linalg::dot(xt::transpose(f.z),
+    g.dL_dw_u = xt::linalg::dot(xt::transpose(f.x1),
                                 dL_dlogits);                   // (d, 2V)
     g.dL_db_u = xt::sum(dL_dlogits, {0});                      // (2V,)
-    // z = x + y: the residual passes dL/dz to y unchanged.
+    // x1 = x + y: the residual passes dL/dx1 to y unchanged.
     const matrix dL_dy = xt::linalg::dot(dL_dlogits, xt::transpose(m.w_u));
     g.layer = multi_head_attention_backward(f.x, f.x, m.attention,
                                             task.heads, f.layer, dL_dy,
@@ -271,15 +278,15 @@ inline tiny_gradients tiny_model_backward(const heads_task& task,
 /// \return zeros of the same shapes
 inline tiny_model zeros_like(const tiny_model& m)
 {
-    tiny_model z;
-    z.attention.w_q = xt::zeros_like(m.attention.w_q);
-    z.attention.w_k = xt::zeros_like(m.attention.w_k);
-    z.attention.w_v = xt::zeros_like(m.attention.w_v);
-    z.attention.w_o = xt::zeros_like(m.attention.w_o);
-    z.attention.b_o = xt::zeros_like(m.attention.b_o);
-    z.w_u = xt::zeros_like(m.w_u);
-    z.b_u = xt::zeros_like(m.b_u);
-    return z;
+    tiny_model zero;
+    zero.attention.w_q = xt::zeros_like(m.attention.w_q);
+    zero.attention.w_k = xt::zeros_like(m.attention.w_k);
+    zero.attention.w_v = xt::zeros_like(m.attention.w_v);
+    zero.attention.w_o = xt::zeros_like(m.attention.w_o);
+    zero.attention.b_o = xt::zeros_like(m.attention.b_o);
+    zero.w_u = xt::zeros_like(m.w_u);
+    zero.b_u = xt::zeros_like(m.b_u);
+    return zero;
 }
 
 /// \brief Accuracy and mean loss of a model on a set of sequences.

@@ -58,9 +58,14 @@ inline void expect_training_options(const std::string& where,
     }
 }
 
-// sum += g, weight by weight.
-inline void add_gradients(tiny_gradients& sum, const tiny_gradients& g)
+// sum += g, weight by weight; the first of a batch (b = 0) is copied.
+inline void add_gradients(tiny_gradients& sum, const tiny_gradients& g,
+                          std::size_t b)
 {
+    if (b == 0) {
+        sum = g;
+        return;
+    }
     auto& w = sum.layer.dL_dw;
     w.w_q += g.layer.dL_dw.w_q;
     w.w_k += g.layer.dL_dw.w_k;
@@ -84,13 +89,55 @@ inline void scale_gradients(tiny_gradients& g, double factor)
 
 }  // namespace detail
 
+/// \brief Sequence `b` of the batch of training step `step`: the same
+///        sequence on every machine for a seed, never one of the test set.
+/// \param task    the sizes
+/// \param options the run's settings (its seed and batch size)
+/// \param step    the step, from 1
+/// \param b       the sequence's place in the batch, below `batch`
+/// \return the sequence and its targets
+inline heads_example training_example(const heads_task& task,
+                                      const training_options& options,
+                                      std::size_t step, std::size_t b)
+{
+    // Sequence seeds never repeat, and never meet the test set's.
+    return make_heads_example(
+        task, detail::sequence_seed(options.seed, 0,
+                                    step * options.batch + b));
+}
+
+namespace detail {
+
+// Loss and hits on the training batches since the last report: measured
+// by each step's forward pass, with the weights before that step's update.
+struct training_tally {
+    double loss_sum = 0.0;
+    std::size_t sequences = 0, correct = 0, scored = 0;
+
+    void add(const tiny_forward& f)
+    {
+        loss_sum += f.loss;
+        sequences += 1;
+        correct += f.correct;
+        scored += f.scored;
+    }
+    // The report for `step`, and a fresh start for the next one.
+    training_report take(std::size_t step)
+    {
+        const training_report r{
+            step, loss_sum / double(sequences),
+            double(correct) / double(std::max<std::size_t>(scored, 1))};
+        *this = training_tally{};
+        return r;
+    }
+};
+
+}  // namespace detail
+
 // [ch05-train]
-/// \brief Trains a tiny model with Adam on fresh random sequences.
-/// \param task     the sizes
-/// \param options  steps, batch, step size, seed
-/// \param progress called with each report and the model so far (may be
-///        empty)
-/// \return the trained model
+/// \brief Trains a tiny model with Adam on fresh random sequences of
+///        `task`, as `options` says; calls `progress` (unless empty) with
+///        each report and the model so far. \return the trained model
 inline tiny_model train_tiny_model(
     const heads_task& task, const training_options& options,
     const std::function<void(const training_report&, const tiny_model&)>&
@@ -98,44 +145,22 @@ inline tiny_model train_tiny_model(
 {
     detail::expect_training_options("train_tiny_model", task, options);
     tiny_model m = init_tiny_model(task, options.seed);
-    adam_state s;
-    s.m = zeros_like(m);
-    s.v = zeros_like(m);
-    s.lr = options.lr;
-    double loss_sum = 0.0;
-    std::size_t correct = 0, scored = 0;
+    adam_state s = adam_start(m, options.lr);
+    detail::training_tally tally;  // loss and hits since the last report
     for (std::size_t step = 1; step <= options.steps; ++step) {
         tiny_gradients sum;
         for (std::size_t b = 0; b < options.batch; ++b) {
-            // Sequence seeds never repeat, and never meet the test set's.
-            const auto e = make_heads_example(
-                task, detail::sequence_seed(options.seed, 0,
-                                            step * options.batch + b));
+            const auto e = training_example(task, options, step, b);
             const auto f = tiny_model_forward(task, m, e);
-            const auto g = tiny_model_backward(task, m, e, f);
-            if (b == 0) {
-                sum = g;
-            } else {
-                detail::add_gradients(sum, g);
-            }
-            loss_sum += f.loss;
-            correct += f.correct;
-            scored += f.scored;
+            detail::add_gradients(sum, tiny_model_backward(task, m, e, f), b);
+            tally.add(f);
         }
         // The batch's mean gradient, then one step of Eq. (5.8).
         detail::scale_gradients(sum, 1.0 / double(options.batch));
         adam_step(m, sum, s);
         if (progress && (step % options.report_every == 0
                          || step == options.steps)) {
-            const std::size_t since = step % options.report_every
-                                          ? step % options.report_every
-                                          : options.report_every;
-            progress({step, loss_sum / double(since * options.batch),
-                      double(correct) / double(std::max<std::size_t>(
-                                            scored, 1))},
-                     m);
-            loss_sum = 0.0;
-            correct = scored = 0;
+            progress(tally.take(step), m);
         }
     }
     return m;
