@@ -5,9 +5,10 @@
 //
 //   ch01_bahdanau                  the chapter's demonstrations
 //   ch01_bahdanau --load D --save E
-//       reads D/h.npy (T_x, 2n), D/s_prev.npy (T_y, n), D/W_a.npy (n', n),
-//       D/U_a.npy (n', 2n), D/v_a.npy (n',) and writes E/e.npy,
-//       E/alpha.npy (T_y, T_x) and E/c.npy (T_y, 2n)
+//       reads D/h.npy (T_x, 2d_h), D/s_prev.npy (T_y, d_h) (the decoder
+//       states q_{i-1}), D/W_a.npy (d_a, d_h), D/U_a.npy (d_a, 2d_h),
+//       D/v_a.npy (d_a,) and writes E/e.npy, E/alpha.npy (the weights A,
+//       T_y by T_x) and E/c.npy (T_y, 2d_h); the file names are fixed
 //   ch01_bahdanau --out D          also writes the figure and table data
 #include <cmath>
 #include <cstdint>
@@ -39,45 +40,45 @@ void encoder_demo(std::uint64_t seed, const book::output_sink& out)
 {
     // [ch01-encoder-example]
     // Six source words as random vectors of width m = 4, a forward and a
-    // backward tanh network with n = 3, four random decoder states
-    // s_0..s_3 (T_y = 4; no decoder runs), and an alignment network of
-    // width n' = 5, all drawn in this order from one attn::rng.
-    const std::size_t T_x = 6, m = 4, n = 3, T_y = 4, n_prime = 5;
+    // backward tanh network with d_h = 3, four random decoder states
+    // q_{-1}..q_2 (T_y = 4; no decoder runs), and an alignment network of
+    // width d_a = 5, all drawn in this order from one attn::rng.
+    const std::size_t T_x = 6, m = 4, d_h = 3, T_y = 4, d_a = 5;
     attn::rng r(seed);
     const matrix x = attn::normal_matrix(T_x, m, r);             // (T_x, m)
-    const matrix W_fwd = attn::normal_matrix(n, m, r);
-    const matrix U_fwd = attn::normal_matrix(n, n, r);
-    const matrix W_bwd = attn::normal_matrix(n, m, r);
-    const matrix U_bwd = attn::normal_matrix(n, n, r);
+    const matrix W_fwd = attn::normal_matrix(d_h, m, r);
+    const matrix U_fwd = attn::normal_matrix(d_h, d_h, r);
+    const matrix W_bwd = attn::normal_matrix(d_h, m, r);
+    const matrix U_bwd = attn::normal_matrix(d_h, d_h, r);
     const matrix h_fwd = attn::rnn_states(x, W_fwd, U_fwd, false);
-                                                                 // (T_x, n)
+                                                               // (T_x, d_h)
     const matrix h_bwd = attn::rnn_states(x, W_bwd, U_bwd, true);
-                                                                 // (T_x, n)
-    const matrix h = attn::annotations(h_fwd, h_bwd);            // (T_x, 2n)
-    const matrix s_prev = attn::normal_matrix(T_y, n, r);        // (T_y, n)
-    const matrix W_a = attn::normal_matrix(n_prime, n, r);
-    const matrix U_a = attn::normal_matrix(n_prime, 2 * n, r);
-    const vector v_a = xt::row(attn::normal_matrix(1, n_prime, r), 0);
-    const auto result = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
+                                                               // (T_x, d_h)
+    const matrix h = attn::annotations(h_fwd, h_bwd);          // (T_x, 2d_h)
+    const matrix q_prev = attn::normal_matrix(T_y, d_h, r);    // (T_y, d_h)
+    const matrix W_a = attn::normal_matrix(d_a, d_h, r);
+    const matrix U_a = attn::normal_matrix(d_a, 2 * d_h, r);
+    const vector v_a = xt::row(attn::normal_matrix(1, d_a, r), 0);
+    const auto result = attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a);
     // [ch01-encoder-example]
 
     std::size_t naive_count = 0, precomputed_count = 0;
     const matrix e_naive = attn::additive_energies_naive(
-        s_prev, h, W_a, U_a, v_a, &naive_count);
+        q_prev, h, W_a, U_a, v_a, &naive_count);
     const matrix e_pre = attn::additive_energies_precomputed(
-        s_prev, h, W_a, U_a, v_a, &precomputed_count);
-    std::cout << "A random encoder and four random decoder states s_0..s_3 "
+        q_prev, h, W_a, U_a, v_a, &precomputed_count);
+    std::cout << "A random encoder and four random decoder states q_{-1}..q_2 "
               << "(seed " << seed << "):\n  T_x = " << T_x << ", T_y = "
-              << T_y << ", n = " << n << ", n' = " << n_prime
+              << T_y << ", d_h = " << d_h << ", d_a = " << d_a
               << "\n  annotations h " << attn::shape_string(h.shape())
               << ", energies e " << attn::shape_string(result.e.shape())
               << ", contexts c " << attn::shape_string(result.c.shape())
-              << "\n  weights alpha (one row per target word, each sums "
+              << "\n  weights A (one row per target word, each sums "
               << "to 1):\n";
     for (std::size_t i = 0; i < T_y; ++i) {
         std::cout << "   ";
         for (std::size_t j = 0; j < T_x; ++j) {
-            std::cout << book::fmt(result.alpha(i, j), " %.3f");
+            std::cout << book::fmt(result.a(i, j), " %.3f");
         }
         std::cout << '\n';
     }
@@ -88,27 +89,27 @@ void encoder_demo(std::uint64_t seed, const book::output_sink& out)
               << "\n  multiplications counted in the loops: "
               << with_commas(naive_count) << " from scratch,\n  "
               << with_commas(precomputed_count) << " with U_a h_j and "
-              << "W_a s_{i-1} computed once each\n\n";
+              << "W_a q_{i-1} computed once each\n\n";
 
     // The same count, in closed form, at the sizes of Bahdanau et al.
     struct setting {
         std::string name;
-        std::size_t T_x, T_y, n, n_prime;
+        std::size_t T_x, T_y, d_h, d_a;
     };
     const std::vector<setting> settings = {
-        {"the example above", T_x, T_y, n, n_prime},
+        {"the example above", T_x, T_y, d_h, d_a},
         {"the paper, 30 words", 30, 30, 1000, 1000},
         {"the paper, 50 words", 50, 50, 1000, 1000},
     };
-    book::table cost{{"setting", "T_x", "T_y", "n", "n'", "from scratch",
+    book::table cost{{"setting", "T_x", "T_y", "d_h", "d_a", "from scratch",
                       "precomputed", "ratio"},
                      {}};
     for (const auto& s : settings) {
-        const auto c = attn::additive_multiplications(s.T_x, s.T_y, s.n,
-                                                      2 * s.n, s.n_prime);
+        const auto c = attn::additive_multiplications(s.T_x, s.T_y, s.d_h,
+                                                      2 * s.d_h, s.d_a);
         const double ratio = double(c.naive) / double(c.precomputed);
         cost.add({s.name, std::to_string(s.T_x), std::to_string(s.T_y),
-                  std::to_string(s.n), std::to_string(s.n_prime),
+                  std::to_string(s.d_h), std::to_string(s.d_a),
                   with_commas(c.naive), with_commas(c.precomputed),
                   book::fmt(ratio, "%.1f")});
     }
@@ -118,9 +119,10 @@ void encoder_demo(std::uint64_t seed, const book::output_sink& out)
     std::cout << '\n';
     // The same cells, under headers typeset for the page.
     cost.header = {"setting", "<i>T<sub>x</sub></i>", "<i>T<sub>y</sub></i>",
-                   "<i>n</i>", "<i>n</i>&prime;", "every pair from scratch",
+                   "<i>d<sub>h</sub></i>", "<i>d<sub>a</sub></i>",
+                   "every pair from scratch",
                    "<i>U<sub>a</sub>h<sub>j</sub></i> and "
-                   "<i>W<sub>a</sub>s<sub>i&minus;1</sub></i> precomputed",
+                   "<i>W<sub>a</sub>q<sub>i&minus;1</sub></i> precomputed",
                    "ratio"};
     out.markdown("ch01_cost.md", cost);
 }
@@ -169,41 +171,41 @@ void scores_demo(std::uint64_t seed, const book::output_sink& out)
 {
     // [ch01-four-scores]
     // Five annotations of width d = 4 and one decoder state of the same
-    // width (the dot scores need equal widths). h_3 points between h_1
-    // and h_2 and is 2 sqrt(2) times as long: it is 2 (h_1 + h_2).
+    // width (the dot scores need equal widths). h_2 points between h_0
+    // and h_1 and is 2 sqrt(2) times as long: it is 2 (h_0 + h_1).
     const matrix h = {{1, 0, 0, 0}, {0, 1, 0, 0}, {2, 2, 0, 0},
                       {0, 0, 1, 0}, {-1, 0, 0, 1}};               // (T_x, d)
-    const matrix s = {{1.0, 0.5, 0.0, 0.0}};                      // (1, d)
-    const std::size_t d = 4, n_prime = 4;
+    const matrix q = {{1.0, 0.5, 0.0, 0.0}};                      // (1, d)
+    const std::size_t d = 4, d_a = 4;
     attn::rng r(seed);
     const matrix W = attn::normal_matrix(d, d, r, 0.5);
-    const matrix W_a = attn::normal_matrix(n_prime, d, r, 0.5);
-    const matrix U_a = attn::normal_matrix(n_prime, d, r, 0.5);
-    const vector v_a = xt::row(attn::normal_matrix(1, n_prime, r), 0);
+    const matrix W_a = attn::normal_matrix(d_a, d, r, 0.5);
+    const matrix U_a = attn::normal_matrix(d_a, d, r, 0.5);
+    const vector v_a = xt::row(attn::normal_matrix(1, d_a, r), 0);
     struct scored {
         std::string name;
-        matrix score, alpha, c;
+        matrix score, a, c;
     };
     std::vector<scored> results = {
-        {"additive", attn::additive_energies(s, h, W_a, U_a, v_a), {}, {}},
-        {"dot", attn::dot_scores(s, h), {}, {}},
-        {"general", attn::general_scores(s, h, W), {}, {}},
-        {"scaled dot", attn::scaled_dot_scores(s, h), {}, {}},
+        {"additive", attn::additive_energies(q, h, W_a, U_a, v_a), {}, {}},
+        {"dot", attn::dot_scores(q, h), {}, {}},
+        {"general", attn::general_scores(q, h, W), {}, {}},
+        {"scaled dot", attn::scaled_dot_scores(q, h), {}, {}},
     };
     // Whatever the score, the same two steps follow.
     for (auto& result : results) {
-        result.alpha = attn::softmax_rows(result.score);         // (1, T_x)
-        result.c = attn::bahdanau_context(result.alpha, h);      // (1, d)
+        result.a = attn::softmax_rows(result.score);             // (1, T_x)
+        result.c = attn::bahdanau_context(result.a, h);          // (1, d)
     }
     // [ch01-four-scores]
 
-    book::table t{{"score", "h_1", "h_2", "h_3", "h_4", "h_5", "context c"},
+    book::table t{{"score", "h_0", "h_1", "h_2", "h_3", "h_4", "context c"},
                   {}};
     for (const auto& result : results) {
         std::vector<std::string> row = {result.name};
         for (std::size_t j = 0; j < 5; ++j) {
             row.push_back(book::fmt(result.score(0, j), "%.3f") + " ("
-                          + book::fmt(result.alpha(0, j), "%.3f") + ")");
+                          + book::fmt(result.a(0, j), "%.3f") + ")");
         }
         std::string c = "(";
         for (std::size_t k = 0; k < 4; ++k) {
@@ -212,7 +214,7 @@ void scores_demo(std::uint64_t seed, const book::output_sink& out)
         row.push_back(c);
         t.add(row);
     }
-    std::cout << "Four scores of one decoder state s = (1, 0.5, 0, 0) against "
+    std::cout << "Four scores of one decoder state q = (1, 0.5, 0, 0) against "
               << "five annotations\n(random W, W_a, U_a, v_a of seed " << seed
               << "): each score with its weight in brackets,\n";
     transposed(t, {1, 2, 3, 4, 5}).print(std::cout);
@@ -220,9 +222,9 @@ void scores_demo(std::uint64_t seed, const book::output_sink& out)
     columns_of(t, {0, 6}).print(std::cout);
     std::cout << '\n';
     // The same cells, under headers typeset for the page.
-    t.header = {"score", "<i>h</i><sub>1</sub>", "<i>h</i><sub>2</sub>",
-                "<i>h</i><sub>3</sub>", "<i>h</i><sub>4</sub>",
-                "<i>h</i><sub>5</sub>", "context <i>c</i>"};
+    t.header = {"score", "<i>h</i><sub>0</sub>", "<i>h</i><sub>1</sub>",
+                "<i>h</i><sub>2</sub>", "<i>h</i><sub>3</sub>",
+                "<i>h</i><sub>4</sub>", "context <i>c</i>"};
     out.markdown("ch01_scores.md", t);
 }
 
@@ -237,22 +239,22 @@ void alignment_heatmap(const book::output_sink& out, const std::string& name,
                        const attn::reversal_task& task,
                        const std::vector<std::size_t>& x)
 {
-    const auto f = attn::alignment_forward(model, task.S,
+    const auto f = attn::alignment_forward(model, task.Q,
                                            attn::task_annotations(task, x));
     book::heatmap_style style;
     style.title = title;
     style.row_axis = "target position i: output";
     style.col_axis = "source position j: token";
     for (std::size_t j = 0; j < task.T; ++j) {
-        style.col_labels.push_back(std::to_string(j + 1) + ": "
+        style.col_labels.push_back(std::to_string(j) + ": "
                                    + token_name(x[j]));
     }
     for (std::size_t i = 0; i < task.T; ++i) {
         style.row_labels.push_back(
-            std::to_string(i + 1) + ": "
+            std::to_string(i) + ": "
             + token_name(attn::detail::argmax_row(f.p, i)));
     }
-    out.heatmap(name, f.alpha, style);
+    out.heatmap(name, f.a, style);
 }
 
 // The unsteady stretch of a run: from the log before the held-out
@@ -296,24 +298,25 @@ void training_demo(std::uint64_t seed, const book::output_sink& out)
 {
     // [ch01-training-run]
     const attn::reversal_task task = attn::make_reversal_task(8, 8, seed);
-    // n' = 16, 600 steps of 32 sequences: the defaults.
+    // d_a = 16, 600 steps of 32 sequences: the defaults.
     attn::alignment_training_options options;
     options.seed = seed;
     // [ch01-training-run]
-    std::cout << "Learning to reverse T = " << task.T << " tokens out of V = "
-              << task.V << " (seed " << seed << "):\n  annotations "
-              << "[E_x ; one-hot j] of width 2n = "
-              << task.E.shape()[1] + task.P.shape()[1] << " (n = T = "
-              << task.S.shape()[1] << "),\n  E drawn from N(0, 1); n' = "
-              << options.n_prime << "; at the start W_a, U_a ~ N(0, "
+    std::cout << "Learning to reverse T = " << task.T << " tokens out of |V| = "
+              << task.vocab_size << " (seed " << seed << "):\n  annotations "
+              << "[E_x ; one-hot j] of width 2d_h = "
+              << task.E.shape()[1] + task.P.shape()[1] << " (d_h = T = "
+              << task.Q.shape()[1] << "),\n  E drawn from N(0, 1); d_a = "
+              << options.d_a << "; at the start W_a, U_a ~ N(0, "
               << options.init_scale << "^2),\n  W_r ~ N(0, "
               << options.readout_scale << "^2), v_a = b_r = 0; batch "
               << options.batch << ", step size " << options.learning_rate
               << ".\nAccuracies on " << options.test_size
               << " held-out sequences. Chance alignment accuracy is 1/"
               << task.T << " = " << book::fmt(1.0 / double(task.T), "%.3f")
-              << ";\na uniform guess has loss ln " << task.V << " = "
-              << book::fmt(std::log(double(task.V)), "%.3f") << ".\n"
+              << ";\na uniform guess has loss ln |V| = ln " << task.vocab_size
+              << " = " << book::fmt(std::log(double(task.vocab_size)), "%.3f")
+              << ".\n"
               << "   step  batch loss  test loss  alignment acc.  output "
               << "acc.\n";
     std::vector<std::vector<double>> columns(5);
@@ -380,26 +383,27 @@ int run_load_save(const book::common_args& args)
     }
     const auto& dir = args.load_dir;
     const auto h = book::load_npy<2>(book::path_in(dir, "h.npy"));
-    const auto s_prev = book::load_npy<2>(book::path_in(dir, "s_prev.npy"));
+    // The decoder states q_{i-1} keep the file name s_prev.npy.
+    const auto q_prev = book::load_npy<2>(book::path_in(dir, "s_prev.npy"));
     const auto W_a = book::load_npy<2>(book::path_in(dir, "W_a.npy"));
     const auto U_a = book::load_npy<2>(book::path_in(dir, "U_a.npy"));
     const auto v_a = book::load_npy<1>(book::path_in(dir, "v_a.npy"));
-    const std::size_t n = s_prev.shape()[1], n_prime = v_a.shape()[0];
-    if (h.shape()[1] != 2 * n || W_a.shape()[0] != n_prime
-        || W_a.shape()[1] != n || U_a.shape()[0] != n_prime
-        || U_a.shape()[1] != 2 * n || h.shape()[0] == 0
-        || s_prev.shape()[0] == 0 || n == 0 || n_prime == 0) {
+    const std::size_t d_h = q_prev.shape()[1], d_a = v_a.shape()[0];
+    if (h.shape()[1] != 2 * d_h || W_a.shape()[0] != d_a
+        || W_a.shape()[1] != d_h || U_a.shape()[0] != d_a
+        || U_a.shape()[1] != 2 * d_h || h.shape()[0] == 0
+        || q_prev.shape()[0] == 0 || d_h == 0 || d_a == 0) {
         throw book::usage_error(
             "h.npy " + attn::shape_string(h.shape()) + ", s_prev.npy "
-            + attn::shape_string(s_prev.shape()) + ", W_a.npy "
+            + attn::shape_string(q_prev.shape()) + ", W_a.npy "
             + attn::shape_string(W_a.shape()) + ", U_a.npy "
             + attn::shape_string(U_a.shape()) + " and v_a.npy "
             + attn::shape_string(v_a.shape())
-            + " do not fit: expected (T_x, 2n), (T_y, n), (n', n), "
-              "(n', 2n), (n',) with n, n', T_x, T_y > 0");
+            + " do not fit: expected (T_x, 2d_h), (T_y, d_h), (d_a, d_h), "
+              "(d_a, 2d_h), (d_a,) with d_h, d_a, T_x, T_y > 0");
     }
-    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
-    book::save_outputs(args.save_dir, "e.npy", r.e, "alpha.npy", r.alpha,
+    const auto r = attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a);
+    book::save_outputs(args.save_dir, "e.npy", r.e, "alpha.npy", r.a,
                        "c.npy", r.c);
     return 0;
 }

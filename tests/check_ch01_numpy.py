@@ -21,22 +21,24 @@ from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 
 
 # [ch01-numpy-reference]
-def bahdanau_numpy(h, s_prev, W_a, U_a, v_a):
-    """Eqs. (1.2)-(1.4), written independently of the C++ code."""
-    Uh = h @ U_a.T                                   # (T_x, n')
-    Ws = s_prev @ W_a.T                              # (T_y, n')
-    e = np.tanh(Ws[:, None, :] + Uh[None, :, :]) @ v_a  # (T_y, T_x)
-    alpha = softmax_rows_np(e)                       # (T_y, T_x)
-    return {"e": e, "alpha": alpha, "c": alpha @ h}  # c: (T_y, 2n)
+def bahdanau_numpy(h, q_prev, W_a, U_a, v_a):
+    """Eqs. (1.2)-(1.4), written independently of the C++ code; the keys
+    are the names of the program's files (alpha.npy holds A)."""
+    Uh = h @ U_a.T                                   # (T_x, d_a)
+    Wq = q_prev @ W_a.T                              # (T_y, d_a)
+    e = np.tanh(Wq[:, None, :] + Uh[None, :, :]) @ v_a  # (T_y, T_x)
+    A = softmax_rows_np(e)                           # (T_y, T_x)
+    return {"e": e, "alpha": A, "c": A @ h}          # c: (T_y, 2d_h)
 # [ch01-numpy-reference]
 
 
-def inputs(rng, T_x, T_y, n, n_prime):
-    return {"h": rng.standard_normal((T_x, 2 * n)),
-            "s_prev": rng.standard_normal((T_y, n)),
-            "W_a": rng.standard_normal((n_prime, n)),
-            "U_a": rng.standard_normal((n_prime, 2 * n)),
-            "v_a": rng.standard_normal(n_prime)}
+def inputs(rng, T_x, T_y, d_h, d_a):
+    # s_prev.npy holds the decoder states q_{i-1}.
+    return {"h": rng.standard_normal((T_x, 2 * d_h)),
+            "s_prev": rng.standard_normal((T_y, d_h)),
+            "W_a": rng.standard_normal((d_a, d_h)),
+            "U_a": rng.standard_normal((d_a, 2 * d_h)),
+            "v_a": rng.standard_normal(d_a)}
 
 
 def save_all(folder, arrays):
@@ -48,12 +50,13 @@ def compare(program, work):
     """Largest difference per output over three random problems."""
     rng = np.random.default_rng(2015)
     worst = {"e": 0.0, "alpha": 0.0, "c": 0.0}
-    for T_x, T_y, n, n_prime in [(7, 5, 3, 4), (1, 1, 1, 1), (12, 9, 8, 10)]:
-        arrays = inputs(rng, T_x, T_y, n, n_prime)
+    for T_x, T_y, d_h, d_a in [(7, 5, 3, 4), (1, 1, 1, 1), (12, 9, 8, 10)]:
+        arrays = inputs(rng, T_x, T_y, d_h, d_a)
         save_all(work, arrays)
         subprocess.run([str(program), "--load", str(work), "--save",
                         str(work)], check=True, capture_output=True)
-        expected = bahdanau_numpy(**arrays)
+        expected = bahdanau_numpy(*(arrays[k] for k in ("h", "s_prev", "W_a",
+                                                        "U_a", "v_a")))
         for name in worst:
             got = np.load(work / (name + ".npy"))
             if got.shape != expected[name].shape:
@@ -69,10 +72,10 @@ def bad_inputs(program, folder):
     """Inconsistent shapes and damaged files: one line, exit status 2."""
     rng = np.random.default_rng(7)
     good = inputs(rng, 4, 3, 2, 5)
-    wrong = [("h.npy", rng.standard_normal((4, 5))),       # not 2n wide
-             ("s_prev.npy", rng.standard_normal((3, 3))),  # n differs
+    wrong = [("h.npy", rng.standard_normal((4, 5))),       # not 2d_h wide
+             ("s_prev.npy", rng.standard_normal((3, 3))),  # d_h differs
              ("W_a.npy", rng.standard_normal((5, 3))),
-             ("U_a.npy", rng.standard_normal((4, 4))),     # n' differs
+             ("U_a.npy", rng.standard_normal((4, 4))),     # d_a differs
              ("v_a.npy", rng.standard_normal(6))]
     for name, array in wrong:
         save_all(folder, good)

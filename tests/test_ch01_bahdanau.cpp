@@ -60,25 +60,25 @@ matrix reversed_rows(const matrix& a)
     return xt::flip(a, 0);
 }
 
-// Random inputs of the energies of Eq. 1.2: s_prev (T_y, n) drawn with
-// `seed`, h (T_x, 2n) with seed + 10, W_a (n', n) and U_a (n', 2n) with
-// seed + 20 and seed + 30 (standard deviation w_scale), v_a (n',) with
+// Random inputs of the energies of Eq. 1.2: q_prev (T_y, d_h) drawn with
+// `seed`, h (T_x, 2d_h) with seed + 10, W_a (d_a, d_h) and U_a (d_a, 2d_h) with
+// seed + 20 and seed + 30 (standard deviation w_scale), v_a (d_a,) with
 // seed + 40 (standard deviation v_scale).
 struct energy_inputs {
-    matrix s_prev, h, W_a, U_a;
+    matrix q_prev, h, W_a, U_a;
     vector v_a;
 };
 
 energy_inputs random_energy_inputs(std::size_t T_y, std::size_t T_x,
-                                   std::size_t n, std::size_t n_prime,
+                                   std::size_t n, std::size_t d_a,
                                    std::uint64_t seed, double w_scale = 1.0,
                                    double v_scale = 1.0)
 {
     return {random_matrix(T_y, n, seed),
             random_matrix(T_x, 2 * n, seed + 10),
-            random_matrix(n_prime, n, seed + 20, w_scale),
-            random_matrix(n_prime, 2 * n, seed + 30, w_scale),
-            random_vector(n_prime, seed + 40, v_scale)};
+            random_matrix(d_a, n, seed + 20, w_scale),
+            random_matrix(d_a, 2 * n, seed + 30, w_scale),
+            random_vector(d_a, seed + 40, v_scale)};
 }
 
 }  // namespace
@@ -103,7 +103,7 @@ TEST_CASE("Eq. 1.1: annotations stack the forward and backward states, "
                                   0.0, 1e-10));
     REQUIRE_THAT(h_bwd, IsCloseTo(matrix{{-0.77116196881}, {-0.76159415596}},
                                   0.0, 1e-10));
-    // Row j of the annotations is (->h_j, <-h_j): shape (T_x, 2n).
+    // Row j of the annotations is (->h_j, <-h_j): shape (T_x, 2d_h).
     REQUIRE_THAT(attn::annotations(h_fwd, h_bwd),
                  IsCloseTo(matrix{{0.46211715726, -0.77116196881},
                                   {-0.07562104150, -0.76159415596}},
@@ -145,11 +145,11 @@ TEST_CASE("Errors: annotations and rnn_states refuse inconsistent shapes",
 {
     REQUIRE_THROWS_WITH(
         attn::annotations(xt::zeros<double>({4, 3}), xt::zeros<double>({5, 3})),
-        "annotations: h_bwd must have shape (T_x, n) = (4, 3), got (5, 3)");
+        "annotations: h_bwd must have shape (T_x, d_h) = (4, 3), got (5, 3)");
     REQUIRE_THROWS_WITH(
         attn::rnn_states(xt::zeros<double>({4, 2}), xt::zeros<double>({3, 2}),
                          xt::zeros<double>({3, 2}), false),
-        "rnn_states: U must have shape (n, n) = (3, 3), got (3, 2)");
+        "rnn_states: U must have shape (d_h, d_h) = (3, 3), got (3, 2)");
 }
 
 // ---------------------------------------------------------------- Eq. 1.2
@@ -157,22 +157,22 @@ TEST_CASE("Errors: annotations and rnn_states refuse inconsistent shapes",
 TEST_CASE("Eq. 1.2: additive energies, hand-worked",
           "[ch01][eq_additive_energy]")
 {
-    // n = 1, 2n = 2, n' = 2. s_0 = 0.5, h_1 = (1, 0), h_2 = (0, 1),
+    // n = 1, 2n = 2, d_a = 2. s_0 = 0.5, h_1 = (1, 0), h_2 = (0, 1),
     // W_a = (1, -1)^T, U_a = I, v_a = (1, 2).
     // W_a s_0 = (0.5, -0.5). U_a h_1 = (1, 0), U_a h_2 = (0, 1).
     // e_11 = 1 tanh(1.5) + 2 tanh(-0.5) = 0.90515 - 0.92423 = -0.01909
     // e_12 = 1 tanh(0.5) + 2 tanh(0.5)  = 3 * 0.46212 = 1.38635
-    const matrix s_prev = {{0.5}};
+    const matrix q_prev = {{0.5}};
     const matrix h = {{1.0, 0.0}, {0.0, 1.0}};
     const matrix W_a = {{1.0}, {-1.0}};
     const matrix U_a = {{1.0, 0.0}, {0.0, 1.0}};
     const vector v_a = {1.0, 2.0};
     const matrix expected = {{-0.019086060875, 1.386351471780}};
-    REQUIRE_THAT(attn::additive_energies(s_prev, h, W_a, U_a, v_a),
+    REQUIRE_THAT(attn::additive_energies(q_prev, h, W_a, U_a, v_a),
                  IsCloseTo(expected, 0.0, 1e-11));
-    REQUIRE_THAT(attn::additive_energies_naive(s_prev, h, W_a, U_a, v_a),
+    REQUIRE_THAT(attn::additive_energies_naive(q_prev, h, W_a, U_a, v_a),
                  IsCloseTo(expected, 0.0, 1e-11));
-    REQUIRE_THAT(attn::additive_energies_precomputed(s_prev, h, W_a, U_a,
+    REQUIRE_THAT(attn::additive_energies_precomputed(q_prev, h, W_a, U_a,
                                                      v_a),
                  IsCloseTo(expected, 0.0, 1e-11));
 }
@@ -183,40 +183,40 @@ TEST_CASE("Eq. 1.2: precomputed, vectorised and naive energies agree",
     for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
         CAPTURE(seed);
         const std::size_t T_y = 3 + seed, T_x = 9 - seed, n = 2 + seed % 3;
-        const std::size_t n_prime = 4 + seed;
-        const auto [s_prev, h, W_a, U_a, v_a] =
-            random_energy_inputs(T_y, T_x, n, n_prime, seed);
-        const matrix e = attn::additive_energies(s_prev, h, W_a, U_a, v_a);
+        const std::size_t d_a = 4 + seed;
+        const auto [q_prev, h, W_a, U_a, v_a] =
+            random_energy_inputs(T_y, T_x, n, d_a, seed);
+        const matrix e = attn::additive_energies(q_prev, h, W_a, U_a, v_a);
         REQUIRE_THAT(e, IsCloseTo(attn::additive_energies_naive(
-                                      s_prev, h, W_a, U_a, v_a),
+                                      q_prev, h, W_a, U_a, v_a),
                                   1e-12, 1e-13));
         REQUIRE_THAT(e, IsCloseTo(attn::additive_energies_precomputed(
-                                      s_prev, h, W_a, U_a, v_a),
+                                      q_prev, h, W_a, U_a, v_a),
                                   1e-12, 1e-13));
         // |e_ij| <= sum_k |v_a,k| because |tanh| < 1.
         REQUIRE(xt::amax(xt::abs(e))() < xt::sum(xt::abs(v_a))());
     }
 }
 
-TEST_CASE("Eq. 1.2: row i depends on s_{i-1} only, column j on h_j only",
+TEST_CASE("Eq. 1.2: row i depends on q_{i-1} only, column j on h_j only",
           "[ch01][eq_additive_energy]")
 {
     for (std::uint64_t seed : {5u, 6u, 7u}) {
         CAPTURE(seed);
-        // T_y = 4, T_x = 5, n = 3, n' = 7.
-        const auto [s_prev, h, W_a, U_a, v_a] =
+        // T_y = 4, T_x = 5, n = 3, d_a = 7.
+        const auto [q_prev, h, W_a, U_a, v_a] =
             random_energy_inputs(4, 5, 3, 7, seed);
-        const matrix e = attn::additive_energies(s_prev, h, W_a, U_a, v_a);
+        const matrix e = attn::additive_energies(q_prev, h, W_a, U_a, v_a);
         // Reversing the decoder states reverses the rows of e; reversing
         // the annotations reverses its columns.
-        REQUIRE_THAT(attn::additive_energies(reversed_rows(s_prev), h, W_a,
+        REQUIRE_THAT(attn::additive_energies(reversed_rows(q_prev), h, W_a,
                                              U_a, v_a),
                      IsCloseTo(xt::flip(e, 0), 1e-14, 1e-15));
-        REQUIRE_THAT(attn::additive_energies(s_prev, reversed_rows(h), W_a,
+        REQUIRE_THAT(attn::additive_energies(q_prev, reversed_rows(h), W_a,
                                              U_a, v_a),
                      IsCloseTo(xt::flip(e, 1), 1e-14, 1e-15));
         // v_a = 0, as at the start of training: every energy is 0.
-        REQUIRE_THAT(attn::additive_energies(s_prev, h, W_a, U_a,
+        REQUIRE_THAT(attn::additive_energies(q_prev, h, W_a, U_a,
                                              xt::zeros<double>({7})),
                      IsCloseTo(xt::zeros<double>({4, 5}), 0.0, 0.0));
     }
@@ -225,24 +225,24 @@ TEST_CASE("Eq. 1.2: row i depends on s_{i-1} only, column j on h_j only",
 TEST_CASE("Errors: the three energies refuse inconsistent shapes",
           "[ch01][errors]")
 {
-    const matrix s_prev = xt::zeros<double>({4, 3});
+    const matrix q_prev = xt::zeros<double>({4, 3});
     const matrix h = xt::zeros<double>({6, 6});
     const matrix W_a = xt::zeros<double>({5, 3});
     const vector v_a = xt::zeros<double>({5});
     REQUIRE_THROWS_WITH(
-        attn::additive_energies(s_prev, h, W_a, xt::zeros<double>({5, 5}),
+        attn::additive_energies(q_prev, h, W_a, xt::zeros<double>({5, 5}),
                                 v_a),
-        "additive_energies: U_a must have shape (n', 2n) = (5, 6), "
+        "additive_energies: U_a must have shape (d_a, 2d_h) = (5, 6), "
         "got (5, 5)");
     REQUIRE_THROWS_WITH(
-        attn::additive_energies_naive(s_prev, h, xt::zeros<double>({4, 3}),
+        attn::additive_energies_naive(q_prev, h, xt::zeros<double>({4, 3}),
                                       xt::zeros<double>({5, 6}), v_a),
-        "additive_energies_naive: W_a must have shape (n', n) = (5, 3), "
+        "additive_energies_naive: W_a must have shape (d_a, d_h) = (5, 3), "
         "got (4, 3)");
     REQUIRE_THROWS_WITH(
         attn::additive_energies_precomputed(xt::zeros<double>({0, 3}), h, W_a,
                                             xt::zeros<double>({5, 6}), v_a),
-        Catch::Contains("s_prev must not be empty"));
+        Catch::Contains("q_prev must not be empty"));
 }
 
 // ---------------------------------------------------------------- Eq. 1.3
@@ -252,16 +252,16 @@ TEST_CASE("Eq. 1.3: weights are the softmax of the energies, hand-worked",
 {
     // With U_a = I, W_a = 0 and v_a = (ln 3, 0)/tanh(1) the energies of
     // h_1 = (1, 0) and h_2 = (0, 1) are e_11 = ln 3 and e_12 = 0
-    // (tanh(1) / tanh(1) = 1), so alpha_1 = (3/4, 1/4) and the context is
+    // (tanh(1) / tanh(1) = 1), so a_1 = (3/4, 1/4) and the context is
     // 3/4 h_1 + 1/4 h_2 = (0.75, 0.25).
-    const matrix s_prev = {{7.0}};  // any state: W_a = 0 ignores it
+    const matrix q_prev = {{7.0}};  // any state: W_a = 0 ignores it
     const matrix h = {{1.0, 0.0}, {0.0, 1.0}};
     const matrix W_a = {{0.0}, {0.0}};
     const matrix U_a = {{1.0, 0.0}, {0.0, 1.0}};
     const vector v_a = {std::log(3.0) / std::tanh(1.0), 0.0};
-    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
+    const auto r = attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a);
     REQUIRE_THAT(r.e, IsCloseTo(matrix{{std::log(3.0), 0.0}}, 1e-14, 1e-15));
-    REQUIRE_THAT(r.alpha, IsCloseTo(matrix{{0.75, 0.25}}, 1e-14));
+    REQUIRE_THAT(r.a, IsCloseTo(matrix{{0.75, 0.25}}, 1e-14));
     REQUIRE_THAT(r.c, IsCloseTo(matrix{{0.75, 0.25}}, 1e-14));
 }
 
@@ -270,29 +270,29 @@ TEST_CASE("Eq. 1.3: every row of weights is a distribution over the source",
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        // T_y = 5, T_x = 9, n = 4, n' = 6; larger weights, larger energies.
-        const auto [s_prev, h, W_a, U_a, v_a] =
+        // T_y = 5, T_x = 9, n = 4, d_a = 6; larger weights, larger energies.
+        const auto [q_prev, h, W_a, U_a, v_a] =
             random_energy_inputs(5, 9, 4, 6, seed, 3.0, 5.0);
-        const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
-        REQUIRE_THAT(r.alpha, IsCloseTo(attn::softmax_rows_reference(r.e),
+        const auto r = attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a);
+        REQUIRE_THAT(r.a, IsCloseTo(attn::softmax_rows_reference(r.e),
                                         1e-13, 1e-300));
-        REQUIRE(xt::all(r.alpha > 0.0));
-        const matrix sums = xt::sum(r.alpha, {1}, xt::keep_dims);
+        REQUIRE(xt::all(r.a > 0.0));
+        const matrix sums = xt::sum(r.a, {1}, xt::keep_dims);
         REQUIRE_THAT(sums, IsCloseTo(xt::ones<double>({5, 1}), 1e-14));
     }
 }
 
 // ---------------------------------------------------------------- Eq. 1.4
 
-TEST_CASE("Eq. 1.4: context c_i = sum_j alpha_ij h_j, hand-worked",
+TEST_CASE("Eq. 1.4: context c_i = sum_j a_ij h_j, hand-worked",
           "[ch01][eq_bahdanau_context]")
 {
     // c_1 = 1/4 (4, 0) + 3/4 (0, 8) = (1, 6); c_2 = h_1 = (4, 0).
-    const matrix alpha = {{0.25, 0.75}, {1.0, 0.0}};
+    const matrix A = {{0.25, 0.75}, {1.0, 0.0}};
     const matrix h = {{4.0, 0.0}, {0.0, 8.0}};
     const matrix expected = {{1.0, 6.0}, {4.0, 0.0}};
-    REQUIRE_THAT(attn::bahdanau_context(alpha, h), IsCloseTo(expected));
-    REQUIRE_THAT(attn::bahdanau_context_reference(alpha, h),
+    REQUIRE_THAT(attn::bahdanau_context(A, h), IsCloseTo(expected));
+    REQUIRE_THAT(attn::bahdanau_context_reference(A, h),
                  IsCloseTo(expected));
 }
 
@@ -301,10 +301,10 @@ TEST_CASE("Eq. 1.4: context equals its literal loops and stays within the "
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const matrix alpha = attn::softmax_rows(random_matrix(4, 7, seed));
+        const matrix A = attn::softmax_rows(random_matrix(4, 7, seed));
         const matrix h = random_matrix(7, 6, seed + 10);
-        const matrix c = attn::bahdanau_context(alpha, h);
-        REQUIRE_THAT(c, IsCloseTo(attn::bahdanau_context_reference(alpha, h),
+        const matrix c = attn::bahdanau_context(A, h);
+        REQUIRE_THAT(c, IsCloseTo(attn::bahdanau_context_reference(A, h),
                                   1e-13, 1e-15));
         // A convex combination: each coordinate between the smallest and
         // the largest value of that coordinate over the annotations.
@@ -323,7 +323,7 @@ TEST_CASE("Errors: the context refuses weights that do not fit h",
 {
     REQUIRE_THROWS_WITH(attn::bahdanau_context(xt::zeros<double>({2, 3}),
                                                xt::zeros<double>({4, 5})),
-                        "bahdanau_context: alpha must have shape (T_y, T_x) "
+                        "bahdanau_context: a must have shape (T_y, T_x) "
                         "= (2, 4), got (2, 3)");
 }
 
@@ -332,14 +332,14 @@ TEST_CASE("Errors: the context refuses weights that do not fit h",
 TEST_CASE("Eq. 1.5: multiplications of the energies, hand-worked",
           "[ch01][eq_additive_cost]")
 {
-    // T_x = 6, T_y = 4, n = 3, 2n = 6, n' = 5:
+    // T_x = 6, T_y = 4, n = 3, 2n = 6, d_a = 5:
     //   from scratch  4 * 6 * 5 * (3 + 6 + 1) = 1200
     //   precomputed   6 * 5 * 6 + 4 * 5 * 3 + 4 * 6 * 5 = 180 + 60 + 120
     //                 = 360
     auto c = attn::additive_multiplications(6, 4, 3, 6, 5);
     REQUIRE(c.naive == 1200);
     REQUIRE(c.precomputed == 360);
-    // The paper's sizes (App. A.2.3): n = n' = 1000, sentences of 50:
+    // The paper's sizes (App. A.2.3): d_h = d_a = 1000, sentences of 50:
     //   from scratch  50 * 50 * 1000 * 3001 = 7,502,500,000
     //   precomputed   50 * 1000 * 2000 + 50 * 1000 * 1000 + 2500 * 1000
     //                 = 100,000,000 + 50,000,000 + 2,500,000 = 152,500,000
@@ -354,18 +354,18 @@ TEST_CASE("Eq. 1.5: the loops do exactly the multiplications counted",
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
         const std::size_t T_y = 2 + seed, T_x = 7 - seed, n = seed + 1;
-        const std::size_t n_prime = 3 + 2 * seed;
-        const matrix s_prev = random_matrix(T_y, n, seed);
+        const std::size_t d_a = 3 + 2 * seed;
+        const matrix q_prev = random_matrix(T_y, n, seed);
         const matrix h = random_matrix(T_x, 2 * n, seed + 1);
-        const matrix W_a = random_matrix(n_prime, n, seed + 2);
-        const matrix U_a = random_matrix(n_prime, 2 * n, seed + 3);
-        const vector v_a = random_vector(n_prime, seed + 4);
+        const matrix W_a = random_matrix(d_a, n, seed + 2);
+        const matrix U_a = random_matrix(d_a, 2 * n, seed + 3);
+        const vector v_a = random_vector(d_a, seed + 4);
         std::size_t naive = 0, precomputed = 0;
-        attn::additive_energies_naive(s_prev, h, W_a, U_a, v_a, &naive);
-        attn::additive_energies_precomputed(s_prev, h, W_a, U_a, v_a,
+        attn::additive_energies_naive(q_prev, h, W_a, U_a, v_a, &naive);
+        attn::additive_energies_precomputed(q_prev, h, W_a, U_a, v_a,
                                             &precomputed);
         const auto c = attn::additive_multiplications(T_x, T_y, n, 2 * n,
-                                                      n_prime);
+                                                      d_a);
         REQUIRE(naive == c.naive);
         REQUIRE(precomputed == c.precomputed);
         REQUIRE(precomputed < naive);
@@ -423,13 +423,13 @@ TEST_CASE("Eq. 1.6: the scores equal their literal loops, general with "
                      IsCloseTo(attn::dot_scores(s, k) / 2.0, 1e-15));
         // Luong's concat score v^T tanh(W_c [s_i ; h_j]) as loops equals
         // the additive energy with W_a, U_a the two halves of W_c.
-        const std::size_t n_prime = 6;
-        const matrix W_c = random_matrix(n_prime, d_s + d_h, seed + 4);
-        const vector v = random_vector(n_prime, seed + 5);
+        const std::size_t d_a = 6;
+        const matrix W_c = random_matrix(d_a, d_s + d_h, seed + 4);
+        const vector v = random_vector(d_a, seed + 5);
         matrix concat = xt::zeros<double>({T_y, T_x});
         for (std::size_t i = 0; i < T_y; ++i) {
             for (std::size_t j = 0; j < T_x; ++j) {
-                for (std::size_t r = 0; r < n_prime; ++r) {
+                for (std::size_t r = 0; r < d_a; ++r) {
                     double a = 0.0;
                     for (std::size_t l = 0; l < d_s; ++l) {
                         a += W_c(r, l) * s(i, l);
@@ -476,7 +476,7 @@ TEST_CASE("Errors: the dot and general scores refuse widths that do not "
     REQUIRE_THROWS_WITH(attn::general_scores(xt::zeros<double>({2, 3}),
                                              xt::zeros<double>({4, 5}),
                                              xt::zeros<double>({5, 3})),
-                        Catch::Contains("W must have shape (d_s, d_h) = "
+                        Catch::Contains("W must have shape (d_q, d_k) = "
                                         "(3, 5)"));
 }
 
@@ -535,26 +535,26 @@ TEST_CASE("Errors: the loss refuses a bad token or a wrong count",
 namespace {
 
 attn::alignment_model random_model(std::size_t n, std::size_t two_n,
-                                   std::size_t n_prime, std::size_t V,
+                                   std::size_t d_a, std::size_t V,
                                    std::uint64_t seed)
 {
     attn::alignment_model m;
-    m.W_a = random_matrix(n_prime, n, seed, 0.7);
-    m.U_a = random_matrix(n_prime, two_n, seed + 1, 0.7);
-    m.v_a = random_vector(n_prime, seed + 2);
+    m.W_a = random_matrix(d_a, n, seed, 0.7);
+    m.U_a = random_matrix(d_a, two_n, seed + 1, 0.7);
+    m.v_a = random_vector(d_a, seed + 2);
     m.W_r = random_matrix(V, two_n, seed + 3, 0.7);
     m.b_r = random_vector(V, seed + 4, 0.3);
     return m;
 }
 
-double model_loss(const attn::alignment_model& m, const matrix& s_prev,
+double model_loss(const attn::alignment_model& m, const matrix& q_prev,
                   const matrix& h, const std::vector<std::size_t>& y)
 {
-    return attn::alignment_loss(attn::alignment_forward(m, s_prev, h).o, y);
+    return attn::alignment_loss(attn::alignment_forward(m, q_prev, h).o, y);
 }
 
 // The hand-worked model of the tests of Eqs. 1.8 and 1.9: n = 1, 2n = 2,
-// n' = 2, V = 2, with W_a = 0, U_a = I, v_a = 0, W_r = I and b_r = 0.
+// d_a = 2, V = 2, with W_a = 0, U_a = I, v_a = 0, W_r = I and b_r = 0.
 attn::alignment_model hand_model()
 {
     attn::alignment_model m;
@@ -592,15 +592,15 @@ TEST_CASE("Eq. 1.8: dL/de through the softmax Jacobian, hand-worked",
 {
     // T_y = 1, T_x = 2, h_1 = (1, 0), h_2 = (0, 1), W_r = I, b_r = 0,
     // y = 0, and v_a = 0 so that e = (0, 0):
-    //   alpha = (1/2, 1/2), c = (1/2, 1/2), o = c, p = (1/2, 1/2),
+    //   A = (1/2, 1/2), c = (1/2, 1/2), o = c, p = (1/2, 1/2),
     //   dL/do = p - onehot(0) = (-1/2, 1/2) = dL/dc (W_r = I),
     //   g_j = dL/dc . h_j = (-1/2, 1/2), g . c = 0,
-    //   dL/de_j = alpha_j (g_j - alpha . g) = (-1/4, 1/4).
+    //   dL/de_j = a_j (g_j - A . g) = (-1/4, 1/4).
     // Raising e_1, the energy of the right word, lowers the loss.
     const attn::alignment_model m = hand_model();
-    const matrix s_prev = {{1.0}};
+    const matrix q_prev = {{1.0}};
     const matrix h = {{1.0, 0.0}, {0.0, 1.0}};
-    const auto b = attn::alignment_gradients(m, s_prev, h, {0});
+    const auto b = attn::alignment_gradients(m, q_prev, h, {0});
     REQUIRE(b.loss == Approx(std::log(2.0)).epsilon(1e-14));
     REQUIRE_THAT(b.dL_dc, IsCloseTo(matrix{{-0.5, 0.5}}, 1e-14));
     REQUIRE_THAT(b.dL_de, IsCloseTo(matrix{{-0.25, 0.25}}, 1e-14));
@@ -613,10 +613,10 @@ TEST_CASE("Eq. 1.8: dL/de agrees with central finite differences",
         CAPTURE(seed);
         const std::size_t T_y = 4, T_x = 5, n = 3, V = 6;
         const auto m = random_model(n, 2 * n, 7, V, seed);
-        const matrix s_prev = random_matrix(T_y, n, seed + 10);
+        const matrix q_prev = random_matrix(T_y, n, seed + 10);
         const matrix h = random_matrix(T_x, 2 * n, seed + 11);
         const std::vector<std::size_t> y = {seed % V, 2, 5, 0};
-        const auto b = attn::alignment_gradients(m, s_prev, h, y);
+        const auto b = attn::alignment_gradients(m, q_prev, h, y);
         // The loss as a function of the energies alone: Eqs. 1.3, 1.4, 1.7.
         auto loss_of_e = [&](const matrix& e) {
             const matrix c = attn::bahdanau_context(attn::softmax_rows(e), h);
@@ -624,7 +624,7 @@ TEST_CASE("Eq. 1.8: dL/de agrees with central finite differences",
                 attn::alignment_readout(c, m.W_r, m.b_r), y);
         };
         const matrix numeric = book_test::central_differences<matrix>(
-            attn::alignment_forward(m, s_prev, h).e, loss_of_e);
+            attn::alignment_forward(m, q_prev, h).e, loss_of_e);
         REQUIRE_THAT(b.dL_de, IsCloseTo(numeric, 1e-6, 1e-9));
         // Adding a constant to a row of energies changes no weight, so
         // each row of dL/de sums to 0.
@@ -663,16 +663,16 @@ TEST_CASE("Eq. 1.9: every parameter gradient agrees with central finite "
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
         CAPTURE(seed);
-        const std::size_t T_y = 4, T_x = 5, n = 3, V = 6, n_prime = 7;
-        const auto m = random_model(n, 2 * n, n_prime, V, seed);
-        const matrix s_prev = random_matrix(T_y, n, seed + 10);
+        const std::size_t T_y = 4, T_x = 5, n = 3, V = 6, d_a = 7;
+        const auto m = random_model(n, 2 * n, d_a, V, seed);
+        const matrix q_prev = random_matrix(T_y, n, seed + 10);
         const matrix h = random_matrix(T_x, 2 * n, seed + 11);
         const std::vector<std::size_t> y = {1, seed % V, 4, 4};
-        const auto b = attn::alignment_gradients(m, s_prev, h, y);
-        REQUIRE(b.loss == Approx(model_loss(m, s_prev, h, y)));
+        const auto b = attn::alignment_gradients(m, q_prev, h, y);
+        REQUIRE(b.loss == Approx(model_loss(m, q_prev, h, y)));
         const std::function<double(const attn::alignment_model&)> L =
             [&](const attn::alignment_model& p) {
-                return model_loss(p, s_prev, h, y);
+                return model_loss(p, q_prev, h, y);
             };
         // Each parameter's gradient against its central differences.
         const auto agrees = [&](const char* name, auto which) {
@@ -710,7 +710,7 @@ TEST_CASE("Eq. 1.9: the reversal task, its annotations and its alignment",
                  IsCloseTo(xt::eye<double>(4)));
 }
 
-TEST_CASE("Errors: the task's annotations refuse a token V or above",
+TEST_CASE("Errors: the task's annotations refuse a token |V| or above",
           "[ch01][errors]")
 {
     const auto task = attn::make_reversal_task(4, 3, 1);
@@ -776,15 +776,15 @@ const matrix z23 = xt::zeros<double>({2, 3});
 TEST_CASE("Errors: rnn_states refuses a W that does not fit x",
           "[ch01][errors]")
 {
-    // x (4, 3): W must be (n, m) = (n, 3); U must be (n, n).
+    // x (4, 3): W must be (d_h, m) = (n, 3); U must be (d_h, d_h).
     const matrix x = xt::zeros<double>({4, 3});
     REQUIRE_THROWS_WITH(attn::rnn_states(x, xt::zeros<double>({5, 2}),
                                          xt::zeros<double>({5, 5}), false),
-                        "rnn_states: W must have shape (n, m) = (5, 3), "
+                        "rnn_states: W must have shape (d_h, m) = (5, 3), "
                         "got (5, 2)");
     REQUIRE_THROWS_WITH(attn::rnn_states(x, xt::zeros<double>({5, 3}),
                                          xt::zeros<double>({5, 4}), true),
-                        Contains("rnn_states: U must have shape (n, n) = "
+                        Contains("rnn_states: U must have shape (d_h, d_h) = "
                                  "(5, 5), got (5, 4)"));
     REQUIRE_THROWS_WITH(attn::rnn_states(xt::zeros<double>({0, 3}),
                                          xt::zeros<double>({5, 3}),
@@ -797,15 +797,15 @@ TEST_CASE("Errors: annotations refuses states of different shapes",
           "[ch01][errors]")
 {
     REQUIRE_THROWS_WITH(attn::annotations(z23, xt::zeros<double>({3, 3})),
-                        "annotations: h_bwd must have shape (T_x, n) = "
+                        "annotations: h_bwd must have shape (T_x, d_h) = "
                         "(2, 3), got (3, 3)");
 }
 
 TEST_CASE("Errors: the additive energies refuse W_a, U_a, v_a that do not "
           "fit", "[ch01][errors]")
 {
-    // s_prev (2, 3) so n = 3; h (4, 6) so 2n = 6; v_a (5,) so n' = 5.
-    const matrix s_prev = xt::zeros<double>({2, 3});
+    // q_prev (2, 3) so n = 3; h (4, 6) so 2n = 6; v_a (5,) so d_a = 5.
+    const matrix q_prev = xt::zeros<double>({2, 3});
     const matrix h = xt::zeros<double>({4, 6});
     const vector v_a = xt::zeros<double>({5});
     const matrix W_a = xt::zeros<double>({5, 3});
@@ -815,32 +815,32 @@ TEST_CASE("Errors: the additive energies refuse W_a, U_a, v_a that do not "
                                std::function<matrix(const matrix&)>>>{
              {"additive_energies",
               [&](const matrix& U) {
-                  return attn::additive_energies(s_prev, h, W_a, U, v_a);
+                  return attn::additive_energies(q_prev, h, W_a, U, v_a);
               }},
              {"additive_energies_naive",
               [&](const matrix& U) {
-                  return attn::additive_energies_naive(s_prev, h, W_a, U,
+                  return attn::additive_energies_naive(q_prev, h, W_a, U,
                                                        v_a);
               }},
              {"additive_energies_precomputed",
               [&](const matrix& U) {
-                  return attn::additive_energies_precomputed(s_prev, h, W_a,
+                  return attn::additive_energies_precomputed(q_prev, h, W_a,
                                                              U, v_a);
               }},
              {"bahdanau_attention", [&](const matrix& U) {
-                  return attn::bahdanau_attention(s_prev, h, W_a, U, v_a).c;
+                  return attn::bahdanau_attention(q_prev, h, W_a, U, v_a).c;
               }}}) {
         REQUIRE_THROWS_WITH(f.second(bad_U),
-                            f.first + ": U_a must have shape (n', 2n) = "
+                            f.first + ": U_a must have shape (d_a, 2d_h) = "
                                       "(5, 6), got (5, 5)");
     }
-    REQUIRE_THROWS_WITH(attn::additive_energies(s_prev, h,
+    REQUIRE_THROWS_WITH(attn::additive_energies(q_prev, h,
                                                 xt::zeros<double>({4, 3}),
                                                 xt::zeros<double>({5, 6}),
                                                 v_a),
-                        "additive_energies: W_a must have shape (n', n) = "
+                        "additive_energies: W_a must have shape (d_a, d_h) = "
                         "(5, 3), got (4, 3)");
-    REQUIRE_THROWS_WITH(attn::additive_energies(s_prev, h, W_a,
+    REQUIRE_THROWS_WITH(attn::additive_energies(q_prev, h, W_a,
                                                 xt::zeros<double>({5, 6}),
                                                 vector()),
                         Contains("additive_energies: v_a must not be empty"));
@@ -849,13 +849,13 @@ TEST_CASE("Errors: the additive energies refuse W_a, U_a, v_a that do not "
 TEST_CASE("Errors: the contexts refuse weights whose width is not T_x",
           "[ch01][errors]")
 {
-    // h (4, 6): T_x = 4, so alpha must be (T_y, 4).
+    // h (4, 6): T_x = 4, so A must be (T_y, 4).
     const matrix h = xt::zeros<double>({4, 6});
     REQUIRE_THROWS_WITH(attn::bahdanau_context(z23, h),
-                        "bahdanau_context: alpha must have shape (T_y, T_x) "
+                        "bahdanau_context: a must have shape (T_y, T_x) "
                         "= (2, 4), got (2, 3)");
     REQUIRE_THROWS_WITH(attn::bahdanau_context_reference(z23, h),
-                        "bahdanau_context_reference: alpha must have shape "
+                        "bahdanau_context_reference: a must have shape "
                         "(T_y, T_x) = (2, 4), got (2, 3)");
 }
 
@@ -873,7 +873,7 @@ TEST_CASE("Errors: the score functions refuse widths that differ and empty "
                         "dot_scores: h must not be empty, got shape (0, 3)");
     REQUIRE_THROWS_WITH(attn::general_scores(z23, h,
                                              xt::zeros<double>({2, 2})),
-                        "general_scores: W must have shape (d_s, d_h) = "
+                        "general_scores: W must have shape (d_q, d_k) = "
                         "(3, 2), got (2, 2)");
 }
 
@@ -883,28 +883,28 @@ TEST_CASE("Errors: the readout, the loss, the forward pass and the "
     REQUIRE_THROWS_WITH(attn::alignment_readout(z23,
                                                 xt::zeros<double>({4, 2}),
                                                 xt::zeros<double>({4})),
-                        "alignment_readout: W_r must have shape (V, 2n) = "
+                        "alignment_readout: W_r must have shape (|V|, 2d_h) = "
                         "(4, 3), got (4, 2)");
     REQUIRE_THROWS_WITH(attn::alignment_loss(matrix(xt::zeros<double>(
                                                  {0, 3})), {}),
                         "alignment_loss: o must not be empty, got shape "
                         "(0, 3)");
-    // A model for n = 2, 2n = 4, n' = 3, V = 5, with W_r one column short.
+    // A model for n = 2, 2n = 4, d_a = 3, V = 5, with W_r one column short.
     attn::alignment_model model{xt::zeros<double>({3, 2}),
                                 xt::zeros<double>({3, 4}),
                                 xt::zeros<double>({3}),
                                 xt::zeros<double>({5, 3}),
                                 xt::zeros<double>({5})};
-    const matrix s_prev = xt::zeros<double>({2, 2});
+    const matrix q_prev = xt::zeros<double>({2, 2});
     const matrix h = xt::zeros<double>({3, 4});
-    REQUIRE_THROWS_WITH(attn::alignment_forward(model, s_prev, h),
-                        "alignment_forward: W_r must have shape (V, 2n) = "
+    REQUIRE_THROWS_WITH(attn::alignment_forward(model, q_prev, h),
+                        "alignment_forward: W_r must have shape (|V|, 2d_h) = "
                         "(5, 4), got (5, 3)");
     model.W_r = xt::zeros<double>({5, 4});
-    REQUIRE_THROWS_WITH(attn::alignment_gradients(model, s_prev, h, {1}),
+    REQUIRE_THROWS_WITH(attn::alignment_gradients(model, q_prev, h, {1}),
                         "alignment_loss: expected 2 target tokens, one per "
                         "row of o, got 1");
-    REQUIRE_THROWS_WITH(attn::alignment_gradients(model, s_prev, h, {1, 5}),
+    REQUIRE_THROWS_WITH(attn::alignment_gradients(model, q_prev, h, {1, 5}),
                         "alignment_loss: token 5 outside [0, 5)");
 }
 
@@ -912,20 +912,21 @@ TEST_CASE("Errors: the toy task, its evaluation and its training refuse "
           "bad sizes", "[ch01][errors]")
 {
     REQUIRE_THROWS_WITH(attn::make_reversal_task(0, 4, 1),
-                        "make_reversal_task: T and V must be positive, got "
-                        "T = 0, V = 4");
+                        "make_reversal_task: T and vocab_size must be "
+                        "positive, got T = 0, vocab_size = 4");
     const auto task = attn::make_reversal_task(3, 4, 1);
     REQUIRE_THROWS_WITH(attn::task_annotations(task, {0, 1}),
                         "task_annotations: expected 3 tokens, got 2");
     attn::alignment_training_options options;
     options.batch = 0;
     REQUIRE_THROWS_WITH(attn::train_alignment(task, options),
-                        Contains("train_alignment: batch, n_prime, log_every "
+                        Contains("train_alignment: batch, d_a, log_every "
                                  "and test_size must be positive, got 0, "));
     options.batch = 2;
     REQUIRE_THROWS_WITH(attn::train_alignment(attn::reversal_task(), options),
-                        "train_alignment: the task needs T and V positive "
-                        "(see make_reversal_task), got T = 0, V = 0");
+                        "train_alignment: the task needs T and vocab_size "
+                        "positive (see make_reversal_task), got T = 0, "
+                        "vocab_size = 0");
     options.steps = 0;
     options.test_size = 2;
     const auto trained = attn::train_alignment(task, options);
@@ -940,15 +941,15 @@ TEST_CASE("Errors: the toy task, its evaluation and its training refuse "
 TEST_CASE("Edge: additive attention with T_x = 1 gives weight 1 to the one "
           "word", "[ch01][edge]")
 {
-    // One annotation: whatever its energy, alpha = softmax of one number
+    // One annotation: whatever its energy, A = softmax of one number
     // = 1, and the context is that annotation.
-    const matrix s_prev = random_matrix(3, 2, 71, 5.0);        // (T_y, n)
+    const matrix q_prev = random_matrix(3, 2, 71, 5.0);        // (T_y, d_h)
     const matrix h = random_matrix(1, 4, 72, 5.0);             // (1, 2n)
     const matrix W_a = random_matrix(6, 2, 73);
     const matrix U_a = random_matrix(6, 4, 74);
     const vector v_a = random_vector(6, 75, 100.0);
-    const auto r = attn::bahdanau_attention(s_prev, h, W_a, U_a, v_a);
-    REQUIRE_THAT(r.alpha, IsCloseTo(xt::ones<double>({3, 1}), 0.0, 0.0));
+    const auto r = attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a);
+    REQUIRE_THAT(r.a, IsCloseTo(xt::ones<double>({3, 1}), 0.0, 0.0));
     REQUIRE_THAT(r.c, IsCloseTo(xt::ones<double>({3, 1}) * h, 0.0, 0.0));
 }
 
@@ -965,7 +966,7 @@ TEST_CASE("Edge: one target word, d = 1, identical annotations and huge "
     const auto r = attn::bahdanau_attention(
         random_matrix(2, 3, 77), h, random_matrix(5, 3, 78),
         random_matrix(5, 6, 79), random_vector(5, 80));
-    REQUIRE_THAT(r.alpha, IsCloseTo(xt::full_like(r.alpha, 0.25), 1e-14));
+    REQUIRE_THAT(r.a, IsCloseTo(xt::full_like(r.a, 0.25), 1e-14));
     REQUIRE_THAT(r.c, IsCloseTo(xt::ones<double>({2, 1})
                                     * xt::view(h, xt::range(0, 1), xt::all()),
                                 1e-14));
@@ -976,5 +977,5 @@ TEST_CASE("Edge: one target word, d = 1, identical annotations and huge "
         matrix{{1.0}}, matrix{{1.0, 0.0}, {-1.0, 0.0}}, matrix{{0.0}},
         matrix{{1e6, 0.0}}, vector{big});
     // e = big * tanh(+-1e6) = (+big, -big): weights (1, 0).
-    REQUIRE_THAT(huge.alpha, IsCloseTo(matrix{{1.0, 0.0}}, 0.0, 0.0));
+    REQUIRE_THAT(huge.a, IsCloseTo(matrix{{1.0, 0.0}}, 0.0, 0.0));
 }

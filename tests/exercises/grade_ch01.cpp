@@ -22,15 +22,15 @@ using book_test::random_vector;
 
 TEST_CASE("Exercise 1.6: additive_energies", "[grade][ex_1_6]")
 {
-    SECTION("hand-worked, T_y = 2, T_x = 3, n = 1, 2n = 2, n' = 2")
+    SECTION("hand-worked, T_y = 2, T_x = 3, d_h = 1, 2d_h = 2, d_a = 2")
     {
-        // W_a s_{i-1}: (0, 0) for s_0 = 0 and (1, 0) for s_1 = 1.
+        // W_a q_{i-1}: (0, 0) for s_0 = 0 and (1, 0) for s_1 = 1.
         // U_a = I, so U_a h_j = h_j: (0, 0), (1, -1), (0, 1).
         // e_ij = 1 tanh(first) + 2 tanh(second), with tanh odd:
         //   e_00 = 0,          e_01 = tanh 1 - 2 tanh 1 = -tanh 1,
         //   e_02 = 2 tanh 1,   e_10 = tanh 1,
         //   e_11 = tanh 2 - 2 tanh 1,   e_12 = tanh 1 + 2 tanh 1 = 3 tanh 1.
-        const attn::matrix s_prev = {{0.0}, {1.0}};
+        const attn::matrix q_prev = {{0.0}, {1.0}};
         const attn::matrix h = {{0.0, 0.0}, {1.0, -1.0}, {0.0, 1.0}};
         const attn::matrix W_a = {{1.0}, {0.0}};
         const attn::matrix U_a = {{1.0, 0.0}, {0.0, 1.0}};
@@ -38,7 +38,7 @@ TEST_CASE("Exercise 1.6: additive_energies", "[grade][ex_1_6]")
         const double t1 = std::tanh(1.0), t2 = std::tanh(2.0);
         const attn::matrix expected = {{0.0, -t1, 2 * t1},
                                        {t1, t2 - 2 * t1, 3 * t1}};
-        REQUIRE_THAT(exercise::additive_energies(s_prev, h, W_a, U_a, v_a),
+        REQUIRE_THAT(exercise::additive_energies(q_prev, h, W_a, U_a, v_a),
                      IsCloseTo(expected, 1e-12, 1e-15));
     }
     SECTION("equals attn::additive_energies_naive over seeds and shapes")
@@ -46,28 +46,28 @@ TEST_CASE("Exercise 1.6: additive_energies", "[grade][ex_1_6]")
         for (std::uint64_t seed = 1; seed <= 4; ++seed) {
             CAPTURE(seed);
             const std::size_t T_y = 2 + seed, T_x = 6 - seed, n = 3,
-                              two_n = 4, n_prime = 1 + seed;
-            const attn::matrix s_prev = random_matrix(T_y, n, seed);
+                              two_n = 4, d_a = 1 + seed;
+            const attn::matrix q_prev = random_matrix(T_y, n, seed);
             const attn::matrix h = random_matrix(T_x, two_n, seed + 10);
-            const attn::matrix W_a = random_matrix(n_prime, n, seed + 20);
-            const attn::matrix U_a = random_matrix(n_prime, two_n, seed + 30);
-            const attn::vector v_a = random_vector(n_prime, seed + 40);
+            const attn::matrix W_a = random_matrix(d_a, n, seed + 20);
+            const attn::matrix U_a = random_matrix(d_a, two_n, seed + 30);
+            const attn::vector v_a = random_vector(d_a, seed + 40);
             REQUIRE_THAT(
-                exercise::additive_energies(s_prev, h, W_a, U_a, v_a),
-                IsCloseTo(attn::additive_energies_naive(s_prev, h, W_a, U_a,
+                exercise::additive_energies(q_prev, h, W_a, U_a, v_a),
+                IsCloseTo(attn::additive_energies_naive(q_prev, h, W_a, U_a,
                                                         v_a),
                           1e-12, 1e-12));
         }
     }
     SECTION("refuses shapes that do not fit together")
     {
-        const attn::matrix s_prev = xt::zeros<double>({2, 3});
+        const attn::matrix q_prev = xt::zeros<double>({2, 3});
         const attn::matrix h = xt::zeros<double>({4, 6});
         const attn::matrix W_a = xt::zeros<double>({5, 3});
         const attn::vector v_a = xt::zeros<double>({5});
         const attn::matrix U_bad = xt::zeros<double>({5, 5});
         REQUIRE_THROWS_AS(
-            exercise::additive_energies(s_prev, h, W_a, U_bad, v_a),
+            exercise::additive_energies(q_prev, h, W_a, U_bad, v_a),
             std::invalid_argument);
     }
 }
@@ -81,18 +81,18 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
         // dL/dv_a = eps z = 3 tanh 1.5.
         // u = eps v_a (1 - z^2) = 3 * 2 (1 - tanh^2 1.5) = 6 (1 - z^2);
         // dL/dW_a = u s = u, dL/dU_a = u h = 2u.
-        const attn::matrix s_prev = {{1.0}}, h = {{2.0}};
+        const attn::matrix q_prev = {{1.0}}, h = {{2.0}};
         const attn::matrix W_a = {{0.5}}, U_a = {{0.5}}, eps = {{3.0}};
         const double z = std::tanh(1.5), u = 6.0 * (1.0 - z * z);
         exercise::alignment_gradients g =
             exercise::alignment_parameter_gradients(
-                s_prev, h, W_a, U_a, attn::vector{2.0}, eps);
+                q_prev, h, W_a, U_a, attn::vector{2.0}, eps);
         REQUIRE_THAT(g.dL_dv_a, IsCloseTo(attn::vector{3.0 * z}));
         REQUIRE_THAT(g.dL_dW_a, IsCloseTo(attn::matrix{{u}}));
         REQUIRE_THAT(g.dL_dU_a, IsCloseTo(attn::matrix{{2.0 * u}}));
         // v_a = 0, as at the start of training: u = 0, so W_a and U_a get
         // no gradient, while dL/dv_a is still 3 tanh 1.5.
-        g = exercise::alignment_parameter_gradients(s_prev, h, W_a, U_a,
+        g = exercise::alignment_parameter_gradients(q_prev, h, W_a, U_a,
                                                     attn::vector{0.0}, eps);
         REQUIRE_THAT(g.dL_dv_a, IsCloseTo(attn::vector{3.0 * z}));
         REQUIRE_THAT(g.dL_dW_a, IsCloseTo(attn::matrix{{0.0}}));
@@ -102,23 +102,23 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
     {
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
             CAPTURE(seed);
-            const std::size_t T_y = 3, T_x = 4, n = 2, two_n = 4, n_prime = 3,
+            const std::size_t T_y = 3, T_x = 4, n = 2, two_n = 4, d_a = 3,
                               V = 5;
             attn::alignment_model model;
-            model.W_a = random_matrix(n_prime, n, seed);
-            model.U_a = random_matrix(n_prime, two_n, seed + 1);
-            model.v_a = random_vector(n_prime, seed + 2);
+            model.W_a = random_matrix(d_a, n, seed);
+            model.U_a = random_matrix(d_a, two_n, seed + 1);
+            model.v_a = random_vector(d_a, seed + 2);
             model.W_r = random_matrix(V, two_n, seed + 3);
             model.b_r = random_vector(V, seed + 4);
-            const attn::matrix s_prev = random_matrix(T_y, n, seed + 5);
+            const attn::matrix q_prev = random_matrix(T_y, n, seed + 5);
             const attn::matrix h = random_matrix(T_x, two_n, seed + 6);
             const std::vector<std::size_t> y = {seed % V, 2, 4};
             const attn::alignment_backward_pass b =
-                attn::alignment_gradients(model, s_prev, h, y);
+                attn::alignment_gradients(model, q_prev, h, y);
             const attn::matrix& eps = b.dL_de;
             const exercise::alignment_gradients g =
                 exercise::alignment_parameter_gradients(
-                    s_prev, h, model.W_a, model.U_a, model.v_a, eps);
+                    q_prev, h, model.W_a, model.U_a, model.v_a, eps);
             // The library's full backward pass, chapter 1.
             REQUIRE_THAT(g.dL_dv_a, IsCloseTo(b.dL_dtheta.v_a, 1e-10, 1e-12));
             REQUIRE_THAT(g.dL_dW_a, IsCloseTo(b.dL_dtheta.W_a, 1e-10, 1e-12));
@@ -128,19 +128,19 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
             const std::function<double(const attn::matrix&)> by_W =
                 [&](const attn::matrix& W) {
                     return xt::sum(eps * attn::additive_energies(
-                                             s_prev, h, W, model.U_a,
+                                             q_prev, h, W, model.U_a,
                                              model.v_a))();
                 };
             const std::function<double(const attn::matrix&)> by_U =
                 [&](const attn::matrix& U) {
                     return xt::sum(eps * attn::additive_energies(
-                                             s_prev, h, model.W_a, U,
+                                             q_prev, h, model.W_a, U,
                                              model.v_a))();
                 };
             const std::function<double(const attn::vector&)> by_v =
                 [&](const attn::vector& v) {
                     return xt::sum(eps * attn::additive_energies(
-                                             s_prev, h, model.W_a,
+                                             q_prev, h, model.W_a,
                                              model.U_a, v))();
                 };
             REQUIRE_THAT(g.dL_dW_a,

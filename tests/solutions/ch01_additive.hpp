@@ -10,21 +10,21 @@
 
 namespace exercise {
 
-inline void expect_alignment_shapes(const xt::xtensor<double, 2>& s_prev,
+inline void expect_alignment_shapes(const xt::xtensor<double, 2>& q_prev,
                                    const xt::xtensor<double, 2>& h,
                                    const xt::xtensor<double, 2>& W_a,
                                    const xt::xtensor<double, 2>& U_a,
                                    const xt::xtensor<double, 1>& v_a)
 {
-    const std::size_t n_prime = v_a.shape()[0];
-    if (W_a.shape()[0] != n_prime || W_a.shape()[1] != s_prev.shape()[1]
-        || U_a.shape()[0] != n_prime || U_a.shape()[1] != h.shape()[1]) {
+    const std::size_t d_a = v_a.shape()[0];
+    if (W_a.shape()[0] != d_a || W_a.shape()[1] != q_prev.shape()[1]
+        || U_a.shape()[0] != d_a || U_a.shape()[1] != h.shape()[1]) {
         throw std::invalid_argument(
-            "additive energies: W_a must be (n', n) and U_a (n', 2n)");
+            "additive energies: W_a must be (d_a, d_h) and U_a (d_a, 2d_h)");
     }
 }
 
-// W_a s_{i-1} for every i (T_y, n') or U_a h_j for every j (T_x, n'):
+// W_a q_{i-1} for every i (T_y, d_a) or U_a h_j for every j (T_x, d_a):
 // rows of x times the transpose of w.
 inline xt::xtensor<double, 2> project_rows(const xt::xtensor<double, 2>& x,
                                            const xt::xtensor<double, 2>& w)
@@ -41,20 +41,20 @@ inline xt::xtensor<double, 2> project_rows(const xt::xtensor<double, 2>& x,
 }
 
 inline xt::xtensor<double, 2> additive_energies(
-    const xt::xtensor<double, 2>& s_prev, const xt::xtensor<double, 2>& h,
+    const xt::xtensor<double, 2>& q_prev, const xt::xtensor<double, 2>& h,
     const xt::xtensor<double, 2>& W_a, const xt::xtensor<double, 2>& U_a,
     const xt::xtensor<double, 1>& v_a)
 {
-    expect_alignment_shapes(s_prev, h, W_a, U_a, v_a);
-    const std::size_t T_y = s_prev.shape()[0], T_x = h.shape()[0];
-    const std::size_t n_prime = v_a.shape()[0];
-    const xt::xtensor<double, 2> Ws = project_rows(s_prev, W_a);  // (T_y, n')
-    const xt::xtensor<double, 2> Uh = project_rows(h, U_a);       // (T_x, n')
+    expect_alignment_shapes(q_prev, h, W_a, U_a, v_a);
+    const std::size_t T_y = q_prev.shape()[0], T_x = h.shape()[0];
+    const std::size_t d_a = v_a.shape()[0];
+    const xt::xtensor<double, 2> Wq = project_rows(q_prev, W_a);  // (T_y, d_a)
+    const xt::xtensor<double, 2> Uh = project_rows(h, U_a);       // (T_x, d_a)
     xt::xtensor<double, 2> e = xt::zeros<double>({T_y, T_x});
     for (std::size_t i = 0; i < T_y; ++i) {
         for (std::size_t j = 0; j < T_x; ++j) {
-            for (std::size_t k = 0; k < n_prime; ++k) {
-                e(i, j) += v_a(k) * std::tanh(Ws(i, k) + Uh(j, k));
+            for (std::size_t k = 0; k < d_a; ++k) {
+                e(i, j) += v_a(k) * std::tanh(Wq(i, k) + Uh(j, k));
             }
         }
     }
@@ -62,30 +62,30 @@ inline xt::xtensor<double, 2> additive_energies(
 }
 
 struct alignment_gradients {
-    xt::xtensor<double, 2> dL_dW_a;  // dL/dW_a (n', n)
-    xt::xtensor<double, 2> dL_dU_a;  // dL/dU_a (n', 2n)
-    xt::xtensor<double, 1> dL_dv_a;  // dL/dv_a (n',)
+    xt::xtensor<double, 2> dL_dW_a;  // dL/dW_a (d_a, d_h)
+    xt::xtensor<double, 2> dL_dU_a;  // dL/dU_a (d_a, 2d_h)
+    xt::xtensor<double, 1> dL_dv_a;  // dL/dv_a (d_a,)
 };
 
 inline alignment_gradients alignment_parameter_gradients(
-    const xt::xtensor<double, 2>& s_prev, const xt::xtensor<double, 2>& h,
+    const xt::xtensor<double, 2>& q_prev, const xt::xtensor<double, 2>& h,
     const xt::xtensor<double, 2>& W_a, const xt::xtensor<double, 2>& U_a,
     const xt::xtensor<double, 1>& v_a, const xt::xtensor<double, 2>& eps)
 {
-    expect_alignment_shapes(s_prev, h, W_a, U_a, v_a);
-    const std::size_t T_y = s_prev.shape()[0], T_x = h.shape()[0];
-    const std::size_t n_prime = v_a.shape()[0];
-    const xt::xtensor<double, 2> Ws = project_rows(s_prev, W_a);  // (T_y, n')
-    const xt::xtensor<double, 2> Uh = project_rows(h, U_a);       // (T_x, n')
-    xt::xtensor<double, 2> u_i = xt::zeros<double>({T_y, n_prime});
-    xt::xtensor<double, 2> u_j = xt::zeros<double>({T_x, n_prime});
+    expect_alignment_shapes(q_prev, h, W_a, U_a, v_a);
+    const std::size_t T_y = q_prev.shape()[0], T_x = h.shape()[0];
+    const std::size_t d_a = v_a.shape()[0];
+    const xt::xtensor<double, 2> Wq = project_rows(q_prev, W_a);  // (T_y, d_a)
+    const xt::xtensor<double, 2> Uh = project_rows(h, U_a);       // (T_x, d_a)
+    xt::xtensor<double, 2> u_i = xt::zeros<double>({T_y, d_a});
+    xt::xtensor<double, 2> u_j = xt::zeros<double>({T_x, d_a});
     alignment_gradients g{xt::zeros<double>(W_a.shape()),
                           xt::zeros<double>(U_a.shape()),
                           xt::zeros<double>(v_a.shape())};
     for (std::size_t i = 0; i < T_y; ++i) {
         for (std::size_t j = 0; j < T_x; ++j) {
-            for (std::size_t k = 0; k < n_prime; ++k) {
-                const double z = std::tanh(Ws(i, k) + Uh(j, k));
+            for (std::size_t k = 0; k < d_a; ++k) {
+                const double z = std::tanh(Wq(i, k) + Uh(j, k));
                 g.dL_dv_a(k) += eps(i, j) * z;
                 const double u = eps(i, j) * v_a(k) * (1.0 - z * z);
                 u_i(i, k) += u;  // summed over j
@@ -93,10 +93,10 @@ inline alignment_gradients alignment_parameter_gradients(
             }
         }
     }
-    for (std::size_t k = 0; k < n_prime; ++k) {
+    for (std::size_t k = 0; k < d_a; ++k) {
         for (std::size_t l = 0; l < W_a.shape()[1]; ++l) {
             for (std::size_t i = 0; i < T_y; ++i) {
-                g.dL_dW_a(k, l) += u_i(i, k) * s_prev(i, l);
+                g.dL_dW_a(k, l) += u_i(i, k) * q_prev(i, l);
             }
         }
         for (std::size_t l = 0; l < U_a.shape()[1]; ++l) {
