@@ -194,37 +194,44 @@ void walkthrough_demo(const book::output_sink& out)
     // normalise, mix the values.
     const attn::row_by_hand h = attn::attention_row_by_hand(r.s, r.v, i);
     book::table row{{"j", "key", "s_2j", "s_2j - m_2", "exp(s_2j - m_2)",
-                     "a_2j", "v_j", "a_2j v_j"},
+                     "a_2j"},
                     {}};
+    book::table mix{{"j", "key", "a_2j", "v_j", "a_2j v_j"}, {}};
     for (std::size_t j = 0; j < n; ++j) {
         const matrix mixed = h.a[j] * xt::view(r.v, xt::range(j, j + 1),
                                                xt::all());    // (1, 4)
         row.add({std::to_string(j), tok[j], book::fmt(r.s(i, j), "%.3f"),
                  book::fmt(h.shifted[j], "%.3f"),
-                 book::fmt(h.e[j], "%.3f"), book::fmt(h.a[j], "%.3f"),
+                 book::fmt(h.e[j], "%.3f"), book::fmt(h.a[j], "%.3f")});
+        mix.add({std::to_string(j), tok[j], book::fmt(h.a[j], "%.3f"),
                  tuple(r.v, j, "%.4g"), tuple(mixed, 0, "%.3f")});
     }
     row.add({"sum", "", "", "", book::fmt(h.total, "%.3f"),
              book::fmt(std::accumulate(h.a.begin(), h.a.end(), 0.0),
-                       "%.3f"),
-             "", "y_2 = " + tuple(h.y, 0, "%.3f")});
+                       "%.3f")});
+    mix.add({"sum", "", "", "", "y_2 = " + tuple(h.y, 0, "%.3f")});
     std::cout << "\nQuery row " << i << " (\"" << tok[i] << "\") by hand, "
               << "m_2 = " << book::fmt(h.m, "%.3f") << ":\n";
     row.print(std::cout);
+    std::cout << "and its output, the values mixed by its weights:\n";
+    mix.print(std::cout);
     std::cout << '\n';
+    const std::string a_2j = "<i>a</i><sub>2<i>j</i></sub>";
     row.page_header = {"<i>j</i>", "key", "<i>s</i><sub>2<i>j</i></sub>",
                        "<i>s</i><sub>2<i>j</i></sub> &minus; "
                        "<i>m</i><sub>2</sub>",
                        "exp(<i>s</i><sub>2<i>j</i></sub> &minus; "
                        "<i>m</i><sub>2</sub>)",
-                       "<i>a</i><sub>2<i>j</i></sub>",
-                       "<i>v<sub>j</sub></i>",
-                       "<i>a</i><sub>2<i>j</i></sub> <i>v<sub>j</sub></i>"};
+                       a_2j};
     row.rows.back()[0] = "**sum**";
-    row.rows.back()[7] = "<b><i>y</i><sub>2</sub> = "
-                         + tuple(h.y, 0, "%.3f") + "</b>";
-    row.nowrap = {6, 7};
     out.markdown("ch02_walk_row.md", row);
+    mix.page_header = {"<i>j</i>", "key", a_2j, "<i>v<sub>j</sub></i>",
+                       a_2j + " <i>v<sub>j</sub></i>"};
+    mix.rows.back()[0] = "**sum**";
+    mix.rows.back()[4] = "<b><i>y</i><sub>2</sub> = "
+                         + tuple(h.y, 0, "%.3f") + "</b>";
+    mix.nowrap = {3, 4};
+    out.markdown("ch02_walk_mix.md", mix);
     const std::size_t top = std::size_t(
         std::max_element(h.e.begin(), h.e.end()) - h.e.begin());
     out.text("ch02_walk_row_max.md",

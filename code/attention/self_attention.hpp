@@ -235,7 +235,6 @@ inline void expect_row_by_hand_args(const matrix& s, const matrix& v,
 
 }  // namespace detail
 
-// [ch02-row-by-hand]
 /// \brief Row `i` of Eqs. \ref eq_self_attention_weights "(2.3)" and
 ///        \ref eq_self_attention_output "(2.4)" step by step, in loops:
 ///        subtract the largest score, exponentiate, normalise, mix.
@@ -245,6 +244,7 @@ inline void expect_row_by_hand_args(const matrix& s, const matrix& v,
 /// \return every intermediate number of the row
 /// \throws std::invalid_argument if the shapes do not fit or `i` is too
 ///         large
+// [ch02-row-by-hand]
 inline row_by_hand attention_row_by_hand(const matrix& s, const matrix& v,
                                          std::size_t i)
 {
@@ -364,7 +364,21 @@ struct dot_product_sample {
     double variance_scaled = 0.0;  ///< sample variance of the scaled one
 };
 
-// [ch02-dot-variance]
+namespace detail {
+
+// The check of attn::measure_dot_products: vectors of at least one entry,
+// at least two pairs for a sample variance.
+inline void expect_dot_sample_size(std::size_t d_k, std::size_t n)
+{
+    if (d_k < 1 || n < 2) {
+        throw std::invalid_argument("measure_dot_products: need d_k >= 1 and "
+                                    "n >= 2, got d_k = " + std::to_string(d_k)
+                                    + ", n = " + std::to_string(n));
+    }
+}
+
+}  // namespace detail
+
 /// \brief Draws `n` independent pairs `q, k` with i.i.d. standard normal
 ///        entries and measures the mean and variance of `q . k` and of
 ///        `q . k / sqrt(d_k)`, the claim of Eq.
@@ -374,15 +388,12 @@ struct dot_product_sample {
 /// \param seed seed of the random numbers (attn::rng)
 /// \return the sample statistics
 /// \throws std::invalid_argument if `d_k < 1` or `n < 2`
+// [ch02-dot-variance]
 inline dot_product_sample measure_dot_products(std::size_t d_k,
                                                std::size_t n,
                                                std::uint64_t seed)
 {
-    if (d_k < 1 || n < 2) {
-        throw std::invalid_argument("measure_dot_products: need d_k >= 1 and "
-                                    "n >= 2, got d_k = " + std::to_string(d_k)
-                                    + ", n = " + std::to_string(n));
-    }
+    detail::expect_dot_sample_size(d_k, n);
     rng random(seed);
     double sum = 0.0, sum_sq = 0.0;
     for (std::size_t t = 0; t < n; ++t) {
