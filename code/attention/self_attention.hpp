@@ -144,7 +144,8 @@ inline self_attention_result self_attention_reference(const matrix& x,
     r.q = project_reference(x, w_q);               // Eq. (2.1)
     r.k = project_reference(x, w_k);
     r.v = project_reference(x, w_v);
-    const std::size_t n = x.shape()[0], d_k = w_q.shape()[1];
+    const std::size_t n = x.shape()[0];
+    const std::size_t d_k = w_q.shape()[1], d_v = w_v.shape()[1];
     r.s = xt::zeros<double>({n, n});
     for (std::size_t i = 0; i < n; ++i) {          // Eq. (2.2), s_ij
         for (std::size_t j = 0; j < n; ++j) {
@@ -155,10 +156,10 @@ inline self_attention_result self_attention_reference(const matrix& x,
         }
     }
     r.a = softmax_rows_reference(r.s);             // Eq. (2.3)
-    r.y = xt::zeros<double>({n, w_v.shape()[1]});
+    r.y = xt::zeros<double>({n, d_v});
     for (std::size_t i = 0; i < n; ++i) {          // Eq. (2.4), y_i
         for (std::size_t j = 0; j < n; ++j) {
-            for (std::size_t c = 0; c < w_v.shape()[1]; ++c) {
+            for (std::size_t c = 0; c < d_v; ++c) {
                 r.y(i, c) += r.a(i, j) * r.v(j, c);
             }
         }
@@ -169,8 +170,9 @@ inline self_attention_result self_attention_reference(const matrix& x,
 
 /// \brief The inputs of the walk-through of chapter 2: a six-token
 ///        sentence, `d_model = d_k = d_v = 4`, every number chosen by hand
-///        (entries of `x` and of the projections are halves, so that `q`,
-///        `k` and `v` are quarters and the scores `q . k / 2` eighths).
+///        (`x` and `w_v` hold halves, `w_q` and `w_k` whole numbers, so
+///        that `q` and `k` hold halves, the scores `q . k / 2` eighths and
+///        `v` quarters).
 struct walkthrough_inputs {
     std::vector<std::string> tokens;  ///< the words, one per row of `x`
     matrix x;                         ///< the sequence `(6, 4)`
