@@ -40,7 +40,8 @@ const std::vector<feature> kinds = {det,  animal, verb, prep, det,
                                     thing, conj,  pron, verb, adj};
 
 // The row of W_q for a kind is the query of a word of that kind: which
-// features it looks for in the keys. W_k = W_v = I, so a key or value is the word's kind.
+// features it looks for in the keys. W_k = W_v = I, so a key or value is
+// the word's kind.
 // Each match adds c to a score; c = 3 sqrt(d_k) makes it 3 after scaling.
 matrix sentence_w_q()
 {
@@ -130,7 +131,8 @@ void walkthrough_demo(const book::output_sink& out)
     const std::size_t n = in.tokens.size(), i = 2;
     const auto& tok = in.tokens;
     std::cout << "Walk-through of Eqs. (2.1)-(2.4): \"the dog chased a red "
-                 "ball\", d_model = d_k = d_v = 4\n";
+                 "ball\",\nd_model = d_k = d_v = 4. The projections, row m "
+                 "of each:\n";
     // The projections, one row m of each per line.
     book::table w{{"m", "W_q row m", "W_k row m", "W_v row m"}, {}};
     for (std::size_t m = 0; m < in.w_q.shape()[0]; ++m) {
@@ -144,20 +146,18 @@ void walkthrough_demo(const book::output_sink& out)
     w.nowrap = {1, 2, 3};
     out.markdown("ch02_walk_projections.md", w);
     // Each token's x_t and its query, key and value, Eq. (2.1).
-    book::table t{{"t", "token", "x_t", "q_t = x_t W_q", "k_t = x_t W_k",
-                   "v_t = x_t W_v"},
-                  {}};
+    book::table t{{"t token", "x_t", "q_t", "k_t", "v_t"}, {}};
     for (std::size_t row = 0; row < n; ++row) {
-        t.add({std::to_string(row), tok[row], tuple(in.x, row, "%.4g"),
+        t.add({std::to_string(row) + " " + tok[row], tuple(in.x, row, "%.4g"),
                tuple(r.q, row, "%.4g"), tuple(r.k, row, "%.4g"),
                tuple(r.v, row, "%.4g")});
     }
-    std::cout << '\n';
+    std::cout << "\nEach token x_t, its query, key and value (Eq. 2.1):\n";
     t.print(std::cout);
-    t.page_header = {"<i>t</i>", "token", "<i>x<sub>t</sub></i>",
+    t.page_header = {"<i>t</i>, token", "<i>x<sub>t</sub></i>",
                      "<i>q<sub>t</sub></i>", "<i>k<sub>t</sub></i>",
                      "<i>v<sub>t</sub></i>"};
-    t.nowrap = {2, 3, 4, 5};
+    t.nowrap = {1, 2, 3, 4};
     out.markdown("ch02_walk_tokens.md", t);
     // S (Eq. 2.2), then A (Eq. 2.3) with Y (Eq. 2.4) beside it.
     std::vector<std::string> keys = {"query \\ key"};
@@ -181,8 +181,16 @@ void walkthrough_demo(const book::output_sink& out)
     }
     std::cout << "\nS = Q K^T / sqrt(4) (Eq. 2.2):\n";
     sc.print(std::cout);
-    std::cout << "\nA = softmax_rows(S) (Eq. 2.3) and Y = A V (Eq. 2.4):\n";
-    aw.print(std::cout);
+    // The console shows A and Y one below the other, to fit 80 columns.
+    book::table a_console{keys, {}}, y_console{{"query", "y_i"}, {}};
+    for (const auto& cells : aw.rows) {
+        a_console.add({cells.begin(), cells.end() - 1});
+        y_console.add({cells.front(), cells.back()});
+    }
+    std::cout << "\nA = softmax_rows(S) (Eq. 2.3):\n";
+    a_console.print(std::cout);
+    std::cout << "\nY = A V (Eq. 2.4):\n";
+    y_console.print(std::cout);
     sc.page_header = keys;
     sc.page_header[0] = "query <i>i</i> &#92; key <i>j</i>";
     out.markdown("ch02_walk_scores.md", sc);

@@ -257,12 +257,13 @@ TEST_CASE("Errors: attention_row_by_hand refuses a row past the end and "
           "[ch02][errors]")
 {
     const matrix s = xt::zeros<double>({2, 3});
-    REQUIRE_THROWS_WITH(attn::attention_row_by_hand(s, xt::zeros<double>({3, 2}),
-                                                    2),
+    const matrix v = xt::zeros<double>({3, 2});           // (n_k, d_v)
+    REQUIRE_THROWS_WITH(attn::attention_row_by_hand(s, v, 2),
                         "attention_row_by_hand: i must be a row of s, below "
                         "2, got 2");
-    REQUIRE_THROWS_AS(attn::attention_row_by_hand(s, xt::zeros<double>({2, 2}),
-                                                  0),
+    // v with 2 rows for 3 keys.
+    const matrix short_v = xt::zeros<double>({2, 2});
+    REQUIRE_THROWS_AS(attn::attention_row_by_hand(s, short_v, 0),
                       std::invalid_argument);
 }
 
