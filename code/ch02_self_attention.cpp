@@ -192,7 +192,7 @@ void walkthrough_demo(const book::output_sink& out)
     std::cout << "\nY = A V (Eq. 2.4):\n";
     y_console.print(std::cout);
     sc.page_header = keys;
-    sc.page_header[0] = "query <i>i</i> &#92; key <i>j</i>";
+    sc.page_header[0] = "query <i>i</i> &darr; key <i>j</i> &rarr;";
     out.markdown("ch02_walk_scores.md", sc);
     aw.page_header = sc.page_header;
     aw.page_header.push_back("<i>y<sub>i</sub></i>");
@@ -244,8 +244,9 @@ void walkthrough_demo(const book::output_sink& out)
         std::max_element(h.e.begin(), h.e.end()) - h.e.begin());
     out.text("ch02_walk_row_max.md",
              "Row " + std::to_string(i) + " is the query of “" + tok[i]
-             + "”. Its largest score is \\f$m_" + std::to_string(i)
-             + " = " + book::fmt(h.m, "%.3f") + "\\f$, the score of key "
+             + "”. Its largest score is <i>m</i><sub>"
+             + std::to_string(i) + "</sub> = " + book::fmt(h.m, "%.3f")
+             + ", the score of key "
              + std::to_string(top) + ", “" + tok[top] + "”.\n");
 }
 
