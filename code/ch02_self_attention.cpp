@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,9 @@ enum feature { animal, thing, det, verb, pron, prep, conj, adj, d_model };
 const std::vector<feature> kinds = {det,  animal, verb, prep, det,
                                     thing, conj,  pron, verb, adj};
 
-// Row f of W_q is the query of a word of kind f: which features it looks
-// for in the keys. W_k = W_v = I, so a key or value is the word's kind.
+// The row of W_q for a kind is the query of a word of that kind: which
+// features it looks for in the keys. W_k = W_v = I, so a key or value is
+// the word's kind.
 // Each match adds c to a score; c = 3 sqrt(d_k) makes it 3 after scaling.
 matrix sentence_w_q()
 {
@@ -106,6 +108,146 @@ void sentence_demo(const book::output_sink& out)
         style.col_labels.push_back(words[t]);
     }
     out.heatmap("ch02_sentence_attention.svg", r.a, style);
+}
+
+// A row of numbers as a tuple, "(1, 0.5, 0, 0)".
+std::string tuple(const matrix& m, std::size_t row, const char* format)
+{
+    std::string text = "(";
+    for (std::size_t c = 0; c < m.shape()[1]; ++c) {
+        text += (c > 0 ? ", " : "") + book::fmt(m(row, c), format);
+    }
+    return text + ")";
+}
+
+// The walk-through near the start of the chapter: Eqs. (2.1)-(2.4) on six
+// tokens with d_model = d_k = d_v = 4 and hand-chosen numbers, every
+// intermediate matrix, then query row 2 step by step. Printed, and written
+// as five tables that the chapter includes.
+void walkthrough_demo(const book::output_sink& out)
+{
+    const attn::walkthrough_inputs in = attn::walkthrough_example();
+    const auto r = attn::self_attention(in.x, in.w_q, in.w_k, in.w_v);
+    const std::size_t n = in.tokens.size(), i = 2;
+    const auto& tok = in.tokens;
+    std::cout << "Walk-through of Eqs. (2.1)-(2.4): \"the dog chased a red "
+                 "ball\",\nd_model = d_k = d_v = 4. The projections, row m "
+                 "of each:\n";
+    // The projections, one row m of each per line.
+    book::table w{{"m", "W_q row m", "W_k row m", "W_v row m"}, {}};
+    for (std::size_t m = 0; m < in.w_q.shape()[0]; ++m) {
+        w.add({std::to_string(m), tuple(in.w_q, m, "%.4g"),
+               tuple(in.w_k, m, "%.4g"), tuple(in.w_v, m, "%.4g")});
+    }
+    w.print(std::cout);
+    w.page_header = {"<i>m</i>", "row <i>m</i> of <i>W<sub>q</sub></i>",
+                     "row <i>m</i> of <i>W<sub>k</sub></i>",
+                     "row <i>m</i> of <i>W<sub>v</sub></i>"};
+    w.nowrap = {1, 2, 3};
+    out.markdown("ch02_walk_projections.md", w);
+    // Each token's x_t and its query, key and value, Eq. (2.1).
+    book::table t{{"t token", "x_t", "q_t", "k_t", "v_t"}, {}};
+    for (std::size_t row = 0; row < n; ++row) {
+        t.add({std::to_string(row) + " " + tok[row], tuple(in.x, row, "%.4g"),
+               tuple(r.q, row, "%.4g"), tuple(r.k, row, "%.4g"),
+               tuple(r.v, row, "%.4g")});
+    }
+    std::cout << "\nEach token x_t, its query, key and value (Eq. 2.1):\n";
+    t.print(std::cout);
+    t.page_header = {"<i>t</i>, token", "<i>x<sub>t</sub></i>",
+                     "<i>q<sub>t</sub></i>", "<i>k<sub>t</sub></i>",
+                     "<i>v<sub>t</sub></i>"};
+    t.nowrap = {1, 2, 3, 4};
+    out.markdown("ch02_walk_tokens.md", t);
+    // S (Eq. 2.2), then A (Eq. 2.3) with Y (Eq. 2.4) beside it.
+    std::vector<std::string> keys = {"query \\ key"};
+    for (std::size_t j = 0; j < n; ++j) {
+        keys.push_back(std::to_string(j) + " " + tok[j]);
+    }
+    book::table sc{keys, {}};
+    std::vector<std::string> a_header = keys;
+    a_header.push_back("y_i");
+    book::table aw{a_header, {}};
+    for (std::size_t q = 0; q < n; ++q) {
+        std::vector<std::string> s_cells = {std::to_string(q) + " " + tok[q]};
+        std::vector<std::string> a_cells = s_cells;
+        for (std::size_t j = 0; j < n; ++j) {
+            s_cells.push_back(book::fmt(r.s(q, j), "%.3f"));
+            a_cells.push_back(book::fmt(r.a(q, j), "%.3f"));
+        }
+        a_cells.push_back(tuple(r.y, q, "%.3f"));
+        sc.add(s_cells);
+        aw.add(a_cells);
+    }
+    std::cout << "\nS = Q K^T / sqrt(4) (Eq. 2.2):\n";
+    sc.print(std::cout);
+    // The console shows A and Y one below the other, to fit 80 columns.
+    book::table a_console{keys, {}}, y_console{{"query", "y_i"}, {}};
+    for (const auto& cells : aw.rows) {
+        a_console.add({cells.begin(), cells.end() - 1});
+        y_console.add({cells.front(), cells.back()});
+    }
+    std::cout << "\nA = softmax_rows(S) (Eq. 2.3):\n";
+    a_console.print(std::cout);
+    std::cout << "\nY = A V (Eq. 2.4):\n";
+    y_console.print(std::cout);
+    sc.page_header = keys;
+    sc.page_header[0] = "query <i>i</i> &darr; key <i>j</i> &rarr;";
+    out.markdown("ch02_walk_scores.md", sc);
+    aw.page_header = sc.page_header;
+    aw.page_header.push_back("<i>y<sub>i</sub></i>");
+    aw.nowrap = {n + 1};
+    out.markdown("ch02_walk_weights.md", aw);
+    // Query row i = 2 by hand: subtract the largest score, exponentiate,
+    // normalise, mix the values.
+    const attn::row_by_hand h = attn::attention_row_by_hand(r.s, r.v, i);
+    book::table row{{"j", "key", "s_2j", "s_2j - m_2", "exp(s_2j - m_2)",
+                     "a_2j"},
+                    {}};
+    book::table mix{{"j", "key", "a_2j", "v_j", "a_2j v_j"}, {}};
+    for (std::size_t j = 0; j < n; ++j) {
+        const matrix mixed = h.a[j] * xt::view(r.v, xt::range(j, j + 1),
+                                               xt::all());    // (1, 4)
+        row.add({std::to_string(j), tok[j], book::fmt(r.s(i, j), "%.3f"),
+                 book::fmt(h.shifted[j], "%.3f"),
+                 book::fmt(h.e[j], "%.3f"), book::fmt(h.a[j], "%.3f")});
+        mix.add({std::to_string(j), tok[j], book::fmt(h.a[j], "%.3f"),
+                 tuple(r.v, j, "%.4g"), tuple(mixed, 0, "%.3f")});
+    }
+    row.add({"sum", "", "", "", book::fmt(h.total, "%.3f"),
+             book::fmt(std::accumulate(h.a.begin(), h.a.end(), 0.0),
+                       "%.3f")});
+    mix.add({"sum", "", "", "", "y_2 = " + tuple(h.y, 0, "%.3f")});
+    std::cout << "\nQuery row " << i << " (\"" << tok[i] << "\") by hand, "
+              << "m_2 = " << book::fmt(h.m, "%.3f") << ":\n";
+    row.print(std::cout);
+    std::cout << "and its output, the values mixed by its weights:\n";
+    mix.print(std::cout);
+    std::cout << '\n';
+    const std::string a_2j = "<i>a</i><sub>2<i>j</i></sub>";
+    row.page_header = {"<i>j</i>", "key", "<i>s</i><sub>2<i>j</i></sub>",
+                       "<i>s</i><sub>2<i>j</i></sub> &minus; "
+                       "<i>m</i><sub>2</sub>",
+                       "exp(<i>s</i><sub>2<i>j</i></sub> &minus; "
+                       "<i>m</i><sub>2</sub>)",
+                       a_2j};
+    row.rows.back()[0] = "**sum**";
+    out.markdown("ch02_walk_row.md", row);
+    mix.page_header = {"<i>j</i>", "key", a_2j, "<i>v<sub>j</sub></i>",
+                       a_2j + " <i>v<sub>j</sub></i>"};
+    mix.rows.back()[0] = "**sum**";
+    mix.rows.back()[4] = "<b><i>y</i><sub>2</sub> = "
+                         + tuple(h.y, 0, "%.3f") + "</b>";
+    mix.nowrap = {3, 4};
+    out.markdown("ch02_walk_mix.md", mix);
+    const std::size_t top = std::size_t(
+        std::max_element(h.e.begin(), h.e.end()) - h.e.begin());
+    out.text("ch02_walk_row_max.md",
+             "Row " + std::to_string(i) + " is the query of “" + tok[i]
+             + "”. Its largest score is <i>m</i><sub>"
+             + std::to_string(i) + "</sub> = " + book::fmt(h.m, "%.3f")
+             + ", the score of key "
+             + std::to_string(top) + ", “" + tok[top] + "”.\n");
 }
 
 // Exercise 6: the same sentence with x_t + PE_t (Eq. 2.9, d_model = 8)
@@ -348,6 +490,7 @@ int run(const book::common_args& args)
         return run_load_save(args);
     }
     const book::output_sink out(args.out_dir);
+    walkthrough_demo(out);
     sentence_demo(out);
     sentence_with_positions_demo();
     scaling_demo(args.seed, out);

@@ -3,6 +3,7 @@
 // the variance of the dot product (2.6), the softmax Jacobian (2.7),
 // permutation equivariance (2.8) and the sinusoidal positional encodings
 // (2.9, 2.10).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -185,6 +186,87 @@ TEST_CASE("Eq. 2.4: outputs equal their loops, convex mixtures of values",
     }
 }
 
+TEST_CASE("Eq. 2.3: the walk-through's row 2 by hand equals the library's",
+          "[ch02][eq_self_attention_weights][eq_self_attention_output]")
+{
+    const attn::walkthrough_inputs in = attn::walkthrough_example();
+    const auto r = attn::self_attention(in.x, in.w_q, in.w_k, in.w_v);
+    // By hand: q_2 = x_2 W_q = 1 * (row 1 of W_q) + 0.5 * (row 3)
+    //              = (2, 0, 0, 1) + (0, 0, 0.5, 0) = (2, 0, 0.5, 1).
+    // W_k doubles the first entry, so k_j = x_j with x_j0 doubled:
+    // k = (0,0,1,0) (2,0.5,0,0) (0,1,0,0.5) (0,0,1,0.5) (1,0,0,1) (2,0,0.5,0)
+    // s_2j = q_2 . k_j / sqrt(4):
+    //      = 0.5/2, 4/2, 0.5/2, 1/2, 3/2, 4.25/2.
+    const std::vector<double> s_2 = {0.25, 2.0, 0.25, 0.5, 1.5, 2.125};
+    for (std::size_t j = 0; j < 6; ++j) {
+        REQUIRE(r.s(2, j) == Approx(s_2[j]).epsilon(1e-14));
+    }
+    // Eq. (2.3) in literal loops: subtract m_2 = 2.125, exponentiate,
+    // normalise; Eq. (2.4): y_2 = sum_j a_2j v_j with v_j = x_j W_v.
+    double total = 0.0;
+    std::vector<double> e(6);
+    for (std::size_t j = 0; j < 6; ++j) {
+        e[j] = std::exp(s_2[j] - 2.125);
+        total += e[j];
+    }
+    matrix a_2 = xt::zeros<double>({1, 6}), y_2 = xt::zeros<double>({1, 4});
+    for (std::size_t j = 0; j < 6; ++j) {
+        a_2(0, j) = e[j] / total;
+        for (std::size_t c = 0; c < 4; ++c) {
+            double v_jc = 0.0;
+            for (std::size_t m = 0; m < 4; ++m) {
+                v_jc += in.x(j, m) * in.w_v(m, c);
+            }
+            y_2(0, c) += a_2(0, j) * v_jc;
+        }
+    }
+    const matrix lib_a = xt::view(r.a, xt::range(2, 3), xt::all());
+    const matrix lib_y = xt::view(r.y, xt::range(2, 3), xt::all());
+    REQUIRE_THAT(lib_a, IsCloseTo(a_2, 1e-13));
+    REQUIRE_THAT(lib_y, IsCloseTo(y_2, 1e-13));
+    // The steps the chapter prints agree with both.
+    const attn::row_by_hand h = attn::attention_row_by_hand(r.s, r.v, 2);
+    REQUIRE(h.m == Approx(2.125).epsilon(1e-14));
+    REQUIRE(h.total == Approx(total).epsilon(1e-13));
+    REQUIRE(h.shifted[5] == 0.0);
+    REQUIRE(h.e[5] == 1.0);
+    for (std::size_t j = 0; j < 6; ++j) {
+        REQUIRE(h.a[j] == Approx(a_2(0, j)).epsilon(1e-13));
+    }
+    REQUIRE_THAT(h.y, IsCloseTo(y_2, 1e-13));
+    // What the text says of this row: "chased" puts its largest weight on
+    // "ball" (5), its second largest on "dog" (1).
+    std::vector<std::size_t> order = {0, 1, 2, 3, 4, 5};
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return h.a[a] > h.a[b];
+    });
+    REQUIRE(order[0] == 5);
+    REQUIRE(order[1] == 1);
+    // And every other row of the walk-through, by the same steps.
+    for (std::size_t i = 0; i < 6; ++i) {
+        CAPTURE(i);
+        const attn::row_by_hand hi = attn::attention_row_by_hand(r.s, r.v, i);
+        REQUIRE_THAT(hi.y, IsCloseTo(matrix(xt::view(r.y, xt::range(i, i + 1),
+                                                     xt::all())),
+                                     1e-13));
+    }
+}
+
+TEST_CASE("Errors: attention_row_by_hand refuses a row past the end and "
+          "values that do not fit",
+          "[ch02][errors]")
+{
+    const matrix s = xt::zeros<double>({2, 3});
+    const matrix v = xt::zeros<double>({3, 2});           // (n_k, d_v)
+    REQUIRE_THROWS_WITH(attn::attention_row_by_hand(s, v, 2),
+                        "attention_row_by_hand: i must be a row of s, below "
+                        "2, got 2");
+    // v with 2 rows for 3 keys.
+    const matrix short_v = xt::zeros<double>({2, 2});
+    REQUIRE_THROWS_AS(attn::attention_row_by_hand(s, short_v, 0),
+                      std::invalid_argument);
+}
+
 TEST_CASE("Eq. 2.5: the column form equals the row form transposed",
           "[ch02][eq_self_attention_column_form]")
 {
@@ -221,9 +303,9 @@ TEST_CASE("Eq. 2.6: Var(q.k) = d_k, Var(q.k/sqrt(d_k)) = 1, within error",
           "[ch02][eq_dot_variance]")
 {
     // How far may a sample variance fall from d_k by chance alone?
-    // X = q.k = sum_i z_i with z_i = q_i k_i i.i.d., E z = 0, E z^2 = 1,
+    // X = q.k = sum_c z_c with z_c = q_c k_c i.i.d., E z = 0, E z^2 = 1,
     // E z^4 = E q^4 E k^4 = 3 * 3 = 9. Expanding E X^4, only the terms
-    // z_i^4 (d of them) and z_i^2 z_j^2 (3 d (d - 1) of them) survive:
+    // z_c^4 (d of them) and z_c^2 z_c'^2 (3 d (d - 1) of them) survive:
     //   E X^4 = 9 d + 3 d (d - 1) = 3 d^2 + 6 d,   (E X^2)^2 = d^2.
     // For N i.i.d. samples the sample variance s^2 (divisor N - 1) has
     //   Var(s^2) = mu_4 / N - sigma^4 (N - 3) / (N (N - 1))
@@ -428,7 +510,7 @@ TEST_CASE("Eq. 2.9: sinusoidal positional encodings, hand-worked",
     const matrix big = attn::sinusoidal_positional_encoding(50, 16);
     const matrix norms = xt::sum(big * big, {1}, xt::keep_dims);
     REQUIRE_THAT(norms, IsCloseTo(xt::full_like(norms, 8.0), 1e-13));
-    // The wavelengths 2 pi / omega_i run from 2 pi to 10000 * 2 pi
+    // The wavelengths 2 pi / omega_f run from 2 pi to 10000 * 2 pi
     // (the last pair, i = d/2 - 1, stops just short of it).
     REQUIRE(attn::pe_frequency(0, 512) == 1.0);
     REQUIRE(2 * M_PI / attn::pe_frequency(255, 512)

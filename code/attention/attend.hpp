@@ -35,6 +35,37 @@ struct attention_result {
     matrix y;  ///< outputs `(n_q, d_v)`
 };
 
+namespace detail {
+
+// The shape checks of attn::attend: q (n_q, d_k), k (n_k, d_k),
+// v (n_k, d_v), q and k not empty.
+inline void expect_attend_shapes(const matrix& q, const matrix& k,
+                                 const matrix& v)
+{
+    expect_nonempty("attend", "q", q);
+    expect_nonempty("attend", "k", k);
+    const std::size_t d_k = q.shape()[1], n_k = k.shape()[0];
+    expect_shape("attend", "k", k, {n_k, d_k}, "(n_k, d_k)");
+    expect_shape("attend", "v", v, {n_k, v.shape()[1]}, "(n_k, d_v)");
+}
+
+// The same for attn::attend_columns, tokens as columns: q_cols (d_k, n_q),
+// k_cols (d_k, n_k), v_cols (d_v, n_k).
+inline void expect_attend_columns_shapes(const matrix& q_cols,
+                                         const matrix& k_cols,
+                                         const matrix& v_cols)
+{
+    expect_nonempty("attend_columns", "q_cols", q_cols);
+    expect_nonempty("attend_columns", "k_cols", k_cols);
+    const std::size_t d_k = q_cols.shape()[0], n_k = k_cols.shape()[1];
+    expect_shape("attend_columns", "k_cols", k_cols, {d_k, n_k},
+                 "(d_k, n_k)");
+    expect_shape("attend_columns", "v_cols", v_cols, {v_cols.shape()[0], n_k},
+                 "(d_v, n_k)");
+}
+
+}  // namespace detail
+
 // [ch00-attend]
 /// \brief Scaled dot-product attention, Eq. \ref eq_attention "(0.2)":
 ///        `y = softmax_rows(q k^T / sqrt(d_k)) v`.
@@ -46,11 +77,8 @@ struct attention_result {
 inline attention_result attend(const matrix& q, const matrix& k,
                                const matrix& v)
 {
-    expect_nonempty("attend", "q", q);
-    expect_nonempty("attend", "k", k);
-    const std::size_t d_k = q.shape()[1], n_k = k.shape()[0];
-    expect_shape("attend", "k", k, {n_k, d_k}, "(n_k, d_k)");
-    expect_shape("attend", "v", v, {n_k, v.shape()[1]}, "(n_k, d_v)");
+    detail::expect_attend_shapes(q, k, v);
+    const std::size_t d_k = q.shape()[1];
     attention_result r;
     r.s = xt::linalg::dot(q, xt::transpose(k)) / std::sqrt(double(d_k));
     r.a = softmax_rows(r.s);                          // (n_q, n_k)
@@ -72,13 +100,8 @@ inline attention_result attend(const matrix& q, const matrix& k,
 inline matrix attend_columns(const matrix& q_cols, const matrix& k_cols,
                              const matrix& v_cols)
 {
-    expect_nonempty("attend_columns", "q_cols", q_cols);
-    expect_nonempty("attend_columns", "k_cols", k_cols);
-    const std::size_t d_k = q_cols.shape()[0], n_k = k_cols.shape()[1];
-    expect_shape("attend_columns", "k_cols", k_cols, {d_k, n_k},
-                 "(d_k, n_k)");
-    expect_shape("attend_columns", "v_cols", v_cols, {v_cols.shape()[0], n_k},
-                 "(d_v, n_k)");
+    detail::expect_attend_columns_shapes(q_cols, k_cols, v_cols);
+    const std::size_t d_k = q_cols.shape()[0];
     // S[j, i] = k_j . q_i: one column per query, one row per key.
     matrix s_cols = xt::linalg::dot(xt::transpose(k_cols), q_cols);
     matrix scaled = s_cols / std::sqrt(double(d_k));          // (n_k, n_q)

@@ -5,7 +5,7 @@
 //
 // Glossary (tokens are rows):
 //   pe       the encodings of positions 0..n-1          // (n, d_model)
-//   omega_i  the frequency of pair i: 10000^(-2i/d_model)
+//   omega_f  the frequency of pair f: 10000^(-2f/d_model)
 //   r_k      the shift by k positions: pe(p + k) = pe(p) r_k
 //                                                       // (d_model, d_model)
 #pragma once
@@ -34,23 +34,23 @@ inline void expect_even_width(const std::string& where, std::size_t d_model)
 
 }  // namespace detail
 
-// [ch02-sinusoidal-pe]
-/// \brief The frequency of the `i`-th sine-cosine pair,
-///        `omega_i = 10000^(-2i / d_model)`, Eq.
+/// \brief The frequency of the `f`-th sine-cosine pair,
+///        `omega_f = 10000^(-2f / d_model)`, Eq.
 ///        \ref eq_sinusoidal_pe "(2.9)".
-/// \param i       index of the pair, `0 <= i < d_model / 2`
+/// \param f       index of the pair, `0 <= f < d_model / 2`
 /// \param d_model width of the encodings, even
 /// \return the angular frequency in radians per position
 /// \throws std::invalid_argument if `d_model` is odd or zero
-inline double pe_frequency(std::size_t i, std::size_t d_model)
+// [ch02-sinusoidal-pe]
+inline double pe_frequency(std::size_t f, std::size_t d_model)
 {
     detail::expect_even_width("pe_frequency", d_model);
-    return std::pow(10000.0, -2.0 * double(i) / double(d_model));
+    return std::pow(10000.0, -2.0 * double(f) / double(d_model));
 }
 
 /// \brief Sinusoidal positional encodings, Eq.
-///        \ref eq_sinusoidal_pe "(2.9)": `pe(p, 2i) = sin(p omega_i)`,
-///        `pe(p, 2i+1) = cos(p omega_i)`.
+///        \ref eq_sinusoidal_pe "(2.9)": `pe(p, 2f) = sin(p omega_f)`,
+///        `pe(p, 2f+1) = cos(p omega_f)`.
 /// \param n       number of positions `0, ..., n-1`
 /// \param d_model width of the encodings, even and positive
 /// \return the encodings, one position per row, `(n, d_model)`
@@ -61,10 +61,10 @@ inline matrix sinusoidal_positional_encoding(std::size_t n,
     detail::expect_even_width("sinusoidal_positional_encoding", d_model);
     matrix pe = xt::zeros<double>({n, d_model});              // (n, d_model)
     for (std::size_t p = 0; p < n; ++p) {
-        for (std::size_t i = 0; i < d_model / 2; ++i) {
-            const double angle = double(p) * pe_frequency(i, d_model);
-            pe(p, 2 * i) = std::sin(angle);
-            pe(p, 2 * i + 1) = std::cos(angle);
+        for (std::size_t f = 0; f < d_model / 2; ++f) {
+            const double angle = double(p) * pe_frequency(f, d_model);
+            pe(p, 2 * f) = std::sin(angle);
+            pe(p, 2 * f + 1) = std::cos(angle);
         }
     }
     return pe;
@@ -74,7 +74,7 @@ inline matrix sinusoidal_positional_encoding(std::size_t n,
 // [ch02-pe-shift]
 /// \brief The matrix `r_k` with `pe(p + k) = pe(p) r_k` for every position
 ///        `p`, Eq. \ref eq_pe_shift "(2.10)": block diagonal, one 2x2
-///        rotation by the angle `k omega_i` per sine-cosine pair.
+///        rotation by the angle `k omega_f` per sine-cosine pair.
 /// \param k       the offset, in positions (may be negative)
 /// \param d_model width of the encodings, even and positive
 /// \return `r_k`, `(d_model, d_model)`, orthogonal
@@ -83,16 +83,16 @@ inline matrix pe_shift_matrix(double k, std::size_t d_model)
 {
     detail::expect_even_width("pe_shift_matrix", d_model);
     matrix r = xt::zeros<double>({d_model, d_model});
-    for (std::size_t i = 0; i < d_model / 2; ++i) {
-        const double c = std::cos(k * pe_frequency(i, d_model));
-        const double s = std::sin(k * pe_frequency(i, d_model));
+    for (std::size_t f = 0; f < d_model / 2; ++f) {
+        const double c = std::cos(k * pe_frequency(f, d_model));
+        const double s = std::sin(k * pe_frequency(f, d_model));
         // Row vector (sin a, cos a) times this block gives
         // (sin a cos b + cos a sin b, cos a cos b - sin a sin b)
-        // = (sin(a + b), cos(a + b)) with b = k omega_i.
-        r(2 * i, 2 * i) = c;
-        r(2 * i, 2 * i + 1) = -s;
-        r(2 * i + 1, 2 * i) = s;
-        r(2 * i + 1, 2 * i + 1) = c;
+        // = (sin(a + b), cos(a + b)) with b = k omega_f.
+        r(2 * f, 2 * f) = c;
+        r(2 * f, 2 * f + 1) = -s;
+        r(2 * f + 1, 2 * f) = s;
+        r(2 * f + 1, 2 * f + 1) = c;
     }
     return r;
 }

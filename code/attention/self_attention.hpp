@@ -18,6 +18,7 @@
 //   y     outputs a v                                     // (n, d_v)
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -100,7 +101,29 @@ inline self_attention_result self_attention(const matrix& x,
 }
 // [ch02-self-attention]
 
-// [ch02-self-attention-reference]
+/// \brief A projection of Eq. \ref eq_qkv_projections "(2.1)" as literal
+///        loops, one sum per entry: `x w`.
+/// \param x the sequence `(n, d_model)`
+/// \param w a projection `(d_model, d)`
+/// \return `x w`, `(n, d)`
+/// \throws std::invalid_argument if `w` does not have `d_model` rows
+// [ch02-projection-reference]
+inline matrix project_reference(const matrix& x, const matrix& w)
+{
+    expect_shape("project_reference", "w", w, {x.shape()[1], w.shape()[1]},
+                 "(d_model, d)");
+    matrix p = xt::zeros<double>({x.shape()[0], w.shape()[1]});
+    for (std::size_t t = 0; t < x.shape()[0]; ++t) {      // token t
+        for (std::size_t c = 0; c < w.shape()[1]; ++c) {
+            for (std::size_t m = 0; m < x.shape()[1]; ++m) {
+                p(t, c) += x(t, m) * w(m, c);
+            }
+        }
+    }
+    return p;
+}
+// [ch02-projection-reference]
+
 /// \brief The same self-attention as literal loops, one sum per entry,
 ///        straight from Eqs. (2.1)-(2.4); the tests compare the two.
 /// \param x   the sequence `(n, d_model)`
@@ -109,6 +132,7 @@ inline self_attention_result self_attention(const matrix& x,
 /// \param w_v value projection `(d_model, d_v)`
 /// \return the same six matrices as attn::self_attention
 /// \throws std::invalid_argument on the same shapes as attn::self_attention
+// [ch02-self-attention-reference]
 inline self_attention_result self_attention_reference(const matrix& x,
                                                       const matrix& w_q,
                                                       const matrix& w_k,
@@ -116,23 +140,12 @@ inline self_attention_result self_attention_reference(const matrix& x,
 {
     detail::expect_self_attention_shapes("self_attention_reference", x, w_q,
                                         w_k, w_v);
-    const std::size_t n = x.shape()[0], d_model = x.shape()[1];
-    const std::size_t d_k = w_q.shape()[1], d_v = w_v.shape()[1];
     self_attention_result r;
-    r.q = xt::zeros<double>({n, d_k});
-    r.k = xt::zeros<double>({n, d_k});
-    r.v = xt::zeros<double>({n, d_v});
-    for (std::size_t t = 0; t < n; ++t) {          // Eq. (2.1), token t
-        for (std::size_t m = 0; m < d_model; ++m) {
-            for (std::size_t c = 0; c < d_k; ++c) {
-                r.q(t, c) += x(t, m) * w_q(m, c);
-                r.k(t, c) += x(t, m) * w_k(m, c);
-            }
-            for (std::size_t c = 0; c < d_v; ++c) {
-                r.v(t, c) += x(t, m) * w_v(m, c);
-            }
-        }
-    }
+    r.q = project_reference(x, w_q);               // Eq. (2.1)
+    r.k = project_reference(x, w_k);
+    r.v = project_reference(x, w_v);
+    const std::size_t n = x.shape()[0];
+    const std::size_t d_k = w_q.shape()[1], d_v = w_v.shape()[1];
     r.s = xt::zeros<double>({n, n});
     for (std::size_t i = 0; i < n; ++i) {          // Eq. (2.2), s_ij
         for (std::size_t j = 0; j < n; ++j) {
@@ -155,6 +168,132 @@ inline self_attention_result self_attention_reference(const matrix& x,
 }
 // [ch02-self-attention-reference]
 
+/// \brief The inputs of the walk-through of chapter 2: a six-token
+///        sentence, `d_model = d_k = d_v = 4`, every number chosen by hand
+///        (`x` and `w_v` hold halves, `w_q` and `w_k` whole numbers, so
+///        that `q` and `k` hold halves, the scores `q . k / 2` eighths and
+///        `v` quarters).
+struct walkthrough_inputs {
+    std::vector<std::string> tokens;  ///< the words, one per row of `x`
+    matrix x;                         ///< the sequence `(6, 4)`
+    matrix w_q;                       ///< query projection `(4, 4)`
+    matrix w_k;                       ///< key projection `(4, 4)`
+    matrix w_v;                       ///< value projection `(4, 4)`
+};
+
+/// \brief The walk-through's sentence "the dog chased a red ball" and its
+///        hand-chosen projections.
+/// \return the tokens, `x (6, 4)` and `w_q, w_k, w_v (4, 4)`
+inline walkthrough_inputs walkthrough_example()
+{
+    walkthrough_inputs in;
+    in.tokens = {"the", "dog", "chased", "a", "red", "ball"};
+    in.x = {{0.0, 0.0, 1.0, 0.0},    // the
+            {1.0, 0.5, 0.0, 0.0},    // dog
+            {0.0, 1.0, 0.0, 0.5},    // chased
+            {0.0, 0.0, 1.0, 0.5},    // a
+            {0.5, 0.0, 0.0, 1.0},    // red
+            {1.0, 0.0, 0.5, 0.0}};   // ball
+    in.w_q = {{0.0, 1.0, 0.0, 0.0},
+              {2.0, 0.0, 0.0, 1.0},
+              {1.0, 0.0, 0.0, 0.0},
+              {0.0, 0.0, 1.0, 0.0}};
+    in.w_k = {{2.0, 0.0, 0.0, 0.0},
+              {0.0, 1.0, 0.0, 0.0},
+              {0.0, 0.0, 1.0, 0.0},
+              {0.0, 0.0, 0.0, 1.0}};
+    in.w_v = {{1.0, 0.0, 0.0, 0.5},
+              {0.0, 1.0, 0.0, 0.0},
+              {0.0, 0.0, 1.0, 0.0},
+              {0.0, 0.5, 0.0, 1.0}};
+    return in;
+}
+
+/// \brief The steps of one query row of Eqs. (2.3) and (2.4), as a reader
+///        does them by hand.
+struct row_by_hand {
+    double m = 0.0;               ///< the row's largest score `m_i`
+    std::vector<double> shifted;  ///< `s_ij - m_i`, one per key
+    std::vector<double> e;        ///< `exp(s_ij - m_i)`, one per key
+    double total = 0.0;           ///< the sum of `e`
+    std::vector<double> a;        ///< the weights `a_ij = e_j / total`
+    matrix y;                     ///< the output `sum_j a_ij v_j`, `(1, d_v)`
+};
+
+namespace detail {
+
+inline void expect_row_by_hand_args(const matrix& s, const matrix& v,
+                                    std::size_t i)
+{
+    expect_nonempty("attention_row_by_hand", "s", s);
+    expect_shape("attention_row_by_hand", "v", v,
+                 {s.shape()[1], v.shape()[1]}, "(n_k, d_v)");
+    if (i >= s.shape()[0]) {
+        throw std::invalid_argument(
+            "attention_row_by_hand: i must be a row of s, below "
+            + std::to_string(s.shape()[0]) + ", got " + std::to_string(i));
+    }
+}
+
+}  // namespace detail
+
+/// \brief Row `i` of Eqs. \ref eq_self_attention_weights "(2.3)" and
+///        \ref eq_self_attention_output "(2.4)" step by step, in loops:
+///        subtract the largest score, exponentiate, normalise, mix.
+/// \param s the scaled scores `(n_q, n_k)`
+/// \param v the values `(n_k, d_v)`
+/// \param i the query row, `i < n_q`
+/// \return every intermediate number of the row
+/// \throws std::invalid_argument if the shapes do not fit or `i` is too
+///         large
+// [ch02-row-by-hand]
+inline row_by_hand attention_row_by_hand(const matrix& s, const matrix& v,
+                                         std::size_t i)
+{
+    detail::expect_row_by_hand_args(s, v, i);
+    const std::size_t n_k = s.shape()[1], d_v = v.shape()[1];
+    row_by_hand r;
+    r.m = s(i, 0);
+    for (std::size_t j = 1; j < n_k; ++j) {
+        r.m = std::max(r.m, s(i, j));
+    }
+    for (std::size_t j = 0; j < n_k; ++j) {
+        r.shifted.push_back(s(i, j) - r.m);     // at most 0
+        r.e.push_back(std::exp(r.shifted[j]));  // in (0, 1]
+        r.total += r.e[j];
+    }
+    r.y = xt::zeros<double>({std::size_t(1), d_v});
+    for (std::size_t j = 0; j < n_k; ++j) {
+        r.a.push_back(r.e[j] / r.total);        // Eq. (2.3)
+        for (std::size_t c = 0; c < d_v; ++c) {
+            r.y(0, c) += r.a[j] * v(j, c);      // Eq. (2.4)
+        }
+    }
+    return r;
+}
+// [ch02-row-by-hand]
+
+namespace detail {
+
+// The shape checks of attn::self_attention_columns: x_cols (d_model, n),
+// wq_cols and wk_cols (d_k, d_model), wv_cols (d_v, d_model).
+inline void expect_columns_shapes(const matrix& x_cols, const matrix& wq_cols,
+                                  const matrix& wk_cols, const matrix& wv_cols)
+{
+    expect_nonempty("self_attention_columns", "x_cols", x_cols);
+    expect_nonempty("self_attention_columns", "wq_cols", wq_cols);
+    expect_nonempty("self_attention_columns", "wv_cols", wv_cols);
+    const std::size_t d_model = x_cols.shape()[0], d_k = wq_cols.shape()[0];
+    expect_shape("self_attention_columns", "wq_cols", wq_cols, {d_k, d_model},
+                 "(d_k, d_model)");
+    expect_shape("self_attention_columns", "wk_cols", wk_cols, {d_k, d_model},
+                 "(d_k, d_model)");
+    expect_shape("self_attention_columns", "wv_cols", wv_cols,
+                 {wv_cols.shape()[0], d_model}, "(d_v, d_model)");
+}
+
+}  // namespace detail
+
 // [ch02-self-attention-columns]
 /// \brief Self-attention in the column form of the author's notes,
 ///        Eq. \ref eq_self_attention_column_form "(2.5)": tokens are
@@ -172,16 +311,7 @@ inline matrix self_attention_columns(const matrix& x_cols,
                                      const matrix& wk_cols,
                                      const matrix& wv_cols)
 {
-    expect_nonempty("self_attention_columns", "x_cols", x_cols);
-    expect_nonempty("self_attention_columns", "wq_cols", wq_cols);
-    expect_nonempty("self_attention_columns", "wv_cols", wv_cols);
-    const std::size_t d_model = x_cols.shape()[0], d_k = wq_cols.shape()[0];
-    expect_shape("self_attention_columns", "wq_cols", wq_cols, {d_k, d_model},
-                 "(d_k, d_model)");
-    expect_shape("self_attention_columns", "wk_cols", wk_cols, {d_k, d_model},
-                 "(d_k, d_model)");
-    expect_shape("self_attention_columns", "wv_cols", wv_cols,
-                 {wv_cols.shape()[0], d_model}, "(d_v, d_model)");
+    detail::expect_columns_shapes(x_cols, wq_cols, wk_cols, wv_cols);
     const matrix q_cols = xt::linalg::dot(wq_cols, x_cols);      // (d_k, n)
     const matrix k_cols = xt::linalg::dot(wk_cols, x_cols);      // (d_k, n)
     const matrix v_cols = xt::linalg::dot(wv_cols, x_cols);      // (d_v, n)
@@ -236,7 +366,21 @@ struct dot_product_sample {
     double variance_scaled = 0.0;  ///< sample variance of the scaled one
 };
 
-// [ch02-dot-variance]
+namespace detail {
+
+// The check of attn::measure_dot_products: vectors of at least one entry,
+// at least two pairs for a sample variance.
+inline void expect_dot_sample_size(std::size_t d_k, std::size_t n)
+{
+    if (d_k < 1 || n < 2) {
+        throw std::invalid_argument("measure_dot_products: need d_k >= 1 and "
+                                    "n >= 2, got d_k = " + std::to_string(d_k)
+                                    + ", n = " + std::to_string(n));
+    }
+}
+
+}  // namespace detail
+
 /// \brief Draws `n` independent pairs `q, k` with i.i.d. standard normal
 ///        entries and measures the mean and variance of `q . k` and of
 ///        `q . k / sqrt(d_k)`, the claim of Eq.
@@ -246,23 +390,20 @@ struct dot_product_sample {
 /// \param seed seed of the random numbers (attn::rng)
 /// \return the sample statistics
 /// \throws std::invalid_argument if `d_k < 1` or `n < 2`
+// [ch02-dot-variance]
 inline dot_product_sample measure_dot_products(std::size_t d_k,
                                                std::size_t n,
                                                std::uint64_t seed)
 {
-    if (d_k < 1 || n < 2) {
-        throw std::invalid_argument("measure_dot_products: need d_k >= 1 and "
-                                    "n >= 2, got d_k = " + std::to_string(d_k)
-                                    + ", n = " + std::to_string(n));
-    }
+    detail::expect_dot_sample_size(d_k, n);
     rng random(seed);
     double sum = 0.0, sum_sq = 0.0;
     for (std::size_t t = 0; t < n; ++t) {
-        double dot = 0.0;                       // q . k = sum_i q_i k_i
-        for (std::size_t i = 0; i < d_k; ++i) {
-            const double q_i = random.normal();
-            const double k_i = random.normal();
-            dot += q_i * k_i;
+        double dot = 0.0;                       // q . k = sum_c q_c k_c
+        for (std::size_t c = 0; c < d_k; ++c) {
+            const double q_c = random.normal();
+            const double k_c = random.normal();
+            dot += q_c * k_c;
         }
         sum += dot;
         sum_sq += dot * dot;
@@ -280,6 +421,24 @@ inline dot_product_sample measure_dot_products(std::size_t d_k,
 }
 // [ch02-dot-variance]
 
+namespace detail {
+
+// The checks of attn::softmax_jacobian: one non-empty row of weights.
+inline void expect_weight_row(const matrix& a)
+{
+    expect_nonempty("softmax_jacobian", "a", a);
+    expect_shape("softmax_jacobian", "a", a, {1, a.shape()[1]}, "(1, n_k)");
+}
+
+// The checks of attn::measure_saturation: scores not empty, all finite.
+inline void expect_finite_scores(const matrix& s)
+{
+    expect_nonempty("measure_saturation", "s", s);
+    expect_finite("measure_saturation", "s", s);
+}
+
+}  // namespace detail
+
 // [ch02-softmax-jacobian]
 /// \brief The Jacobian of the softmax at one row of weights,
 ///        Eq. \ref eq_softmax_jacobian "(2.7)":
@@ -289,8 +448,7 @@ inline dot_product_sample measure_dot_products(std::size_t d_k,
 /// \throws std::invalid_argument unless `a` is one non-empty row
 inline matrix softmax_jacobian(const matrix& a)
 {
-    expect_nonempty("softmax_jacobian", "a", a);
-    expect_shape("softmax_jacobian", "a", a, {1, a.shape()[1]}, "(1, n_k)");
+    detail::expect_weight_row(a);
     const std::size_t n_k = a.shape()[1];
     matrix j = xt::zeros<double>({n_k, n_k});
     for (std::size_t r = 0; r < n_k; ++r) {
@@ -319,8 +477,7 @@ struct softmax_saturation {
 /// \throws std::invalid_argument if `s` is empty or not finite
 inline softmax_saturation measure_saturation(const matrix& s)
 {
-    expect_nonempty("measure_saturation", "s", s);
-    expect_finite("measure_saturation", "s", s);
+    detail::expect_finite_scores(s);
     const matrix a = softmax_rows(s);                         // (n_q, n_k)
     const std::size_t n_q = a.shape()[0], n_k = a.shape()[1];
     softmax_saturation r;
