@@ -41,7 +41,6 @@
 
 namespace attn {
 
-// [ch04-causal-mask]
 /// \brief Whether a causal mask lets a query see the key at its own
 ///        position.
 enum class diagonal {
@@ -63,6 +62,7 @@ enum class diagonal {
 /// \param n_k  number of keys
 /// \param diag whether a query sees its own position (default: yes)
 /// \return the mask `(n_q, n_k)`
+// [ch04-causal-mask]
 inline mask_matrix causal_mask(std::size_t n_q, std::size_t n_k,
                                diagonal diag = diagonal::included)
 {
@@ -192,7 +192,6 @@ inline matrix masked_self_attention(const matrix& x, const matrix& w_q,
     return masked_attend(q, k, v, m).y;
 }
 
-// [ch04-masked-attend-reference]
 /// \brief The same masked attention as literal loops that never form
 ///        `-inf`: each query's softmax runs over the allowed keys only,
 ///        and a query with no allowed key gets a zero output.
@@ -202,6 +201,7 @@ inline matrix masked_self_attention(const matrix& x, const matrix& w_q,
 /// \param m mask `(n_q, n_k)`
 /// \return outputs `(n_q, d_v)`
 /// \throws std::invalid_argument on inconsistent shapes
+// [ch04-masked-attend-reference]
 inline matrix masked_attend_reference(const matrix& q, const matrix& k,
                                       const matrix& v, const mask_matrix& m)
 {
