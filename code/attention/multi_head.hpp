@@ -343,8 +343,7 @@ inline matrix head_score_loops(const multi_head_result& r, std::size_t h,
 // [ch03-multi-head-attention]
 inline multi_head_result multi_head_attention(
     const matrix& x_q, const matrix& x_kv, const multi_head_weights& w,
-    std::size_t heads, const mask_matrix& mask = {},
-    const vector& gates = {})
+    std::size_t heads, const mask_matrix& mask = {}, const vector& gates = {})
 {
     const auto [n_q, n_k, d_k] = detail::expect_multi_head_arguments(
         "multi_head_attention", x_q, x_kv, w, heads, mask, gates);
