@@ -32,7 +32,6 @@ namespace {
 using attn::matrix;
 using attn::vector;
 
-// [ch03-two-head-example]
 // "the cat sat on the mat the end": 8 tokens, 6 distinct words. Each token
 // is a row of X = [word one-hot (6) | position one-hot (8) | 0 0], so
 // d_model = 16, and with H = 2 heads each head owns d_k = 8 columns.
@@ -52,35 +51,30 @@ matrix example_x()
     return x;
 }
 
-// beta / sqrt(d_k) = 10 is the score of a match: a key that does not match
-// gets exp(-10) ~ 5e-5 of the weight of one that does.
+// [ch03-two-head-example]
+// Row p of X holds word c in column word0 + c (word0 = 0) and position p in
+// column pos0 + p (pos0 = 6). Head 0 owns columns 0..7 of Q, K, V, head 1
+// columns 8..15 (d_k = 8). Head 0, "previous position": the query of
+// position p is position p - 1 (position 0, having none, asks for
+// itself), the key is the position, the value the word. Head 1, "same
+// word": query and key are the word, the value is the position.
 attn::multi_head_weights example_weights()
 {
+    // A match scores beta / sqrt(d_k) = 10: a key that does not match gets
+    // exp(-10) ~ 5e-5 of the weight of one that does.
     const double beta = 10.0 * std::sqrt(double(d_k));
-    attn::multi_head_weights w{xt::zeros<double>({d_model, d_model}),
-                               xt::zeros<double>({d_model, d_model}),
-                               xt::zeros<double>({d_model, d_model}),
-                               xt::eye<double>(d_model),
+    const matrix zero = xt::zeros<double>({d_model, d_model});
+    attn::multi_head_weights w{zero, zero, zero, xt::eye<double>(d_model),
                                xt::zeros<double>({d_model})};
-    // Head 0 (columns 0..7), "previous position": the query of position i
-    // is position i - 1 (position 0, having none, asks for itself), the
-    // key of position j is j, and the value is the token's word.
-    for (std::size_t i = 0; i < n_pos; ++i) {
-        w.w_q(pos0 + i, i == 0 ? 0 : i - 1) = beta;
-        w.w_k(pos0 + i, i) = 1.0;
-    }
-    for (std::size_t c = 0; c < n_words; ++c) {
-        w.w_v(word0 + c, c) = 1.0;
-    }
-    // Head 1 (columns 8..15), "same word": query and key are the word, so
-    // a token attends to every occurrence of its own word; the value is
-    // the position, so the head reports where that word occurs.
-    for (std::size_t c = 0; c < n_words; ++c) {
-        w.w_q(word0 + c, d_k + c) = beta;
-        w.w_k(word0 + c, d_k + c) = 1.0;
-    }
     for (std::size_t p = 0; p < n_pos; ++p) {
-        w.w_v(pos0 + p, d_k + p) = 1.0;
+        w.w_q(pos0 + p, p == 0 ? 0 : p - 1) = beta;  // head 0: query p - 1
+        w.w_k(pos0 + p, p) = 1.0;                    // head 0: key p
+        w.w_v(pos0 + p, d_k + p) = 1.0;              // head 1: value p
+    }
+    for (std::size_t c = 0; c < n_words; ++c) {
+        w.w_v(word0 + c, c) = 1.0;                   // head 0: value c
+        w.w_q(word0 + c, d_k + c) = beta;            // head 1: query c
+        w.w_k(word0 + c, d_k + c) = 1.0;             // head 1: key c
     }
     return w;  // W_o = identity, b_o = 0: y is the heads side by side
 }
@@ -96,8 +90,8 @@ std::vector<std::string> token_labels()
 }
 
 // The word that y's first six columns (head 0's output through the
-// identity W_o) point to, for every token; n_words when they point to
-// none (no entry above 1/2).
+// identity W_o) point to, for every token: the column above 1/2, or
+// n_words when none is.
 std::vector<std::size_t> previous_word_read(const matrix& y)
 {
     std::vector<std::size_t> read;

@@ -348,7 +348,7 @@ TEST_CASE("Eq. 3.2: a head of width 1 needs a mask to find the "
 
 // ---------------------------------------------------------------- Eq. 3.3
 
-TEST_CASE("Eq. 3.3: head h fills columns h d_k to (h+1) d_k - 1 of Y",
+TEST_CASE("Eq. 3.3: head h fills columns h d_k to (h+1) d_k - 1 of Y_cat",
           "[ch03][eq_concat_heads]")
 {
     for (std::uint64_t seed : {81u, 82u}) {
@@ -494,7 +494,8 @@ TEST_CASE("Errors: multi-head attention refuses inconsistent shapes",
 
 // ---------------------------------------------------------------- Eq. 3.5
 
-TEST_CASE("Eq. 3.5: column form V~ = W_o Y + b_o 1^T is y transposed",
+TEST_CASE("Eq. 3.5: column form V~ = W_o^T Y_cat^T + b_o 1^T is y "
+          "transposed",
           "[ch03][eq_mha_column_form]")
 {
     for (std::uint64_t seed : {131u, 132u, 133u}) {

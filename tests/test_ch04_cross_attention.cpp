@@ -565,6 +565,13 @@ TEST_CASE("Eq. 4.7: the cache holds every key and value, row by row",
     REQUIRE(cache.size() == 5);
     REQUIRE_THAT(cache.keys(), IsCloseTo(k, 0.0, 0.0));
     REQUIRE_THAT(cache.values(), IsCloseTo(v, 0.0, 0.0));
+    // keys() and values() are views of the cache's own storage, no copies:
+    // their first entries are the vectors' first entries (same address).
+    const auto keys = cache.keys();
+    const auto values = cache.values();
+    REQUIRE(&keys(0, 0) == cache.k.data());
+    REQUIRE(&values(0, 0) == cache.v.data());
+    REQUIRE(&keys(4, 2) == cache.k.data() + 4 * 3 + 2);
 }
 
 TEST_CASE("Eq. 4.7: the cache gives the masked full pass, token by token",

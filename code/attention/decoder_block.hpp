@@ -14,7 +14,7 @@
 //   m_self     mask of the self-attention                // (n_t, n_t)
 //   m_cross    mask of the cross-attention               // (n_t, n_s)
 //   u          x + self-attention(x)                     // (n_t, d_model)
-//   y          u + cross-attention(u, z)                 // (n_t, d_model)
+//   y          X_out = u + cross-attention(u, z)         // (n_t, d_model)
 #pragma once
 
 #include <cstddef>
@@ -46,7 +46,8 @@ struct decoder_block_result {
     multi_head_result cross;  ///< the cross-attention layer, weights
                               ///< `(H, n_t, n_s)`
     matrix u;                 ///< after the first residual `(n_t, d_model)`
-    matrix y;                 ///< the block's output `(n_t, d_model)`
+    matrix y;                 ///< the block's output `X_out`
+                              ///< `(n_t, d_model)`
 };
 
 namespace detail {
@@ -77,7 +78,8 @@ inline void expect_decoder_block(const matrix& x, const matrix& z,
 
 // [ch04-decoder-block]
 /// \brief A decoder block, Eq. \ref eq_decoder_block "(4.8)":
-///        `u = x + MHA(x, x; m_self)`, then `y = u + MHA(u, z; m_cross)`.
+///        `u = x + MHA(x, x; m_self)`, then the block's output
+///        `X_out = u + MHA(u, z; m_cross)`, returned as `y`.
 ///
 /// For training with teacher forcing, `m_self` is the causal mask
 /// (ANDed with the target's padding mask) and `m_cross` is the source's
@@ -103,7 +105,7 @@ inline decoder_block_result decoder_block(const matrix& x, const matrix& z,
     r.u = x + r.self.y;                                    // (n_t, d_model)
     // Cross-attention: queries from u, keys and values from z, Eq. (4.8)
     r.cross = multi_head_attention(r.u, z, w.cross, heads, m_cross);
-    r.y = r.u + r.cross.y;                                 // (n_t, d_model)
+    r.y = r.u + r.cross.y;                         // X_out, (n_t, d_model)
     return r;
 }
 // [ch04-decoder-block]

@@ -14,13 +14,16 @@
 //   v_new
 #pragma once
 
-#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <xtensor/xbuilder.hpp>
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xmanipulation.hpp>
 
 #include "attention/core.hpp"
 #include "attention/masking.hpp"
@@ -30,6 +33,19 @@
 ///        (\ref ch04_cross_attention).
 
 namespace attn {
+
+namespace detail {
+
+// The entries of `data` as a row-major (rows, width) matrix: a view of the
+// vector's storage, no copy.
+inline auto rows_view(const std::vector<double>& data, std::size_t rows,
+                      std::size_t width)
+{
+    return xt::adapt(data.data(), data.size(), xt::no_ownership(),
+                     std::array<std::size_t, 2>{rows, width});
+}
+
+}  // namespace detail
 
 // [ch04-kv-cache]
 /// \brief The keys and values of every token a decoder has processed so
@@ -44,24 +60,31 @@ struct kv_cache {
     /// \brief Number of tokens in the cache.
     /// \return `t`
     std::size_t size() const { return length; }
-    /// \brief The cached keys as a matrix (a copy).
+    /// \brief The cached keys as a matrix: a view of `k`, no copy, valid
+    ///        until the next append.
     /// \return `(t, d_k)`
-    matrix keys() const { return rows(k, d_k); }
-    /// \brief The cached values as a matrix (a copy).
+    auto keys() const { return detail::rows_view(k, length, d_k); }
+    /// \brief The cached values as a matrix: a view of `v`, no copy, valid
+    ///        until the next append.
     /// \return `(t, d_v)`
-    matrix values() const { return rows(v, d_v); }
-
-private:
-    matrix rows(const std::vector<double>& data, std::size_t width) const
-    {
-        matrix m = xt::empty<double>({length, width});
-        std::copy(data.begin(), data.end(), m.begin());
-        return m;
-    }
+    auto values() const { return detail::rows_view(v, length, d_v); }
 };
 // [ch04-kv-cache]
 
 namespace detail {
+
+// The new tokens' queries, keys and values fit together.
+inline void expect_decode_step_shapes(const matrix& q_new,
+                                      const matrix& k_new,
+                                      const matrix& v_new)
+{
+    expect_nonempty("decode_step", "q_new", q_new);
+    const std::size_t n_new = q_new.shape()[0], d_k = q_new.shape()[1];
+    expect_shape("decode_step", "k_new", k_new, {n_new, d_k},
+                 "(n_new, d_k)");
+    expect_shape("decode_step", "v_new", v_new, {n_new, v_new.shape()[1]},
+                 "(n_new, d_v)");
+}
 
 // The cache's vectors hold exactly `length` rows of keys and values.
 inline void expect_cache(const std::string& where, const kv_cache& cache)
@@ -104,7 +127,6 @@ inline void append_to_cache(kv_cache& cache, const matrix& k_new,
     cache.length += n_new;
 }
 
-// [ch04-decode-step]
 /// \brief One decoding step, Eq. \ref eq_kv_cache "(4.7)": appends the
 ///        new tokens' keys and values to the cache, then lets their
 ///        queries attend over everything cached.
@@ -112,7 +134,8 @@ inline void append_to_cache(kv_cache& cache, const matrix& k_new,
 /// With one new token the causal mask allows every cached key; with
 /// `n_new > 1` tokens at once, new token `i` may not see the new tokens
 /// after it, which is the causal mask `(n_new, t + n_new)` with its
-/// diagonal in the bottom-right corner.
+/// diagonal in the bottom-right corner. The attention is masked_attend()'s,
+/// on views of the cache's storage, so nothing cached is copied.
 /// \param cache the cache, updated in place: `t` rows become `t + n_new`
 /// \param q_new the new tokens' queries `(n_new, d_k)`
 /// \param k_new their keys `(n_new, d_k)`
@@ -120,20 +143,23 @@ inline void append_to_cache(kv_cache& cache, const matrix& k_new,
 /// \return scores and weights `(n_new, t + n_new)`, outputs `(n_new, d_v)`
 /// \throws std::invalid_argument if the shapes disagree with each other
 ///         or with the cache
+// [ch04-decode-step]
 inline attention_result decode_step(kv_cache& cache, const matrix& q_new,
                                     const matrix& k_new, const matrix& v_new)
 {
-    expect_nonempty("decode_step", "q_new", q_new);
-    const std::size_t n_new = q_new.shape()[0], d_k = q_new.shape()[1];
-    expect_shape("decode_step", "k_new", k_new, {n_new, d_k},
-                 "(n_new, d_k)");
-    expect_shape("decode_step", "v_new", v_new, {n_new, v_new.shape()[1]},
-                 "(n_new, d_v)");
+    detail::expect_decode_step_shapes(q_new, k_new, v_new);
     append_to_cache(cache, k_new, v_new, "decode_step");
+    const std::size_t n_new = q_new.shape()[0], d_k = q_new.shape()[1];
+    const auto k = cache.keys();    // (t + n_new, d_k), views of the
+    const auto v = cache.values();  // (t + n_new, d_v)  cache, no copy
     // The new queries are the last n_new of the cached positions: the
     // causal mask of Eq. (4.2), bottom-right aligned, then Eq. (4.7).
-    return masked_attend(q_new, cache.keys(), cache.values(),
-                         causal_mask(n_new, cache.size()));
+    attention_result r;
+    r.s = xt::linalg::dot(q_new, xt::transpose(k)) / std::sqrt(double(d_k))
+          + mask_bias(causal_mask(n_new, cache.size()));
+    r.a = softmax_rows(r.s);                        // (n_new, t + n_new)
+    r.y = xt::linalg::dot(r.a, v);                  // (n_new, d_v)
+    return r;
 }
 // [ch04-decode-step]
 

@@ -41,7 +41,6 @@
 
 namespace attn {
 
-// [ch04-causal-mask]
 /// \brief Whether a causal mask lets a query see the key at its own
 ///        position.
 enum class diagonal {
@@ -63,6 +62,7 @@ enum class diagonal {
 /// \param n_k  number of keys
 /// \param diag whether a query sees its own position (default: yes)
 /// \return the mask `(n_q, n_k)`
+// [ch04-causal-mask]
 inline mask_matrix causal_mask(std::size_t n_q, std::size_t n_k,
                                diagonal diag = diagonal::included)
 {
@@ -192,7 +192,6 @@ inline matrix masked_self_attention(const matrix& x, const matrix& w_q,
     return masked_attend(q, k, v, m).y;
 }
 
-// [ch04-masked-attend-reference]
 /// \brief The same masked attention as literal loops that never form
 ///        `-inf`: each query's softmax runs over the allowed keys only,
 ///        and a query with no allowed key gets a zero output.
@@ -202,6 +201,7 @@ inline matrix masked_self_attention(const matrix& x, const matrix& w_q,
 /// \param m mask `(n_q, n_k)`
 /// \return outputs `(n_q, d_v)`
 /// \throws std::invalid_argument on inconsistent shapes
+// [ch04-masked-attend-reference]
 inline matrix masked_attend_reference(const matrix& q, const matrix& k,
                                       const matrix& v, const mask_matrix& m)
 {
@@ -237,7 +237,17 @@ inline matrix masked_attend_reference(const matrix& q, const matrix& k,
 }
 // [ch04-masked-attend-reference]
 
-// [ch04-masked-fill-softmax]
+namespace detail {
+
+inline void expect_fill_shapes(const matrix& s, const mask_matrix& m)
+{
+    expect_nonempty("masked_fill_softmax", "s", s);
+    expect_shape("masked_fill_softmax", "m", m, {s.shape()[0], s.shape()[1]},
+                 "(n_q, n_k)");
+}
+
+}  // namespace detail
+
 /// \brief The masked softmax as much popular code writes it, Eq.
 ///        \ref eq_masked_fill "(4.6)": *replace* every masked score by a
 ///        constant `fill` (often `-1e9`), then take a textbook softmax
@@ -254,12 +264,12 @@ inline matrix masked_attend_reference(const matrix& q, const matrix& k,
 /// \param fill the value written over masked scores
 /// \return weights `(n_q, n_k)`, possibly uniform or NaN rows
 /// \throws std::invalid_argument if the shapes differ
+// [ch04-masked-fill-softmax]
 inline matrix masked_fill_softmax(const matrix& s, const mask_matrix& m,
                                   double fill)
 {
-    expect_nonempty("masked_fill_softmax", "s", s);
+    detail::expect_fill_shapes(s, m);
     const std::size_t n_q = s.shape()[0], n_k = s.shape()[1];
-    expect_shape("masked_fill_softmax", "m", m, {n_q, n_k}, "(n_q, n_k)");
     matrix a = xt::where(m, s, fill);                     // (n_q, n_k)
     for (std::size_t i = 0; i < n_q; ++i) {
         double s_max = a(i, 0);

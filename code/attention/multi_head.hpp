@@ -14,9 +14,9 @@
 //   q^h        head h's columns [h d_k, (h+1) d_k) of q // (n_q, d_k)
 //   a^h        head h's weights                        // (n_q, n_k)
 //   y^h        head h's output a^h v^h                 // (n_q, d_k)
-//   heads      [y^0, ..., y^{H-1}] side by side        // (n_q, d_model)
+//   heads      Y_cat = [y^0, ..., y^{H-1}] side by side // (n_q, d_model)
 //   xi_h       head h's gate                           // scalar
-//   y          heads w_o + b_o                         // (n_q, d_model)
+//   y          Y~ = Y_cat w_o + b_o                    // (n_q, d_model)
 //   offsets    where head h's blocks start in q, k, v and heads, in
 //              doubles from each matrix's first entry: h d_k for a view
 #pragma once
@@ -75,9 +75,10 @@ struct multi_head_result {
     matrix k;      ///< projected keys `(n_k, d_model)`
     matrix v;      ///< projected values `(n_k, d_model)`
     tensor3 a;     ///< each head's weights `(H, n_q, n_k)`
-    matrix heads;  ///< the (gated) head outputs side by side, before `w_o`,
+    matrix heads;  ///< `Y_cat`, the (gated) head outputs side by side,
+                   ///< before `w_o`, `(n_q, d_model)`
+    matrix y;      ///< the layer's output `Y~ = Y_cat w_o + b_o`
                    ///< `(n_q, d_model)`
-    matrix y;      ///< the layer's output `heads w_o + b_o` `(n_q, d_model)`
     /// \brief Per head, where its blocks start in `q`, `k`, `v` and
     ///        `heads` (empty for the literal-loop reference, which has no
     ///        blocks): the evidence that no head was copied.
@@ -143,7 +144,6 @@ inline std::size_t offset_in(const matrix& m, const double* p)
     return std::size_t(p - m.data());
 }
 
-// [ch03-gemm-in-place]
 // The distance in doubles between two rows of a row-major block whose
 // rows are contiguous. xtensor stores stride 0 for an extent of 1, which
 // BLAS refuses as a leading dimension, so a single row reports its width.
@@ -160,24 +160,30 @@ xt::blas_index_t leading_dimension(const M& m)
     return static_cast<xt::blas_index_t>(ld);
 }
 
-// c = alpha op(a) op(b), where op transposes when asked. a, b and c may be
-// column blocks of larger matrices: BLAS reads and writes them in place,
-// stepping from row to row by the parent's width.
-template <class A, class B, class C>
-void gemm_in_place(const A& a, bool trans_a, const B& b, bool trans_b,
-                   double alpha, C&& c)
+// c (rows, cols) must receive op(a) op(b), with op(a) (rows, inner) and
+// op(b) (inner_b, cols).
+template <class C>
+void expect_gemm_shapes(const C& c, std::size_t rows, std::size_t cols,
+                        std::size_t inner, std::size_t inner_b)
 {
-    const std::size_t m = trans_a ? a.shape()[1] : a.shape()[0];
-    const std::size_t k = trans_a ? a.shape()[0] : a.shape()[1];
-    const std::size_t n = trans_b ? b.shape()[0] : b.shape()[1];
-    if (c.shape()[0] != m || c.shape()[1] != n
-        || (trans_b ? b.shape()[1] : b.shape()[0]) != k) {
+    if (c.shape()[0] != rows || c.shape()[1] != cols || inner_b != inner) {
         throw std::logic_error("multi_head: gemm_in_place shape mismatch");
     }
-    if (m == 0 || n == 0) {
+}
+
+// The one BLAS call of gemm_in_place: c = scale op(a) op(b) in row-major
+// storage, each matrix given by its first entry and its leading dimension
+// (the distance between its rows), so that a column block is read and
+// written where it lies in its parent.
+template <class A, class B, class C>
+void blas_gemm(bool trans_a, bool trans_b, std::size_t rows,
+               std::size_t cols, std::size_t inner, double scale,
+               const A& a, const B& b, C& c)
+{
+    if (rows == 0 || cols == 0) {
         return;
     }
-    if (k == 0) {
+    if (inner == 0) {
         c.fill(0.0);
         return;
     }
@@ -185,13 +191,38 @@ void gemm_in_place(const A& a, bool trans_a, const B& b, bool trans_b,
         cxxblas::StorageOrder::RowMajor,
         trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
         trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-        xt::blas_index_t(m), xt::blas_index_t(n), xt::blas_index_t(k), alpha,
-        &a(0, 0), leading_dimension(a), &b(0, 0), leading_dimension(b), 0.0,
-        &c(0, 0), leading_dimension(c));
+        xt::blas_index_t(rows), xt::blas_index_t(cols),
+        xt::blas_index_t(inner), scale, &a(0, 0), leading_dimension(a),
+        &b(0, 0), leading_dimension(b), 0.0, &c(0, 0), leading_dimension(c));
+}
+
+// [ch03-gemm-in-place]
+// c = scale op(a) op(b), where op transposes when asked. a, b and c may be
+// column blocks of larger matrices: blas_gemm reads and writes them where
+// they lie, with one BLAS call.
+template <class A, class B, class C>
+void gemm_in_place(const A& a, bool trans_a, const B& b, bool trans_b,
+                   double scale, C&& c)
+{
+    // op(a) is (rows, inner), op(b) is (inner, cols), c is (rows, cols)
+    const std::size_t rows = trans_a ? a.shape()[1] : a.shape()[0];
+    const std::size_t inner = trans_a ? a.shape()[0] : a.shape()[1];
+    const std::size_t cols = trans_b ? b.shape()[0] : b.shape()[1];
+    const std::size_t inner_b = trans_b ? b.shape()[1] : b.shape()[0];
+    expect_gemm_shapes(c, rows, cols, inner, inner_b);
+    blas_gemm(trans_a, trans_b, rows, cols, inner, scale, a, b, c);
 }
 // [ch03-gemm-in-place]
 
-inline void expect_multi_head_arguments(
+// The sizes of one multi-head attention step.
+struct multi_head_sizes {
+    std::size_t n_q;  // queries
+    std::size_t n_k;  // keys and values
+    std::size_t d_k;  // columns per head, d_model / H
+};
+
+// Checks a layer's arguments and returns its sizes.
+inline multi_head_sizes expect_multi_head_arguments(
     const std::string& where, const matrix& x_q, const matrix& x_kv,
     const multi_head_weights& w, std::size_t heads,
     const mask_matrix& mask = {}, const vector& gates = {})
@@ -221,11 +252,71 @@ inline void expect_multi_head_arguments(
     if (gates.size() != 0) {
         expect_shape(where, "gates", gates, {heads}, "(H,)");
     }
+    return {x_q.shape()[0], n_k, d_model / heads};
+}
+
+// The additive bias of the mask (0 or -inf), or zeros without a mask.
+inline matrix bias_or_zeros(const mask_matrix& mask, std::size_t n_q,
+                            std::size_t n_k)
+{
+    return mask.size() != 0 ? mask_bias(mask)
+                            : matrix(xt::zeros<double>({n_q, n_k}));
+}
+
+// Where head h's blocks, as BLAS read and wrote them, start in r's q, k, v
+// and heads (h d_k in each, if they are views).
+template <class Q, class K, class V, class Y>
+head_offsets offsets_of(const multi_head_result& r, const Q& q_h,
+                        const K& k_h, const V& v_h, const Y& y_h)
+{
+    return {offset_in(r.q, &q_h(0, 0)), offset_in(r.k, &k_h(0, 0)),
+            offset_in(r.v, &v_h(0, 0)), offset_in(r.heads, &y_h(0, 0))};
+}
+
+// The literal loops of the matrix product a b, plus the row `init` if one
+// is given, counting one multiply-add per += of a product.
+inline matrix product_loops(const matrix& a, const matrix& b,
+                            std::size_t& count, const vector& init = {})
+{
+    matrix c = xt::zeros<double>({a.shape()[0], b.shape()[1]});
+    for (std::size_t i = 0; i < a.shape()[0]; ++i) {
+        for (std::size_t col = 0; col < b.shape()[1]; ++col) {
+            c(i, col) = init.size() != 0 ? init(col) : 0.0;
+            for (std::size_t e = 0; e < a.shape()[1]; ++e) {
+                c(i, col) += a(i, e) * b(e, col);
+                ++count;
+            }
+        }
+    }
+    return c;
+}
+
+// Head h's scaled scores as literal loops, Eq. (3.2): the dot product of
+// q_i and k_j over head h's columns, divided by sqrt(d_k), and -inf where
+// the mask forbids key j; one multiply-add counted per += of a product.
+inline matrix head_score_loops(const multi_head_result& r, std::size_t h,
+                               std::size_t d_k, const mask_matrix& mask,
+                               std::size_t& count)
+{
+    const std::size_t n_q = r.q.shape()[0], n_k = r.k.shape()[0];
+    matrix s = xt::empty<double>({n_q, n_k});
+    for (std::size_t i = 0; i < n_q; ++i) {
+        for (std::size_t j = 0; j < n_k; ++j) {
+            double dot = 0.0;
+            for (std::size_t c = h * d_k; c < (h + 1) * d_k; ++c) {
+                dot += r.q(i, c) * r.k(j, c);
+                ++count;
+            }
+            s(i, j) = mask.size() == 0 || mask(i, j)
+                          ? dot / std::sqrt(double(d_k))
+                          : -std::numeric_limits<double>::infinity();
+        }
+    }
+    return s;
 }
 
 }  // namespace detail
 
-// [ch03-multi-head-attention]
 /// \brief Multi-head attention, Eqs. \ref eq_head_projections "(3.1)" to
 ///        \ref eq_output_projection "(3.4)", with the head gates of Eq.
 ///        \ref eq_head_gates "(3.7)".
@@ -233,7 +324,8 @@ inline void expect_multi_head_arguments(
 /// Queries come from `x_q`, keys and values from `x_kv` (self-attention
 /// passes the same matrix twice). Each head attends on its own column block
 /// of the one projected `q`, `k`, `v` (a view, no copy) and writes its
-/// output, scaled by its gate, into its own column block of `heads`.
+/// output, scaled by its gate, into its own column block of `heads`, the
+/// concatenation `Y_cat` of Eq. \ref eq_concat_heads "(3.3)".
 /// A query row whose keys are all masked gets zero weights and a zero head
 /// output in every head, so its row of `y` is `b_o`.
 /// \param x_q   queries' inputs `(n_q, d_model)`
@@ -248,25 +340,21 @@ inline void expect_multi_head_arguments(
 ///         concatenated head outputs and the output `(n_q, d_model)`
 /// \throws std::invalid_argument on inconsistent or empty shapes, or if
 ///         `H` does not divide `d_model`
+// [ch03-multi-head-attention]
 inline multi_head_result multi_head_attention(
     const matrix& x_q, const matrix& x_kv, const multi_head_weights& w,
-    std::size_t heads, const mask_matrix& mask = {},
-    const vector& gates = {})
+    std::size_t heads, const mask_matrix& mask = {}, const vector& gates = {})
 {
-    detail::expect_multi_head_arguments("multi_head_attention", x_q, x_kv, w,
-                                       heads, mask, gates);
-    const std::size_t n_q = x_q.shape()[0], n_k = x_kv.shape()[0];
-    const std::size_t d_model = x_q.shape()[1], d_k = d_model / heads;
-    const matrix bias = mask.size() != 0
-                            ? mask_bias(mask)
-                            : matrix(xt::zeros<double>({n_q, n_k}));
+    const auto [n_q, n_k, d_k] = detail::expect_multi_head_arguments(
+        "multi_head_attention", x_q, x_kv, w, heads, mask, gates);
+    const matrix bias = detail::bias_or_zeros(mask, n_q, n_k); // (n_q, n_k)
     multi_head_result r;
     // All heads' projections at once, Eq. (3.1)
     r.q = xt::linalg::dot(x_q, w.w_q);                     // (n_q, d_model)
     r.k = xt::linalg::dot(x_kv, w.w_k);                    // (n_k, d_model)
     r.v = xt::linalg::dot(x_kv, w.w_v);                    // (n_k, d_model)
     r.a = xt::zeros<double>({heads, n_q, n_k});
-    r.heads = xt::zeros<double>({n_q, d_model});
+    r.heads = xt::zeros<double>({n_q, heads * d_k});       // Y_cat
     matrix s_h({n_q, n_k});
     for (std::size_t h = 0; h < heads; ++h) {
         // Head h's blocks: views into q, k, v, no copy, Eq. (3.1)
@@ -276,27 +364,19 @@ inline multi_head_result multi_head_attention(
         // Scaled scores plus the mask's bias, then weights, Eq. (3.2)
         detail::gemm_in_place(q_h, false, k_h, true,
                               1.0 / std::sqrt(double(d_k)), s_h);
-        s_h += bias;                                          // (n_q, n_k)
         auto a_h = xt::view(r.a, h, xt::all(), xt::all());    // (n_q, n_k)
-        a_h = softmax_rows(s_h);
-        // xi_h a^h v^h, written into head h's columns of heads,
-        // Eqs. (3.2), (3.3) and (3.7)
+        a_h = softmax_rows(s_h + bias);
+        // xi_h A^h V^h into head h's columns of Y_cat, Eqs. (3.3), (3.7)
         const double xi_h = gates.size() != 0 ? gates(h) : 1.0;
         auto y_h = head_view(r.heads, h, d_k);                // (n_q, d_k)
         detail::gemm_in_place(a_h, false, v_h, false, xi_h, y_h);
-        // Where the blocks BLAS read and wrote start: h d_k, if views
-        r.offsets.push_back({detail::offset_in(r.q, &q_h(0, 0)),
-                             detail::offset_in(r.k, &k_h(0, 0)),
-                             detail::offset_in(r.v, &v_h(0, 0)),
-                             detail::offset_in(r.heads, &y_h(0, 0))});
+        r.offsets.push_back(detail::offsets_of(r, q_h, k_h, v_h, y_h));
     }
-    // Output projection, Eq. (3.4)
-    r.y = xt::linalg::dot(r.heads, w.w_o) + w.b_o;         // (n_q, d_model)
+    r.y = xt::linalg::dot(r.heads, w.w_o) + w.b_o;  // Eq. (3.4), (n_q, d_model)
     return r;
 }
 // [ch03-multi-head-attention]
 
-// [ch03-multi-head-reference]
 /// \brief The same multi-head attention as literal loops, straight from
 ///        Eqs. \ref eq_head_projections "(3.1)" to
 ///        \ref eq_head_gates "(3.7)"; the tests compare the two.
@@ -310,80 +390,37 @@ inline multi_head_result multi_head_attention(
 ///        the loops performed
 /// \return the same members as multi_head_attention
 /// \throws std::invalid_argument on inconsistent shapes
+// [ch03-multi-head-reference]
 inline multi_head_result multi_head_attention_reference(
     const matrix& x_q, const matrix& x_kv, const multi_head_weights& w,
     std::size_t heads, const mask_matrix& mask = {},
     const vector& gates = {}, std::size_t* multiply_adds = nullptr)
 {
-    detail::expect_multi_head_arguments("multi_head_attention_reference", x_q,
-                                       x_kv, w, heads, mask, gates);
-    const std::size_t n_q = x_q.shape()[0], n_k = x_kv.shape()[0];
-    const std::size_t d_model = x_q.shape()[1], d_k = d_model / heads;
-    std::size_t count = 0;
+    const auto [n_q, n_k, d_k] = detail::expect_multi_head_arguments(
+        "multi_head_attention_reference", x_q, x_kv, w, heads, mask, gates);
+    std::size_t count = 0;  // multiply-adds, one per += of a product
     multi_head_result r;
-    r.q = xt::zeros<double>({n_q, d_model});
-    r.k = xt::zeros<double>({n_k, d_model});
-    r.v = xt::zeros<double>({n_k, d_model});
-    for (std::size_t c = 0; c < d_model; ++c) {
-        for (std::size_t e = 0; e < d_model; ++e) {
-            for (std::size_t i = 0; i < n_q; ++i) {
-                r.q(i, c) += x_q(i, e) * w.w_q(e, c);
-                ++count;
-            }
-            for (std::size_t j = 0; j < n_k; ++j) {
-                r.k(j, c) += x_kv(j, e) * w.w_k(e, c);
-                ++count;
-                r.v(j, c) += x_kv(j, e) * w.w_v(e, c);
-                ++count;
-            }
-        }
-    }
+    r.q = detail::product_loops(x_q, w.w_q, count);   // Eq. (3.1)
+    r.k = detail::product_loops(x_kv, w.w_k, count);
+    r.v = detail::product_loops(x_kv, w.w_v, count);
     r.a = xt::zeros<double>({heads, n_q, n_k});
-    r.heads = xt::zeros<double>({n_q, d_model});
-    const double inf = std::numeric_limits<double>::infinity();
+    r.heads = xt::zeros<double>({n_q, heads * d_k});  // Y_cat
     for (std::size_t h = 0; h < heads; ++h) {
-        const std::size_t c0 = h * d_k;  // head h's first column
+        // Eq. (3.2) with chapter 0's softmax loops (a row of -inf stays 0)
+        const matrix s_h = detail::head_score_loops(r, h, d_k, mask, count);
+        xt::view(r.a, h, xt::all(), xt::all()) = softmax_rows_reference(s_h);
+        // xi_h a_ij v_j into head h's columns of Y_cat, Eqs. (3.3), (3.7)
+        const double xi_h = gates.size() != 0 ? gates(h) : 1.0;
         for (std::size_t i = 0; i < n_q; ++i) {
-            std::vector<double> s(n_k, -inf);
-            double m = -inf;
             for (std::size_t j = 0; j < n_k; ++j) {
-                double dot = 0.0;
-                for (std::size_t c = c0; c < c0 + d_k; ++c) {
-                    dot += r.q(i, c) * r.k(j, c);
-                    ++count;
-                }
-                if (mask.size() == 0 || mask(i, j)) {
-                    s[j] = dot / std::sqrt(double(d_k));
-                }
-                m = std::max(m, s[j]);
-            }
-            if (m == -inf) {
-                continue;  // no key allowed: zero weights, zero output
-            }
-            double z = 0.0;
-            for (std::size_t j = 0; j < n_k; ++j) {
-                z += std::exp(s[j] - m);
-            }
-            const double xi_h = gates.size() != 0 ? gates(h) : 1.0;
-            for (std::size_t j = 0; j < n_k; ++j) {
-                r.a(h, i, j) = std::exp(s[j] - m) / z;
-                for (std::size_t c = c0; c < c0 + d_k; ++c) {
+                for (std::size_t c = h * d_k; c < (h + 1) * d_k; ++c) {
                     r.heads(i, c) += xi_h * r.a(h, i, j) * r.v(j, c);
                     ++count;
                 }
             }
         }
     }
-    r.y = xt::zeros<double>({n_q, d_model});
-    for (std::size_t i = 0; i < n_q; ++i) {
-        for (std::size_t c = 0; c < d_model; ++c) {
-            r.y(i, c) = w.b_o(c);
-            for (std::size_t e = 0; e < d_model; ++e) {
-                r.y(i, c) += r.heads(i, e) * w.w_o(e, c);
-                ++count;
-            }
-        }
-    }
+    r.y = detail::product_loops(r.heads, w.w_o, count, w.b_o);  // Eq. (3.4)
     if (multiply_adds != nullptr) {
         *multiply_adds = count;
     }
@@ -434,12 +471,31 @@ inline multi_head_cost multi_head_multiply_adds(std::size_t n_q,
 }
 // [ch03-multiply-adds]
 
-// [ch03-column-form]
+namespace detail {
+
+// Checks the column form's arguments: tokens are columns.
+inline void expect_columns_arguments(const matrix& x_cols,
+                                     const matrix& z_cols,
+                                     const multi_head_weights& w,
+                                     std::size_t heads)
+{
+    const std::string where = "multi_head_attention_columns";
+    expect_nonempty(where, "x_cols", x_cols);
+    expect_nonempty(where, "z_cols", z_cols);
+    expect_shape(where, "z_cols", z_cols,
+                 {x_cols.shape()[0], z_cols.shape()[1]}, "(d_model, n_k)");
+    expect_multi_head_arguments(where, xt::transpose(x_cols),
+                                xt::transpose(z_cols), w, heads);
+}
+
+}  // namespace detail
+
 /// \brief Multi-head attention in the column form of the author's notes
 ///        and Phuong & Hutter (2022, Algorithm 5), Eq.
-///        \ref eq_mha_column_form "(3.5)": tokens are columns,
-///        `Y = [Y^1; ...; Y^H]` stacks the heads' outputs as blocks of rows,
-///        and `V~ = W_o Y + b_o 1^T`.
+///        \ref eq_mha_column_form "(3.5)": tokens are columns, the heads'
+///        outputs are stacked as blocks of rows, `Y_cat^T = [Y^0^T; ...;
+///        Y^(H-1)^T]` (the notes count heads from 1), and
+///        `V~ = W_o Y_cat^T + b_o 1^T`.
 ///
 /// The weights are the row form's, transposed: head `h`'s
 /// `W_q^h = (w_q[:, h d_k : (h+1) d_k])^T` and the notes' `W_o` is `w_o^T`.
@@ -450,18 +506,13 @@ inline multi_head_cost multi_head_multiply_adds(std::size_t n_q,
 /// \param heads  `H`, dividing `d_model`
 /// \return `V~` `(d_model, n_q)`, the transpose of the row form's `y`
 /// \throws std::invalid_argument on inconsistent shapes
+// [ch03-column-form]
 inline matrix multi_head_attention_columns(const matrix& x_cols,
                                            const matrix& z_cols,
                                            const multi_head_weights& w,
                                            std::size_t heads)
 {
-    const std::string where = "multi_head_attention_columns";
-    expect_nonempty(where, "x_cols", x_cols);
-    expect_nonempty(where, "z_cols", z_cols);
-    expect_shape(where, "z_cols", z_cols,
-                 {x_cols.shape()[0], z_cols.shape()[1]}, "(d_model, n_k)");
-    detail::expect_multi_head_arguments(where, xt::transpose(x_cols),
-                                       xt::transpose(z_cols), w, heads);
+    detail::expect_columns_arguments(x_cols, z_cols, w, heads);
     const std::size_t d_model = x_cols.shape()[0], d_k = d_model / heads;
     matrix y_cols = xt::zeros<double>({d_model, x_cols.shape()[1]});
     for (std::size_t h = 0; h < heads; ++h) {
@@ -472,13 +523,13 @@ inline matrix multi_head_attention_columns(const matrix& x_cols,
         const matrix q_h = xt::linalg::dot(w_q_h, x_cols);      // (d_k, n_q)
         const matrix k_h = xt::linalg::dot(w_k_h, z_cols);      // (d_k, n_k)
         const matrix v_h = xt::linalg::dot(w_v_h, z_cols);      // (d_k, n_k)
-        // Y^h is the h-th block of rows of Y = [Y^1; ...; Y^H]
+        // Y^h^T is the h-th block of rows of y_cols = Y_cat^T
         xt::view(y_cols, xt::range(h * d_k, (h + 1) * d_k), xt::all()) =
             attend_columns(q_h, k_h, v_h);                     // (d_k, n_q)
     }
-    // V~ = W_o Y + b_o 1^T
+    // V~ = W_o Y_cat^T + b_o 1^T, with the notes' W_o = w_o^T
     const matrix b_col = xt::view(w.b_o, xt::all(), xt::newaxis());
-    const matrix w_o_cols = xt::transpose(w.w_o);  // the notes' W_o
+    const matrix w_o_cols = xt::transpose(w.w_o);
     return xt::linalg::dot(w_o_cols, y_cols) + b_col;      // (d_model, n_q)
 }
 // [ch03-column-form]

@@ -34,7 +34,7 @@ inline xt::xtensor<double, 2> merge_heads(const xt::xtensor<double, 3>& t)
 }
 
 // Exercise 3.7. Each head's contribution to the output, Eq. (3.6): with
-// heads = [Y^0, ..., Y^{H-1}] (n_q, d_model) the concatenated head outputs
+// heads = Y_cat = [Y^0, ..., Y^{H-1}] (n_q, d_model) the concatenated heads
 // and W_o^h the block of ROWS [h d_k, (h+1) d_k) of w_o (d_model, d_model),
 //     contribution(h) = Y^h W_o^h,    of shape (n_q, d_model) each,
 // returned as one tensor of shape (H, n_q, d_model). Summed over h they
