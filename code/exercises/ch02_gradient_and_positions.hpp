@@ -31,8 +31,8 @@ inline xt::xtensor<double, 2> softmax_rows_backward(
 // Exercise 2.8. The similarity of the sinusoidal positional encodings of
 // Eq. (2.9) for positions 0..n-1: the matrix G = PE PE^T of shape (n, n),
 // G_pq = PE_p . PE_q. Exercise 5 showed that
-//     G_pq = sum_{i=0}^{d_model/2 - 1} cos((q - p) omega_i),
-//     omega_i = 10000^(-2i / d_model);
+//     G_pq = sum_{f=0}^{d_model/2 - 1} cos((q - p) omega_f),
+//     omega_f = 10000^(-2f / d_model);
 // compute G from this closed form, without building PE. Throw
 // std::invalid_argument if d_model is odd or zero.
 inline xt::xtensor<double, 2> positional_similarity(std::size_t n,
