@@ -238,11 +238,18 @@ inline void expect_forward_of(const std::string& where,
 
 }  // namespace detail
 
-// [ch05-tiny-backward]
 /// \brief Gradients of the loss of Eq. \ref eq_tiny_model "(5.1)" of model
 ///        `m` on sequence `e`, whose forward pass with these `gates` is
 ///        `f`, by Eqs. \ref eq_grad_logits "(5.2)" to
 ///        \ref eq_grad_projections "(5.7)".
+/// \param task  the task the model was built for
+/// \param m     the model
+/// \param e     one sequence with its targets
+/// \param f     the forward pass of `m` on `e` with `gates`
+/// \param gates one gate per head (empty: every head open)
+/// \return the gradient of the loss with respect to every weight of `m`
+/// \throws std::invalid_argument if `f` is not a forward pass of `m` on `e`
+// [ch05-tiny-backward]
 inline tiny_gradients tiny_model_backward(const heads_task& task,
                                           const tiny_model& m,
                                           const heads_example& e,

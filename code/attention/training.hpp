@@ -134,10 +134,15 @@ struct training_tally {
 
 }  // namespace detail
 
-// [ch05-train]
 /// \brief Trains a tiny model with Adam on fresh random sequences of
-///        `task`, as `options` says; calls `progress` (unless empty) with
-///        each report and the model so far. \return the trained model
+///        `task`, as `options` says.
+/// \param task     the task whose sequences it trains on
+/// \param options  steps, batch, learning rate, seed and report interval
+/// \param progress called (unless empty) with each report and the model so
+///                 far
+/// \return the trained model
+/// \throws std::invalid_argument on options the task cannot train with
+// [ch05-train]
 inline tiny_model train_tiny_model(
     const heads_task& task, const training_options& options,
     const std::function<void(const training_report&, const tiny_model&)>&
