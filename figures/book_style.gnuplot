@@ -15,3 +15,10 @@ set linetype 3 lc rgb "#35b779" lw 2.5 pt 9 ps 0.6
 set linetype 4 lc rgb "#e0a400" lw 2.5 pt 11 ps 0.6
 set linetype 5 lc rgb "#c0392b" lw 2.5 pt 13 ps 0.6
 set linetype 6 lc rgb "#7f7f7f" lw 2.5 pt 3 ps 0.6
+# The number of rows of `file` whose column `col` holds a number: a series
+# with none is left out of the plot's key (title ""), so that a legend names
+# only what is drawn (chapter 6's NumPy and PyTorch columns are "nan" when
+# those were not measured).
+rows_with_data(file, col) = int(system(sprintf( \
+    "awk 'NR > 1 && $%d != \"nan\" {c++} END {print c + 0}' '%s'", \
+    col, file)))

@@ -12,7 +12,8 @@ set output outfile
 set multiplot layout 2,1
 set logscale xy
 set format x "%.0f"
-set xtics (256, 1024, 4096, 32768)
+set xtics (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+set autoscale xfix  # the x axis ends where the data end
 set xlabel "n (queries = keys)"
 set ylabel "CPU seconds"
 set format y "10^{%L}"
@@ -22,8 +23,8 @@ plot data using 1:2 with linespoints lt 6 title "loops", \
      data using 1:3 with linespoints lt 4 title "xtensor", \
      data using 1:4 with linespoints lt 2 title "BLAS", \
      data using 1:5 with linespoints lt 1 title "tiled", \
-     data using 1:6 with linespoints lt 3 dt 2 title "NumPy", \
-     data using 1:7 with linespoints lt 5 dt 2 title "PyTorch", \
+     data using 1:6 with linespoints lt 3 dt 2 title (rows_with_data(data, 6) ? "NumPy" : ""), \
+     data using 1:7 with linespoints lt 5 dt 2 title (rows_with_data(data, 7) ? "PyTorch" : ""), \
      data using 1:8 with lines lt 6 dt 3 lw 2 title "matmul bound"
 set title "CPU time / matmul bound"
 set ylabel "ratio"
