@@ -131,18 +131,18 @@ void walkthrough_demo(const book::output_sink& out)
     const std::size_t n = in.tokens.size(), i = 2;
     const auto& tok = in.tokens;
     std::cout << "Walk-through of Eqs. (2.1)-(2.4): \"the dog chased a red "
-                 "ball\",\nd_model = d_k = d_v = 4. The projections, row m "
+                 "ball\",\nd_model = d_k = d_v = 4. The projections, row c "
                  "of each:\n";
-    // The projections, one row m of each per line.
-    book::table w{{"m", "W_q row m", "W_k row m", "W_v row m"}, {}};
-    for (std::size_t m = 0; m < in.w_q.shape()[0]; ++m) {
-        w.add({std::to_string(m), tuple(in.w_q, m, "%.4g"),
-               tuple(in.w_k, m, "%.4g"), tuple(in.w_v, m, "%.4g")});
+    // The projections, one row c of each per line.
+    book::table w{{"c", "W_q row c", "W_k row c", "W_v row c"}, {}};
+    for (std::size_t c = 0; c < in.w_q.shape()[0]; ++c) {
+        w.add({std::to_string(c), tuple(in.w_q, c, "%.4g"),
+               tuple(in.w_k, c, "%.4g"), tuple(in.w_v, c, "%.4g")});
     }
     w.print(std::cout);
-    w.page_header = {"<i>m</i>", "row <i>m</i> of <i>W<sub>q</sub></i>",
-                     "row <i>m</i> of <i>W<sub>k</sub></i>",
-                     "row <i>m</i> of <i>W<sub>v</sub></i>"};
+    w.page_header = {"<i>c</i>", "row <i>c</i> of <i>W<sub>q</sub></i>",
+                     "row <i>c</i> of <i>W<sub>k</sub></i>",
+                     "row <i>c</i> of <i>W<sub>v</sub></i>"};
     w.nowrap = {1, 2, 3};
     out.markdown("ch02_walk_projections.md", w);
     // Each token's x_t and its query, key and value, Eq. (2.1).

@@ -561,12 +561,13 @@ inline training_result train_alignment(
     detail::log_training(result, task, 0, std::nan(""), on_log);  // no batch
     for (std::size_t step = 1; step <= options.steps; ++step) {
         const auto sum = batch_gradient_sum(m, task, options.batch, r);
-        const double eta = options.learning_rate / double(options.batch);
-        m.W_a -= eta * sum.dL_dtheta.W_a;
-        m.U_a -= eta * sum.dL_dtheta.U_a;
-        m.v_a -= eta * sum.dL_dtheta.v_a;
-        m.W_r -= eta * sum.dL_dtheta.W_r;
-        m.b_r -= eta * sum.dL_dtheta.b_r;
+        // eta times the batch's mean gradient: sum holds their sum.
+        const double rate = options.learning_rate / double(options.batch);
+        m.W_a -= rate * sum.dL_dtheta.W_a;
+        m.U_a -= rate * sum.dL_dtheta.U_a;
+        m.v_a -= rate * sum.dL_dtheta.v_a;
+        m.W_r -= rate * sum.dL_dtheta.W_r;
+        m.b_r -= rate * sum.dL_dtheta.b_r;
         if (step % options.log_every == 0 || step == options.steps) {
             detail::log_training(result, task, step,
                                  sum.loss / double(options.batch), on_log);
