@@ -450,13 +450,13 @@ inline matrix softmax_jacobian(const matrix& a)
 {
     detail::expect_weight_row(a);
     const std::size_t n_k = a.shape()[1];
-    matrix j = xt::zeros<double>({n_k, n_k});
-    for (std::size_t r = 0; r < n_k; ++r) {
-        for (std::size_t c = 0; c < n_k; ++c) {
-            j(r, c) = a(0, r) * ((r == c ? 1.0 : 0.0) - a(0, c));
+    matrix J = xt::zeros<double>({n_k, n_k});
+    for (std::size_t j = 0; j < n_k; ++j) {
+        for (std::size_t l = 0; l < n_k; ++l) {
+            J(j, l) = a(0, j) * ((j == l ? 1.0 : 0.0) - a(0, l));  // Eq. (2.7)
         }
     }
-    return j;
+    return J;
 }
 // [ch02-softmax-jacobian]
 
