@@ -13,6 +13,7 @@
 //   ch05_heads --load D          read those weights instead of training
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -711,6 +712,25 @@ std::vector<std::string> spread_cells(const std::vector<double>& x)
     return {fmt(s.mean, "%.3f"), fmt(s.low, "%.3f"), fmt(s.high, "%.3f")};
 }
 
+// The final and the halfway test accuracies of some runs.
+std::vector<double> accuracies(const std::vector<seed_run>& runs)
+{
+    std::vector<double> x;
+    for (const auto& r : runs) {
+        x.push_back(r.accuracy);
+    }
+    return x;
+}
+
+std::vector<double> halfway_accuracies(const std::vector<seed_run>& runs)
+{
+    std::vector<double> x;
+    for (const auto& r : runs) {
+        x.push_back(r.halfway);
+    }
+    return x;
+}
+
 // Everything over the seeds: runs[H index][seed index], and the analysis
 // of each H = 4 model.
 struct seed_study {
@@ -736,10 +756,10 @@ seed_study study_seeds(std::uint64_t first, std::size_t count,
         const auto test = attn::make_heads_examples(task, test_sequences,
                                                     seed);
         for (std::size_t c = 0; c < st.heads.size(); ++c) {
+            const bool is_main = st.heads[c] == task.heads && seed == first;
             const auto half = main_run.test_accuracy.find(steps / 2);
             seed_run r;
-            if (st.heads[c] == task.heads && seed == first
-                && half != main_run.test_accuracy.end()) {
+            if (is_main && half != main_run.test_accuracy.end()) {
                 // The main model itself: the same seed trains it again.
                 r = {task.heads, seed, weight_count(main_run.model),
                      half->second,
@@ -749,7 +769,6 @@ seed_study study_seeds(std::uint64_t first, std::size_t count,
             } else {
                 r = train_quietly(st.heads[c], seed, steps, test);
             }
-            const bool is_main = st.heads[c] == task.heads && seed == first;
             if (st.heads[c] == task.heads) {
                 st.full.push_back(is_main ? main_analysis
                                           : analyse(r.model, test));
@@ -773,11 +792,7 @@ book::table heads_count_table(const seed_study& st)
                      "by seed " + std::to_string(st.seeds.front()) + " to "
                          + std::to_string(st.seeds.back())};
     for (std::size_t c = 0; c < st.heads.size(); ++c) {
-        std::vector<double> acc, half;
-        for (const auto& r : st.runs[c]) {
-            acc.push_back(r.accuracy);
-            half.push_back(r.halfway);
-        }
+        const auto acc = accuracies(st.runs[c]);
         std::vector<std::string> row{
             std::to_string(st.heads[c]),
             std::to_string(task.d_model / st.heads[c]),
@@ -785,7 +800,8 @@ book::table heads_count_table(const seed_study& st)
         for (const auto& cell : spread_cells(acc)) {
             row.push_back(cell);
         }
-        row.push_back(fmt(spread_of(half).mean, "%.3f"));
+        row.push_back(fmt(spread_of(halfway_accuracies(st.runs[c])).mean,
+                          "%.3f"));
         std::string each;
         for (double x : acc) {
             each += (each.empty() ? "" : " ") + fmt(x, "%.3f");
@@ -815,6 +831,15 @@ std::size_t count_kind(const analysis& a, const std::string& kind)
     return n;
 }
 
+// Test accuracy with two heads left: pruned by I^_h measured once, by I^_h
+// measured again, by ablation; the best pair; a random order's mean.
+std::array<double, 5> two_heads_left(const analysis& a)
+{
+    return {a.by_importance.curve[2], a.by_remeasured.curve[2],
+            a.by_ablation.curve[2], a.subsets(a.best_pair),
+            a.random.mean[2]};
+}
+
 // Table 5.6: the main results of every H = 4 model, one seed per row, and
 // their mean, lowest and highest.
 book::table seeds_table(const seed_study& st)
@@ -830,10 +855,10 @@ book::table seeds_table(const seed_study& st)
     std::vector<std::vector<double>> columns(6);
     for (std::size_t k = 0; k < st.full.size(); ++k) {
         const auto& a = st.full[k];
-        const std::vector<double> values{
-            a.full.accuracy, a.by_importance.curve[2],
-            a.by_remeasured.curve[2], a.by_ablation.curve[2],
-            a.subsets(a.best_pair), a.random.mean[2]};
+        std::vector<double> values{a.full.accuracy};
+        for (double x : two_heads_left(a)) {
+            values.push_back(x);
+        }
         std::vector<std::string> row{
             std::to_string(st.seeds[k]), fmt(values[0], "%.3f"),
             std::to_string(count_kind(a, "previous token")) + "/"
@@ -869,11 +894,7 @@ std::string seeds_sentences(const seed_study& st)
     const std::size_t n = st.seeds.size(), last = st.heads.size() - 1;
     std::vector<spread> by_heads;
     for (const auto& runs : st.runs) {
-        std::vector<double> acc;
-        for (const auto& r : runs) {
-            acc.push_back(r.accuracy);
-        }
-        by_heads.push_back(spread_of(acc));
+        by_heads.push_back(spread_of(accuracies(runs)));
     }
     // Compared as printed (3 decimals), so that a sentence never
     // contradicts the table.
@@ -899,10 +920,7 @@ std::string seeds_sentences(const seed_study& st)
             << " seeds, higher on " << higher << ", the same on "
             << n - lower - higher << ".";
     }
-    std::vector<double> half;
-    for (const auto& r : st.runs[0]) {
-        half.push_back(r.halfway);
-    }
+    const auto half = halfway_accuracies(st.runs[0]);
     out << " From step " << st.steps / 2 << " to step " << st.steps
         << " the one-head models' mean "
         << (milli(by_heads[0].mean) > milli(spread_of(half).mean)
@@ -925,11 +943,8 @@ std::string seeds_sentences(const seed_study& st)
         all_roles += count_kind(a, "previous token") >= 1
                              && count_kind(a, "copy detector") >= 1
                          ? 1 : 0;
-        const double values[5] = {a.by_importance.curve[2],
-                                  a.by_remeasured.curve[2],
-                                  a.by_ablation.curve[2],
-                                  a.subsets(a.best_pair), a.random.mean[2]};
-        for (std::size_t c = 0; c < 5; ++c) {
+        const auto values = two_heads_left(a);
+        for (std::size_t c = 0; c < values.size(); ++c) {
             two_left[c].push_back(values[c]);
         }
     }
