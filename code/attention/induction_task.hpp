@@ -1,0 +1,175 @@
+// The repeat task of chapter 7: a sequence of random tokens whose last m
+// tokens repeat the m before them. Once the repeat has begun, the next
+// token can be predicted only by finding where the current token occurred
+// before and copying the token that followed it there: what an induction
+// head does. Before that, the tokens are uniform and independent, and no
+// model can do better than ln |V| nats per token.
+//
+// A sequence of n tokens, with m drawn from [m_min, m_max] for each one:
+//     t_0 .. t_{n-2m-1}   random prefix (empty when m = n/2)
+//     t_{n-2m} .. t_{n-m-1}   the segment, random
+//     t_{n-m} .. t_{n-1}  its repeat: t_i = t_{i-m}
+// Varying m varies the distance to the earlier copy, so that no fixed
+// positional offset solves the task (with m = n/2 always, one would).
+//
+// Glossary:
+//   |V|        vocabulary size, tokens 0 .. |V| - 1
+//   n          tokens per sequence
+//   m          length of the repeated segment,
+//              2 <= m_min <= m <= m_max <= n/2
+//   t          the tokens                                        // (n,)
+//   target     target_i = t_{i+1}, -1 at i = n - 1               // (n,)
+//   repeated   positions n-m <= i <= n-2: the current token is a copy
+//              and so is the next one (their loss can approach 0)
+//   fresh      positions 0 <= i <= n-m-1: the next token is random
+//   a          one layer's attention weights                     // (H, n, n)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <xtensor/xview.hpp>
+
+#include "attention/core.hpp"
+#include "attention/random.hpp"
+
+/// \file
+/// \brief The repeat task of chapter 7 and the previous-token and
+///        induction scores of a head.
+
+namespace attn {
+
+/// \brief Sizes of the repeat task.
+struct induction_task {
+    std::size_t vocab = 16;   ///< |V|, tokens 0 .. |V| - 1
+    std::size_t length = 24;  ///< n, tokens per sequence
+    std::size_t m_min = 6;    ///< shortest repeated segment
+    std::size_t m_max = 12;   ///< longest repeated segment, at most n / 2
+};
+
+/// \brief One sequence of the repeat task.
+struct induction_example {
+    std::vector<std::size_t> tokens;  ///< t `(n,)`
+    std::vector<int> target;          ///< t_{i+1}, -1 at the end `(n,)`
+    std::size_t m = 0;                ///< length of the repeated segment
+
+    /// \brief Whether position i is a repeated-half position,
+    ///        n - m <= i <= n - 2.
+    /// \param i a position
+    /// \return true if the token at i and its target are copies
+    bool repeated(std::size_t i) const
+    {
+        const std::size_t n = tokens.size();
+        return i + m >= n && i + 2 <= n;
+    }
+};
+
+namespace detail {
+
+// The sizes must make sense: |V| >= 2, 2 <= m_min <= m_max <= n / 2 (a
+// segment of one token has no repeated position).
+inline void expect_induction_task(const std::string& where,
+                                  const induction_task& task)
+{
+    if (task.vocab < 2 || task.m_min < 2 || task.m_min > task.m_max
+        || 2 * task.m_max > task.length) {
+        throw std::invalid_argument(
+            where + ": expected |V| >= 2 and 2 <= m_min <= m_max <= n/2, got "
+            "|V| = " + std::to_string(task.vocab) + ", n = "
+            + std::to_string(task.length) + ", m_min = "
+            + std::to_string(task.m_min) + ", m_max = "
+            + std::to_string(task.m_max));
+    }
+}
+
+}  // namespace detail
+
+// [ch07-repeat-task]
+/// \brief One sequence of the repeat task for a seed: random tokens whose
+///        last m repeat the m before them.
+/// \param task the sizes
+/// \param seed the sequence's seed; the same seed gives the same sequence
+/// \return the tokens, the next-token targets and m
+/// \throws std::invalid_argument if the sizes do not fit together
+inline induction_example make_induction_example(const induction_task& task,
+                                                std::uint64_t seed)
+{
+    detail::expect_induction_task("make_induction_example", task);
+    rng g(seed);
+    const std::size_t n = task.length;
+    induction_example e;
+    e.m = task.m_min + g.below(task.m_max - task.m_min + 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        // Random up to the repeat, then a copy of the token m back.
+        e.tokens.push_back(i + e.m < n ? g.below(task.vocab)
+                                       : e.tokens[i - e.m]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        e.target.push_back(i + 1 < n ? int(e.tokens[i + 1]) : -1);
+    }
+    return e;
+}
+// [ch07-repeat-task]
+
+namespace detail {
+
+inline void expect_attention_of(const std::string& where,
+                                const tensor3& a,
+                                const induction_example& e)
+{
+    const std::size_t n = e.tokens.size();
+    if (a.shape()[1] != n || a.shape()[2] != n || n < 2 || e.m < 2
+        || 2 * e.m > n) {
+        throw std::invalid_argument(
+            where + ": expected weights (H, n, n) for a sequence of n >= 2 "
+            "tokens with 2 <= m <= n/2, got " + shape_string(a.shape())
+            + ", n = " + std::to_string(n) + ", m = " + std::to_string(e.m));
+    }
+}
+
+}  // namespace detail
+
+// [ch07-head-scores]
+/// \brief Previous-token score of each head: the mean weight that a query
+///        at i >= 1 gives to the key at i - 1.
+/// \param a one layer's weights on sequence `e` `(H, n, n)`
+/// \param e the sequence
+/// \return one score per head, in [0, 1] `(H,)`
+inline vector previous_token_scores(const tensor3& a,
+                                    const induction_example& e)
+{
+    detail::expect_attention_of("previous_token_scores", a, e);
+    const std::size_t heads = a.shape()[0], n = e.tokens.size();
+    vector score = xt::zeros<double>({heads});                 // (H,)
+    for (std::size_t h = 0; h < heads; ++h) {
+        for (std::size_t i = 1; i < n; ++i) {
+            score(h) += a(h, i, i - 1) / double(n - 1);
+        }
+    }
+    return score;
+}
+
+/// \brief Induction score of each head: the mean weight that a query at a
+///        repeated position i gives to the key at i - m + 1, the token
+///        that followed the earlier occurrence of t_i.
+/// \param a one layer's weights on sequence `e` `(H, n, n)`
+/// \param e the sequence
+/// \return one score per head, in [0, 1] `(H,)`
+inline vector induction_scores(const tensor3& a, const induction_example& e)
+{
+    detail::expect_attention_of("induction_scores", a, e);
+    const std::size_t heads = a.shape()[0], n = e.tokens.size();
+    vector score = xt::zeros<double>({heads});                 // (H,)
+    for (std::size_t h = 0; h < heads; ++h) {
+        for (std::size_t i = n - e.m; i + 2 <= n; ++i) {
+            score(h) += a(h, i, i - e.m + 1) / double(e.m - 1);
+        }
+    }
+    return score;
+}
+// [ch07-head-scores]
+
+}  // namespace attn

@@ -1,0 +1,403 @@
+// Tests of chapter 7 (groundwork): the repeat task, the head scores, the
+// decoder model's forward pass (embedding, residual stream, unembedding,
+// cross-entropy), every gradient of its backward pass against central
+// differences, and training with Adam. The equation tags are tentative:
+// the chapter will add the anchors.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <xtensor-blas/xlinalg.hpp>
+
+#include "attention/decoder_model.hpp"
+#include "attention/decoder_training.hpp"
+#include "attention/induction_task.hpp"
+#include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
+#include "test_helpers.hpp"
+
+using attn::matrix;
+using attn::vector;
+using book_test::central_differences;
+using book_test::IsCloseTo;
+using book_test::random_matrix;
+using book_test::random_vector;
+
+namespace {
+
+// Tolerances of a gradient against central differences with eps = 1e-5
+// (as in chapter 5): truncation about eps^2 |L'''| ~ 1e-10, rounding about
+// 1e-16 L / eps ~ 1e-11.
+const double fd_rtol = 1e-6, fd_atol = 1e-8;
+
+// A small two-layer model: |V| = 5, n_max = 7, d = 4, H = 2, L = 2.
+const attn::decoder_sizes tiny{5, 7, 4, 2, 2};
+
+// Central differences of `loss` for the tensor that `pick` returns in a
+// copy of `whole`, all else held fixed.
+template <class Whole, class Pick, class Loss>
+auto fd_part(const Whole& whole, Pick pick, Loss loss)
+{
+    Whole varied = whole;
+    using T = std::decay_t<decltype(pick(varied))>;
+    return central_differences<T>(pick(varied), [&](const T& t) {
+        pick(varied) = t;
+        return loss(varied);
+    });
+}
+
+// A random model of the tiny sizes whose biases b_o are not zero either.
+attn::decoder_model random_model(std::uint64_t seed)
+{
+    auto m = attn::init_decoder_model(tiny, seed);
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+        m.layers[l].b_o = random_vector(tiny.d_model, seed + 100 + l, 0.3);
+    }
+    return m;
+}
+
+// A sequence of 6 tokens for a seed, its last target -1 and one more -1
+// in the middle (a position without a target must add nothing).
+struct sequence {
+    std::vector<std::size_t> tokens;
+    std::vector<int> target;
+};
+
+sequence random_sequence(std::uint64_t seed)
+{
+    attn::rng g(seed);
+    sequence q;
+    for (std::size_t i = 0; i < 6; ++i) {
+        q.tokens.push_back(g.below(tiny.vocab));
+    }
+    for (std::size_t i = 0; i < 6; ++i) {
+        q.target.push_back(i + 1 < 6 ? int(q.tokens[i + 1]) : -1);
+    }
+    q.target[2] = -1;
+    return q;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------- the task
+TEST_CASE("Repeat task: the last m tokens copy the m before them, targets "
+          "are next tokens", "[ch07][eq_repeat_task]")
+{
+    const attn::induction_task task{7, 20, 3, 10};
+    for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+        CAPTURE(seed);
+        const auto e = attn::make_induction_example(task, seed);
+        REQUIRE(e.tokens.size() == 20);
+        REQUIRE(e.target.size() == 20);
+        REQUIRE(e.m >= 3);
+        REQUIRE(e.m <= 10);
+        for (std::size_t i = 0; i < 20; ++i) {
+            REQUIRE(e.tokens[i] < 7);
+            if (i >= 20 - e.m) {
+                REQUIRE(e.tokens[i] == e.tokens[i - e.m]);
+            }
+            REQUIRE(e.target[i] == (i < 19 ? int(e.tokens[i + 1]) : -1));
+            // Repeated: n - m <= i <= n - 2, where token and target copy.
+            REQUIRE(e.repeated(i) == (i >= 20 - e.m && i <= 18));
+        }
+        // The same seed gives the same sequence.
+        REQUIRE(attn::make_induction_example(task, seed).tokens == e.tokens);
+    }
+}
+
+TEST_CASE("Repeat task: m takes every value of [m_min, m_max], tokens are "
+          "roughly uniform", "[ch07][eq_repeat_task]")
+{
+    const attn::induction_task task{4, 16, 2, 8};
+    std::vector<std::size_t> seen_m(9, 0), count(4, 0);
+    std::size_t fresh = 0;
+    for (std::uint64_t seed = 1; seed <= 2000; ++seed) {
+        const auto e = attn::make_induction_example(task, seed);
+        seen_m[e.m] += 1;
+        for (std::size_t i = 0; i + e.m < 16; ++i) {
+            count[e.tokens[i]] += 1;
+            fresh += 1;
+        }
+    }
+    for (std::size_t m = 2; m <= 8; ++m) {
+        CAPTURE(m);
+        REQUIRE(seen_m[m] > 0);
+    }
+    // Each token's share of the random part is 1/4 within 0.02 (the
+    // binomial standard deviation is sqrt(0.25 * 0.75 / fresh) < 0.003).
+    for (std::size_t t = 0; t < 4; ++t) {
+        CAPTURE(t);
+        REQUIRE(double(count[t]) / double(fresh)
+                == Approx(0.25).margin(0.02));
+    }
+}
+
+TEST_CASE("Head scores: a previous-token head and an induction head, "
+          "hand-built", "[ch07][eq_head_scores]")
+{
+    // n = 6, m = 3: tokens a b c a b c. Head 0 puts all its weight on
+    // i - 1 (and position 0 on itself); head 1 puts all its weight, at the
+    // repeated positions i = 3, 4, on i - m + 1 = 1, 2, and elsewhere on 0.
+    attn::induction_example e;
+    e.tokens = {0, 1, 2, 0, 1, 2};
+    e.target = {1, 2, 0, 1, 2, -1};
+    e.m = 3;
+    attn::tensor3 a = xt::zeros<double>({2, 6, 6});
+    a(0, 0, 0) = 1.0;
+    for (std::size_t i = 1; i < 6; ++i) {
+        a(0, i, i - 1) = 1.0;
+        a(1, i, 0) = 1.0;
+    }
+    a(1, 0, 0) = 1.0;
+    a(1, 3, 0) = 0.0;
+    a(1, 3, 1) = 1.0;
+    a(1, 4, 0) = 0.0;
+    a(1, 4, 2) = 1.0;
+    // Previous-token, mean over the five rows i = 1..5 of a(h, i, i - 1):
+    // head 0 gives 1 in every row; head 1 only in row 1 (its key 0 is
+    // i - 1), so 1/5 = 0.2.
+    REQUIRE_THAT(attn::previous_token_scores(a, e),
+                 IsCloseTo(vector{1.0, 0.2}));
+    // Induction over i = 3, 4 (keys 1, 2): head 1 gives 1; head 0 gives
+    // a(0, 3, 1) = 0 and a(0, 4, 2) = 0.
+    REQUIRE_THAT(attn::induction_scores(a, e), IsCloseTo(vector{0.0, 1.0}));
+}
+
+// ------------------------------------------------------ forward pass
+TEST_CASE("Decoder: X^(0) = W_E[t] + P, each layer adds its attention to "
+          "the stream, loss by literal loops",
+          "[ch07][eq_decoder_embedding][eq_decoder_residual]"
+          "[eq_decoder_loss]")
+{
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
+        const auto m = random_model(seed);
+        const auto q = random_sequence(seed + 50);
+        const auto f = attn::decoder_model_forward(tiny, m, q.tokens,
+                                                   q.target);
+        REQUIRE(f.x.size() == 3);
+        // X^(0) by loops.
+        for (std::size_t i = 0; i < 6; ++i) {
+            for (std::size_t c = 0; c < 4; ++c) {
+                REQUIRE(f.x[0](i, c)
+                        == Approx(m.w_e(q.tokens[i], c) + m.p(i, c))
+                               .epsilon(1e-15));
+            }
+        }
+        // Each layer: chapter 3's layer under the causal mask, added.
+        const auto mask = attn::causal_mask(6, 6);
+        for (std::size_t l = 0; l < 2; ++l) {
+            const auto r = attn::multi_head_attention(f.x[l], f.x[l],
+                                                      m.layers[l], 2, mask);
+            REQUIRE_THAT(f.x[l + 1], IsCloseTo(f.x[l] + r.y));
+        }
+        // Loss: mean over the 4 positions with a target of -log softmax.
+        double loss = 0.0;
+        std::size_t scored = 0;
+        for (std::size_t i = 0; i < 6; ++i) {
+            if (q.target[i] < 0) {
+                continue;
+            }
+            double z = 0.0, mine = 0.0;
+            for (std::size_t v = 0; v < 5; ++v) {
+                double logit = 0.0;
+                for (std::size_t c = 0; c < 4; ++c) {
+                    logit += f.x[2](i, c) * m.w_u(c, v);
+                }
+                z += std::exp(logit);
+                if (int(v) == q.target[i]) {
+                    mine = logit;
+                }
+            }
+            loss += std::log(z) - mine;
+            scored += 1;
+        }
+        REQUIRE(scored == 4);
+        REQUIRE(f.scored == 4);
+        REQUIRE(f.loss == Approx(loss / 4.0).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("Decoder: causal, a later token changes nothing before it; "
+          "W_U = 0 predicts uniformly, loss ln |V|",
+          "[ch07][eq_decoder_residual][eq_decoder_loss]")
+{
+    auto m = random_model(7);
+    auto q = random_sequence(8);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    auto changed = q;
+    changed.tokens[5] = (q.tokens[5] + 1) % 5;
+    const auto g = attn::decoder_model_forward(tiny, m, changed.tokens,
+                                               changed.target);
+    const auto first5 = [](const matrix& x) {
+        return matrix(xt::view(x, xt::range(0, 5), xt::all()));
+    };
+    REQUIRE_THAT(first5(g.logits), IsCloseTo(first5(f.logits)));
+    REQUIRE(book_test::max_abs_diff(g.logits, f.logits) > 1e-6);
+    m.w_u = xt::zeros_like(m.w_u);
+    REQUIRE(attn::decoder_model_forward(tiny, m, q.tokens, q.target).loss
+            == Approx(std::log(5.0)).epsilon(1e-14));
+}
+
+// ----------------------------------------------------- backward pass
+TEST_CASE("Decoder backward: every gradient (W_E, P, each layer, W_U) "
+          "matches central differences, L = 2",
+          "[ch07][eq_decoder_backward]")
+{
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
+        const auto m = random_model(seed);
+        const auto q = random_sequence(seed + 10);
+        // Seed 3 with gates that are not all one: the path of ablation.
+        const std::vector<vector> gates =
+            seed == 3 ? std::vector<vector>{{0.5, 1.0}, {1.0, 0.0}}
+                      : std::vector<vector>{};
+        const auto f = attn::decoder_model_forward(tiny, m, q.tokens,
+                                                   q.target, gates);
+        const auto g = attn::decoder_model_backward(tiny, m, q.tokens,
+                                                    q.target, f, gates);
+        const auto loss = [&](const attn::decoder_model& m2) {
+            return attn::decoder_model_forward(tiny, m2, q.tokens, q.target,
+                                               gates).loss;
+        };
+        using model = attn::decoder_model;
+        REQUIRE_THAT(g.dL_dw_e,
+                     IsCloseTo(fd_part(m, [](model& p) -> matrix& {
+                         return p.w_e;
+                     }, loss), fd_rtol, fd_atol));
+        REQUIRE_THAT(g.dL_dp,
+                     IsCloseTo(fd_part(m, [](model& p) -> matrix& {
+                         return p.p;
+                     }, loss), fd_rtol, fd_atol));
+        REQUIRE_THAT(g.dL_dw_u,
+                     IsCloseTo(fd_part(m, [](model& p) -> matrix& {
+                         return p.w_u;
+                     }, loss), fd_rtol, fd_atol));
+        using weights = attn::multi_head_weights;
+        for (std::size_t l = 0; l < 2; ++l) {
+            CAPTURE(l);
+            for (auto which : {&weights::w_q, &weights::w_k, &weights::w_v,
+                               &weights::w_o}) {
+                const auto pick = [l, which](model& p) -> matrix& {
+                    return p.layers[l].*which;
+                };
+                REQUIRE_THAT(g.layers[l].dL_dw.*which,
+                             IsCloseTo(fd_part(m, pick, loss), fd_rtol,
+                                       fd_atol));
+            }
+            const auto b_o = [l](model& p) -> vector& {
+                return p.layers[l].b_o;
+            };
+            REQUIRE_THAT(g.layers[l].dL_dw.b_o,
+                         IsCloseTo(fd_part(m, b_o, loss), fd_rtol, fd_atol));
+        }
+        // Rows of P beyond the sequence (n = 6 < n_max = 7) get nothing.
+        REQUIRE(xt::amax(xt::abs(xt::row(g.dL_dp, 6)))() == 0.0);
+    }
+}
+
+TEST_CASE("Decoder backward: the check fails when a gradient is perturbed",
+          "[ch07][eq_decoder_backward]")
+{
+    // The matcher that accepts the backward pass must reject it after one
+    // entry moves by 1e-4, or after the residual path is dropped (the
+    // gradient that reaches X^(0) only through the layers).
+    const auto m = random_model(21);
+    const auto q = random_sequence(22);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    const auto g = attn::decoder_model_backward(tiny, m, q.tokens, q.target,
+                                                f);
+    const auto loss = [&](const attn::decoder_model& m2) {
+        return attn::decoder_model_forward(tiny, m2, q.tokens, q.target).loss;
+    };
+    const matrix fd = fd_part(m, [](attn::decoder_model& p) -> matrix& {
+        return p.w_e;
+    }, loss);
+    REQUIRE(IsCloseTo(fd, fd_rtol, fd_atol).match(g.dL_dw_e));
+    matrix wrong = g.dL_dw_e;
+    wrong(q.tokens[0], 1) += 1e-4;
+    REQUIRE_FALSE(IsCloseTo(fd, fd_rtol, fd_atol).match(wrong));
+    // Without the residual path: dL/dX^(0) from layer 0's inputs only.
+    matrix no_residual = xt::zeros_like(g.dL_dw_e);
+    for (std::size_t i = 0; i < 6; ++i) {
+        xt::row(no_residual, q.tokens[i]) +=
+            xt::row(g.layers[0].dL_dx_q, i) + xt::row(g.layers[0].dL_dx_kv, i);
+    }
+    REQUIRE_FALSE(IsCloseTo(fd, fd_rtol, fd_atol).match(no_residual));
+}
+
+// ----------------------------------------------------------- training
+TEST_CASE("Training: deterministic for a seed, Adam lowers the loss on the "
+          "repeat task", "[ch07][eq_adam]")
+{
+    const attn::induction_task task{6, 8, 2, 4};
+    const attn::decoder_sizes s{6, 8, 8, 2, 2};
+    attn::decoder_training_options o;
+    o.steps = 40;
+    o.batch = 4;
+    o.report_every = 20;
+    o.lr = 0.02;
+    std::vector<double> losses;
+    const auto run = [&]() {
+        losses.clear();
+        return attn::train_decoder_model(
+            s, task, o,
+            [&](const attn::decoder_report& r, const attn::decoder_model&) {
+                losses.push_back(0.5 * (r.loss.fresh + r.loss.repeated));
+            });
+    };
+    const auto a = run();
+    const auto first = losses;
+    const auto b = run();
+    REQUIRE(losses == first);
+    REQUIRE_THAT(a.w_e, IsCloseTo(b.w_e, 0.0, 0.0));
+    REQUIRE_THAT(a.layers[1].w_k, IsCloseTo(b.layers[1].w_k, 0.0, 0.0));
+    // Held-out loss after 40 steps below the untrained model's.
+    std::vector<attn::induction_example> test;
+    for (std::size_t k = 0; k < 50; ++k) {
+        test.push_back(attn::repeat_example(task, 1, 1, k));
+    }
+    const auto before = attn::evaluate_repeat_losses(
+        s, attn::init_decoder_model(s, o.seed), test);
+    const auto after = attn::evaluate_repeat_losses(s, a, test);
+    REQUIRE(after.fresh + after.repeated < before.fresh + before.repeated);
+}
+
+// ------------------------------------------------------------- errors
+TEST_CASE("Errors: bad sizes, sequences and forward passes are refused",
+          "[ch07][errors]")
+{
+    REQUIRE_THROWS_AS(attn::make_induction_example({5, 10, 1, 4}, 1),
+                      std::invalid_argument);
+    REQUIRE_THROWS_AS(attn::make_induction_example({5, 10, 3, 6}, 1),
+                      std::invalid_argument);
+    REQUIRE_THROWS_AS(attn::init_decoder_model({5, 7, 6, 4, 1}, 1),
+                      std::invalid_argument);
+    const auto m = random_model(1);
+    const auto q = random_sequence(2);
+    auto long_tokens = q.tokens;
+    long_tokens.resize(8, 0);
+    auto long_target = q.target;
+    long_target.resize(8, -1);
+    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, m, long_tokens,
+                                                  long_target),
+                      std::invalid_argument);
+    auto bad = q.tokens;
+    bad[1] = 5;
+    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, m, bad, q.target),
+                      std::invalid_argument);
+    auto one_layer = m;
+    one_layer.layers.pop_back();
+    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, one_layer, q.tokens,
+                                                  q.target),
+                      std::invalid_argument);
+    auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    f.layer.pop_back();
+    REQUIRE_THROWS_AS(attn::decoder_model_backward(tiny, m, q.tokens,
+                                                   q.target, f),
+                      std::invalid_argument);
+}
