@@ -1,0 +1,134 @@
+// PROTOTYPE of chapter 7's program (groundwork, not in CMake yet): trains
+// one- and two-layer attention-only decoders on the repeat task and prints
+// per seed the fresh and repeated losses, the phase-change step and every
+// head's previous-token and induction scores.
+//
+//   ch07_layers [--layers "1 2"] [--seeds 3] [--steps 600] [--batch 16]
+//               [--lr 0.01] [--d 32] [--heads 2] [--vocab 16] [--n 24]
+//               [--m-min 6] [--m-max 12] [--every 25] [--curve]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attention/decoder_training.hpp"
+
+namespace {
+
+struct settings {
+    std::vector<std::size_t> layers{1, 2};
+    std::size_t seeds = 3, steps = 600, batch = 16, d = 32, heads = 2;
+    std::size_t vocab = 16, n = 24, m_min = 6, m_max = 12, every = 25;
+    std::size_t first_seed = 1;
+    double lr = 0.01;
+    bool curve = false;
+};
+
+settings parse(int argc, char** argv)
+{
+    settings s;
+    for (int k = 1; k < argc; ++k) {
+        const std::string a = argv[k];
+        auto next = [&]() -> std::string {
+            if (k + 1 >= argc) {
+                std::fprintf(stderr, "ch07_layers: %s needs a value\n",
+                             a.c_str());
+                std::exit(2);
+            }
+            return argv[++k];
+        };
+        if (a == "--layers") {
+            s.layers.clear();
+            std::istringstream in(next());
+            std::size_t l;
+            while (in >> l) s.layers.push_back(l);
+        } else if (a == "--seeds") s.seeds = std::stoul(next());
+        else if (a == "--first-seed") s.first_seed = std::stoul(next());
+        else if (a == "--steps") s.steps = std::stoul(next());
+        else if (a == "--batch") s.batch = std::stoul(next());
+        else if (a == "--d") s.d = std::stoul(next());
+        else if (a == "--heads") s.heads = std::stoul(next());
+        else if (a == "--vocab") s.vocab = std::stoul(next());
+        else if (a == "--n") s.n = std::stoul(next());
+        else if (a == "--m-min") s.m_min = std::stoul(next());
+        else if (a == "--m-max") s.m_max = std::stoul(next());
+        else if (a == "--every") s.every = std::stoul(next());
+        else if (a == "--lr") s.lr = std::stod(next());
+        else if (a == "--curve") s.curve = true;
+        else {
+            std::fprintf(stderr, "ch07_layers: unknown argument %s\n",
+                         a.c_str());
+            std::exit(2);
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    const settings set = parse(argc, argv);
+    attn::induction_task task;
+    task.vocab = set.vocab;
+    task.length = set.n;
+    task.m_min = set.m_min;
+    task.m_max = set.m_max;
+    const double ln_v = std::log(double(set.vocab));
+    std::printf("task |V| = %zu, n = %zu, m in [%zu, %zu]; ln|V| = %.3f\n",
+                set.vocab, set.n, set.m_min, set.m_max, ln_v);
+    std::printf("model d = %zu, H = %zu; steps %zu, batch %zu, lr %g\n",
+                set.d, set.heads, set.steps, set.batch, set.lr);
+    for (std::size_t L : set.layers) {
+        attn::decoder_sizes s{set.vocab, set.n, set.d, set.heads, L};
+        for (std::size_t k = 0; k < set.seeds; ++k) {
+            const std::uint64_t seed = set.first_seed + k;
+            attn::decoder_training_options o;
+            o.steps = set.steps;
+            o.batch = set.batch;
+            o.lr = set.lr;
+            o.report_every = set.every;
+            o.seed = seed;
+            std::size_t phase = 0;
+            const auto t0 = std::chrono::steady_clock::now();
+            const auto m = attn::train_decoder_model(
+                s, task, o,
+                [&](const attn::decoder_report& r, const attn::decoder_model&) {
+                    if (phase == 0 && r.loss.repeated < 0.5 * ln_v) {
+                        phase = r.step;
+                    }
+                    if (set.curve) {
+                        std::printf("  L=%zu seed=%llu step %5zu fresh %.3f "
+                                    "repeated %.3f\n", L,
+                                    (unsigned long long)seed, r.step,
+                                    r.loss.fresh, r.loss.repeated);
+                    }
+                });
+            const double sec = std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count();
+            std::vector<attn::induction_example> test;
+            for (std::size_t j = 0; j < 100; ++j) {
+                test.push_back(attn::repeat_example(task, seed, 1, j));
+            }
+            const auto loss = attn::evaluate_repeat_losses(s, m, test);
+            const auto hs = attn::measure_head_scores(s, m, test);
+            std::printf("L=%zu seed=%llu  fresh %.3f  repeated %.3f  "
+                        "phase step %s  (%.2f s)\n", L,
+                        (unsigned long long)seed, loss.fresh, loss.repeated,
+                        phase ? std::to_string(phase).c_str() : "none", sec);
+            for (std::size_t l = 0; l < L; ++l) {
+                for (std::size_t h = 0; h < set.heads; ++h) {
+                    std::printf("    layer %zu head %zu: prev %.2f  "
+                                "induction %.2f\n", l, h,
+                                hs.previous[l](h), hs.induction[l](h));
+                }
+            }
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}
