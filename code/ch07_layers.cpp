@@ -24,7 +24,7 @@ struct settings {
     std::size_t vocab = 16, n = 24, m_min = 6, m_max = 12, every = 25;
     std::size_t first_seed = 1;
     double lr = 0.01;
-    bool curve = false;
+    bool curve = false, offsets = false;
 };
 
 settings parse(int argc, char** argv)
@@ -58,6 +58,7 @@ settings parse(int argc, char** argv)
         else if (a == "--every") s.every = std::stoul(next());
         else if (a == "--lr") s.lr = std::stod(next());
         else if (a == "--curve") s.curve = true;
+        else if (a == "--offsets") s.offsets = true;
         else {
             std::fprintf(stderr, "ch07_layers: unknown argument %s\n",
                          a.c_str());
@@ -105,6 +106,7 @@ int main(int argc, char** argv)
                                     "repeated %.3f\n", L,
                                     (unsigned long long)seed, r.step,
                                     r.loss.fresh, r.loss.repeated);
+                        std::fflush(stdout);
                     }
                 });
             const double sec = std::chrono::duration<double>(
@@ -123,8 +125,32 @@ int main(int argc, char** argv)
             for (std::size_t l = 0; l < L; ++l) {
                 for (std::size_t h = 0; h < set.heads; ++h) {
                     std::printf("    layer %zu head %zu: prev %.2f  "
-                                "induction %.2f\n", l, h,
-                                hs.previous[l](h), hs.induction[l](h));
+                                "induction %.2f  duplicate %.2f\n", l, h,
+                                hs.previous[l](h), hs.induction[l](h),
+                                hs.duplicate[l](h));
+                }
+            }
+            if (set.offsets) {
+                // Mean weight on key i - k, over all queries i >= k.
+                for (std::size_t l = 0; l < L; ++l) {
+                    for (std::size_t h = 0; h < set.heads; ++h) {
+                        std::printf("    layer %zu head %zu by offset:", l,
+                                    h);
+                        for (std::size_t k = 0; k < 8; ++k) {
+                            double sum = 0.0;
+                            std::size_t cnt = 0;
+                            for (const auto& e : test) {
+                                const auto f = attn::decoder_model_forward(
+                                    s, m, e.tokens, e.target);
+                                for (std::size_t i = k; i < set.n; ++i) {
+                                    sum += f.layer[l].a(h, i, i - k);
+                                    cnt += 1;
+                                }
+                            }
+                            std::printf(" %.2f", sum / double(cnt));
+                        }
+                        std::printf("\n");
+                    }
                 }
             }
             std::fflush(stdout);

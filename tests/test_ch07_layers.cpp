@@ -136,8 +136,8 @@ TEST_CASE("Repeat task: m takes every value of [m_min, m_max], tokens are "
     }
 }
 
-TEST_CASE("Head scores: a previous-token head and an induction head, "
-          "hand-built", "[ch07][eq_head_scores]")
+TEST_CASE("Head scores: a previous-token head, an induction head and "
+          "a duplicate-token head, hand-built", "[ch07][eq_head_scores]")
 {
     // n = 6, m = 3: tokens a b c a b c. Head 0 puts all its weight on
     // i - 1 (and position 0 on itself); head 1 puts all its weight, at the
@@ -165,6 +165,20 @@ TEST_CASE("Head scores: a previous-token head and an induction head, "
     // Induction over i = 3, 4 (keys 1, 2): head 1 gives 1; head 0 gives
     // a(0, 3, 1) = 0 and a(0, 4, 2) = 0.
     REQUIRE_THAT(attn::induction_scores(a, e), IsCloseTo(vector{0.0, 1.0}));
+    // Duplicate-token over i = 3, 4 (keys 0, 1): head 0 gives a(0, 3, 0)
+    // = 0 and a(0, 4, 1) = 0; head 1 gives a(1, 3, 0) = 0 (moved to key
+    // 1) and a(1, 4, 1) = 0. A third head that looks at i - m gets 1.
+    REQUIRE_THAT(attn::duplicate_token_scores(a, e),
+                 IsCloseTo(vector{0.0, 0.0}));
+    attn::tensor3 dup = xt::zeros<double>({1, 6, 6});
+    for (std::size_t i = 0; i < 6; ++i) {
+        dup(0, i, i >= 3 ? i - 3 : 0) = 1.0;
+    }
+    REQUIRE_THAT(attn::duplicate_token_scores(dup, e),
+                 IsCloseTo(vector{1.0}));
+    // Its previous-token score: rows 1..5 put 1 on key i - 1 only at i = 1.
+    REQUIRE_THAT(attn::previous_token_scores(dup, e),
+                 IsCloseTo(vector{0.2}));
 }
 
 // ------------------------------------------------------ forward pass

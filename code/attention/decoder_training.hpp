@@ -247,11 +247,12 @@ inline repeat_losses evaluate_repeat_losses(
     return tally.take();
 }
 
-/// \brief Mean previous-token and induction scores of every head of every
+/// \brief Mean previous-token, induction and duplicate-token scores of every head of every
 ///        layer over held-out sequences.
 struct head_scores {
     std::vector<vector> previous;   ///< per layer `(H,)`
     std::vector<vector> induction;  ///< per layer `(H,)`
+    std::vector<vector> duplicate;  ///< per layer `(H,)`
 };
 
 /// \brief The head scores of a model, averaged over sequences.
@@ -271,6 +272,7 @@ inline head_scores measure_head_scores(
     for (std::size_t l = 0; l < s.layers; ++l) {
         r.previous.push_back(xt::zeros<double>({s.heads}));
         r.induction.push_back(xt::zeros<double>({s.heads}));
+        r.duplicate.push_back(xt::zeros<double>({s.heads}));
     }
     const double w = 1.0 / double(examples.size());
     for (const auto& e : examples) {
@@ -278,6 +280,7 @@ inline head_scores measure_head_scores(
         for (std::size_t l = 0; l < s.layers; ++l) {
             r.previous[l] += w * previous_token_scores(f.layer[l].a, e);
             r.induction[l] += w * induction_scores(f.layer[l].a, e);
+            r.duplicate[l] += w * duplicate_token_scores(f.layer[l].a, e);
         }
     }
     return r;

@@ -37,8 +37,8 @@
 #include "attention/random.hpp"
 
 /// \file
-/// \brief The repeat task of chapter 7 and the previous-token and
-///        induction scores of a head.
+/// \brief The repeat task of chapter 7 and the previous-token, induction
+///        and duplicate-token scores of a head.
 
 namespace attn {
 
@@ -171,5 +171,25 @@ inline vector induction_scores(const tensor3& a, const induction_example& e)
     return score;
 }
 // [ch07-head-scores]
+
+/// \brief Duplicate-token score of each head: the mean weight that a query
+///        at a repeated position i gives to the key at i - m, the earlier
+///        occurrence of its own token.
+/// \param a one layer's weights on sequence `e` `(H, n, n)`
+/// \param e the sequence
+/// \return one score per head, in [0, 1] `(H,)`
+inline vector duplicate_token_scores(const tensor3& a,
+                                     const induction_example& e)
+{
+    detail::expect_attention_of("duplicate_token_scores", a, e);
+    const std::size_t heads = a.shape()[0], n = e.tokens.size();
+    vector score = xt::zeros<double>({heads});                 // (H,)
+    for (std::size_t h = 0; h < heads; ++h) {
+        for (std::size_t i = n - e.m; i + 2 <= n; ++i) {
+            score(h) += a(h, i, i - e.m) / double(e.m - 1);
+        }
+    }
+    return score;
+}
 
 }  // namespace attn
