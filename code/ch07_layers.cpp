@@ -131,6 +131,24 @@ int main(int argc, char** argv)
                 }
             }
             if (set.offsets) {
+                const auto& e = test[0];
+                const auto f = attn::decoder_model_forward(s, m, e.tokens,
+                                                           e.target);
+                std::printf("    tokens:");
+                for (auto t : e.tokens) std::printf(" %2zu", t);
+                std::printf("  (m = %zu)\n", e.m);
+                for (std::size_t l = 0; l < L; ++l) {
+                    for (std::size_t h = 0; h < set.heads; ++h) {
+                        for (std::size_t i = set.n - 4; i < set.n; ++i) {
+                            std::printf("    A_%zu head %zu row %2zu:", l, h,
+                                        i);
+                            for (std::size_t j = 0; j <= i; ++j) {
+                                std::printf(" %.2f", f.layer[l].a(h, i, j));
+                            }
+                            std::printf("\n");
+                        }
+                    }
+                }
                 // Mean weight on key i - k, over all queries i >= k.
                 for (std::size_t l = 0; l < L; ++l) {
                     for (std::size_t h = 0; h < set.heads; ++h) {

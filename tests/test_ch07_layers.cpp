@@ -103,6 +103,13 @@ TEST_CASE("Repeat task: the last m tokens copy the m before them, targets "
             REQUIRE(e.target[i] == (i < 19 ? int(e.tokens[i + 1]) : -1));
             // Repeated: n - m <= i <= n - 2, where token and target copy.
             REQUIRE(e.repeated(i) == (i >= 20 - e.m && i <= 18));
+            // Fresh: i <= n - m - 2; the boundary n - m - 1 is neither.
+            REQUIRE(e.fresh(i) == (i + 2 + e.m <= 20));
+            REQUIRE((e.fresh(i) && e.repeated(i)) == false);
+            if (i == 19 - e.m) {
+                REQUIRE_FALSE(e.fresh(i));
+                REQUIRE_FALSE(e.repeated(i));
+            }
         }
         // The same seed gives the same sequence.
         REQUIRE(attn::make_induction_example(task, seed).tokens == e.tokens);

@@ -106,7 +106,12 @@ inline void expect_decoder_model(const decoder_sizes& s,
     }
 }
 
-/// \brief A model with every weight drawn from N(0, 1/d) and zero biases.
+/// \brief A model with W_E and P drawn from N(0, 1) (as PyTorch's
+///        `nn.Embedding`), the other weights from N(0, 1/d), zero biases.
+///
+/// Rows of norm about sqrt(d) let the first layer's scores, which are
+/// products of such rows, grow large enough to attend sharply; with rows
+/// of norm 1 the two-layer model took longer to form its induction head.
 /// \param s    the sizes
 /// \param seed seed of the weights
 /// \return the model
@@ -118,8 +123,8 @@ inline decoder_model init_decoder_model(const decoder_sizes& s,
     const std::size_t d = s.d_model;
     const double scale = 1.0 / std::sqrt(double(d));
     decoder_model m;
-    m.w_e = normal_matrix(s.vocab, d, g, scale);
-    m.p = normal_matrix(s.n_max, d, g, scale);
+    m.w_e = normal_matrix(s.vocab, d, g, 1.0);
+    m.p = normal_matrix(s.n_max, d, g, 1.0);
     for (std::size_t l = 0; l < s.layers; ++l) {
         multi_head_weights w;
         w.w_q = normal_matrix(d, d, g, scale);

@@ -93,6 +93,7 @@ struct decoder_training_options {
 /// \brief Losses of a model on fresh and on repeated positions.
 struct repeat_losses {
     double fresh = 0.0;     ///< mean loss where the next token is random
+                            ///< (the boundary n - m - 1 excluded)
     double repeated = 0.0;  ///< mean loss where it is a copy
 };
 
@@ -141,7 +142,8 @@ inline void scale_gradients(decoder_gradients& g, double factor)
     g.dL_dw_u *= factor;
 }
 
-// Sums of the loss over fresh and over repeated positions, and counts.
+// Sums of the loss over fresh and over repeated positions, and counts
+// (the boundary position n - m - 1 counts in neither).
 struct repeat_tally {
     double fresh = 0.0, repeated = 0.0;
     std::size_t n_fresh = 0, n_repeated = 0;
@@ -156,7 +158,7 @@ struct repeat_tally {
             if (e.repeated(i)) {
                 repeated += l;
                 n_repeated += 1;
-            } else {
+            } else if (e.fresh(i)) {
                 fresh += l;
                 n_fresh += 1;
             }

@@ -21,7 +21,10 @@
 //   target     target_i = t_{i+1}, -1 at i = n - 1               // (n,)
 //   repeated   positions n-m <= i <= n-2: the current token is a copy
 //              and so is the next one (their loss can approach 0)
-//   fresh      positions 0 <= i <= n-m-1: the next token is random
+//   fresh      positions 0 <= i <= n-m-2: the next token is random and
+//              independent of everything before it (loss >= ln |V|)
+//   boundary   position n-m-1, whose next token starts the repeat: a
+//              copy of t_{n-2m}, but nothing in the past says so
 //   a          one layer's attention weights                     // (H, n, n)
 #pragma once
 
@@ -65,6 +68,12 @@ struct induction_example {
         const std::size_t n = tokens.size();
         return i + m >= n && i + 2 <= n;
     }
+
+    /// \brief Whether position i is a fresh position, i <= n - m - 2.
+    /// \param i a position
+    /// \return true if the next token is random and independent of the
+    ///         tokens up to i
+    bool fresh(std::size_t i) const { return i + m + 2 <= tokens.size(); }
 };
 
 namespace detail {
