@@ -130,6 +130,26 @@ int main(int argc, char** argv)
                                 hs.duplicate[l](h));
                 }
             }
+            // Ablation: each head gated off alone, then each whole layer.
+            for (std::size_t l = 0; l < L; ++l) {
+                std::printf("    ablate layer %zu:", l);
+                for (std::size_t h = 0; h <= set.heads; ++h) {
+                    std::vector<attn::vector> gates(
+                        L, xt::ones<double>({set.heads}));
+                    if (h < set.heads) {
+                        gates[l](h) = 0.0;
+                    } else {
+                        gates[l] = xt::zeros<double>({set.heads});
+                    }
+                    const auto a = attn::evaluate_repeat_losses(s, m, test,
+                                                                gates);
+                    std::printf(" %s%zu fresh %.2f rep %.2f;",
+                                h < set.heads ? "head " : "all", 
+                                h < set.heads ? h : set.heads, a.fresh,
+                                a.repeated);
+                }
+                std::printf("\n");
+            }
             if (set.offsets) {
                 const auto& e = test[0];
                 const auto f = attn::decoder_model_forward(s, m, e.tokens,

@@ -416,6 +416,16 @@ TEST_CASE("Errors: bad sizes, sequences and forward passes are refused",
     REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, one_layer, q.tokens,
                                                   q.target),
                       std::invalid_argument);
+    // Training: a task the model cannot read, or options that cannot train.
+    attn::decoder_training_options o;
+    o.steps = 1;
+    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny, {6, 6, 2, 3}, o),
+                      std::invalid_argument);  // |V| 6 != 5
+    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny, {5, 8, 2, 4}, o),
+                      std::invalid_argument);  // n = 8 > n_max = 7
+    o.batch = 0;
+    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny, {5, 6, 2, 3}, o),
+                      std::invalid_argument);
     auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
     f.layer.pop_back();
     REQUIRE_THROWS_AS(attn::decoder_model_backward(tiny, m, q.tokens,

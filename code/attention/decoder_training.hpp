@@ -177,8 +177,9 @@ struct repeat_tally {
 
 }  // namespace detail
 
-/// \brief Sequence `b` of the batch of step `step` (stream 0), or sequence
-///        `b` of the held-out set (step 0, stream 1): never the same twice.
+/// \brief Sequence `k` of a stream of a run: training uses stream 0 (the
+///        `b`-th sequence of step `step` is k = step * batch + b), the
+///        held-out set stream 1, so that no sequence seed repeats.
 /// \param task   the task
 /// \param seed   the run's seed
 /// \param stream 0 for training, 1 for evaluation
@@ -192,6 +193,32 @@ inline induction_example repeat_example(const induction_task& task,
                                   detail::sequence_seed(seed, stream, k));
 }
 
+namespace detail {
+
+// The model reads the task's tokens and sequences; the options can train.
+inline void expect_decoder_training(const std::string& where,
+                                    const decoder_sizes& s,
+                                    const induction_task& task,
+                                    const decoder_training_options& o)
+{
+    expect_decoder_sizes(where, s);
+    expect_induction_task(where, task);
+    if (s.vocab != task.vocab || s.n_max < task.length || o.batch == 0
+        || o.report_every == 0 || !(o.lr > 0.0) || !std::isfinite(o.lr)) {
+        throw std::invalid_argument(
+            where + ": expected the model's |V| = the task's, n_max >= n, "
+            "batch >= 1, report_every >= 1 and a finite lr > 0, got |V| = "
+            + std::to_string(s.vocab) + " and " + std::to_string(task.vocab)
+            + ", n_max = " + std::to_string(s.n_max) + ", n = "
+            + std::to_string(task.length) + ", batch = "
+            + std::to_string(o.batch) + ", report_every = "
+            + std::to_string(o.report_every) + ", lr = "
+            + std::to_string(o.lr));
+    }
+}
+
+}  // namespace detail
+
 // [ch07-train]
 /// \brief Trains a decoder model on fresh sequences of the repeat task.
 /// \param s        the model's sizes (n_max >= the task's n)
@@ -199,12 +226,16 @@ inline induction_example repeat_example(const induction_task& task,
 /// \param options  steps, batch, step size, seed, report interval
 /// \param progress called (unless empty) with each report and the model
 /// \return the trained model
+/// \throws std::invalid_argument if the model does not fit the task or the
+///         options cannot train
 inline decoder_model train_decoder_model(
     const decoder_sizes& s, const induction_task& task,
     const decoder_training_options& options,
     const std::function<void(const decoder_report&, const decoder_model&)>&
         progress = {})
 {
+    detail::expect_decoder_training("train_decoder_model", s, task,
+                                    options);
     decoder_model m = init_decoder_model(s, options.seed);
     decoder_adam opt{zeros_like(m), zeros_like(m), {}};
     opt.s.lr = options.lr;
@@ -249,8 +280,8 @@ inline repeat_losses evaluate_repeat_losses(
     return tally.take();
 }
 
-/// \brief Mean previous-token, induction and duplicate-token scores of every head of every
-///        layer over held-out sequences.
+/// \brief Mean previous-token, induction and duplicate-token scores of
+///        every head of every layer over held-out sequences.
 struct head_scores {
     std::vector<vector> previous;   ///< per layer `(H,)`
     std::vector<vector> induction;  ///< per layer `(H,)`
