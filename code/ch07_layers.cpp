@@ -6,12 +6,15 @@
 //   ch07_layers [--layers "1 2"] [--seeds 3] [--steps 600] [--batch 16]
 //               [--lr 0.01] [--d 32] [--heads 2] [--vocab 16] [--n 24]
 //               [--m-min 6] [--m-max 12] [--every 25] [--curve]
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "attention/decoder_training.hpp"
@@ -22,7 +25,7 @@ struct settings {
     std::vector<std::size_t> layers{1, 2};
     std::size_t seeds = 3, steps = 600, batch = 16, d = 32, heads = 2;
     std::size_t vocab = 16, n = 24, m_min = 6, m_max = 12, every = 25;
-    std::size_t first_seed = 1;
+    std::size_t first_seed = 1, threads = 1;
     double lr = 0.01;
     bool curve = false, offsets = false;
 };
@@ -47,6 +50,7 @@ settings parse(int argc, char** argv)
             while (in >> l) s.layers.push_back(l);
         } else if (a == "--seeds") s.seeds = std::stoul(next());
         else if (a == "--first-seed") s.first_seed = std::stoul(next());
+        else if (a == "--threads") s.threads = std::stoul(next());
         else if (a == "--steps") s.steps = std::stoul(next());
         else if (a == "--batch") s.batch = std::stoul(next());
         else if (a == "--d") s.d = std::stoul(next());
@@ -83,35 +87,65 @@ int main(int argc, char** argv)
                 set.vocab, set.n, set.m_min, set.m_max, ln_v);
     std::printf("model d = %zu, H = %zu; steps %zu, batch %zu, lr %g\n",
                 set.d, set.heads, set.steps, set.batch, set.lr);
+    // Train every (L, seed) job, `--threads` at a time; print in order.
+    struct job {
+        std::size_t L = 0;
+        std::uint64_t seed = 0;
+        attn::decoder_model m;
+        std::size_t phase = 0;
+        double sec = 0.0;
+    };
+    std::vector<job> jobs;
     for (std::size_t L : set.layers) {
-        attn::decoder_sizes s{set.vocab, set.n, set.d, set.heads, L};
         for (std::size_t k = 0; k < set.seeds; ++k) {
-            const std::uint64_t seed = set.first_seed + k;
+            jobs.push_back({L, set.first_seed + k, {}, 0, 0.0});
+        }
+    }
+    std::atomic<std::size_t> next{0};
+    const auto worker = [&]() {
+        for (std::size_t j = next++; j < jobs.size(); j = next++) {
+            job& b = jobs[j];
+            attn::decoder_sizes s{set.vocab, set.n, set.d, set.heads, b.L};
             attn::decoder_training_options o;
             o.steps = set.steps;
             o.batch = set.batch;
             o.lr = set.lr;
             o.report_every = set.every;
-            o.seed = seed;
-            std::size_t phase = 0;
+            o.seed = b.seed;
             const auto t0 = std::chrono::steady_clock::now();
-            const auto m = attn::train_decoder_model(
+            b.m = attn::train_decoder_model(
                 s, task, o,
                 [&](const attn::decoder_report& r, const attn::decoder_model&) {
-                    if (phase == 0 && r.loss.repeated < 0.5 * ln_v) {
-                        phase = r.step;
+                    if (b.phase == 0 && r.loss.repeated < 0.5 * ln_v) {
+                        b.phase = r.step;
                     }
                     if (set.curve) {
                         std::printf("  L=%zu seed=%llu step %5zu fresh %.3f "
-                                    "repeated %.3f\n", L,
-                                    (unsigned long long)seed, r.step,
+                                    "repeated %.3f\n", b.L,
+                                    (unsigned long long)b.seed, r.step,
                                     r.loss.fresh, r.loss.repeated);
                         std::fflush(stdout);
                     }
                 });
-            const double sec = std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - t0)
-                                   .count();
+            b.sec = std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - t0).count();
+        }
+    };
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < std::max<std::size_t>(set.threads, 1); ++t) {
+        pool.emplace_back(worker);
+    }
+    for (auto& t : pool) {
+        t.join();
+    }
+    for (const job& b : jobs) {
+        {
+            const std::size_t L = b.L;
+            const std::uint64_t seed = b.seed;
+            const auto& m = b.m;
+            const std::size_t phase = b.phase;
+            const double sec = b.sec;
+            attn::decoder_sizes s{set.vocab, set.n, set.d, set.heads, L};
             std::vector<attn::induction_example> test;
             for (std::size_t j = 0; j < 100; ++j) {
                 test.push_back(attn::repeat_example(task, seed, 1, j));
