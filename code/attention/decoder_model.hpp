@@ -47,7 +47,7 @@ namespace attn {
 /// \brief The sizes of a decoder model.
 struct decoder_sizes {
     std::size_t vocab = 16;    ///< |V|
-    std::size_t n_max = 24;    ///< longest sequence (rows of P)
+    std::size_t n_max = 16;    ///< longest sequence (rows of P)
     std::size_t d_model = 32;  ///< d, divisible by H
     std::size_t heads = 2;     ///< H, heads per layer
     std::size_t layers = 2;    ///< L

@@ -48,9 +48,9 @@ namespace attn {
 /// \brief Sizes of the repeat task.
 struct induction_task {
     std::size_t vocab = 16;   ///< |V|, tokens 0 .. |V| - 1
-    std::size_t length = 24;  ///< n, tokens per sequence
-    std::size_t m_min = 6;    ///< shortest repeated segment
-    std::size_t m_max = 12;   ///< longest repeated segment, at most n / 2
+    std::size_t length = 16;  ///< n, tokens per sequence
+    std::size_t m_min = 4;    ///< shortest repeated segment
+    std::size_t m_max = 8;    ///< longest repeated segment, at most n / 2
 };
 
 /// \brief One sequence of the repeat task.
