@@ -29,8 +29,8 @@
 // - Cost per seed, 1500 steps of batch 16, one core: L = 1 ~3.7 s,
 //   L = 2 ~7 s of CPU; five seeds of both ~53 s CPU, ~27 s wall on two
 //   idle cores with --threads 2 (54 s wall on this shared machine).
-// - No or later phase change within the budget (1 to 5 seeds each; H = 4,
-//   |V| = 32 and n = 24 tried only with W_E, P from N(0, 1/d)): batch 8
+// - No or later phase change within the budget (1 to 5 seeds each; batch
+//   8, H = 4, |V| = 32, n = 24 tried only with W_E, P from N(0, 1/d)): batch 8
 //   or 12, lr 0.02, d = 16, H = 4, |V| = 32, n = 24 (m in [6, 12]), and
 //   W_E, P drawn from N(0, 1/d) instead of N(0, 1).
 #include <algorithm>
