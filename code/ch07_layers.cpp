@@ -1,259 +1,989 @@
-// PROTOTYPE of chapter 7's program (groundwork, not in CMake yet): trains
-// one- and two-layer attention-only decoders on the repeat task and prints
-// per seed the fresh and repeated losses, the phase-change step (the first
-// report at which the training batches' repeated loss fell below
-// ln|V| / 2), every head's previous-token, induction and duplicate-token
-// scores, and the losses with each head and each layer gated off.
+// Chapter 7: train attention-only decoders of one and of two layers on the
+// repeat task, over several seeds, and ask what each layer and head does:
+// head scores over training, ablation of every head and layer, path
+// ablation (which side of layer 1 needs a head of layer 0), and three ways
+// of crediting tokens (raw weights, rollout, occlusion).
 //
-//   ch07_layers [--layers "1 2"] [--seeds 5] [--first-seed 1] [--steps 1500]
-//               [--batch 16] [--lr 0.01] [--d 32] [--heads 2] [--vocab 16]
-//               [--n 16] [--m-min 4] [--m-max 8] [--every 50] [--threads 2]
-//               [--curve] [--offsets]
-//
-// Findings of the groundwork session (compiled -O2; -O1 is ~10% slower and
-// prints the same numbers):
-// - The defaults below form an induction head in layer 2 on 9 of seeds
-//   1-10 (phase change at step 450-1400; seed 4 not within 1500 steps);
-//   the one-layer model stays at a repeated loss of 1.77-2.01 (its
-//   positional best is ln 5, five possible m).
-// - Narrow m ranges let one layer cheat: m in [6, 8] gives L = 1 a
-//   repeated loss of ~1.15 = ln 3 by attending to fixed offsets.
-// - No head of the first layer (layer 0 in the output) is a
-//   previous-token head (score <= 0.14 except one 0.39); in seeds 5 and 7
-//   a first-layer head is a duplicate-token head
-//   (0.90, 0.83) and ablating it alone sends the repeated loss from
-//   0.61 / 0.77 to 2.75 / 2.39 (the other head: no effect): Q-composition,
-//   not the K-composition of Olsson et al. In the other seeds the
-//   first-layer heads attend diffusely a few tokens back; ablating one
-//   costs 0.3 to 1.6 nats, ablating the whole layer 1.6 to 1.9.
-// - Cost per seed, 1500 steps of batch 16, one core: L = 1 ~3.7 s,
-//   L = 2 ~7 s of CPU; five seeds of both ~53 s CPU, ~27 s wall on two
-//   idle cores with --threads 2 (54 s wall on this shared machine).
-// - No or later phase change within the budget (1 to 5 seeds each; batch
-//   8, H = 4, |V| = 32, n = 24 tried only with W_E, P from N(0, 1/d)): batch 8
-//   or 12, lr 0.02, d = 16, H = 4, |V| = 32, n = 24 (m in [6, 12]), and
-//   W_E, P drawn from N(0, 1/d) instead of N(0, 1).
+//   ch07_layers                 train (seeds 1..5, both depths), print
+//   ch07_layers --out D         also write the chapter's figures and tables
+//   ch07_layers --save D        also write the main two-layer model (seed
+//       --seed) and one held-out sequence in the --load format, with its
+//       logits.npy and A_<l>.npy
+//   ch07_layers --load D --save E [--heads H --layers L]
+//       the forward pass of a given model: reads tokens.npy (n,) int64,
+//       W_E.npy (|V|, d), P.npy (n_max, d), per layer l = 0 .. L-1
+//       W_q_<l>.npy, W_k_<l>.npy, W_v_<l>.npy, W_o_<l>.npy (d, d),
+//       b_o_<l>.npy (d,), and W_U.npy (d, |V|); writes logits.npy (n, |V|)
+//       and A_<l>.npy (H, n, n). Attention only, causal, no LayerNorm.
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <sstream>
+#include <iostream>
+#include <mutex>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/output.hpp"
+#include "book/plot.hpp"
 #include "attention/decoder_training.hpp"
+#include "attention/layer_credit.hpp"
 
 namespace {
 
-struct settings {
-    std::vector<std::size_t> layers{1, 2};
-    std::size_t seeds = 5, steps = 1500, batch = 16, d = 32, heads = 2;
-    std::size_t vocab = 16, n = 16, m_min = 4, m_max = 8, every = 50;
-    std::size_t first_seed = 1, threads = 2;
-    double lr = 0.01;
-    bool curve = false, offsets = false;
+using book::fmt;
+using attn::matrix;
+using attn::vector;
+
+// The chapter's task and model (Section "The experiment").
+attn::induction_task make_task()
+{
+    attn::induction_task t;  // |V| = 16, n = 16, m in [4, 8]
+    return t;
+}
+const attn::induction_task task = make_task();
+const std::size_t d_model = 32, heads = 2;
+const std::size_t held_out = 200;     // sequences for losses and ablations
+const std::size_t score_every = 16;   // sequences per score report
+const std::size_t credit_sequences = 50;
+
+attn::decoder_sizes sizes(std::size_t layers)
+{
+    return {task.vocab, task.length, d_model, heads, layers};
+}
+
+double ln_vocab() { return std::log(double(task.vocab)); }
+
+// One training run: the model, its curve and its head scores over
+// training.
+struct run_result {
+    std::size_t layers = 0;
+    std::uint64_t seed = 0;
+    attn::decoder_model model;
+    std::vector<double> step, fresh, repeated;  // per report
+    std::vector<attn::head_scores> scores;      // per report
+    std::size_t phase = 0;  // first report step with repeated < ln|V|/2
+    double seconds = 0.0;
 };
 
-settings parse(int argc, char** argv)
+std::vector<attn::induction_example> held_out_set(std::uint64_t seed,
+                                                  std::size_t count)
 {
-    settings s;
-    for (int k = 1; k < argc; ++k) {
-        const std::string a = argv[k];
-        auto next = [&]() -> std::string {
-            if (k + 1 >= argc) {
-                std::fprintf(stderr, "ch07_layers: %s needs a value\n",
-                             a.c_str());
-                std::exit(2);
+    std::vector<attn::induction_example> set;
+    for (std::size_t k = 0; k < count; ++k) {
+        set.push_back(attn::repeat_example(task, seed, 1, k));
+    }
+    return set;
+}
+
+run_result train_one(std::size_t layers, std::uint64_t seed,
+                     const attn::decoder_training_options& base)
+{
+    run_result r;
+    r.layers = layers;
+    r.seed = seed;
+    attn::decoder_training_options o = base;
+    o.seed = seed;
+    const auto probe = held_out_set(seed, score_every);
+    const auto s = sizes(layers);
+    const auto t0 = std::chrono::steady_clock::now();
+    r.model = attn::train_decoder_model(
+        s, task, o,
+        [&](const attn::decoder_report& rep, const attn::decoder_model& m) {
+            r.step.push_back(double(rep.step));
+            r.fresh.push_back(rep.loss.fresh);
+            r.repeated.push_back(rep.loss.repeated);
+            r.scores.push_back(attn::measure_head_scores(s, m, probe));
+            if (r.phase == 0 && rep.loss.repeated < 0.5 * ln_vocab()) {
+                r.phase = rep.step;
             }
-            return argv[++k];
-        };
-        if (a == "--layers") {
-            s.layers.clear();
-            std::istringstream in(next());
-            std::size_t l;
-            while (in >> l) s.layers.push_back(l);
-        } else if (a == "--seeds") s.seeds = std::stoul(next());
-        else if (a == "--first-seed") s.first_seed = std::stoul(next());
-        else if (a == "--threads") s.threads = std::stoul(next());
-        else if (a == "--steps") s.steps = std::stoul(next());
-        else if (a == "--batch") s.batch = std::stoul(next());
-        else if (a == "--d") s.d = std::stoul(next());
-        else if (a == "--heads") s.heads = std::stoul(next());
-        else if (a == "--vocab") s.vocab = std::stoul(next());
-        else if (a == "--n") s.n = std::stoul(next());
-        else if (a == "--m-min") s.m_min = std::stoul(next());
-        else if (a == "--m-max") s.m_max = std::stoul(next());
-        else if (a == "--every") s.every = std::stoul(next());
-        else if (a == "--lr") s.lr = std::stod(next());
-        else if (a == "--curve") s.curve = true;
-        else if (a == "--offsets") s.offsets = true;
-        else {
-            std::fprintf(stderr, "ch07_layers: unknown argument %s\n",
-                         a.c_str());
-            std::exit(2);
+        });
+    r.seconds = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - t0).count();
+    return r;
+}
+
+// Trains every (layers, seed) job, `threads` at a time, with a progress
+// line on stderr as each finishes; the results come back in job order, so
+// that the output does not depend on the threads.
+std::vector<run_result> train_all(std::uint64_t first_seed,
+                                  std::size_t seeds,
+                                  const attn::decoder_training_options& o,
+                                  std::size_t threads)
+{
+    std::vector<std::pair<std::size_t, std::uint64_t>> jobs;
+    for (std::size_t layers : {1, 2}) {
+        for (std::size_t k = 0; k < seeds; ++k) {
+            jobs.push_back({layers, first_seed + k});
         }
     }
+    std::vector<run_result> results(jobs.size());
+    std::atomic<std::size_t> next{0}, done{0};
+    std::mutex print;
+    auto worker = [&]() {
+        for (std::size_t j = next++; j < jobs.size(); j = next++) {
+            results[j] = train_one(jobs[j].first, jobs[j].second, o);
+            const std::lock_guard<std::mutex> lock(print);
+            std::cerr << "  trained " << ++done << " of " << jobs.size()
+                      << " (L = " << jobs[j].first << ", seed "
+                      << jobs[j].second << ", " << fmt(results[j].seconds, "%.1f")
+                      << " s)\n";
+        }
+    };
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < std::max<std::size_t>(threads, 1); ++t) {
+        pool.emplace_back(worker);
+    }
+    for (auto& t : pool) {
+        t.join();
+    }
+    return results;
+}
+
+// ------------------------------------------------------------ measures
+
+// Gates with head h of layer l off (h == heads: the whole layer off).
+std::vector<vector> gates_off(std::size_t layers, std::size_t l,
+                              std::size_t h)
+{
+    std::vector<vector> g(layers, xt::ones<double>({heads}));
+    if (h == heads) {
+        g[l] = xt::zeros<double>({heads});
+    } else {
+        g[l](h) = 0.0;
+    }
+    return g;
+}
+
+// Mean loss at each offset k = i - (n - m) into the repeat (k = 0 is the
+// first copied token), k = 0 .. m_max - 2, over held-out sequences.
+std::vector<double> loss_by_offset(const attn::decoder_sizes& s,
+                                   const attn::decoder_model& m,
+                                   const std::vector<attn::induction_example>&
+                                       set)
+{
+    const std::size_t offsets = task.m_max - 1;
+    std::vector<double> sum(offsets, 0.0), count(offsets, 0.0);
+    for (const auto& e : set) {
+        const auto f = attn::decoder_model_forward(s, m, e.tokens, e.target);
+        const std::size_t n = e.tokens.size();
+        for (std::size_t i = n - e.m; i + 1 < n; ++i) {
+            const std::size_t k = i - (n - e.m);
+            sum[k] -= std::log(f.p(i, std::size_t(e.target[i])));
+            count[k] += 1.0;
+        }
+    }
+    for (std::size_t k = 0; k < offsets; ++k) {
+        sum[k] /= std::max(count[k], 1.0);
+    }
+    return sum;
+}
+
+// Mean weight each head gives to position 0, over queries i >= 1.
+std::vector<vector> weight_on_first(const attn::decoder_sizes& s,
+                                    const attn::decoder_model& m,
+                                    const std::vector<attn::induction_example>&
+                                        set)
+{
+    std::vector<vector> w(s.layers, xt::zeros<double>({heads}));
+    const double per = 1.0 / double(set.size() * (task.length - 1));
+    for (const auto& e : set) {
+        const auto f = attn::decoder_model_forward(s, m, e.tokens, e.target);
+        for (std::size_t l = 0; l < s.layers; ++l) {
+            for (std::size_t h = 0; h < heads; ++h) {
+                for (std::size_t i = 1; i < task.length; ++i) {
+                    w[l](h) += per * f.layer[l].a(h, i, 0);
+                }
+            }
+        }
+    }
+    return w;
+}
+
+// The uniform causal head's mean weight on position 0: mean of 1/(i+1).
+double uniform_on_first()
+{
+    double sum = 0.0;
+    for (std::size_t i = 1; i < task.length; ++i) {
+        sum += 1.0 / double(i + 1);
+    }
+    return sum / double(task.length - 1);
+}
+
+// Mean direct logit attribution of each head at repeated positions.
+std::vector<vector> mean_dla(const attn::decoder_sizes& s,
+                             const attn::decoder_model& m,
+                             const std::vector<attn::induction_example>& set)
+{
+    std::vector<vector> r(s.layers, xt::zeros<double>({heads}));
+    double count = 0.0;
+    for (const auto& e : set) {
+        const auto f = attn::decoder_model_forward(s, m, e.tokens, e.target);
+        const auto dla = attn::direct_logit_attribution(s, m, f, e.target);
+        for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+            if (!e.repeated(i)) {
+                continue;
+            }
+            count += 1.0;
+            for (std::size_t l = 0; l < s.layers; ++l) {
+                for (std::size_t h = 0; h < heads; ++h) {
+                    r[l](h) += dla[l](h, i);
+                }
+            }
+        }
+    }
+    for (auto& v : r) {
+        v /= count;
+    }
+    return r;
+}
+
+// What a two-layer model's analysis measures, per seed.
+struct two_layer_analysis {
+    attn::repeat_losses loss;
+    attn::head_scores scores;
+    // ablation[l][h]: losses with head h of layer l off, h == H: layer l off
+    std::vector<std::vector<attn::repeat_losses>> ablation;
+    std::vector<vector> on_first, dla;
+    std::size_t key_head = 0;  // the layer-0 head whose ablation costs most
+    // Repeated loss and the best layer-1 induction score with key_head
+    // removed: nowhere, everywhere (gated), from layer 1's queries only,
+    // from its keys and values only.
+    double path_loss[4] = {}, path_induction[4] = {};
+};
+
+attn::repeat_losses path_losses(const attn::decoder_sizes& s,
+                                const attn::decoder_model& m,
+                                const std::vector<attn::induction_example>&
+                                    set,
+                                std::size_t head, attn::path_side side,
+                                double& induction)
+{
+    // The same tally as attn::evaluate_repeat_losses, on edited passes.
+    double rep = 0.0, n_rep = 0.0, fresh = 0.0, n_fresh = 0.0;
+    induction = 0.0;
+    for (const auto& e : set) {
+        const auto f = attn::decoder_forward_path_ablated(
+            s, m, e.tokens, e.target, 0, head, 1, side);
+        const auto ind = attn::induction_scores(f.layer[1].a, e);
+        induction += xt::amax(ind)() / double(set.size());
+        for (std::size_t i = 0; i + 1 < e.tokens.size(); ++i) {
+            const double l = -std::log(f.p(i, std::size_t(e.target[i])));
+            if (e.repeated(i)) {
+                rep += l;
+                n_rep += 1.0;
+            } else if (e.fresh(i)) {
+                fresh += l;
+                n_fresh += 1.0;
+            }
+        }
+    }
+    return {fresh / n_fresh, rep / n_rep};
+}
+
+double best_induction(const std::vector<vector>& induction)
+{
+    return xt::amax(induction.back())();
+}
+
+two_layer_analysis analyse_two_layers(const run_result& r)
+{
+    const auto s = sizes(2);
+    const auto set = held_out_set(r.seed, held_out);
+    two_layer_analysis a;
+    a.loss = attn::evaluate_repeat_losses(s, r.model, set);
+    a.scores = attn::measure_head_scores(s, r.model, set);
+    a.on_first = weight_on_first(s, r.model, set);
+    a.dla = mean_dla(s, r.model, set);
+    a.ablation.resize(2);
+    for (std::size_t l = 0; l < 2; ++l) {
+        for (std::size_t h = 0; h <= heads; ++h) {
+            a.ablation[l].push_back(attn::evaluate_repeat_losses(
+                s, r.model, set, gates_off(2, l, h)));
+        }
+    }
+    for (std::size_t h = 1; h < heads; ++h) {
+        if (a.ablation[0][h].repeated > a.ablation[0][a.key_head].repeated) {
+            a.key_head = h;
+        }
+    }
+    a.path_loss[0] = a.loss.repeated;
+    a.path_induction[0] = best_induction(a.scores.induction);
+    a.path_loss[1] = a.ablation[0][a.key_head].repeated;
+    {
+        double ind = 0.0;
+        for (const auto& e : set) {
+            const auto f = attn::decoder_model_forward(
+                s, r.model, e.tokens, e.target, gates_off(2, 0, a.key_head));
+            ind += xt::amax(attn::induction_scores(f.layer[1].a, e))()
+                   / double(set.size());
+        }
+        a.path_induction[1] = ind;
+    }
+    a.path_loss[2] = path_losses(s, r.model, set, a.key_head,
+                                 attn::path_side::queries,
+                                 a.path_induction[2]).repeated;
+    a.path_loss[3] = path_losses(s, r.model, set, a.key_head,
+                                 attn::path_side::keys_values,
+                                 a.path_induction[3]).repeated;
+    return a;
+}
+
+// A head's role by its scores (thresholds stated in the chapter).
+std::string role(double previous, double duplicate, double induction)
+{
+    if (induction >= 0.5) {
+        return "induction";
+    }
+    if (previous >= 0.5) {
+        return "previous-token";
+    }
+    if (duplicate >= 0.5) {
+        return "duplicate-token";
+    }
+    return "diffuse";
+}
+
+// ------------------------------------------------------------ credit
+
+// Token credit at the repeated positions of held-out sequences: how often
+// each method puts its largest credit on the source j* = i - m + 1 (the
+// token to be copied), and its mean share there.
+struct credit_summary {
+    double top_raw = 0, top_head = 0, top_rollout = 0, top_occlusion = 0;
+    double share_raw = 0, share_head = 0, share_rollout = 0,
+           share_occlusion = 0;
+    std::size_t positions = 0;
+    // One position of the first sequence, for the figure.
+    std::size_t example_i = 0;
+    std::vector<double> raw, head, rollout, occlusion;
+};
+
+std::size_t arg_max(const std::vector<double>& v)
+{
+    return std::size_t(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// Occlusion credit of each key j <= i for the prediction at i: the rise of
+// the loss at i when key j is hidden from every other query, negative
+// rises counted as 0, normalised to sum 1 (all 0 if nothing rises).
+std::vector<double> occlusion_credit(const attn::decoder_sizes& s,
+                                     const attn::decoder_model& m,
+                                     const attn::induction_example& e,
+                                     std::size_t i, double base_loss)
+{
+    std::vector<double> rise(i + 1, 0.0);
+    const std::size_t n = e.tokens.size();
+    for (std::size_t j = 0; j < i; ++j) {  // the query's own token stays
+        const auto f = attn::decoder_model_forward(
+            s, m, e.tokens, e.target, {}, attn::hide_key_mask(n, j));
+        const double loss = -std::log(f.p(i, std::size_t(e.target[i])));
+        rise[j] = std::max(loss - base_loss, 0.0);
+    }
+    const double total = std::accumulate(rise.begin(), rise.end(), 0.0);
+    for (double& x : rise) {
+        x = total > 0.0 ? x / total : 0.0;
+    }
+    return rise;
+}
+
+credit_summary compare_credit(const run_result& r,
+                              const two_layer_analysis& a)
+{
+    const auto s = sizes(2);
+    const auto set = held_out_set(r.seed, credit_sequences);
+    // The layer-1 head with the larger induction score.
+    const std::size_t ind_head =
+        std::size_t(xt::argmax(a.scores.induction[1])());
+    credit_summary c;
+    for (std::size_t q = 0; q < set.size(); ++q) {
+        const auto& e = set[q];
+        const auto f = attn::decoder_model_forward(s, r.model, e.tokens,
+                                                   e.target);
+        const matrix roll = attn::attention_rollout(
+            {f.layer[0].a, f.layer[1].a});
+        const std::size_t n = e.tokens.size();
+        for (std::size_t i = n - e.m + 1; i + 1 < n; ++i) {
+            // From the second copied token on, so that j* = i - m + 1 is
+            // a copy's source inside the first segment.
+            const std::size_t source = i - e.m + 1;
+            std::vector<double> raw(i + 1), head(i + 1), rollout(i + 1);
+            for (std::size_t j = 0; j <= i; ++j) {
+                raw[j] = 0.5 * (f.layer[1].a(0, i, j) + f.layer[1].a(1, i, j));
+                head[j] = f.layer[1].a(ind_head, i, j);
+                rollout[j] = roll(i, j);
+            }
+            const auto occ = occlusion_credit(
+                s, r.model, e, i, -std::log(f.p(i, std::size_t(e.target[i]))));
+            c.top_raw += arg_max(raw) == source;
+            c.top_head += arg_max(head) == source;
+            c.top_rollout += arg_max(rollout) == source;
+            c.top_occlusion += arg_max(occ) == source;
+            c.share_raw += raw[source];
+            c.share_head += head[source];
+            c.share_rollout += rollout[source];
+            c.share_occlusion += occ[source];
+            c.positions += 1;
+            if (q == 0 && c.raw.empty() && i + 2 == n) {
+                c.example_i = i;
+                c.raw = raw;
+                c.head = head;
+                c.rollout = rollout;
+                c.occlusion = occ;
+            }
+        }
+    }
+    for (double* x : {&c.top_raw, &c.top_head, &c.top_rollout,
+                      &c.top_occlusion, &c.share_raw, &c.share_head,
+                      &c.share_rollout, &c.share_occlusion}) {
+        *x /= double(c.positions);
+    }
+    return c;
+}
+
+// ------------------------------------------------------------ output
+
+std::string mean_range(const std::vector<double>& v, const char* f = "%.2f")
+{
+    const double mean = std::accumulate(v.begin(), v.end(), 0.0)
+                        / double(v.size());
+    return fmt(mean, f) + " [" + fmt(*std::min_element(v.begin(), v.end()), f)
+           + ", " + fmt(*std::max_element(v.begin(), v.end()), f) + "]";
+}
+
+std::string head_name(std::size_t l, std::size_t h)
+{
+    return "layer " + std::to_string(l) + " head " + std::to_string(h);
+}
+
+void print_table(const std::string& title, const book::table& t)
+{
+    std::cout << '\n' << title << '\n';
+    t.print(std::cout);
+}
+
+struct study {
+    std::vector<run_result> one, two;  // per seed
+    std::vector<attn::repeat_losses> loss_one;
+    std::vector<two_layer_analysis> two_layer;
+    std::vector<std::vector<double>> offsets_one, offsets_two;
+};
+
+book::table summary_table(const study& st)
+{
+    book::table t{{"model", "fresh loss", "repeated loss",
+                   "seeds below ln|V|/2", "phase change at step"},
+                  {}};
+    t.page_header = {"model", "fresh loss (nats)", "repeated loss (nats)",
+                     "seeds with repeated loss &lt; ln|<i>V</i>|/2",
+                     "phase change at step"};
+    for (std::size_t L : {1, 2}) {
+        std::vector<double> fresh, rep, phase;
+        std::size_t below = 0;
+        for (std::size_t k = 0; k < st.one.size(); ++k) {
+            const auto& loss = L == 1 ? st.loss_one[k] : st.two_layer[k].loss;
+            fresh.push_back(loss.fresh);
+            rep.push_back(loss.repeated);
+            below += loss.repeated < 0.5 * ln_vocab();
+            const auto& run = L == 1 ? st.one[k] : st.two[k];
+            if (run.phase) {
+                phase.push_back(double(run.phase));
+            }
+        }
+        t.add({std::to_string(L) + (L == 1 ? " layer" : " layers"),
+               mean_range(fresh), mean_range(rep),
+               std::to_string(below) + " of " + std::to_string(fresh.size()),
+               phase.empty() ? std::string("none")
+                             : mean_range(phase, "%.0f")});
+    }
+    return t;
+}
+
+book::table seeds_table(const study& st)
+{
+    book::table t{{"seed", "L=1 repeated", "L=2 repeated", "L=2 phase",
+                   "layer 0 heads", "layer 1 heads"},
+                  {}};
+    t.page_header = {"seed", "1 layer: repeated loss",
+                     "2 layers: repeated loss", "phase change at step",
+                     "layer 0 heads", "layer 1 heads"};
+    for (std::size_t k = 0; k < st.two.size(); ++k) {
+        const auto& a = st.two_layer[k];
+        std::string roles[2];
+        for (std::size_t l = 0; l < 2; ++l) {
+            for (std::size_t h = 0; h < heads; ++h) {
+                roles[l] += (h ? ", " : "")
+                            + role(a.scores.previous[l](h),
+                                   a.scores.duplicate[l](h),
+                                   a.scores.induction[l](h));
+            }
+        }
+        t.add({std::to_string(st.two[k].seed),
+               fmt(st.loss_one[k].repeated, "%.2f"),
+               fmt(a.loss.repeated, "%.2f"),
+               st.two[k].phase ? std::to_string(st.two[k].phase) : "none",
+               roles[0], roles[1]});
+    }
+    return t;
+}
+
+book::table heads_table(const two_layer_analysis& a)
+{
+    book::table t{{"head", "prev", "duplicate", "induction", "on pos 0",
+                   "ablated: repeated", "ablated: fresh", "direct logit"},
+                  {}};
+    t.page_header = {"head", "previous-token score", "duplicate-token score",
+                     "induction score", "weight on position 0",
+                     "repeated loss, head off", "fresh loss, head off",
+                     "direct logit attribution"};
+    for (std::size_t l = 0; l < 2; ++l) {
+        for (std::size_t h = 0; h < heads; ++h) {
+            t.add({head_name(l, h), fmt(a.scores.previous[l](h), "%.2f"),
+                   fmt(a.scores.duplicate[l](h), "%.2f"),
+                   fmt(a.scores.induction[l](h), "%.2f"),
+                   fmt(a.on_first[l](h), "%.2f"),
+                   fmt(a.ablation[l][h].repeated, "%.2f"),
+                   fmt(a.ablation[l][h].fresh, "%.2f"),
+                   fmt(a.dla[l](h), "%.2f")});
+        }
+    }
+    return t;
+}
+
+book::table ablation_table(const study& st)
+{
+    book::table t{{"seed", "none", "L0 H0", "L0 H1", "layer 0", "L1 H0",
+                   "L1 H1", "layer 1"},
+                  {}};
+    t.page_header = {"seed", "nothing off", "layer 0, head 0",
+                     "layer 0, head 1", "layer 0 (both heads)",
+                     "layer 1, head 0", "layer 1, head 1",
+                     "layer 1 (both heads)"};
+    std::vector<std::vector<double>> columns(7);
+    for (std::size_t k = 0; k < st.two.size(); ++k) {
+        const auto& a = st.two_layer[k];
+        std::vector<double> row{a.loss.repeated};
+        for (std::size_t l = 0; l < 2; ++l) {
+            for (std::size_t h = 0; h <= heads; ++h) {
+                row.push_back(a.ablation[l][h].repeated);
+            }
+        }
+        std::vector<std::string> cells{std::to_string(st.two[k].seed)};
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            cells.push_back(fmt(row[c], "%.2f"));
+            columns[c].push_back(row[c]);
+        }
+        t.add(cells);
+    }
+    std::vector<std::string> mean{"mean"};
+    for (const auto& c : columns) {
+        mean.push_back(fmt(std::accumulate(c.begin(), c.end(), 0.0)
+                           / double(c.size()), "%.2f"));
+    }
+    t.add(mean);
+    return t;
+}
+
+book::table composition_table(const study& st)
+{
+    book::table t{{"seed", "layer-0 head", "its role", "none", "everywhere",
+                   "from queries", "from keys+values"},
+                  {}};
+    t.page_header = {"seed", "layer-0 head removed", "its role",
+                     "not removed", "removed everywhere",
+                     "from layer 1's queries only",
+                     "from layer 1's keys and values only"};
+    for (std::size_t k = 0; k < st.two.size(); ++k) {
+        const auto& a = st.two_layer[k];
+        const std::size_t h = a.key_head;
+        std::vector<std::string> cells{
+            std::to_string(st.two[k].seed), "head " + std::to_string(h),
+            role(a.scores.previous[0](h), a.scores.duplicate[0](h),
+                 a.scores.induction[0](h))};
+        for (std::size_t p = 0; p < 4; ++p) {
+            cells.push_back(fmt(a.path_loss[p], "%.2f") + " ("
+                            + fmt(a.path_induction[p], "%.2f") + ")");
+        }
+        t.add(cells);
+    }
+    return t;
+}
+
+book::table credit_table(const credit_summary& c)
+{
+    book::table t{{"method", "top key is the source", "credit on the source"},
+                  {}};
+    t.add({"raw weights, layer 1 (mean of heads)", fmt(c.top_raw, "%.2f"),
+           fmt(c.share_raw, "%.2f")});
+    t.add({"raw weights, layer 1 induction head", fmt(c.top_head, "%.2f"),
+           fmt(c.share_head, "%.2f")});
+    t.add({"attention rollout", fmt(c.top_rollout, "%.2f"),
+           fmt(c.share_rollout, "%.2f")});
+    t.add({"occlusion (loss rise)", fmt(c.top_occlusion, "%.2f"),
+           fmt(c.share_occlusion, "%.2f")});
+    return t;
+}
+
+// The chapter's findings, written from the measurements.
+std::string findings(const study& st, const credit_summary& c)
+{
+    const std::size_t seeds = st.two.size();
+    std::size_t formed = 0, query_side = 0, key_side = 0, dup = 0, prev = 0;
+    std::size_t sink = 0;
+    for (std::size_t k = 0; k < seeds; ++k) {
+        const auto& a = st.two_layer[k];
+        formed += a.loss.repeated < 0.5 * ln_vocab();
+        if (a.loss.repeated < 0.5 * ln_vocab()) {
+            // Which side of layer 1 needs the head: the one whose removal
+            // costs more.
+            query_side += a.path_loss[2] > a.path_loss[3];
+            key_side += a.path_loss[3] >= a.path_loss[2];
+        }
+        for (std::size_t h = 0; h < heads; ++h) {
+            dup += a.scores.duplicate[0](h) >= 0.5;
+            prev += a.scores.previous[0](h) >= 0.5;
+            for (std::size_t l = 0; l < 2; ++l) {
+                sink += a.on_first[l](h) >= 0.5;
+            }
+        }
+    }
+    std::string s;
+    s += "The two-layer model's repeated loss fell below ln|<i>V</i>|/2 on "
+         + std::to_string(formed) + " of " + std::to_string(seeds)
+         + " seeds. ";
+    s += "Of its " + std::to_string(seeds * heads)
+         + " first-layer heads, " + std::to_string(prev)
+         + " have a previous-token score of 0.5 or more and "
+         + std::to_string(dup) + " a duplicate-token score of 0.5 or more. ";
+    s += "Among the seeds whose model learned the copy, removing the most "
+         "needed first-layer head from what layer 1's queries read cost "
+         "more than removing it from what its keys and values read in "
+         + std::to_string(query_side) + ", and less in "
+         + std::to_string(key_side) + ". ";
+    s += "Heads that put half their weight or more on position 0: "
+         + std::to_string(sink) + " of " + std::to_string(seeds * 2 * heads)
+         + ". ";
+    s += "Over the held-out positions of the main seed, occlusion names the "
+         "source token first at " + fmt(100.0 * c.top_occlusion, "%.0f")
+         + "% of them, rollout at " + fmt(100.0 * c.top_rollout, "%.0f")
+         + "%.\n";
     return s;
+}
+
+// ------------------------------------------------------------ figures
+
+void write_figures(const study& st, const credit_summary& c,
+                   const book::output_sink& out)
+{
+    // Training curves: the repeated loss of every run at every report.
+    std::vector<std::string> header{"step"};
+    std::vector<std::vector<double>> cols{st.one[0].step};
+    for (const auto* runs : {&st.one, &st.two}) {
+        for (const auto& r : *runs) {
+            header.push_back("L" + std::to_string(r.layers) + "_seed"
+                             + std::to_string(r.seed));
+            cols.push_back(r.repeated);
+        }
+    }
+    out.columns("ch07_curves.dat", header, cols);
+    // Loss by offset into the repeat: mean, min and max over seeds.
+    std::vector<double> k_col, stats[6];
+    for (std::size_t k = 0; k + 1 < task.m_max; ++k) {
+        k_col.push_back(double(k));
+        for (std::size_t which = 0; which < 2; ++which) {
+            const auto& per_seed = which ? st.offsets_two : st.offsets_one;
+            std::vector<double> v;
+            for (const auto& o : per_seed) {
+                v.push_back(o[k]);
+            }
+            stats[3 * which].push_back(
+                std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()));
+            stats[3 * which + 1].push_back(*std::min_element(v.begin(),
+                                                             v.end()));
+            stats[3 * which + 2].push_back(*std::max_element(v.begin(),
+                                                             v.end()));
+        }
+    }
+    out.columns("ch07_offsets.dat",
+                {"k", "L1_mean", "L1_min", "L1_max", "L2_mean", "L2_min",
+                 "L2_max"},
+                {k_col, stats[0], stats[1], stats[2], stats[3], stats[4],
+                 stats[5]});
+    // Head scores of the main two-layer run over training.
+    const auto& r = st.two[0];
+    std::vector<std::vector<double>> sc{r.step, r.repeated};
+    std::vector<std::string> sh{"step", "repeated"};
+    for (std::size_t h = 0; h < heads; ++h) {
+        std::vector<double> prev, dup, ind;
+        for (const auto& s : r.scores) {
+            prev.push_back(s.previous[0](h));
+            dup.push_back(s.duplicate[0](h));
+            ind.push_back(s.induction[1](h));
+        }
+        sc.push_back(prev);
+        sc.push_back(dup);
+        sc.push_back(ind);
+        sh.push_back("L0H" + std::to_string(h) + "_prev");
+        sh.push_back("L0H" + std::to_string(h) + "_dup");
+        sh.push_back("L1H" + std::to_string(h) + "_ind");
+    }
+    out.columns("ch07_scores.dat", sh, sc);
+    // Token credit at one repeated position.
+    std::vector<double> j_col;
+    for (std::size_t j = 0; j < c.raw.size(); ++j) {
+        j_col.push_back(double(j));
+    }
+    out.columns("ch07_credit.dat",
+                {"j", "raw", "induction_head", "rollout", "occlusion"},
+                {j_col, c.raw, c.head, c.rollout, c.occlusion});
+    out.text("ch07_credit_position.md",
+             std::to_string(c.example_i));
+}
+
+void write_heatmaps(const study& st, const book::output_sink& out)
+{
+    if (!out.enabled()) {
+        return;
+    }
+    for (const auto* r : {&st.one[0], &st.two[0]}) {
+        const auto s = sizes(r->layers);
+        const auto e = held_out_set(r->seed, 1)[0];
+        const auto f = attn::decoder_model_forward(s, r->model, e.tokens,
+                                                   e.target);
+        std::vector<std::string> labels;
+        for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+            labels.push_back(std::to_string(e.tokens[i]));
+        }
+        for (std::size_t l = 0; l < r->layers; ++l) {
+            for (std::size_t h = 0; h < heads; ++h) {
+                book::heatmap_style style;
+                style.title = (r->layers == 1 ? "one layer: head "
+                                              : "layer " + std::to_string(l)
+                                                    + ", head ")
+                              + std::to_string(h);
+                style.row_labels = labels;
+                style.col_labels = labels;
+                style.row_axis = "query (its token)";
+                style.col_axis = "key (its token)";
+                style.annotate = false;
+                out.heatmap("ch07_L" + std::to_string(r->layers) + "_l"
+                                + std::to_string(l) + "_h"
+                                + std::to_string(h) + ".svg",
+                            xt::view(f.layer[l].a, h, xt::all(), xt::all()),
+                            style);
+            }
+        }
+        if (r->layers == 2) {
+            std::string t;
+            for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+                t += (i ? " " : "") + std::to_string(e.tokens[i]);
+            }
+            out.text("ch07_example.md", "<code>" + t + "</code> (<i>m</i> = "
+                                            + std::to_string(e.m) + ")");
+        }
+    }
+}
+
+// ------------------------------------------------------------ --load
+
+struct loaded {
+    attn::decoder_sizes s;
+    attn::decoder_model m;
+    std::vector<std::size_t> tokens;
+};
+
+loaded load_model(const std::string& dir, std::size_t h, std::size_t layers)
+{
+    auto in = [&](const std::string& name) { return book::path_in(dir, name); };
+    loaded r;
+    r.m.w_e = book::load_npy<2>(in("W_E.npy"));
+    r.m.p = book::load_npy<2>(in("P.npy"));
+    r.m.w_u = book::load_npy<2>(in("W_U.npy"));
+    for (std::size_t l = 0; l < layers; ++l) {
+        const std::string k = "_" + std::to_string(l) + ".npy";
+        r.m.layers.push_back({book::load_npy<2>(in("W_q" + k)),
+                              book::load_npy<2>(in("W_k" + k)),
+                              book::load_npy<2>(in("W_v" + k)),
+                              book::load_npy<2>(in("W_o" + k)),
+                              book::load_npy<1>(in("b_o" + k))});
+    }
+    r.s = {r.m.w_e.shape()[0], r.m.p.shape()[0], r.m.w_e.shape()[1], h,
+           layers};
+    if (r.s.d_model % h != 0) {
+        throw book::usage_error("--heads " + std::to_string(h)
+                                + ": expected a divisor of d_model = "
+                                + std::to_string(r.s.d_model)
+                                + " (the columns of W_E)");
+    }
+    attn::expect_decoder_model(r.s, r.m);
+    r.tokens = book::load_tokens_npy(in("tokens.npy"), r.s.vocab);
+    if (r.tokens.empty() || r.tokens.size() > r.s.n_max) {
+        throw book::npy_error(in("tokens.npy") + ": expected 1 to n_max = "
+                              + std::to_string(r.s.n_max)
+                              + " tokens (the rows of P), found "
+                              + std::to_string(r.tokens.size()));
+    }
+    return r;
+}
+
+void save_forward(const std::string& dir, const attn::decoder_sizes& s,
+                  const attn::decoder_model& m,
+                  const std::vector<std::size_t>& tokens)
+{
+    const std::vector<int> none(tokens.size(), -1);
+    const auto f = attn::decoder_model_forward(s, m, tokens, none);
+    book::save_outputs(dir, "logits.npy", f.logits);
+    for (std::size_t l = 0; l < s.layers; ++l) {
+        book::save_outputs(dir, "A_" + std::to_string(l) + ".npy",
+                           f.layer[l].a);
+    }
+}
+
+void save_model(const std::string& dir, const attn::decoder_model& m)
+{
+    book::save_outputs(dir, "W_E.npy", m.w_e, "P.npy", m.p, "W_U.npy", m.w_u);
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+        const std::string k = "_" + std::to_string(l) + ".npy";
+        const auto& w = m.layers[l];
+        book::save_outputs(dir, "W_q" + k, w.w_q, "W_k" + k, w.w_k,
+                           "W_v" + k, w.w_v, "W_o" + k, w.w_o, "b_o" + k,
+                           w.b_o);
+    }
+}
+
+// ------------------------------------------------------------ main
+
+std::size_t positive(const cxxopts::ParseResult& o, const std::string& flag)
+{
+    const auto v = o[flag].as<std::size_t>();
+    if (v == 0) {
+        throw book::usage_error("--" + flag + ": expected at least 1, got 0");
+    }
+    return v;
+}
+
+int run(const cxxopts::ParseResult& options, const book::common_args& args)
+{
+    const bool sized = options.count("heads") || options.count("layers");
+    if (!args.load_dir.empty()) {
+        if (args.save_dir.empty()) {
+            throw book::usage_error("--load needs --save DIR for logits.npy "
+                                    "and A_<l>.npy (see --help)");
+        }
+        const auto r = load_model(args.load_dir, positive(options, "heads"),
+                                  positive(options, "layers"));
+        std::cout << "Loaded a model of " << r.s.layers << " layers, "
+                  << r.s.heads << " heads, d_model " << r.s.d_model
+                  << ", |V| " << r.s.vocab << "; forward pass on "
+                  << r.tokens.size() << " tokens\n";
+        save_forward(args.save_dir, r.s, r.m, r.tokens);
+        return 0;
+    }
+    if (sized) {
+        throw book::usage_error("--heads and --layers describe a model read "
+                                "with --load DIR (see --help)");
+    }
+    const std::size_t seeds = positive(options, "seeds");
+    attn::decoder_training_options o;
+    o.steps = positive(options, "steps");
+    o.report_every = std::min<std::size_t>(50, o.steps);
+    const std::size_t threads = positive(options, "threads");
+    std::cout << "Task: " << task.length << " tokens from {0.."
+              << task.vocab - 1 << "}, the last m (m in [" << task.m_min
+              << ", " << task.m_max << "]) repeat the m before them.\n"
+              << "Models: attention only, d_model " << d_model << ", "
+              << heads << " heads per layer, 1 and 2 layers; Adam, "
+              << o.steps << " steps of " << o.batch << " sequences, lr "
+              << o.lr << ".\nln|V| = " << fmt(ln_vocab(), "%.3f")
+              << " nats. Training " << 2 * seeds << " models (seeds "
+              << args.seed << ".." << args.seed + seeds - 1 << ")...\n";
+    const auto runs = train_all(args.seed, seeds, o, threads);
+    study st;
+    st.one.assign(runs.begin(), runs.begin() + long(seeds));
+    st.two.assign(runs.begin() + long(seeds), runs.end());
+    for (std::size_t k = 0; k < seeds; ++k) {
+        const auto set = held_out_set(st.one[k].seed, held_out);
+        st.loss_one.push_back(
+            attn::evaluate_repeat_losses(sizes(1), st.one[k].model, set));
+        st.offsets_one.push_back(loss_by_offset(sizes(1), st.one[k].model,
+                                                set));
+        st.offsets_two.push_back(loss_by_offset(sizes(2), st.two[k].model,
+                                                set));
+        st.two_layer.push_back(analyse_two_layers(st.two[k]));
+    }
+    const auto credit = compare_credit(st.two[0], st.two_layer[0]);
+    const book::output_sink out(args.out_dir);
+    const auto summary = summary_table(st), per_seed = seeds_table(st),
+               head = heads_table(st.two_layer[0]),
+               ablation = ablation_table(st),
+               composition = composition_table(st),
+               credit_t = credit_table(credit);
+    print_table("One against two layers, over seeds (mean [min, max], "
+                "held-out):", summary);
+    print_table("Per seed:", per_seed);
+    print_table("The heads of the main two-layer model (seed "
+                + std::to_string(args.seed) + "):", head);
+    print_table("Repeated loss with a head or a layer ablated:", ablation);
+    print_table("Path ablation of the most needed layer-0 head: repeated "
+                "loss (best layer-1 induction score):", composition);
+    print_table("Crediting tokens at repeated positions (main seed):",
+                credit_t);
+    const std::string found = findings(st, credit);
+    std::cout << '\n' << found;
+    std::cout << "A uniform causal head would put "
+              << fmt(uniform_on_first(), "%.2f")
+              << " of its weight on position 0.\n";
+    out.markdown("ch07_summary.md", summary);
+    out.markdown("ch07_seeds.md", per_seed);
+    out.markdown("ch07_heads.md", head);
+    out.markdown("ch07_ablation.md", ablation);
+    out.markdown("ch07_composition.md", composition);
+    out.markdown("ch07_credit.md", credit_t);
+    out.text("ch07_findings.md", found);
+    out.text("ch07_uniform_first.md", fmt(uniform_on_first(), "%.2f"));
+    write_figures(st, credit, out);
+    write_heatmaps(st, out);
+    if (!args.save_dir.empty()) {
+        save_model(args.save_dir, st.two[0].model);
+        const auto e = held_out_set(st.two[0].seed, 1)[0];
+        xt::xtensor<std::int64_t, 1> t = xt::zeros<std::int64_t>(
+            {e.tokens.size()});
+        for (std::size_t i = 0; i < e.tokens.size(); ++i) {
+            t(i) = std::int64_t(e.tokens[i]);
+        }
+        book::save_outputs(args.save_dir, "tokens.npy", t);
+        save_forward(args.save_dir, sizes(2), st.two[0].model, e.tokens);
+    }
+    return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    const settings set = parse(argc, argv);
-    attn::induction_task task;
-    task.vocab = set.vocab;
-    task.length = set.n;
-    task.m_min = set.m_min;
-    task.m_max = set.m_max;
-    const double ln_v = std::log(double(set.vocab));
-    std::printf("task |V| = %zu, n = %zu, m in [%zu, %zu]; ln|V| = %.3f\n",
-                set.vocab, set.n, set.m_min, set.m_max, ln_v);
-    std::printf("model d = %zu, H = %zu; steps %zu, batch %zu, lr %g\n",
-                set.d, set.heads, set.steps, set.batch, set.lr);
-    // Train every (L, seed) job, `--threads` at a time; print in order.
-    struct job {
-        std::size_t L = 0;
-        std::uint64_t seed = 0;
-        attn::decoder_model m;
-        std::size_t phase = 0;
-        double sec = 0.0;
-    };
-    std::vector<job> jobs;
-    for (std::size_t L : set.layers) {
-        for (std::size_t k = 0; k < set.seeds; ++k) {
-            jobs.push_back({L, set.first_seed + k, {}, 0, 0.0});
-        }
-    }
-    std::atomic<std::size_t> next{0};
-    const auto worker = [&]() {
-        for (std::size_t j = next++; j < jobs.size(); j = next++) {
-            job& b = jobs[j];
-            attn::decoder_sizes s{set.vocab, set.n, set.d, set.heads, b.L};
-            attn::decoder_training_options o;
-            o.steps = set.steps;
-            o.batch = set.batch;
-            o.lr = set.lr;
-            o.report_every = set.every;
-            o.seed = b.seed;
-            const auto t0 = std::chrono::steady_clock::now();
-            b.m = attn::train_decoder_model(
-                s, task, o,
-                [&](const attn::decoder_report& r, const attn::decoder_model&) {
-                    if (b.phase == 0 && r.loss.repeated < 0.5 * ln_v) {
-                        b.phase = r.step;
-                    }
-                    if (set.curve) {
-                        std::printf("  L=%zu seed=%llu step %5zu fresh %.3f "
-                                    "repeated %.3f\n", b.L,
-                                    (unsigned long long)b.seed, r.step,
-                                    r.loss.fresh, r.loss.repeated);
-                        std::fflush(stdout);
-                    }
-                });
-            b.sec = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - t0).count();
-        }
-    };
-    std::vector<std::thread> pool;
-    for (std::size_t t = 0; t < std::max<std::size_t>(set.threads, 1); ++t) {
-        pool.emplace_back(worker);
-    }
-    for (auto& t : pool) {
-        t.join();
-    }
-    for (const job& b : jobs) {
-        {
-            const std::size_t L = b.L;
-            const std::uint64_t seed = b.seed;
-            const auto& m = b.m;
-            const std::size_t phase = b.phase;
-            const double sec = b.sec;
-            attn::decoder_sizes s{set.vocab, set.n, set.d, set.heads, L};
-            std::vector<attn::induction_example> test;
-            for (std::size_t j = 0; j < 100; ++j) {
-                test.push_back(attn::repeat_example(task, seed, 1, j));
-            }
-            const auto loss = attn::evaluate_repeat_losses(s, m, test);
-            const auto hs = attn::measure_head_scores(s, m, test);
-            std::printf("L=%zu seed=%llu  fresh %.3f  repeated %.3f  "
-                        "phase step %s  (%.2f s)\n", L,
-                        (unsigned long long)seed, loss.fresh, loss.repeated,
-                        phase ? std::to_string(phase).c_str() : "none", sec);
-            for (std::size_t l = 0; l < L; ++l) {
-                for (std::size_t h = 0; h < set.heads; ++h) {
-                    std::printf("    layer %zu head %zu: prev %.2f  "
-                                "induction %.2f  duplicate %.2f\n", l, h,
-                                hs.previous[l](h), hs.induction[l](h),
-                                hs.duplicate[l](h));
-                }
-            }
-            // Ablation: each head gated off alone, then each whole layer.
-            for (std::size_t l = 0; l < L; ++l) {
-                std::printf("    ablate layer %zu:", l);
-                for (std::size_t h = 0; h <= set.heads; ++h) {
-                    std::vector<attn::vector> gates(
-                        L, xt::ones<double>({set.heads}));
-                    if (h < set.heads) {
-                        gates[l](h) = 0.0;
-                    } else {
-                        gates[l] = xt::zeros<double>({set.heads});
-                    }
-                    const auto a = attn::evaluate_repeat_losses(s, m, test,
-                                                                gates);
-                    std::printf(" %s%zu fresh %.2f rep %.2f;",
-                                h < set.heads ? "head " : "all", 
-                                h < set.heads ? h : set.heads, a.fresh,
-                                a.repeated);
-                }
-                std::printf("\n");
-            }
-            if (set.offsets) {
-                const auto& e = test[0];
-                const auto f = attn::decoder_model_forward(s, m, e.tokens,
-                                                           e.target);
-                std::printf("    tokens:");
-                for (auto t : e.tokens) std::printf(" %2zu", t);
-                std::printf("  (m = %zu)\n", e.m);
-                for (std::size_t l = 0; l < L; ++l) {
-                    for (std::size_t h = 0; h < set.heads; ++h) {
-                        for (std::size_t i = set.n - 4; i < set.n; ++i) {
-                            std::printf("    A_%zu head %zu row %2zu:", l, h,
-                                        i);
-                            for (std::size_t j = 0; j <= i; ++j) {
-                                std::printf(" %.2f", f.layer[l].a(h, i, j));
-                            }
-                            std::printf("\n");
-                        }
-                    }
-                }
-                // Mean weight on key i - k, over all queries i >= k.
-                for (std::size_t l = 0; l < L; ++l) {
-                    for (std::size_t h = 0; h < set.heads; ++h) {
-                        std::printf("    layer %zu head %zu by offset:", l,
-                                    h);
-                        for (std::size_t k = 0; k < 8; ++k) {
-                            double sum = 0.0;
-                            std::size_t cnt = 0;
-                            for (const auto& e : test) {
-                                const auto f = attn::decoder_model_forward(
-                                    s, m, e.tokens, e.target);
-                                for (std::size_t i = k; i < set.n; ++i) {
-                                    sum += f.layer[l].a(h, i, i - k);
-                                    cnt += 1;
-                                }
-                            }
-                            std::printf(" %.2f", sum / double(cnt));
-                        }
-                        std::printf("\n");
-                    }
-                }
-            }
-            std::fflush(stdout);
-        }
-    }
-    return 0;
+    return book::run_program(
+        argc, argv, "ch07_layers",
+        "Train one- and two-layer attention-only decoders on the repeat "
+        "task; find the induction head and credit heads and tokens.",
+        [](cxxopts::Options& options) {
+            options.add_options()(
+                "seeds", "seeds --seed .. --seed + N - 1, each trained at "
+                "1 and 2 layers", cxxopts::value<std::size_t>()
+                                      ->default_value("5"), "N")(
+                "steps", "Adam steps per model",
+                cxxopts::value<std::size_t>()->default_value("1500"), "N")(
+                "threads", "models trained at once",
+                cxxopts::value<std::size_t>()->default_value("2"), "N")(
+                "heads", "with --load: heads per layer",
+                cxxopts::value<std::size_t>()->default_value("2"), "H")(
+                "layers", "with --load: layers",
+                cxxopts::value<std::size_t>()->default_value("2"), "L");
+        },
+        [](const cxxopts::ParseResult& options,
+           const book::common_args& args) { return run(options, args); });
 }

@@ -158,7 +158,8 @@ inline void expect_sequence(const std::string& where, const decoder_sizes& s,
                             const decoder_model& m,
                             const std::vector<std::size_t>& tokens,
                             const std::vector<int>& target,
-                            const std::vector<vector>& gates)
+                            const std::vector<vector>& gates,
+                            const mask_matrix& allowed = {})
 {
     try {
         expect_decoder_model(s, m);
@@ -183,6 +184,9 @@ inline void expect_sequence(const std::string& where, const decoder_sizes& s,
                 + std::to_string(s.vocab));
         }
     }
+    if (allowed.size() != 0) {
+        expect_shape(where, "mask", allowed, {n, n}, "(n, n)");
+    }
     if (!gates.empty() && gates.size() != s.layers) {
         throw std::invalid_argument(where + ": expected no gates or one "
                                     "gate vector per layer, got "
@@ -200,15 +204,18 @@ inline void expect_sequence(const std::string& where, const decoder_sizes& s,
 /// \param tokens t `(n,)`
 /// \param target the next token at each position, -1 for none `(n,)`
 /// \param gates  one gate vector `(H,)` per layer; empty: every head on
+/// \param allowed which keys each query may attend `(n, n)`; empty: the
+///                causal mask (another mask hides tokens, Section
+///                \ref ch07_credit)
 /// \return everything the backward pass needs, and the loss
 /// \throws std::invalid_argument if the sequence does not fit the model
 inline decoder_forward decoder_model_forward(
     const decoder_sizes& s, const decoder_model& m,
     const std::vector<std::size_t>& tokens, const std::vector<int>& target,
-    const std::vector<vector>& gates = {})
+    const std::vector<vector>& gates = {}, const mask_matrix& allowed = {})
 {
     detail::expect_sequence("decoder_model_forward", s, m, tokens, target,
-                            gates);
+                            gates, allowed);
     const std::size_t n = tokens.size();
     decoder_forward f;
     matrix x0 = xt::view(m.p, xt::range(0, n), xt::all());     // (n, d)
@@ -216,7 +223,7 @@ inline decoder_forward decoder_model_forward(
         xt::row(x0, i) += xt::row(m.w_e, tokens[i]);  // W_E[t_i] + P_i
     }
     f.x.push_back(x0);
-    const auto mask = causal_mask(n, n);                       // (n, n)
+    const mask_matrix mask = allowed.size() ? allowed : causal_mask(n, n);
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
         // The residual stream: X^(l+1) = X^(l) + MHA_l(X^(l)).
         f.layer.push_back(multi_head_attention(

@@ -296,6 +296,43 @@ xt::xtensor<double, N> load_npy(const std::string& file,
     return t;
 }
 
+/// \brief Loads token ids, stored as NumPy `int64` of rank 1.
+/// \param file  path of the file
+/// \param vocab the vocabulary size: every id must lie in 0 .. vocab - 1
+/// \return the ids `(n,)`
+/// \throws npy_error for another dtype or rank, a damaged file, or an id
+///         out of range
+inline std::vector<std::size_t> load_tokens_npy(const std::string& file,
+                                                std::size_t vocab)
+{
+    const auto h = read_npy_header(file);
+    detail::expect_layout(file, h, "<i8", "int64");
+    detail::expect_rank(file, h, 1);
+    std::vector<std::int64_t> ids(h.shape[0]);
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(std::streamoff(h.data_offset));
+    in.read(reinterpret_cast<char*>(ids.data()),
+            std::streamsize(ids.size() * sizeof(std::int64_t)));
+    if (std::size_t(in.gcount()) != ids.size() * sizeof(std::int64_t)) {
+        throw npy_error(file + ": truncated data");
+    }
+    std::vector<std::size_t> tokens;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        std::int64_t id = ids[i];
+        if (!detail::host_is_little_endian()) {
+            id = std::int64_t(__builtin_bswap64(std::uint64_t(id)));
+        }
+        if (id < 0 || std::uint64_t(id) >= vocab) {
+            throw npy_error(file + ": expected token ids in 0 .. "
+                            + std::to_string(vocab) + " - 1 (the rows of "
+                            "W_E), found " + std::to_string(id)
+                            + " at index " + std::to_string(i));
+        }
+        tokens.push_back(std::size_t(id));
+    }
+    return tokens;
+}
+
 /// \brief Loads a boolean mask, stored as NumPy `bool` or `uint8`, where
 ///        true (nonzero) means "may attend".
 /// \param file path of the file
