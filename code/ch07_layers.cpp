@@ -48,7 +48,7 @@ attn::induction_task make_task()
 }
 const attn::induction_task task = make_task();
 const std::size_t d_model = 32, heads = 2;
-const std::size_t held_out = 200;     // sequences for losses and ablations
+const std::size_t held_out = 100;     // sequences for losses and ablations
 const std::size_t score_every = 16;   // sequences per score report
 const std::size_t credit_sequences = 50;
 
@@ -59,6 +59,10 @@ attn::decoder_sizes sizes(std::size_t layers)
 
 double ln_vocab() { return std::log(double(task.vocab)); }
 
+std::vector<vector> weight_on_window(
+    const attn::decoder_sizes& s, const attn::decoder_model& m,
+    const std::vector<attn::induction_example>& set);
+
 // One training run: the model, its curve and its head scores over
 // training.
 struct run_result {
@@ -67,6 +71,7 @@ struct run_result {
     attn::decoder_model model;
     std::vector<double> step, fresh, repeated;  // per report
     std::vector<attn::head_scores> scores;      // per report
+    std::vector<std::vector<vector>> window;    // per report, per layer
     std::size_t phase = 0;  // first report step with repeated < ln|V|/2
     double seconds = 0.0;
 };
@@ -81,8 +86,10 @@ std::vector<attn::induction_example> held_out_set(std::uint64_t seed,
     return set;
 }
 
+// The head scores over training are measured for the main run only
+// (`scores`): Figure 7.4 draws them.
 run_result train_one(std::size_t layers, std::uint64_t seed,
-                     const attn::decoder_training_options& base)
+                     const attn::decoder_training_options& base, bool scores)
 {
     run_result r;
     r.layers = layers;
@@ -98,7 +105,10 @@ run_result train_one(std::size_t layers, std::uint64_t seed,
             r.step.push_back(double(rep.step));
             r.fresh.push_back(rep.loss.fresh);
             r.repeated.push_back(rep.loss.repeated);
-            r.scores.push_back(attn::measure_head_scores(s, m, probe));
+            if (scores) {
+                r.scores.push_back(attn::measure_head_scores(s, m, probe));
+                r.window.push_back(weight_on_window(s, m, probe));
+            }
             if (r.phase == 0 && rep.loss.repeated < 0.5 * ln_vocab()) {
                 r.phase = rep.step;
             }
@@ -127,7 +137,10 @@ std::vector<run_result> train_all(std::uint64_t first_seed,
     std::mutex print;
     auto worker = [&]() {
         for (std::size_t j = next++; j < jobs.size(); j = next++) {
-            results[j] = train_one(jobs[j].first, jobs[j].second, o);
+            const bool main_run = jobs[j].first == 2
+                                  && jobs[j].second == first_seed;
+            results[j] = train_one(jobs[j].first, jobs[j].second, o,
+                                   main_run);
             const std::lock_guard<std::mutex> lock(print);
             std::cerr << "  trained " << ++done << " of " << jobs.size()
                       << " (L = " << jobs[j].first << ", seed "
@@ -205,6 +218,30 @@ std::vector<vector> weight_on_first(const attn::decoder_sizes& s,
     return w;
 }
 
+// Mean weight each head gives to the keys m_min .. m_max back (where the
+// earlier copy of the current token can lie), over queries i >= m_max.
+std::vector<vector> weight_on_window(const attn::decoder_sizes& s,
+                                     const attn::decoder_model& m,
+                                     const std::vector<attn::induction_example>&
+                                         set)
+{
+    std::vector<vector> w(s.layers, xt::zeros<double>({heads}));
+    const double per = 1.0 / double(set.size() * (task.length - task.m_max));
+    for (const auto& e : set) {
+        const auto f = attn::decoder_model_forward(s, m, e.tokens, e.target);
+        for (std::size_t l = 0; l < s.layers; ++l) {
+            for (std::size_t h = 0; h < heads; ++h) {
+                for (std::size_t i = task.m_max; i < task.length; ++i) {
+                    for (std::size_t k = task.m_min; k <= task.m_max; ++k) {
+                        w[l](h) += per * f.layer[l].a(h, i, i - k);
+                    }
+                }
+            }
+        }
+    }
+    return w;
+}
+
 // The uniform causal head's mean weight on position 0: mean of 1/(i+1).
 double uniform_on_first()
 {
@@ -249,7 +286,7 @@ struct two_layer_analysis {
     attn::head_scores scores;
     // ablation[l][h]: losses with head h of layer l off, h == H: layer l off
     std::vector<std::vector<attn::repeat_losses>> ablation;
-    std::vector<vector> on_first, dla;
+    std::vector<vector> on_first, on_window, dla;
     std::size_t key_head = 0;  // the layer-0 head whose ablation costs most
     // Repeated loss and the best layer-1 induction score with key_head
     // removed: nowhere, everywhere (gated), from layer 1's queries only,
@@ -299,6 +336,7 @@ two_layer_analysis analyse_two_layers(const run_result& r)
     a.loss = attn::evaluate_repeat_losses(s, r.model, set);
     a.scores = attn::measure_head_scores(s, r.model, set);
     a.on_first = weight_on_first(s, r.model, set);
+    a.on_window = weight_on_window(s, r.model, set);
     a.dla = mean_dla(s, r.model, set);
     a.ablation.resize(2);
     for (std::size_t l = 0; l < 2; ++l) {
@@ -335,16 +373,20 @@ two_layer_analysis analyse_two_layers(const run_result& r)
 }
 
 // A head's role by its scores (thresholds stated in the chapter).
-std::string role(double previous, double duplicate, double induction)
+std::string role(const two_layer_analysis& a, std::size_t l, std::size_t h)
 {
-    if (induction >= 0.5) {
+    if (a.scores.induction[l](h) >= 0.5) {
         return "induction";
     }
-    if (previous >= 0.5) {
+    if (a.scores.previous[l](h) >= 0.5) {
         return "previous-token";
     }
-    if (duplicate >= 0.5) {
+    if (a.scores.duplicate[l](h) >= 0.5) {
         return "duplicate-token";
+    }
+    if (a.on_window[l](h) >= 0.5) {
+        return "look-back " + std::to_string(task.m_min) + "-"
+               + std::to_string(task.m_max);
     }
     return "diffuse";
 }
@@ -517,10 +559,7 @@ book::table seeds_table(const study& st)
         std::string roles[2];
         for (std::size_t l = 0; l < 2; ++l) {
             for (std::size_t h = 0; h < heads; ++h) {
-                roles[l] += (h ? ", " : "")
-                            + role(a.scores.previous[l](h),
-                                   a.scores.duplicate[l](h),
-                                   a.scores.induction[l](h));
+                roles[l] += (h ? ", " : "") + role(a, l, h);
             }
         }
         t.add({std::to_string(st.two[k].seed),
@@ -534,11 +573,15 @@ book::table seeds_table(const study& st)
 
 book::table heads_table(const two_layer_analysis& a)
 {
-    book::table t{{"head", "prev", "duplicate", "induction", "on pos 0",
-                   "ablated: repeated", "ablated: fresh", "direct logit"},
+    book::table t{{"head", "prev", "duplicate", "induction", "look-back",
+                   "on pos 0", "ablated: repeated", "ablated: fresh",
+                   "direct logit"},
                   {}};
     t.page_header = {"head", "previous-token score", "duplicate-token score",
-                     "induction score", "weight on position 0",
+                     "induction score",
+                     "weight " + std::to_string(task.m_min) + " to "
+                         + std::to_string(task.m_max) + " back",
+                     "weight on position 0",
                      "repeated loss, head off", "fresh loss, head off",
                      "direct logit attribution"};
     for (std::size_t l = 0; l < 2; ++l) {
@@ -546,6 +589,7 @@ book::table heads_table(const two_layer_analysis& a)
             t.add({head_name(l, h), fmt(a.scores.previous[l](h), "%.2f"),
                    fmt(a.scores.duplicate[l](h), "%.2f"),
                    fmt(a.scores.induction[l](h), "%.2f"),
+                   fmt(a.on_window[l](h), "%.2f"),
                    fmt(a.on_first[l](h), "%.2f"),
                    fmt(a.ablation[l][h].repeated, "%.2f"),
                    fmt(a.ablation[l][h].fresh, "%.2f"),
@@ -603,8 +647,7 @@ book::table composition_table(const study& st)
         const std::size_t h = a.key_head;
         std::vector<std::string> cells{
             std::to_string(st.two[k].seed), "head " + std::to_string(h),
-            role(a.scores.previous[0](h), a.scores.duplicate[0](h),
-                 a.scores.induction[0](h))};
+            role(a, 0, h)};
         for (std::size_t p = 0; p < 4; ++p) {
             cells.push_back(fmt(a.path_loss[p], "%.2f") + " ("
                             + fmt(a.path_induction[p], "%.2f") + ")");
@@ -633,7 +676,8 @@ book::table credit_table(const credit_summary& c)
 std::string findings(const study& st, const credit_summary& c)
 {
     const std::size_t seeds = st.two.size();
-    std::size_t formed = 0, query_side = 0, key_side = 0, dup = 0, prev = 0;
+    std::size_t formed = 0, query_side = 0, key_side = 0, dup = 0, prev = 0,
+                window = 0;
     std::size_t sink = 0;
     for (std::size_t k = 0; k < seeds; ++k) {
         const auto& a = st.two_layer[k];
@@ -645,8 +689,10 @@ std::string findings(const study& st, const credit_summary& c)
             key_side += a.path_loss[3] >= a.path_loss[2];
         }
         for (std::size_t h = 0; h < heads; ++h) {
-            dup += a.scores.duplicate[0](h) >= 0.5;
-            prev += a.scores.previous[0](h) >= 0.5;
+            const std::string r = role(a, 0, h);
+            dup += r == "duplicate-token";
+            prev += r == "previous-token";
+            window += r.rfind("look-back", 0) == 0;
             for (std::size_t l = 0; l < 2; ++l) {
                 sink += a.on_first[l](h) >= 0.5;
             }
@@ -658,8 +704,11 @@ std::string findings(const study& st, const credit_summary& c)
          + " seeds. ";
     s += "Of its " + std::to_string(seeds * heads)
          + " first-layer heads, " + std::to_string(prev)
-         + " have a previous-token score of 0.5 or more and "
-         + std::to_string(dup) + " a duplicate-token score of 0.5 or more. ";
+         + " are previous-token heads, " + std::to_string(dup)
+         + " duplicate-token heads, " + std::to_string(window)
+         + " look-back heads and "
+         + std::to_string(seeds * heads - prev - dup - window)
+         + " diffuse. ";
     s += "Among the seeds whose model learned the copy, removing the most "
          "needed first-layer head from what layer 1's queries read cost "
          "more than removing it from what its keys and values read in "
@@ -719,18 +768,21 @@ void write_figures(const study& st, const credit_summary& c,
     std::vector<std::vector<double>> sc{r.step, r.repeated};
     std::vector<std::string> sh{"step", "repeated"};
     for (std::size_t h = 0; h < heads; ++h) {
-        std::vector<double> prev, dup, ind;
-        for (const auto& s : r.scores) {
-            prev.push_back(s.previous[0](h));
-            dup.push_back(s.duplicate[0](h));
-            ind.push_back(s.induction[1](h));
+        std::vector<double> prev, dup, ind, back;
+        for (std::size_t k = 0; k < r.scores.size(); ++k) {
+            prev.push_back(r.scores[k].previous[0](h));
+            dup.push_back(r.scores[k].duplicate[0](h));
+            ind.push_back(r.scores[k].induction[1](h));
+            back.push_back(r.window[k][0](h));
         }
         sc.push_back(prev);
         sc.push_back(dup);
         sc.push_back(ind);
+        sc.push_back(back);
         sh.push_back("L0H" + std::to_string(h) + "_prev");
         sh.push_back("L0H" + std::to_string(h) + "_dup");
         sh.push_back("L1H" + std::to_string(h) + "_ind");
+        sh.push_back("L0H" + std::to_string(h) + "_lookback");
     }
     out.columns("ch07_scores.dat", sh, sc);
     // Token credit at one repeated position.
@@ -755,9 +807,10 @@ void write_heatmaps(const study& st, const book::output_sink& out)
         const auto e = held_out_set(r->seed, 1)[0];
         const auto f = attn::decoder_model_forward(s, r->model, e.tokens,
                                                    e.target);
-        std::vector<std::string> labels;
+        std::vector<std::string> labels;  // position:token
         for (std::size_t i = 0; i < e.tokens.size(); ++i) {
-            labels.push_back(std::to_string(e.tokens[i]));
+            labels.push_back(std::to_string(i) + ":"
+                             + std::to_string(e.tokens[i]));
         }
         for (std::size_t l = 0; l < r->layers; ++l) {
             for (std::size_t h = 0; h < heads; ++h) {
@@ -768,8 +821,8 @@ void write_heatmaps(const study& st, const book::output_sink& out)
                               + std::to_string(h);
                 style.row_labels = labels;
                 style.col_labels = labels;
-                style.row_axis = "query (its token)";
-                style.col_axis = "key (its token)";
+                style.row_axis = "query position:token";
+                style.col_axis = "key position:token";
                 style.annotate = false;
                 out.heatmap("ch07_L" + std::to_string(r->layers) + "_l"
                                 + std::to_string(l) + "_h"
@@ -802,7 +855,7 @@ loaded load_model(const std::string& dir, std::size_t h, std::size_t layers)
     auto in = [&](const std::string& name) { return book::path_in(dir, name); };
     loaded r;
     r.m.w_e = book::load_npy<2>(in("W_E.npy"));
-    r.m.p = book::load_npy<2>(in("P.npy"));
+    r.m.w_p = book::load_npy<2>(in("P.npy"));
     r.m.w_u = book::load_npy<2>(in("W_U.npy"));
     for (std::size_t l = 0; l < layers; ++l) {
         const std::string k = "_" + std::to_string(l) + ".npy";
@@ -812,7 +865,7 @@ loaded load_model(const std::string& dir, std::size_t h, std::size_t layers)
                               book::load_npy<2>(in("W_o" + k)),
                               book::load_npy<1>(in("b_o" + k))});
     }
-    r.s = {r.m.w_e.shape()[0], r.m.p.shape()[0], r.m.w_e.shape()[1], h,
+    r.s = {r.m.w_e.shape()[0], r.m.w_p.shape()[0], r.m.w_e.shape()[1], h,
            layers};
     if (r.s.d_model % h != 0) {
         throw book::usage_error("--heads " + std::to_string(h)
@@ -846,7 +899,7 @@ void save_forward(const std::string& dir, const attn::decoder_sizes& s,
 
 void save_model(const std::string& dir, const attn::decoder_model& m)
 {
-    book::save_outputs(dir, "W_E.npy", m.w_e, "P.npy", m.p, "W_U.npy", m.w_u);
+    book::save_outputs(dir, "W_E.npy", m.w_e, "P.npy", m.w_p, "W_U.npy", m.w_u);
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
         const std::string k = "_" + std::to_string(l) + ".npy";
         const auto& w = m.layers[l];

@@ -140,7 +140,21 @@ GOOD_INPUTS = {
                           ("b_u.npy", _f8(10))]),
     "ch06_scale": {"Q.npy": _f8(3, 4), "K.npy": _f8(5, 4),
                    "V.npy": _f8(5, 2)},
+    # |V| = 5, n_max = 6, d_model = 4, the default H = 2 and L = 2.
+    "ch07_layers": dict([("tokens.npy", np.array([0, 1, 4, 2])),
+                         ("W_E.npy", _f8(5, 4)), ("P.npy", _f8(6, 4)),
+                         ("W_U.npy", _f8(4, 5))]
+                        + [("%s_%d.npy" % (w, l), _f8(4, 4))
+                           for l in (0, 1)
+                           for w in ("W_q", "W_k", "W_v", "W_o")]
+                        + [("b_o_%d.npy" % l, _f8(4)) for l in (0, 1)]),
 }
+
+# Inputs that hold token ids (int64), not float64: of damaged_npy_cases
+# only the damage that does not depend on the dtype applies (their own
+# faults are in SHAPE_MISMATCHES).
+INDEX_INPUTS = {"tokens.npy"}
+INDEX_DAMAGE = {"missing file", "not .npy", "truncated", "corrupt header"}
 
 # (file, array, expected text): one input replaced by one whose shape does
 # not fit the others.
@@ -155,6 +169,13 @@ SHAPE_MISMATCHES = {
          "mask.npy: its array must have shape (n_q, n_k) = (3, 5)"),
         ("mask.npy", np.ones((3, 5)), "expected dtype bool")],
     "ch05_heads": [("W_u.npy", _f8(16, 9), "W_u must have shape")],
+    "ch07_layers": [
+        ("W_U.npy", _f8(4, 6), "W_U must have shape (d_model, |V|)"),
+        ("P.npy", _f8(6, 3), "P must have shape (n_max, d_model)"),
+        ("b_o_1.npy", _f8(3), "b_o must have shape (d_model,)"),
+        ("tokens.npy", np.array([0, 5]), "expected token ids in 0 .. 5 - 1"),
+        ("tokens.npy", np.arange(7) % 5, "expected 1 to n_max = 6 tokens"),
+        ("tokens.npy", np.array([0.0, 1.0]), "expected dtype int64")],
     "ch06_scale": [
         ("K.npy", _f8(5, 3), "K.npy: its array must have shape"),
         ("V.npy", _f8(4, 2), "V.npy: its array must have shape"),
@@ -180,6 +201,10 @@ BAD_FLAGS = {
     "ch05_heads": [(["--steps", "-1"], "--steps: expected a whole number, "
                                        "0 or more, got '-1'"),
                    (["--steps", "1e3"], "--steps: expected a whole number")],
+    "ch07_layers": [(["--seeds", "0"], "--seeds: expected at least 1"),
+                    (["--steps", "x"], "--steps: expected a whole number"),
+                    (["--heads", "2"], "--heads and --layers describe a "
+                                       "model read with --load")],
     "ch06_scale": [(["--max-n", "big"], "--max-n: expected a whole number"),
                    (["--measure", "tiled:-5"], "WAY:N"),
                    (["--measure", "tiled:99999999999"], "WAY:N")],
@@ -187,8 +212,8 @@ BAD_FLAGS = {
 
 
 # Programs whose --save alone writes what they computed without inputs:
-# chapter 3 its two-head example, chapter 5 its trained model.
-SAVE_ALONE_WRITES = {"ch03_multi_head", "ch05_heads"}
+# chapter 3 its two-head example, chapters 5 and 7 their trained models.
+SAVE_ALONE_WRITES = {"ch03_multi_head", "ch05_heads", "ch07_layers"}
 
 
 def write_inputs(folder, inputs):
@@ -244,6 +269,8 @@ def main(programs):
             for file, array in inputs.items():
                 for what, damage, expected in damaged_npy_cases(
                         folder, file, array.shape):
+                    if file in INDEX_INPUTS and what not in INDEX_DAMAGE:
+                        continue
                     write_inputs(folder, inputs)
                     damage()
                     expect(program, ["--load", tmp, "--save", out], 2,

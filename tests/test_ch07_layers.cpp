@@ -1,8 +1,9 @@
-// Tests of chapter 7 (groundwork): the repeat task, the head scores, the
-// decoder model's forward pass (embedding, residual stream, unembedding,
+// Tests of chapter 7: the repeat task, the head scores, the decoder
+// model's forward pass (embedding, residual stream, unembedding,
 // cross-entropy), every gradient of its backward pass against central
-// differences, and training with Adam. The equation tags are tentative:
-// the chapter will add the anchors.
+// differences, training with Adam, and the ways of crediting heads and
+// tokens (a head's write and its direct logit attribution, attention
+// rollout, path ablation, occlusion).
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "attention/decoder_model.hpp"
 #include "attention/decoder_training.hpp"
 #include "attention/induction_task.hpp"
+#include "attention/layer_credit.hpp"
 #include "attention/masking.hpp"
 #include "attention/multi_head.hpp"
 #include "test_helpers.hpp"
@@ -189,7 +191,7 @@ TEST_CASE("Head scores: a previous-token head, an induction head and "
 }
 
 // ------------------------------------------------------ forward pass
-TEST_CASE("Decoder: X^(0) = W_E[t] + P, each layer adds its attention to "
+TEST_CASE("Decoder: X^(0) = W_E[t] + W_P, each layer adds its attention to "
           "the stream, loss by literal loops",
           "[ch07][eq_decoder_embedding][eq_decoder_residual]"
           "[eq_decoder_loss]")
@@ -205,7 +207,7 @@ TEST_CASE("Decoder: X^(0) = W_E[t] + P, each layer adds its attention to "
         for (std::size_t i = 0; i < 6; ++i) {
             for (std::size_t c = 0; c < 4; ++c) {
                 REQUIRE(f.x[0](i, c)
-                        == Approx(m.w_e(q.tokens[i], c) + m.p(i, c))
+                        == Approx(m.w_e(q.tokens[i], c) + m.w_p(i, c))
                                .epsilon(1e-15));
             }
         }
@@ -265,7 +267,7 @@ TEST_CASE("Decoder: causal, a later token changes nothing before it; "
 }
 
 // ----------------------------------------------------- backward pass
-TEST_CASE("Decoder backward: every gradient (W_E, P, each layer, W_U) "
+TEST_CASE("Decoder backward: every gradient (W_E, W_P, each layer, W_U) "
           "matches central differences, L = 2",
           "[ch07][eq_decoder_backward]")
 {
@@ -290,9 +292,9 @@ TEST_CASE("Decoder backward: every gradient (W_E, P, each layer, W_U) "
                      IsCloseTo(fd_part(m, [](model& p) -> matrix& {
                          return p.w_e;
                      }, loss), fd_rtol, fd_atol));
-        REQUIRE_THAT(g.dL_dp,
+        REQUIRE_THAT(g.dL_dw_p,
                      IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-                         return p.p;
+                         return p.w_p;
                      }, loss), fd_rtol, fd_atol));
         REQUIRE_THAT(g.dL_dw_u,
                      IsCloseTo(fd_part(m, [](model& p) -> matrix& {
@@ -317,10 +319,11 @@ TEST_CASE("Decoder backward: every gradient (W_E, P, each layer, W_U) "
                          IsCloseTo(fd_part(m, b_o, loss), fd_rtol, fd_atol));
         }
         // Rows of P beyond the sequence (n = 6 < n_max = 7) get nothing.
-        REQUIRE(xt::amax(xt::abs(xt::row(g.dL_dp, 6)))() == 0.0);
+        REQUIRE(xt::amax(xt::abs(xt::row(g.dL_dw_p, 6)))() == 0.0);
     }
 }
 
+// [ch07-perturbed-test]
 TEST_CASE("Decoder backward: the check fails when a gradient is perturbed",
           "[ch07][eq_decoder_backward]")
 {
@@ -350,6 +353,7 @@ TEST_CASE("Decoder backward: the check fails when a gradient is perturbed",
     }
     REQUIRE_FALSE(IsCloseTo(fd, fd_rtol, fd_atol).match(no_residual));
 }
+// [ch07-perturbed-test]
 
 // ----------------------------------------------------------- training
 TEST_CASE("Training: deterministic for a seed, Adam lowers the loss on the "
@@ -431,4 +435,179 @@ TEST_CASE("Errors: bad sizes, sequences and forward passes are refused",
     REQUIRE_THROWS_AS(attn::decoder_model_backward(tiny, m, q.tokens,
                                                    q.target, f),
                       std::invalid_argument);
+}
+
+// ------------------------------------------------------------ credit
+TEST_CASE("Head writes: the H writes and b_o sum to the layer's output; "
+          "their direct logit attributions plus the embedding's and the "
+          "biases' make the correct logit", "[ch07][eq_head_write]")
+{
+    for (std::uint64_t seed : {3u, 4u}) {
+        CAPTURE(seed);
+        const auto m = random_model(seed);
+        const auto q = random_sequence(seed + 30);
+        const auto f = attn::decoder_model_forward(tiny, m, q.tokens,
+                                                   q.target);
+        for (std::size_t l = 0; l < 2; ++l) {
+            // Head h's write by loops: sum over its d_k = 2 columns c of
+            // Y_cat[i, 2h + c] W_o[2h + c, :].
+            matrix sum = xt::zeros<double>({6, 4});
+            for (std::size_t h = 0; h < 2; ++h) {
+                const matrix c = attn::head_write(f.layer[l],
+                                                  m.layers[l].w_o, 2, h);
+                matrix loops = xt::zeros<double>({6, 4});
+                for (std::size_t i = 0; i < 6; ++i) {
+                    for (std::size_t k = 0; k < 4; ++k) {
+                        for (std::size_t c2 = 0; c2 < 2; ++c2) {
+                            loops(i, k) += f.layer[l].heads(i, 2 * h + c2)
+                                           * m.layers[l].w_o(2 * h + c2, k);
+                        }
+                    }
+                }
+                REQUIRE_THAT(c, IsCloseTo(loops));
+                sum += c;
+            }
+            for (std::size_t i = 0; i < 6; ++i) {
+                xt::row(sum, i) += m.layers[l].b_o;
+            }
+            REQUIRE_THAT(sum, IsCloseTo(f.layer[l].y));
+        }
+        // The logit of the correct token decomposes along the stream:
+        // X^(2) = X^(0) + sum_l (sum_h c_{l,h} + b_o^l).
+        const auto dla = attn::direct_logit_attribution(tiny, m, f,
+                                                        q.target);
+        REQUIRE(dla.size() == 2);
+        for (std::size_t i = 0; i < 6; ++i) {
+            if (q.target[i] < 0) {
+                REQUIRE(dla[0](0, i) == 0.0);
+                continue;
+            }
+            const std::size_t t = std::size_t(q.target[i]);
+            double rest = 0.0;  // X^(0) and both biases, read by W_U
+            for (std::size_t k = 0; k < 4; ++k) {
+                rest += (f.x[0](i, k) + m.layers[0].b_o(k)
+                         + m.layers[1].b_o(k)) * m.w_u(k, t);
+            }
+            const double heads = dla[0](0, i) + dla[0](1, i) + dla[1](0, i)
+                                 + dla[1](1, i);
+            REQUIRE(heads + rest
+                    == Approx(f.logits(i, t)).epsilon(1e-12).margin(1e-12));
+        }
+    }
+}
+
+TEST_CASE("Attention rollout: one layer is (mean of heads + I) / 2, two "
+          "layers the product by loops, rows sum to 1", "[ch07][eq_rollout]")
+{
+    const auto m = random_model(5);
+    const auto q = random_sequence(6);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    const std::size_t n = 6;
+    const auto hat = [&](std::size_t l, std::size_t i, std::size_t j) {
+        return 0.5 * (f.layer[l].a(0, i, j) + f.layer[l].a(1, i, j)) / 2.0
+               + (i == j ? 0.5 : 0.0);
+    };
+    const matrix one = attn::attention_rollout({f.layer[0].a});
+    const matrix two = attn::attention_rollout({f.layer[0].a, f.layer[1].a});
+    for (std::size_t i = 0; i < n; ++i) {
+        double row = 0.0;
+        for (std::size_t j = 0; j < n; ++j) {
+            REQUIRE(one(i, j) == Approx(hat(0, i, j)).epsilon(1e-14));
+            double product = 0.0;  // (A-hat_1 A-hat_0)(i, j)
+            for (std::size_t k = 0; k < n; ++k) {
+                product += hat(1, i, k) * hat(0, k, j);
+            }
+            REQUIRE(two(i, j)
+                    == Approx(product).epsilon(1e-13).margin(1e-15));
+            row += two(i, j);
+        }
+        REQUIRE(row == Approx(1.0).epsilon(1e-14));
+        // Causal: no credit to a later token.
+        for (std::size_t j = i + 1; j < n; ++j) {
+            REQUIRE(two(i, j) == 0.0);
+        }
+    }
+    REQUIRE_THROWS_WITH(attn::attention_rollout({}),
+                        Catch::Contains("at least one layer"));
+}
+
+TEST_CASE("Path ablation: removing a head from one side of layer 1 changes "
+          "that side only; both sides by hand; a head that writes nothing "
+          "changes nothing", "[ch07][eq_path_ablation]")
+{
+    const auto m = random_model(9);
+    const auto q = random_sequence(10);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    const matrix c = attn::head_write(f.layer[0], m.layers[0].w_o, 2, 1);
+    const auto mask = attn::causal_mask(6, 6);
+    using side = attn::path_side;
+    const auto by_q = attn::decoder_forward_path_ablated(
+        tiny, m, q.tokens, q.target, 0, 1, 1, side::queries);
+    const auto by_kv = attn::decoder_forward_path_ablated(
+        tiny, m, q.tokens, q.target, 0, 1, 1, side::keys_values);
+    const auto both = attn::decoder_forward_path_ablated(
+        tiny, m, q.tokens, q.target, 0, 1, 1, side::both);
+    // Queries side: layer 1's keys and values as before, its queries not.
+    REQUIRE_THAT(by_q.layer[1].k, IsCloseTo(f.layer[1].k));
+    REQUIRE_THAT(by_q.layer[1].v, IsCloseTo(f.layer[1].v));
+    REQUIRE(book_test::max_abs_diff(by_q.layer[1].q, f.layer[1].q) > 1e-6);
+    REQUIRE_THAT(by_kv.layer[1].q, IsCloseTo(f.layer[1].q));
+    REQUIRE(book_test::max_abs_diff(by_kv.layer[1].k, f.layer[1].k) > 1e-6);
+    // Both sides, by hand: layer 1 on X^(1) - c, the stream X^(1) kept.
+    const matrix without = f.x[1] - c;
+    const auto r = attn::multi_head_attention(without, without, m.layers[1],
+                                              2, mask);
+    const matrix logits = xt::linalg::dot(matrix(f.x[1] + r.y), m.w_u);
+    REQUIRE_THAT(both.logits, IsCloseTo(logits));
+    // The stream into layer 1 and layer 0 itself are untouched.
+    REQUIRE_THAT(both.x[1], IsCloseTo(f.x[1]));
+    // A head whose rows of W_o are zero writes nothing: no change.
+    auto silent = m;
+    xt::view(silent.layers[0].w_o, xt::range(2, 4), xt::all()) = 0.0;
+    const auto g = attn::decoder_model_forward(tiny, silent, q.tokens,
+                                               q.target);
+    const auto g_both = attn::decoder_forward_path_ablated(
+        tiny, silent, q.tokens, q.target, 0, 1, 1, side::both);
+    REQUIRE_THAT(g_both.logits, IsCloseTo(g.logits));
+    REQUIRE_THROWS_WITH(attn::decoder_forward_path_ablated(
+                            tiny, m, q.tokens, q.target, 1, 0, 1, side::both),
+                        Catch::Contains("from < to"));
+}
+
+TEST_CASE("Occlusion: a key hidden in every layer; the predictions of the "
+          "other positions then do not depend on its token",
+          "[ch07][eq_occlusion]")
+{
+    const std::size_t n = 6, j = 2;
+    const auto mask = attn::hide_key_mask(n, j);
+    for (std::size_t r = 0; r < n; ++r) {
+        for (std::size_t k = 0; k < n; ++k) {
+            // Causal, and key j visible to query j alone.
+            REQUIRE(mask(r, k) == (k <= r && (k != j || r == j)));
+        }
+    }
+    const auto m = random_model(11);
+    auto q = random_sequence(12);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target,
+                                               {}, mask);
+    q.tokens[j] = (q.tokens[j] + 2) % 5;
+    const auto g = attn::decoder_model_forward(tiny, m, q.tokens, q.target,
+                                               {}, mask);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i == j) {
+            continue;
+        }
+        REQUIRE_THAT(matrix(xt::view(g.logits, xt::range(i, i + 1),
+                                     xt::all())),
+                     IsCloseTo(matrix(xt::view(f.logits, xt::range(i, i + 1),
+                                               xt::all()))));
+    }
+    // Without the mask the token at j reaches the later positions.
+    const auto h = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    REQUIRE(book_test::max_abs_diff(h.logits, g.logits) > 1e-6);
+    REQUIRE_THROWS_WITH(attn::hide_key_mask(3, 3), Catch::Contains("j < n"));
+    REQUIRE_THROWS_WITH(attn::decoder_model_forward(
+                            tiny, m, q.tokens, q.target, {},
+                            attn::causal_mask(5, 5)),
+                        Catch::Contains("mask"));
 }

@@ -9,8 +9,8 @@
 // Glossary (tokens are rows, d = d_model, H heads per layer):
 //   t          the tokens                                         // (n,)
 //   W_E        token embedding, row t is token t's vector         // (|V|, d)
-//   P          learned positions, row i for position i            // (n_max, d)
-//   X^(0)      W_E[t_i] + P_i, the residual stream's start        // (n, d)
+//   W_P        learned positions (file P.npy), row i: position i // (n_max, d)
+//   X^(0)      W_E[t_i] + W_P[i], the residual stream's start    // (n, d)
 //   X^(l+1)    X^(l) + MHA_l(X^(l)) under the causal mask         // (n, d)
 //   W_U        unembedding                                        // (d, |V|)
 //   logits     X^(L) W_U                                          // (n, |V|)
@@ -47,7 +47,7 @@ namespace attn {
 /// \brief The sizes of a decoder model.
 struct decoder_sizes {
     std::size_t vocab = 16;    ///< |V|
-    std::size_t n_max = 16;    ///< longest sequence (rows of P)
+    std::size_t n_max = 16;    ///< longest sequence (rows of W_P)
     std::size_t d_model = 32;  ///< d, divisible by H
     std::size_t heads = 2;     ///< H, heads per layer
     std::size_t layers = 2;    ///< L
@@ -56,7 +56,7 @@ struct decoder_sizes {
 /// \brief The trainable weights of a decoder model.
 struct decoder_model {
     matrix w_e;                              ///< W_E `(|V|, d)`
-    matrix p;                                ///< P `(n_max, d)`
+    matrix w_p;                              ///< W_P `(n_max, d)`, positions
     std::vector<multi_head_weights> layers;  ///< one per layer, L of them
     matrix w_u;                              ///< W_U `(d, |V|)`
 };
@@ -89,7 +89,7 @@ inline void expect_decoder_model(const decoder_sizes& s,
     detail::expect_decoder_sizes(where, s);
     const std::size_t d = s.d_model;
     expect_shape(where, "W_E", m.w_e, {s.vocab, d}, "(|V|, d_model)");
-    expect_shape(where, "P", m.p, {s.n_max, d}, "(n_max, d_model)");
+    expect_shape(where, "W_P", m.w_p, {s.n_max, d}, "(n_max, d_model)");
     expect_shape(where, "W_U", m.w_u, {d, s.vocab}, "(d_model, |V|)");
     if (m.layers.size() != s.layers) {
         throw std::invalid_argument(where + ": expected L = "
@@ -106,7 +106,7 @@ inline void expect_decoder_model(const decoder_sizes& s,
     }
 }
 
-/// \brief A model with W_E and P drawn from N(0, 1) (as PyTorch's
+/// \brief A model with W_E and W_P drawn from N(0, 1) (as PyTorch's
 ///        `nn.Embedding`), the other weights from N(0, 1/d), zero biases.
 ///
 /// Rows of norm about sqrt(d) let the first layer's scores, which are
@@ -124,7 +124,7 @@ inline decoder_model init_decoder_model(const decoder_sizes& s,
     const double scale = 1.0 / std::sqrt(double(d));
     decoder_model m;
     m.w_e = normal_matrix(s.vocab, d, g, 1.0);
-    m.p = normal_matrix(s.n_max, d, g, 1.0);
+    m.w_p = normal_matrix(s.n_max, d, g, 1.0);
     for (std::size_t l = 0; l < s.layers; ++l) {
         multi_head_weights w;
         w.w_q = normal_matrix(d, d, g, scale);
@@ -218,9 +218,9 @@ inline decoder_forward decoder_model_forward(
                             gates, allowed);
     const std::size_t n = tokens.size();
     decoder_forward f;
-    matrix x0 = xt::view(m.p, xt::range(0, n), xt::all());     // (n, d)
+    matrix x0 = xt::view(m.w_p, xt::range(0, n), xt::all());     // (n, d)
     for (std::size_t i = 0; i < n; ++i) {
-        xt::row(x0, i) += xt::row(m.w_e, tokens[i]);  // W_E[t_i] + P_i
+        xt::row(x0, i) += xt::row(m.w_e, tokens[i]);  // W_E[t_i] + W_P[i]
     }
     f.x.push_back(x0);
     const mask_matrix mask = allowed.size() ? allowed : causal_mask(n, n);
@@ -247,7 +247,7 @@ inline decoder_forward decoder_model_forward(
 /// \brief The gradients of the loss with respect to every weight.
 struct decoder_gradients {
     matrix dL_dw_e;                           ///< `(|V|, d)`
-    matrix dL_dp;                             ///< `(n_max, d)`
+    matrix dL_dw_p;                           ///< `(n_max, d)`
     std::vector<multi_head_gradients> layers; ///< per layer, from ch. 5
     matrix dL_dw_u;                           ///< `(d, |V|)`
 };
@@ -320,12 +320,12 @@ inline decoder_gradients decoder_model_backward(
             gates.empty() ? vector{} : gates[l]);
         dL_dx += g.layers[l].dL_dx_q + g.layers[l].dL_dx_kv;  // (n, d)
     }
-    // X^(0) = W_E[t_i] + P_i: each row goes back to its token and position.
+    // X^(0) = W_E[t_i] + W_P[i]: each row goes back to its token and position.
     g.dL_dw_e = xt::zeros_like(m.w_e);                         // (|V|, d)
-    g.dL_dp = xt::zeros_like(m.p);                             // (n_max, d)
+    g.dL_dw_p = xt::zeros_like(m.w_p);                             // (n_max, d)
     for (std::size_t i = 0; i < n; ++i) {
         xt::row(g.dL_dw_e, tokens[i]) += xt::row(dL_dx, i);
-        xt::row(g.dL_dp, i) = xt::row(dL_dx, i);
+        xt::row(g.dL_dw_p, i) = xt::row(dL_dx, i);
     }
     return g;
 }

@@ -38,7 +38,7 @@ inline decoder_model zeros_like(const decoder_model& m)
 {
     decoder_model zero;
     zero.w_e = xt::zeros_like(m.w_e);
-    zero.p = xt::zeros_like(m.p);
+    zero.w_p = xt::zeros_like(m.w_p);
     for (const auto& w : m.layers) {
         zero.layers.push_back({xt::zeros_like(w.w_q), xt::zeros_like(w.w_k),
                                xt::zeros_like(w.w_v), xt::zeros_like(w.w_o),
@@ -66,7 +66,7 @@ inline void adam_step(decoder_model& m, const decoder_gradients& g,
 {
     opt.s.t += 1;
     adam_update(m.w_e, g.dL_dw_e, opt.m.w_e, opt.v.w_e, opt.s);
-    adam_update(m.p, g.dL_dp, opt.m.p, opt.v.p, opt.s);
+    adam_update(m.w_p, g.dL_dw_p, opt.m.w_p, opt.v.w_p, opt.s);
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
         auto& w = m.layers[l];
         const auto& dw = g.layers[l].dL_dw;
@@ -114,7 +114,7 @@ inline void add_gradients(decoder_gradients& sum, const decoder_gradients& g,
         return;
     }
     sum.dL_dw_e += g.dL_dw_e;
-    sum.dL_dp += g.dL_dp;
+    sum.dL_dw_p += g.dL_dw_p;
     for (std::size_t l = 0; l < sum.layers.size(); ++l) {
         auto& w = sum.layers[l].dL_dw;
         const auto& gw = g.layers[l].dL_dw;
@@ -131,7 +131,7 @@ inline void add_gradients(decoder_gradients& sum, const decoder_gradients& g,
 inline void scale_gradients(decoder_gradients& g, double factor)
 {
     g.dL_dw_e *= factor;
-    g.dL_dp *= factor;
+    g.dL_dw_p *= factor;
     for (auto& layer : g.layers) {
         layer.dL_dw.w_q *= factor;
         layer.dL_dw.w_k *= factor;

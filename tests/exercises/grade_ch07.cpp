@@ -1,0 +1,211 @@
+// Grader of the coding exercises of chapter 7. It is compiled twice: with
+// the student's files (code/exercises) and with the reference solutions
+// (tests/solutions). Each TEST_CASE grades one exercise, tagged [ex_7_N].
+#include <cstddef>
+#include <functional>
+#include <stdexcept>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <xtensor/xview.hpp>
+
+#include "attention/decoder_model.hpp"
+#include "attention/induction_task.hpp"
+#include "attention/layer_credit.hpp"
+#include "ch07_layers.hpp"
+#include "test_helpers.hpp"
+
+using book_test::IsCloseTo;
+using book_test::central_differences;
+using book_test::random_matrix;
+
+namespace {
+
+// Every layer's weights of a random two-layer model, three heads, on a
+// sequence of n = 8 tokens: rows that sum to 1 under the causal mask.
+std::vector<attn::tensor3> random_weights(std::uint64_t seed)
+{
+    const attn::decoder_sizes s{5, 8, 6, 3, 2};
+    const auto m = attn::init_decoder_model(s, seed);
+    attn::rng g(seed + 7);
+    std::vector<std::size_t> tokens;
+    for (std::size_t i = 0; i < 8; ++i) {
+        tokens.push_back(g.below(5));
+    }
+    const auto f = attn::decoder_model_forward(
+        s, m, tokens, std::vector<int>(8, -1));
+    return {f.layer[0].a, f.layer[1].a};
+}
+
+}  // namespace
+
+TEST_CASE("Exercise 7.6: embedding_backward", "[grade][ex_7_6]")
+{
+    SECTION("hand-worked: tokens (1, 0, 1), n_max = 4")
+    {
+        // Token 1 sits at positions 0 and 2: its row of dL/dW_E is the sum
+        // of rows 0 and 2, (1 + 5, 2 + 6) = (6, 8); token 0 gets row 1,
+        // token 2 nothing. dL/dW_P copies the three rows; row 3 stays 0.
+        const attn::matrix g = {{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}};
+        const auto r = exercise::embedding_backward({1, 0, 1}, g, 3, 4);
+        REQUIRE_THAT(r.dL_dw_e, IsCloseTo(attn::matrix{{3.0, 4.0},
+                                                       {6.0, 8.0},
+                                                       {0.0, 0.0}}));
+        REQUIRE_THAT(r.dL_dw_p, IsCloseTo(attn::matrix{{1.0, 2.0},
+                                                       {3.0, 4.0},
+                                                       {5.0, 6.0},
+                                                       {0.0, 0.0}}));
+    }
+    SECTION("equals central differences of L = sum(G * X^(0))")
+    {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            CAPTURE(seed);
+            const std::size_t vocab = 4, n_max = 7, n = 6, d = 3;
+            attn::rng r(seed);
+            std::vector<std::size_t> t;
+            for (std::size_t i = 0; i < n; ++i) {
+                t.push_back(r.below(vocab));
+            }
+            const attn::matrix g = random_matrix(n, d, seed + 1);
+            const attn::matrix w_e = random_matrix(vocab, d, seed + 2);
+            const attn::matrix w_p = random_matrix(n_max, d, seed + 3);
+            // X^(0)_i = W_E[t_i] + W_P[i], Eq. (7.2), by loops.
+            const auto loss = [&](const attn::matrix& e,
+                                  const attn::matrix& p) {
+                double sum = 0.0;
+                for (std::size_t i = 0; i < n; ++i) {
+                    for (std::size_t c = 0; c < d; ++c) {
+                        sum += g(i, c) * (e(t[i], c) + p(i, c));
+                    }
+                }
+                return sum;
+            };
+            using f_of = std::function<double(const attn::matrix&)>;
+            const f_of by_e = [&](const attn::matrix& e) {
+                return loss(e, w_p);
+            };
+            const f_of by_p = [&](const attn::matrix& p) {
+                return loss(w_e, p);
+            };
+            const auto got = exercise::embedding_backward(t, g, vocab, n_max);
+            REQUIRE_THAT(got.dL_dw_e,
+                         IsCloseTo(central_differences(w_e, by_e, 1e-6),
+                                   1e-7, 1e-9));
+            REQUIRE_THAT(got.dL_dw_p,
+                         IsCloseTo(central_differences(w_p, by_p, 1e-6),
+                                   1e-7, 1e-9));
+        }
+    }
+    SECTION("refuses a token out of range and too many tokens")
+    {
+        const attn::matrix g = xt::zeros<double>({3, 2});
+        REQUIRE_THROWS_AS(exercise::embedding_backward({0, 3, 1}, g, 3, 4),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::embedding_backward({0, 1, 1}, g, 3, 2),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::embedding_backward({0, 1}, g, 3, 4),
+                          std::invalid_argument);
+    }
+}
+
+TEST_CASE("Exercise 7.7: rollout", "[grade][ex_7_7]")
+{
+    SECTION("hand-worked: one head, two tokens")
+    {
+        // A = [[1, 0], [1/2, 1/2]]: A-hat = A/2 + I/2 = [[1, 0], [1/4, 3/4]].
+        // Two such layers: A-hat^2 = [[1, 0], [1/4 + 3/16, 9/16]]
+        //                          = [[1, 0], [7/16, 9/16]].
+        attn::tensor3 a = xt::zeros<double>({1, 2, 2});
+        a(0, 0, 0) = 1.0;
+        a(0, 1, 0) = 0.5;
+        a(0, 1, 1) = 0.5;
+        REQUIRE_THAT(exercise::rollout({a}),
+                     IsCloseTo(attn::matrix{{1.0, 0.0}, {0.25, 0.75}}));
+        REQUIRE_THAT(exercise::rollout({a, a}),
+                     IsCloseTo(attn::matrix{{1.0, 0.0},
+                                            {7.0 / 16.0, 9.0 / 16.0}}));
+    }
+    SECTION("the last layer on the left: three tokens, two layers")
+    {
+        // Layer 0 uniform, layer 1 looks one back (row 0 on itself):
+        //   A-hat_0 = [[1, 0, 0], [1/4, 3/4, 0], [1/6, 1/6, 2/3]],
+        //   A-hat_1 = [[1, 0, 0], [1/2, 1/2, 0], [0, 1/2, 1/2]].
+        // Row 1 of A-hat_1 A-hat_0: (1/2 + 1/8, 3/8, 0) = (5/8, 3/8, 0);
+        // row 2: (1/8 + 1/12, 3/8 + 1/12, 1/3) = (5/24, 11/24, 8/24).
+        // The other order would give row 2 = (6/24, 10/24, 8/24).
+        attn::tensor3 uniform = xt::zeros<double>({1, 3, 3});
+        attn::tensor3 look = xt::zeros<double>({1, 3, 3});
+        for (std::size_t i = 0; i < 3; ++i) {
+            for (std::size_t j = 0; j <= i; ++j) {
+                uniform(0, i, j) = 1.0 / double(i + 1);
+            }
+            look(0, i, i == 0 ? 0 : i - 1) = 1.0;
+        }
+        REQUIRE_THAT(exercise::rollout({uniform, look}),
+                     IsCloseTo(attn::matrix{{1.0, 0.0, 0.0},
+                                            {0.625, 0.375, 0.0},
+                                            {5.0 / 24, 11.0 / 24, 8.0 / 24}}));
+    }
+    SECTION("equals attn::attention_rollout on random models")
+    {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            CAPTURE(seed);
+            const auto a = random_weights(seed);
+            REQUIRE_THAT(exercise::rollout(a),
+                         IsCloseTo(attn::attention_rollout(a)));
+            const std::vector<attn::tensor3> swapped{a[1], a[0]};
+            REQUIRE_THAT(exercise::rollout(swapped),
+                         IsCloseTo(attn::attention_rollout(swapped)));
+        }
+    }
+    SECTION("refuses no layers")
+    {
+        REQUIRE_THROWS_AS(exercise::rollout({}), std::invalid_argument);
+    }
+}
+
+TEST_CASE("Exercise 7.8: induction_score", "[grade][ex_7_8]")
+{
+    SECTION("hand-worked")
+    {
+        // n = 6, m = 3: repeated positions i = 3, 4; their keys
+        // i - m + 1 = 1, 2. Weights 0.5 and 0.25 there: score 0.375.
+        attn::matrix a = xt::zeros<double>({6, 6});
+        a(3, 1) = 0.5;
+        a(3, 0) = 0.5;
+        a(4, 2) = 0.25;
+        a(4, 4) = 0.75;
+        a(5, 3) = 1.0;  // the last position has no target: not counted
+        REQUIRE(exercise::induction_score(a, 3) == Approx(0.375));
+    }
+    SECTION("equals attn::induction_scores head by head")
+    {
+        attn::induction_task task;
+        for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            CAPTURE(seed);
+            const auto e = attn::make_induction_example(task, seed);
+            const attn::decoder_sizes s{16, 16, 8, 2, 1};
+            const auto m = attn::init_decoder_model(s, seed);
+            const auto f = attn::decoder_model_forward(s, m, e.tokens,
+                                                       e.target);
+            const auto want = attn::induction_scores(f.layer[0].a, e);
+            for (std::size_t h = 0; h < 2; ++h) {
+                const attn::matrix a_h =
+                    xt::view(f.layer[0].a, h, xt::all(), xt::all());
+                REQUIRE(exercise::induction_score(a_h, e.m)
+                        == Approx(want(h)).epsilon(1e-12));
+            }
+        }
+    }
+    SECTION("refuses m < 2, m > n / 2 and weights that are not square")
+    {
+        const attn::matrix a = xt::zeros<double>({6, 6});
+        REQUIRE_THROWS_AS(exercise::induction_score(a, 1),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::induction_score(a, 4),
+                          std::invalid_argument);
+        const attn::matrix b = xt::zeros<double>({6, 5});
+        REQUIRE_THROWS_AS(exercise::induction_score(b, 2),
+                          std::invalid_argument);
+    }
+}
