@@ -43,7 +43,7 @@ using attn::vector;
 // The chapter's task and model (Section "The experiment").
 attn::induction_task make_task()
 {
-    attn::induction_task t;  // |V| = 16, n = 16, m in [4, 8]
+    attn::induction_task t;  // |V| = 16, n = 16, r in [4, 8]
     return t;
 }
 const attn::induction_task task = make_task();
@@ -143,9 +143,10 @@ std::vector<run_result> train_all(std::uint64_t first_seed,
                                    main_run);
             const std::lock_guard<std::mutex> lock(print);
             std::cerr << "  trained " << ++done << " of " << jobs.size()
-                      << " (L = " << jobs[j].first << ", seed "
-                      << jobs[j].second << ", " << fmt(results[j].seconds, "%.1f")
-                      << " s)\n";
+                      << " (" << jobs[j].first << " layer"
+                      << (jobs[j].first == 1 ? "" : "s") << ", seed "
+                      << jobs[j].second << ", "
+                      << fmt(results[j].seconds, "%.1f") << " s)\n";
         }
     };
     std::vector<std::thread> pool;
@@ -173,20 +174,20 @@ std::vector<vector> gates_off(std::size_t layers, std::size_t l,
     return g;
 }
 
-// Mean loss at each offset k = i - (n - m) into the repeat (k = 0 is the
-// first copied token), k = 0 .. m_max - 2, over held-out sequences.
+// Mean loss at each offset k = i - (n - r) into the repeat (k = 0 is the
+// first copied token), k = 0 .. r_max - 2, over held-out sequences.
 std::vector<double> loss_by_offset(const attn::decoder_sizes& s,
                                    const attn::decoder_model& m,
                                    const std::vector<attn::induction_example>&
                                        set)
 {
-    const std::size_t offsets = task.m_max - 1;
+    const std::size_t offsets = task.r_max - 1;
     std::vector<double> sum(offsets, 0.0), count(offsets, 0.0);
     for (const auto& e : set) {
         const auto f = attn::decoder_model_forward(s, m, e.tokens, e.target);
         const std::size_t n = e.tokens.size();
-        for (std::size_t i = n - e.m; i + 1 < n; ++i) {
-            const std::size_t k = i - (n - e.m);
+        for (std::size_t i = n - e.r; i + 1 < n; ++i) {
+            const std::size_t k = i - (n - e.r);
             sum[k] -= std::log(f.p(i, std::size_t(e.target[i])));
             count[k] += 1.0;
         }
@@ -218,21 +219,21 @@ std::vector<vector> weight_on_first(const attn::decoder_sizes& s,
     return w;
 }
 
-// Mean weight each head gives to the keys m_min .. m_max back (where the
-// earlier copy of the current token can lie), over queries i >= m_max.
+// Mean weight each head gives to the keys r_min .. r_max back (where the
+// earlier copy of the current token can lie), over queries i >= r_max.
 std::vector<vector> weight_on_window(const attn::decoder_sizes& s,
                                      const attn::decoder_model& m,
                                      const std::vector<attn::induction_example>&
                                          set)
 {
     std::vector<vector> w(s.layers, xt::zeros<double>({heads}));
-    const double per = 1.0 / double(set.size() * (task.length - task.m_max));
+    const double per = 1.0 / double(set.size() * (task.length - task.r_max));
     for (const auto& e : set) {
         const auto f = attn::decoder_model_forward(s, m, e.tokens, e.target);
         for (std::size_t l = 0; l < s.layers; ++l) {
             for (std::size_t h = 0; h < heads; ++h) {
-                for (std::size_t i = task.m_max; i < task.length; ++i) {
-                    for (std::size_t k = task.m_min; k <= task.m_max; ++k) {
+                for (std::size_t i = task.r_max; i < task.length; ++i) {
+                    for (std::size_t k = task.r_min; k <= task.r_max; ++k) {
                         w[l](h) += per * f.layer[l].a(h, i, i - k);
                     }
                 }
@@ -385,8 +386,8 @@ std::string role(const two_layer_analysis& a, std::size_t l, std::size_t h)
         return "duplicate-token";
     }
     if (a.on_window[l](h) >= 0.5) {
-        return "look-back " + std::to_string(task.m_min) + "-"
-               + std::to_string(task.m_max);
+        return "look-back " + std::to_string(task.r_min) + "-"
+               + std::to_string(task.r_max);
     }
     return "diffuse";
 }
@@ -394,7 +395,7 @@ std::string role(const two_layer_analysis& a, std::size_t l, std::size_t h)
 // ------------------------------------------------------------ credit
 
 // Token credit at the repeated positions of held-out sequences: how often
-// each method puts its largest credit on the source j* = i - m + 1 (the
+// each method puts its largest credit on the source j* = i - r + 1 (the
 // token to be copied), and its mean share there.
 struct credit_summary {
     double top_raw = 0, top_head = 0, top_rollout = 0, top_occlusion = 0;
@@ -450,10 +451,10 @@ credit_summary compare_credit(const run_result& r,
         const matrix roll = attn::attention_rollout(
             {f.layer[0].a, f.layer[1].a});
         const std::size_t n = e.tokens.size();
-        for (std::size_t i = n - e.m + 1; i + 1 < n; ++i) {
-            // From the second copied token on, so that j* = i - m + 1 is
+        for (std::size_t i = n - e.r + 1; i + 1 < n; ++i) {
+            // From the second copied token on, so that j* = i - r + 1 is
             // a copy's source inside the first segment.
-            const std::size_t source = i - e.m + 1;
+            const std::size_t source = i - e.r + 1;
             std::vector<double> raw(i + 1), head(i + 1), rollout(i + 1);
             for (std::size_t j = 0; j <= i; ++j) {
                 raw[j] = 0.5 * (f.layer[1].a(0, i, j) + f.layer[1].a(1, i, j));
@@ -548,7 +549,7 @@ book::table summary_table(const study& st)
 
 book::table seeds_table(const study& st)
 {
-    book::table t{{"seed", "L=1 repeated", "L=2 repeated", "L=2 phase",
+    book::table t{{"seed", "1 layer", "2 layers", "phase",
                    "layer 0 heads", "layer 1 heads"},
                   {}};
     t.page_header = {"seed", "1 layer: repeated loss",
@@ -579,8 +580,8 @@ book::table heads_table(const two_layer_analysis& a)
                   {}};
     t.page_header = {"head", "previous-token score", "duplicate-token score",
                      "induction score",
-                     "weight " + std::to_string(task.m_min) + " to "
-                         + std::to_string(task.m_max) + " back",
+                     "weight " + std::to_string(task.r_min) + " to "
+                         + std::to_string(task.r_max) + " back",
                      "weight on position 0",
                      "repeated loss, head off", "fresh loss, head off",
                      "direct logit attribution"};
@@ -672,19 +673,105 @@ book::table credit_table(const credit_summary& c)
     return t;
 }
 
-// The chapter's findings, written from the measurements.
-std::string findings(const study& st, const credit_summary& c)
+// The chapter's findings, written from the measurements: each is a
+// paragraph the page includes where it discusses them.
+struct findings_text {
+    std::string training, ablation, composition, credit, sinks;
+};
+
+std::string count_of(std::size_t k, std::size_t of)
+{
+    return std::to_string(k) + " of " + std::to_string(of);
+}
+
+bool learned(const two_layer_analysis& a)
+{
+    return a.loss.repeated < 0.5 * ln_vocab();
+}
+
+std::string training_findings(const study& st)
+{
+    const std::size_t seeds = st.two.size();
+    std::vector<double> one, phases;
+    std::size_t one_below = 0, formed = 0;
+    for (std::size_t k = 0; k < seeds; ++k) {
+        one.push_back(st.loss_one[k].repeated);
+        one_below += st.loss_one[k].repeated < 0.5 * ln_vocab();
+        formed += learned(st.two_layer[k]);
+        if (st.two[k].phase) {
+            phases.push_back(double(st.two[k].phase));
+        }
+    }
+    const auto [lo, hi] = std::minmax_element(one.begin(), one.end());
+    std::string s = "In this run, " + count_of(one_below, seeds)
+                    + " one-layer models crossed ln|<i>V</i>|/2 = "
+                    + fmt(0.5 * ln_vocab(), "%.2f")
+                    + "; their held-out repeated loss ended between "
+                    + fmt(*lo, "%.2f") + " and " + fmt(*hi, "%.2f")
+                    + " nats, against ln 16 = " + fmt(ln_vocab(), "%.2f")
+                    + " for guessing. " + count_of(formed, seeds)
+                    + " two-layer models ended below the line";
+    if (!phases.empty()) {
+        const auto [p0, p1] = std::minmax_element(phases.begin(),
+                                                  phases.end());
+        s += ", and " + count_of(phases.size(), seeds)
+             + " had a phase change, between steps " + fmt(*p0, "%.0f")
+             + " and " + fmt(*p1, "%.0f");
+    }
+    return s + ".\n";
+}
+
+std::string ablation_findings(const study& st)
+{
+    double least = 1e9;  // the smallest cost of switching a layer off
+    double one_max = 0.0;
+    for (const auto& l : st.loss_one) {
+        one_max = std::max(one_max, l.repeated);
+    }
+    std::size_t above_one = 0, learners = 0, head_beats_layer = 0;
+    for (const auto& a : st.two_layer) {
+        bool both_above = true;
+        for (std::size_t l = 0; l < 2; ++l) {
+            const double off = a.ablation[l][heads].repeated;
+            least = std::min(least, off - a.loss.repeated);
+            both_above = both_above && off > one_max;
+            for (std::size_t h = 0; h < heads; ++h) {
+                head_beats_layer += a.ablation[l][h].repeated > off;
+            }
+        }
+        if (learned(a)) {
+            learners += 1;
+            above_one += both_above;
+        }
+    }
+    std::string s = "Switching off either layer raised the repeated loss of "
+                    "every two-layer model by at least "
+                    + fmt(least, "%.2f") + " nats. In "
+                    + count_of(above_one, learners)
+                    + " models that learned the copy, either layer off left "
+                      "the model worse than the worst one-layer model ("
+                    + fmt(one_max, "%.2f") + " nats). ";
+    if (head_beats_layer == 0) {
+        s += "No single head cost more than its whole layer.\n";
+    } else {
+        s += "In " + std::to_string(head_beats_layer)
+             + (head_beats_layer == 1 ? " case" : " cases")
+             + " a single head cost more than its whole layer: with one head "
+               "of a pair gone, what the other writes can mislead the "
+               "next layer more than silence would.\n";
+    }
+    return s;
+}
+
+std::string composition_findings(const study& st)
 {
     const std::size_t seeds = st.two.size();
     std::size_t formed = 0, query_side = 0, key_side = 0, dup = 0, prev = 0,
                 window = 0;
-    std::size_t sink = 0;
-    for (std::size_t k = 0; k < seeds; ++k) {
-        const auto& a = st.two_layer[k];
-        formed += a.loss.repeated < 0.5 * ln_vocab();
-        if (a.loss.repeated < 0.5 * ln_vocab()) {
-            // Which side of layer 1 needs the head: the one whose removal
-            // costs more.
+    for (const auto& a : st.two_layer) {
+        if (learned(a)) {
+            formed += 1;
+            // The side of layer 1 whose loss of the head costs more.
             query_side += a.path_loss[2] > a.path_loss[3];
             key_side += a.path_loss[3] >= a.path_loss[2];
         }
@@ -693,35 +780,72 @@ std::string findings(const study& st, const credit_summary& c)
             dup += r == "duplicate-token";
             prev += r == "previous-token";
             window += r.rfind("look-back", 0) == 0;
-            for (std::size_t l = 0; l < 2; ++l) {
-                sink += a.on_first[l](h) >= 0.5;
+        }
+    }
+    std::string s = "Of the " + std::to_string(seeds * heads)
+                    + " first-layer heads of the " + std::to_string(seeds)
+                    + " two-layer models, "
+                    + std::to_string(prev) + " are previous-token heads, "
+                    + std::to_string(dup) + " duplicate-token heads, "
+                    + std::to_string(window) + " look-back heads and "
+                    + std::to_string(seeds * heads - prev - dup - window)
+                    + " diffuse. In the " + std::to_string(formed)
+                    + " models that learned the copy, removing the most "
+                      "needed first-layer head from layer 1's queries cost "
+                      "more than removing it from its keys and values in "
+                    + std::to_string(query_side) + " and less in "
+                    + std::to_string(key_side) + ": ";
+    if (query_side > key_side) {
+        s += "Q-composition is the rule in this run, K-composition the "
+             "exception.\n";
+    } else if (key_side > query_side) {
+        s += "K-composition is the rule in this run.\n";
+    } else {
+        s += "neither route dominates in this run.\n";
+    }
+    return s;
+}
+
+std::string credit_findings(const credit_summary& c)
+{
+    return "Over " + std::to_string(c.positions)
+           + " repeated positions, the largest credit fell on the source "
+             "token at " + fmt(100.0 * c.top_raw, "%.0f")
+           + "% of them for layer 1's raw weights, "
+           + fmt(100.0 * c.top_rollout, "%.0f") + "% for rollout and "
+           + fmt(100.0 * c.top_occlusion, "%.0f")
+           + "% for occlusion; the mean credit on the source was "
+           + fmt(c.share_raw, "%.2f") + ", " + fmt(c.share_rollout, "%.2f")
+           + " and " + fmt(c.share_occlusion, "%.2f") + ".\n";
+}
+
+std::string sink_findings(const study& st)
+{
+    std::size_t half = 0, above = 0, all = 0;
+    double most = 0.0;
+    for (const auto& a : st.two_layer) {
+        for (std::size_t l = 0; l < 2; ++l) {
+            for (std::size_t h = 0; h < heads; ++h) {
+                all += 1;
+                half += a.on_first[l](h) >= 0.5;
+                above += a.on_first[l](h) > uniform_on_first();
+                most = std::max(most, a.on_first[l](h));
             }
         }
     }
-    std::string s;
-    s += "The two-layer model's repeated loss fell below ln|<i>V</i>|/2 on "
-         + std::to_string(formed) + " of " + std::to_string(seeds)
-         + " seeds. ";
-    s += "Of its " + std::to_string(seeds * heads)
-         + " first-layer heads, " + std::to_string(prev)
-         + " are previous-token heads, " + std::to_string(dup)
-         + " duplicate-token heads, " + std::to_string(window)
-         + " look-back heads and "
-         + std::to_string(seeds * heads - prev - dup - window)
-         + " diffuse. ";
-    s += "Among the seeds whose model learned the copy, removing the most "
-         "needed first-layer head from what layer 1's queries read cost "
-         "more than removing it from what its keys and values read in "
-         + std::to_string(query_side) + ", and less in "
-         + std::to_string(key_side) + ". ";
-    s += "Heads that put half their weight or more on position 0: "
-         + std::to_string(sink) + " of " + std::to_string(seeds * 2 * heads)
-         + ". ";
-    s += "Over the held-out positions of the main seed, occlusion names the "
-         "source token first at " + fmt(100.0 * c.top_occlusion, "%.0f")
-         + "% of them, rollout at " + fmt(100.0 * c.top_rollout, "%.0f")
-         + "%.\n";
-    return s;
+    return "Of the " + std::to_string(all) + " heads of the "
+           + std::to_string(st.two.size()) + " two-layer models, "
+           + std::to_string(above)
+           + " put more weight on position 0 than a uniform head would, and "
+           + std::to_string(half)
+           + " put half their weight or more there; the most any head put "
+             "there was " + fmt(most, "%.2f") + ".\n";
+}
+
+findings_text findings(const study& st, const credit_summary& c)
+{
+    return {training_findings(st), ablation_findings(st),
+            composition_findings(st), credit_findings(c), sink_findings(st)};
 }
 
 // ------------------------------------------------------------ figures
@@ -742,7 +866,7 @@ void write_figures(const study& st, const credit_summary& c,
     out.columns("ch07_curves.dat", header, cols);
     // Loss by offset into the repeat: mean, min and max over seeds.
     std::vector<double> k_col, stats[6];
-    for (std::size_t k = 0; k + 1 < task.m_max; ++k) {
+    for (std::size_t k = 0; k + 1 < task.r_max; ++k) {
         k_col.push_back(double(k));
         for (std::size_t which = 0; which < 2; ++which) {
             const auto& per_seed = which ? st.offsets_two : st.offsets_one;
@@ -793,8 +917,14 @@ void write_figures(const study& st, const credit_summary& c,
     out.columns("ch07_credit.dat",
                 {"j", "raw", "induction_head", "rollout", "occlusion"},
                 {j_col, c.raw, c.head, c.rollout, c.occlusion});
+    const auto e = held_out_set(st.two[0].seed, 1)[0];
+    const std::size_t i = c.example_i, source = i - e.r + 1;
     out.text("ch07_credit_position.md",
-             std::to_string(c.example_i));
+             "Figure 7.5 is for the position <i>i</i> = " + std::to_string(i)
+                 + " of that sequence (token " + std::to_string(e.tokens[i])
+                 + "); the token to copy, " + std::to_string(e.tokens[i + 1])
+                 + ", is at the source <i>j</i> = " + std::to_string(source)
+                 + ".\n");
 }
 
 void write_heatmaps(const study& st, const book::output_sink& out)
@@ -836,8 +966,8 @@ void write_heatmaps(const study& st, const book::output_sink& out)
             for (std::size_t i = 0; i < e.tokens.size(); ++i) {
                 t += (i ? " " : "") + std::to_string(e.tokens[i]);
             }
-            out.text("ch07_example.md", "<code>" + t + "</code> (<i>m</i> = "
-                                            + std::to_string(e.m) + ")");
+            out.text("ch07_example.md", "<code>" + t + "</code> (<i>r</i> = "
+                                            + std::to_string(e.r) + ")");
         }
     }
 }
@@ -947,8 +1077,8 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     o.report_every = std::min<std::size_t>(50, o.steps);
     const std::size_t threads = positive(options, "threads");
     std::cout << "Task: " << task.length << " tokens from {0.."
-              << task.vocab - 1 << "}, the last m (m in [" << task.m_min
-              << ", " << task.m_max << "]) repeat the m before them.\n"
+              << task.vocab - 1 << "}, the last r (r in [" << task.r_min
+              << ", " << task.r_max << "]) repeat the r before them.\n"
               << "Models: attention only, d_model " << d_model << ", "
               << heads << " heads per layer, 1 and 2 layers; Adam, "
               << o.steps << " steps of " << o.batch << " sequences, lr "
@@ -986,8 +1116,9 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
                 "loss (best layer-1 induction score):", composition);
     print_table("Crediting tokens at repeated positions (main seed):",
                 credit_t);
-    const std::string found = findings(st, credit);
-    std::cout << '\n' << found;
+    const findings_text found = findings(st, credit);
+    std::cout << '\n' << found.training << found.ablation
+              << found.composition << found.credit << found.sinks;
     std::cout << "A uniform causal head would put "
               << fmt(uniform_on_first(), "%.2f")
               << " of its weight on position 0.\n";
@@ -997,7 +1128,11 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     out.markdown("ch07_ablation.md", ablation);
     out.markdown("ch07_composition.md", composition);
     out.markdown("ch07_credit.md", credit_t);
-    out.text("ch07_findings.md", found);
+    out.text("ch07_training_findings.md", found.training);
+    out.text("ch07_ablation_findings.md", found.ablation);
+    out.text("ch07_composition_findings.md", found.composition);
+    out.text("ch07_credit_findings.md", found.credit);
+    out.text("ch07_sink_findings.md", found.sinks);
     out.text("ch07_uniform_first.md", fmt(uniform_on_first(), "%.2f"));
     write_figures(st, credit, out);
     write_heatmaps(st, out);

@@ -36,7 +36,7 @@ namespace {
 // 1e-16 L / eps ~ 1e-11.
 const double fd_rtol = 1e-6, fd_atol = 1e-8;
 
-// A small two-layer model: |V| = 5, n_max = 7, d = 4, H = 2, L = 2.
+// A small two-layer model: |V| = 5, n_max = 7, d = 4, H = 2, D = 2.
 const attn::decoder_sizes tiny{5, 7, 4, 2, 2};
 
 // Central differences of `loss` for the tensor that `pick` returns in a
@@ -86,7 +86,7 @@ sequence random_sequence(std::uint64_t seed)
 }  // namespace
 
 // ---------------------------------------------------------- the task
-TEST_CASE("Repeat task: the last m tokens copy the m before them, targets "
+TEST_CASE("Repeat task: the last r tokens copy the r before them, targets "
           "are next tokens", "[ch07][eq_repeat_task]")
 {
     const attn::induction_task task{7, 20, 3, 10};
@@ -95,20 +95,20 @@ TEST_CASE("Repeat task: the last m tokens copy the m before them, targets "
         const auto e = attn::make_induction_example(task, seed);
         REQUIRE(e.tokens.size() == 20);
         REQUIRE(e.target.size() == 20);
-        REQUIRE(e.m >= 3);
-        REQUIRE(e.m <= 10);
+        REQUIRE(e.r >= 3);
+        REQUIRE(e.r <= 10);
         for (std::size_t i = 0; i < 20; ++i) {
             REQUIRE(e.tokens[i] < 7);
-            if (i >= 20 - e.m) {
-                REQUIRE(e.tokens[i] == e.tokens[i - e.m]);
+            if (i >= 20 - e.r) {
+                REQUIRE(e.tokens[i] == e.tokens[i - e.r]);
             }
             REQUIRE(e.target[i] == (i < 19 ? int(e.tokens[i + 1]) : -1));
-            // Repeated: n - m <= i <= n - 2, where token and target copy.
-            REQUIRE(e.repeated(i) == (i >= 20 - e.m && i <= 18));
-            // Fresh: i <= n - m - 2; the boundary n - m - 1 is neither.
-            REQUIRE(e.fresh(i) == (i + 2 + e.m <= 20));
+            // Repeated: n - r <= i <= n - 2, where token and target copy.
+            REQUIRE(e.repeated(i) == (i >= 20 - e.r && i <= 18));
+            // Fresh: i <= n - r - 2; the boundary n - r - 1 is neither.
+            REQUIRE(e.fresh(i) == (i + 2 + e.r <= 20));
             REQUIRE((e.fresh(i) && e.repeated(i)) == false);
-            if (i == 19 - e.m) {
+            if (i == 19 - e.r) {
                 REQUIRE_FALSE(e.fresh(i));
                 REQUIRE_FALSE(e.repeated(i));
             }
@@ -118,23 +118,23 @@ TEST_CASE("Repeat task: the last m tokens copy the m before them, targets "
     }
 }
 
-TEST_CASE("Repeat task: m takes every value of [m_min, m_max], tokens are "
+TEST_CASE("Repeat task: r takes every value from r_min to r_max, tokens are "
           "roughly uniform", "[ch07][eq_repeat_task]")
 {
     const attn::induction_task task{4, 16, 2, 8};
-    std::vector<std::size_t> seen_m(9, 0), count(4, 0);
+    std::vector<std::size_t> seen_r(9, 0), count(4, 0);
     std::size_t fresh = 0;
     for (std::uint64_t seed = 1; seed <= 2000; ++seed) {
         const auto e = attn::make_induction_example(task, seed);
-        seen_m[e.m] += 1;
-        for (std::size_t i = 0; i + e.m < 16; ++i) {
+        seen_r[e.r] += 1;
+        for (std::size_t i = 0; i + e.r < 16; ++i) {
             count[e.tokens[i]] += 1;
             fresh += 1;
         }
     }
-    for (std::size_t m = 2; m <= 8; ++m) {
-        CAPTURE(m);
-        REQUIRE(seen_m[m] > 0);
+    for (std::size_t r = 2; r <= 8; ++r) {
+        CAPTURE(r);
+        REQUIRE(seen_r[r] > 0);
     }
     // Each token's share of the random part is 1/4 within 0.02 (the
     // binomial standard deviation is sqrt(0.25 * 0.75 / fresh) < 0.003).
@@ -148,13 +148,13 @@ TEST_CASE("Repeat task: m takes every value of [m_min, m_max], tokens are "
 TEST_CASE("Head scores: a previous-token head, an induction head and "
           "a duplicate-token head, hand-built", "[ch07][eq_head_scores]")
 {
-    // n = 6, m = 3: tokens a b c a b c. Head 0 puts all its weight on
+    // n = 6, r = 3: tokens a b c a b c. Head 0 puts all its weight on
     // i - 1 (and position 0 on itself); head 1 puts all its weight, at the
-    // repeated positions i = 3, 4, on i - m + 1 = 1, 2, and elsewhere on 0.
+    // repeated positions i = 3, 4, on i - r + 1 = 1, 2, and elsewhere on 0.
     attn::induction_example e;
     e.tokens = {0, 1, 2, 0, 1, 2};
     e.target = {1, 2, 0, 1, 2, -1};
-    e.m = 3;
+    e.r = 3;
     attn::tensor3 a = xt::zeros<double>({2, 6, 6});
     a(0, 0, 0) = 1.0;
     for (std::size_t i = 1; i < 6; ++i) {
@@ -176,7 +176,7 @@ TEST_CASE("Head scores: a previous-token head, an induction head and "
     REQUIRE_THAT(attn::induction_scores(a, e), IsCloseTo(vector{0.0, 1.0}));
     // Duplicate-token over i = 3, 4 (keys 0, 1): head 0 gives a(0, 3, 0)
     // = 0 and a(0, 4, 1) = 0; head 1 gives a(1, 3, 0) = 0 (moved to key
-    // 1) and a(1, 4, 1) = 0. A third head that looks at i - m gets 1.
+    // 1) and a(1, 4, 1) = 0. A third head that looks at i - r gets 1.
     REQUIRE_THAT(attn::duplicate_token_scores(a, e),
                  IsCloseTo(vector{0.0, 0.0}));
     attn::tensor3 dup = xt::zeros<double>({1, 6, 6});
@@ -191,7 +191,7 @@ TEST_CASE("Head scores: a previous-token head, an induction head and "
 }
 
 // ------------------------------------------------------ forward pass
-TEST_CASE("Decoder: X^(0) = W_E[t] + W_P, each layer adds its attention to "
+TEST_CASE("Decoder: X^(0) = W_E(t) + W_P, each layer adds its attention to "
           "the stream, loss by literal loops",
           "[ch07][eq_decoder_embedding][eq_decoder_residual]"
           "[eq_decoder_loss]")
@@ -245,8 +245,8 @@ TEST_CASE("Decoder: X^(0) = W_E[t] + W_P, each layer adds its attention to "
     }
 }
 
-TEST_CASE("Decoder: causal, a later token changes nothing before it; "
-          "W_U = 0 predicts uniformly, loss ln |V|",
+TEST_CASE("Decoder: causal, a later token changes nothing before it, W_U "
+          "= 0 predicts uniformly with loss ln 5",
           "[ch07][eq_decoder_residual][eq_decoder_loss]")
 {
     auto m = random_model(7);
@@ -268,7 +268,7 @@ TEST_CASE("Decoder: causal, a later token changes nothing before it; "
 
 // ----------------------------------------------------- backward pass
 TEST_CASE("Decoder backward: every gradient (W_E, W_P, each layer, W_U) "
-          "matches central differences, L = 2",
+          "matches central differences, D = 2",
           "[ch07][eq_decoder_backward]")
 {
     for (std::uint64_t seed : {1u, 2u, 3u}) {
@@ -438,9 +438,9 @@ TEST_CASE("Errors: bad sizes, sequences and forward passes are refused",
 }
 
 // ------------------------------------------------------------ credit
-TEST_CASE("Head writes: the H writes and b_o sum to the layer's output; "
-          "their direct logit attributions plus the embedding's and the "
-          "biases' make the correct logit", "[ch07][eq_head_write]")
+TEST_CASE("Head writes: the H writes and b_o sum to the layer's output, "
+          "and their direct logit attributions plus the embedding's and "
+          "the biases' make the correct logit", "[ch07][eq_head_write]")
 {
     for (std::uint64_t seed : {3u, 4u}) {
         CAPTURE(seed);
@@ -531,9 +531,9 @@ TEST_CASE("Attention rollout: one layer is (mean of heads + I) / 2, two "
                         Catch::Contains("at least one layer"));
 }
 
-TEST_CASE("Path ablation: removing a head from one side of layer 1 changes "
-          "that side only; both sides by hand; a head that writes nothing "
-          "changes nothing", "[ch07][eq_path_ablation]")
+TEST_CASE("Path ablation: removing a head from one side of layer 1 "
+          "changes that side only, both sides by hand, a head that writes "
+          "nothing changes nothing", "[ch07][eq_path_ablation]")
 {
     const auto m = random_model(9);
     const auto q = random_sequence(10);
@@ -574,7 +574,7 @@ TEST_CASE("Path ablation: removing a head from one side of layer 1 changes "
                         Catch::Contains("from < to"));
 }
 
-TEST_CASE("Occlusion: a key hidden in every layer; the predictions of the "
+TEST_CASE("Occlusion: a key hidden in every layer, the predictions of the "
           "other positions then do not depend on its token",
           "[ch07][eq_occlusion]")
 {

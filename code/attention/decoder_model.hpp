@@ -1,5 +1,5 @@
 // The decoder-only model of chapter 7: token embedding plus learned
-// positions, L layers of causal multi-head self-attention each added to
+// positions, D layers of causal multi-head self-attention each added to
 // the residual stream, and an unembedding that reads the next token's
 // logits off the last stream. Attention only: no LayerNorm, no MLP.
 // Its backward pass calls chapter 5's layer backward once per layer, from
@@ -13,7 +13,7 @@
 //   X^(0)      W_E[t_i] + W_P[i], the residual stream's start    // (n, d)
 //   X^(l+1)    X^(l) + MHA_l(X^(l)) under the causal mask         // (n, d)
 //   W_U        unembedding                                        // (d, |V|)
-//   logits     X^(L) W_U                                          // (n, |V|)
+//   logits     X^(D) W_U                                          // (n, |V|)
 //   p          softmax_rows(logits)                               // (n, |V|)
 //   L          mean cross-entropy over the positions with a target
 //   xi_l       head gates of layer l (ablation; empty = all on)   // (H,)
@@ -40,7 +40,7 @@
 
 /// \file
 /// \brief The decoder-only, attention-only model of chapter 7: forward and
-///        backward passes.
+///        backward passes (\ref ch07_layers).
 
 namespace attn {
 
@@ -50,7 +50,7 @@ struct decoder_sizes {
     std::size_t n_max = 16;    ///< longest sequence (rows of W_P)
     std::size_t d_model = 32;  ///< d, divisible by H
     std::size_t heads = 2;     ///< H, heads per layer
-    std::size_t layers = 2;    ///< L
+    std::size_t layers = 2;    ///< D, the depth (layers)
 };
 
 /// \brief The trainable weights of a decoder model.
@@ -92,7 +92,7 @@ inline void expect_decoder_model(const decoder_sizes& s,
     expect_shape(where, "W_P", m.w_p, {s.n_max, d}, "(n_max, d_model)");
     expect_shape(where, "W_U", m.w_u, {d, s.vocab}, "(d_model, |V|)");
     if (m.layers.size() != s.layers) {
-        throw std::invalid_argument(where + ": expected L = "
+        throw std::invalid_argument(where + ": expected D = "
                                     + std::to_string(s.layers)
                                     + " layers, got "
                                     + std::to_string(m.layers.size()));
@@ -141,7 +141,7 @@ inline decoder_model init_decoder_model(const decoder_sizes& s,
 /// \brief What the forward pass computes on one sequence, kept for the
 ///        backward pass.
 struct decoder_forward {
-    std::vector<matrix> x;                  ///< X^(0) .. X^(L), `(n, d)` each
+    std::vector<matrix> x;                  ///< X^(0) .. X^(D), `(n, d)` each
     std::vector<multi_head_result> layer;   ///< each layer's result
     matrix logits;                          ///< `(n, |V|)`
     matrix p;                               ///< `(n, |V|)`

@@ -27,7 +27,7 @@
 
 /// \file
 /// \brief Training the decoder model on the repeat task with Adam, and its
-///        losses and head scores.
+///        losses and head scores (\ref ch07_layers).
 
 namespace attn {
 
@@ -93,7 +93,7 @@ struct decoder_training_options {
 /// \brief Losses of a model on fresh and on repeated positions.
 struct repeat_losses {
     double fresh = 0.0;     ///< mean loss where the next token is random
-                            ///< (the boundary n - m - 1 excluded)
+                            ///< (the boundary n - r - 1 excluded)
     double repeated = 0.0;  ///< mean loss where it is a copy
 };
 
@@ -143,7 +143,7 @@ inline void scale_gradients(decoder_gradients& g, double factor)
 }
 
 // Sums of the loss over fresh and over repeated positions, and counts
-// (the boundary position n - m - 1 counts in neither).
+// (the boundary position n - r - 1 counts in neither).
 struct repeat_tally {
     double fresh = 0.0, repeated = 0.0;
     std::size_t n_fresh = 0, n_repeated = 0;

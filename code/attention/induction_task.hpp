@@ -1,30 +1,30 @@
-// The repeat task of chapter 7: a sequence of random tokens whose last m
-// tokens repeat the m before them. Once the repeat has begun, the next
+// The repeat task of chapter 7: a sequence of random tokens whose last r
+// tokens repeat the r before them. Once the repeat has begun, the next
 // token can be predicted only by finding where the current token occurred
 // before and copying the token that followed it there: what an induction
 // head does. Before that, the tokens are uniform and independent, and no
 // model can do better than ln |V| nats per token.
 //
-// A sequence of n tokens, with m drawn from [m_min, m_max] for each one:
-//     t_0 .. t_{n-2m-1}   random prefix (empty when m = n/2)
-//     t_{n-2m} .. t_{n-m-1}   the segment, random
-//     t_{n-m} .. t_{n-1}  its repeat: t_i = t_{i-m}
-// Varying m varies the distance to the earlier copy, so that no fixed
-// positional offset solves the task (with m = n/2 always, one would).
+// A sequence of n tokens, with r drawn from [r_min, r_max] for each one:
+//     t_0 .. t_{n-2r-1}   random prefix (empty when r = n/2)
+//     t_{n-2r} .. t_{n-r-1}   the segment, random
+//     t_{n-r} .. t_{n-1}  its repeat: t_i = t_{i-r}
+// Varying r varies the distance to the earlier copy, so that no fixed
+// positional offset solves the task (with r = n/2 always, one would).
 //
 // Glossary:
 //   |V|        vocabulary size, tokens 0 .. |V| - 1
 //   n          tokens per sequence
-//   m          length of the repeated segment,
-//              2 <= m_min <= m <= m_max <= n/2
+//   r          length of the repeated segment,
+//              2 <= r_min <= r <= r_max <= n/2
 //   t          the tokens                                        // (n,)
 //   target     target_i = t_{i+1}, -1 at i = n - 1               // (n,)
-//   repeated   positions n-m <= i <= n-2: the current token is a copy
+//   repeated   positions n-r <= i <= n-2: the current token is a copy
 //              and so is the next one (their loss can approach 0)
-//   fresh      positions 0 <= i <= n-m-2: the next token is random and
+//   fresh      positions 0 <= i <= n-r-2: the next token is random and
 //              independent of everything before it (loss >= ln |V|)
-//   boundary   position n-m-1, whose next token starts the repeat: a
-//              copy of t_{n-2m}, but nothing in the past says so
+//   boundary   position n-r-1, whose next token starts the repeat: a
+//              copy of t_{n-2r}, but nothing in the past says so
 //   a          one layer's attention weights                     // (H, n, n)
 #pragma once
 
@@ -41,7 +41,7 @@
 
 /// \file
 /// \brief The repeat task of chapter 7 and the previous-token, induction
-///        and duplicate-token scores of a head.
+///        and duplicate-token scores of a head (\ref ch07_layers).
 
 namespace attn {
 
@@ -49,48 +49,48 @@ namespace attn {
 struct induction_task {
     std::size_t vocab = 16;   ///< |V|, tokens 0 .. |V| - 1
     std::size_t length = 16;  ///< n, tokens per sequence
-    std::size_t m_min = 4;    ///< shortest repeated segment
-    std::size_t m_max = 8;    ///< longest repeated segment, at most n / 2
+    std::size_t r_min = 4;    ///< shortest repeated segment
+    std::size_t r_max = 8;    ///< longest repeated segment, at most n / 2
 };
 
 /// \brief One sequence of the repeat task.
 struct induction_example {
     std::vector<std::size_t> tokens;  ///< t `(n,)`
     std::vector<int> target;          ///< t_{i+1}, -1 at the end `(n,)`
-    std::size_t m = 0;                ///< length of the repeated segment
+    std::size_t r = 0;                ///< length of the repeated segment
 
     /// \brief Whether position i is a repeated-half position,
-    ///        n - m <= i <= n - 2.
+    ///        n - r <= i <= n - 2.
     /// \param i a position
     /// \return true if the token at i and its target are copies
     bool repeated(std::size_t i) const
     {
         const std::size_t n = tokens.size();
-        return i + m >= n && i + 2 <= n;
+        return i + r >= n && i + 2 <= n;
     }
 
-    /// \brief Whether position i is a fresh position, i <= n - m - 2.
+    /// \brief Whether position i is a fresh position, i <= n - r - 2.
     /// \param i a position
     /// \return true if the next token is random and independent of the
     ///         tokens up to i
-    bool fresh(std::size_t i) const { return i + m + 2 <= tokens.size(); }
+    bool fresh(std::size_t i) const { return i + r + 2 <= tokens.size(); }
 };
 
 namespace detail {
 
-// The sizes must make sense: |V| >= 2, 2 <= m_min <= m_max <= n / 2 (a
+// The sizes must make sense: |V| >= 2, 2 <= r_min <= r_max <= n / 2 (a
 // segment of one token has no repeated position).
 inline void expect_induction_task(const std::string& where,
                                   const induction_task& task)
 {
-    if (task.vocab < 2 || task.m_min < 2 || task.m_min > task.m_max
-        || 2 * task.m_max > task.length) {
+    if (task.vocab < 2 || task.r_min < 2 || task.r_min > task.r_max
+        || 2 * task.r_max > task.length) {
         throw std::invalid_argument(
-            where + ": expected |V| >= 2 and 2 <= m_min <= m_max <= n/2, got "
+            where + ": expected |V| >= 2 and 2 <= r_min <= r_max <= n/2, got "
             "|V| = " + std::to_string(task.vocab) + ", n = "
-            + std::to_string(task.length) + ", m_min = "
-            + std::to_string(task.m_min) + ", m_max = "
-            + std::to_string(task.m_max));
+            + std::to_string(task.length) + ", r_min = "
+            + std::to_string(task.r_min) + ", r_max = "
+            + std::to_string(task.r_max));
     }
 }
 
@@ -98,10 +98,10 @@ inline void expect_induction_task(const std::string& where,
 
 // [ch07-repeat-task]
 /// \brief One sequence of the repeat task for a seed: random tokens whose
-///        last m repeat the m before them.
+///        last r repeat the r before them.
 /// \param task the sizes
 /// \param seed the sequence's seed; the same seed gives the same sequence
-/// \return the tokens, the next-token targets and m
+/// \return the tokens, the next-token targets and r
 /// \throws std::invalid_argument if the sizes do not fit together
 inline induction_example make_induction_example(const induction_task& task,
                                                 std::uint64_t seed)
@@ -110,11 +110,11 @@ inline induction_example make_induction_example(const induction_task& task,
     rng g(seed);
     const std::size_t n = task.length;
     induction_example e;
-    e.m = task.m_min + g.below(task.m_max - task.m_min + 1);
+    e.r = task.r_min + g.below(task.r_max - task.r_min + 1);
     for (std::size_t i = 0; i < n; ++i) {
-        // Random up to the repeat, then a copy of the token m back.
-        e.tokens.push_back(i + e.m < n ? g.below(task.vocab)
-                                       : e.tokens[i - e.m]);
+        // Random up to the repeat, then a copy of the token r back.
+        e.tokens.push_back(i + e.r < n ? g.below(task.vocab)
+                                       : e.tokens[i - e.r]);
     }
     for (std::size_t i = 0; i < n; ++i) {
         e.target.push_back(i + 1 < n ? int(e.tokens[i + 1]) : -1);
@@ -130,12 +130,12 @@ inline void expect_attention_of(const std::string& where,
                                 const induction_example& e)
 {
     const std::size_t n = e.tokens.size();
-    if (a.shape()[1] != n || a.shape()[2] != n || n < 2 || e.m < 2
-        || 2 * e.m > n) {
+    if (a.shape()[1] != n || a.shape()[2] != n || n < 2 || e.r < 2
+        || 2 * e.r > n) {
         throw std::invalid_argument(
             where + ": expected weights (H, n, n) for a sequence of n >= 2 "
-            "tokens with 2 <= m <= n/2, got " + shape_string(a.shape())
-            + ", n = " + std::to_string(n) + ", m = " + std::to_string(e.m));
+            "tokens with 2 <= r <= n/2, got " + shape_string(a.shape())
+            + ", n = " + std::to_string(n) + ", r = " + std::to_string(e.r));
     }
 }
 
@@ -162,7 +162,7 @@ inline vector previous_token_scores(const tensor3& a,
 }
 
 /// \brief Induction score of each head: the mean weight that a query at a
-///        repeated position i gives to the key at i - m + 1, the token
+///        repeated position i gives to the key at i - r + 1, the token
 ///        that followed the earlier occurrence of t_i.
 /// \param a one layer's weights on sequence `e` `(H, n, n)`
 /// \param e the sequence
@@ -173,8 +173,8 @@ inline vector induction_scores(const tensor3& a, const induction_example& e)
     const std::size_t heads = a.shape()[0], n = e.tokens.size();
     vector score = xt::zeros<double>({heads});                 // (H,)
     for (std::size_t h = 0; h < heads; ++h) {
-        for (std::size_t i = n - e.m; i + 2 <= n; ++i) {
-            score(h) += a(h, i, i - e.m + 1) / double(e.m - 1);
+        for (std::size_t i = n - e.r; i + 2 <= n; ++i) {
+            score(h) += a(h, i, i - e.r + 1) / double(e.r - 1);
         }
     }
     return score;
@@ -182,7 +182,7 @@ inline vector induction_scores(const tensor3& a, const induction_example& e)
 // [ch07-head-scores]
 
 /// \brief Duplicate-token score of each head: the mean weight that a query
-///        at a repeated position i gives to the key at i - m, the earlier
+///        at a repeated position i gives to the key at i - r, the earlier
 ///        occurrence of its own token.
 /// \param a one layer's weights on sequence `e` `(H, n, n)`
 /// \param e the sequence
@@ -194,8 +194,8 @@ inline vector duplicate_token_scores(const tensor3& a,
     const std::size_t heads = a.shape()[0], n = e.tokens.size();
     vector score = xt::zeros<double>({heads});                 // (H,)
     for (std::size_t h = 0; h < heads; ++h) {
-        for (std::size_t i = n - e.m; i + 2 <= n; ++i) {
-            score(h) += a(h, i, i - e.m) / double(e.m - 1);
+        for (std::size_t i = n - e.r; i + 2 <= n; ++i) {
+            score(h) += a(h, i, i - e.r) / double(e.r - 1);
         }
     }
     return score;

@@ -12,7 +12,7 @@
 //     the residual stream: which side of the later layer needs it tells
 //     Q-composition from K- (and V-) composition.
 //
-// Glossary (tokens are rows, H heads per layer, L layers):
+// Glossary (tokens are rows, H heads per layer, D layers):
 //   a_l       layer l's weights                                // (H, n, n)
 //   A-bar_l   their mean over heads                            // (n, n)
 //   A-hat_l   (A-bar_l + I) / 2, rows still sum to 1           // (n, n)
@@ -38,7 +38,7 @@
 /// \file
 /// \brief Crediting heads and tokens of chapter 7's decoder model:
 ///        attention rollout, occlusion, direct logit attribution and path
-///        ablation.
+///        ablation (\ref ch07_layers).
 
 namespace attn {
 
@@ -63,7 +63,7 @@ inline void expect_layer_weights(const std::string& where,
 }  // namespace detail
 
 // [ch07-rollout]
-/// \brief Attention rollout, Eq. \ref eq_rollout "(7.8)": per layer the
+/// \brief Attention rollout, Eq. \ref eq_rollout "(7.9)": per layer the
 ///        mean of the heads' weights mixed half and half with the
 ///        identity, multiplied from the first layer to the last.
 /// \param a every layer's weights, first layer first `(H, n, n)` each
@@ -186,7 +186,7 @@ inline decoder_forward decoder_forward_path_ablated(
 {
     if (!(from < to && to < m.layers.size() && head < s.heads)) {
         throw std::invalid_argument(
-            "decoder_forward_path_ablated: expected from < to < L = "
+            "decoder_forward_path_ablated: expected from < to < D = "
             + std::to_string(m.layers.size()) + " and head < H = "
             + std::to_string(s.heads) + ", got from = "
             + std::to_string(from) + ", to = " + std::to_string(to)

@@ -36,7 +36,7 @@ inline embedding_gradients embedding_backward(
             xt::zeros<double>({n_max, d})};  // replace this line
 }
 
-// Exercise 7.7. Attention rollout, Eq. (7.8): `layers[l]` holds layer l's
+// Exercise 7.7. Attention rollout, Eq. (7.9): `layers[l]` holds layer l's
 // weights (H, n, n), first layer first. For each layer take the mean over
 // its H heads, A-bar (n, n), mix it with the identity,
 // A-hat = A-bar / 2 + I / 2, and return the product
@@ -53,15 +53,15 @@ inline xt::xtensor<double, 2> rollout(
 }
 
 // Exercise 7.8. The induction score of one head, Eq. (7.6): `a` is its
-// weights (n, n) on a sequence of the repeat task whose last m tokens
-// repeat the m before them. Return the mean, over the repeated positions
-// i = n - m .. n - 2, of a(i, i - m + 1): the weight on the token that
+// weights (n, n) on a sequence of the repeat task whose last r tokens
+// repeat the r before them. Return the mean, over the repeated positions
+// i = n - r .. n - 2, of a(i, i - r + 1): the weight on the token that
 // followed the earlier occurrence of t_i. Throw std::invalid_argument
-// unless 2 <= m <= n / 2 and a is square.
-inline double induction_score(const xt::xtensor<double, 2>& a, std::size_t m)
+// unless 2 <= r <= n / 2 and a is square.
+inline double induction_score(const xt::xtensor<double, 2>& a, std::size_t r)
 {
     (void)a;
-    (void)m;
+    (void)r;
     return -1.0;  // replace this line
 }
 

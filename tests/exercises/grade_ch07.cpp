@@ -168,8 +168,8 @@ TEST_CASE("Exercise 7.8: induction_score", "[grade][ex_7_8]")
 {
     SECTION("hand-worked")
     {
-        // n = 6, m = 3: repeated positions i = 3, 4; their keys
-        // i - m + 1 = 1, 2. Weights 0.5 and 0.25 there: score 0.375.
+        // n = 6, r = 3: repeated positions i = 3, 4; their keys
+        // i - r + 1 = 1, 2. Weights 0.5 and 0.25 there: score 0.375.
         attn::matrix a = xt::zeros<double>({6, 6});
         a(3, 1) = 0.5;
         a(3, 0) = 0.5;
@@ -192,12 +192,12 @@ TEST_CASE("Exercise 7.8: induction_score", "[grade][ex_7_8]")
             for (std::size_t h = 0; h < 2; ++h) {
                 const attn::matrix a_h =
                     xt::view(f.layer[0].a, h, xt::all(), xt::all());
-                REQUIRE(exercise::induction_score(a_h, e.m)
+                REQUIRE(exercise::induction_score(a_h, e.r)
                         == Approx(want(h)).epsilon(1e-12));
             }
         }
     }
-    SECTION("refuses m < 2, m > n / 2 and weights that are not square")
+    SECTION("refuses r < 2, r > n / 2 and weights that are not square")
     {
         const attn::matrix a = xt::zeros<double>({6, 6});
         REQUIRE_THROWS_AS(exercise::induction_score(a, 1),

@@ -80,18 +80,18 @@ inline xt::xtensor<double, 2> rollout(
     return r;
 }
 
-inline double induction_score(const xt::xtensor<double, 2>& a, std::size_t m)
+inline double induction_score(const xt::xtensor<double, 2>& a, std::size_t r)
 {
     const std::size_t n = a.shape()[0];
-    if (a.shape()[1] != n || m < 2 || 2 * m > n) {
+    if (a.shape()[1] != n || r < 2 || 2 * r > n) {
         throw std::invalid_argument("induction_score: expected square "
-                                    "weights and 2 <= m <= n / 2");
+                                    "weights and 2 <= r <= n / 2");
     }
     double sum = 0.0;
-    for (std::size_t i = n - m; i + 2 <= n; ++i) {
-        sum += a(i, i - m + 1);
+    for (std::size_t i = n - r; i + 2 <= n; ++i) {
+        sum += a(i, i - r + 1);
     }
-    return sum / double(m - 1);
+    return sum / double(r - 1);
 }
 
 }  // namespace exercise
