@@ -16,8 +16,8 @@
 //   a_l       layer l's weights                                // (H, n, n)
 //   A-bar_l   their mean over heads                            // (n, n)
 //   A-hat_l   (A-bar_l + I) / 2, rows still sum to 1           // (n, n)
-//   R         rollout A-hat_{L-1} ... A-hat_0                  // (n, n)
-//   c_{l,h}   head h of layer l's write into the stream:
+//   A-tilde   rollout A-hat_{D-1} ... A-hat_0 (Abnar and Zuidema's A~) // (n, n)
+//   O^{l,h}   head h of layer l's write into the stream:
 //             its block of Y_cat times its rows of W_o         // (n, d)
 #pragma once
 
@@ -67,7 +67,7 @@ inline void expect_layer_weights(const std::string& where,
 ///        mean of the heads' weights mixed half and half with the
 ///        identity, multiplied from the first layer to the last.
 /// \param a every layer's weights, first layer first `(H, n, n)` each
-/// \return R, row i: how much of position i's last stream is credited to
+/// \return A-tilde, row i: how much of position i's last stream is credited to
 ///         each input token `(n, n)`
 /// \throws std::invalid_argument for no layers or unequal shapes
 inline matrix attention_rollout(const std::vector<tensor3>& a)
@@ -96,7 +96,7 @@ inline matrix attention_rollout(const std::vector<tensor3>& a)
 /// \param w_o   the layer's output projection `(d, d)`
 /// \param heads H
 /// \param h     the head, 0 <= h < H
-/// \return c `(n, d)`; the H of them and b_o sum to the layer's output
+/// \return O^{l,h} `(n, d)`; the H of them and b_o sum to the layer's output
 inline matrix head_write(const multi_head_result& layer, const matrix& w_o,
                          std::size_t heads, std::size_t h)
 {
@@ -123,7 +123,7 @@ inline matrix head_write(const multi_head_result& layer, const matrix& w_o,
 /// \param m      the model
 /// \param f      a forward pass of `m`
 /// \param target the targets of that pass, -1 for none `(n,)`
-/// \return per layer a matrix `(H, n)`: c_{l,h}[i] . W_U[:, target_i]
+/// \return per layer a matrix `(H, n)`: O^{l,h}[i] . W_U[:, target_i]
 ///         (0 where there is no target)
 inline std::vector<matrix> direct_logit_attribution(
     const decoder_sizes& s, const decoder_model& m, const decoder_forward& f,
@@ -143,12 +143,12 @@ inline std::vector<matrix> direct_logit_attribution(
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
         matrix r = xt::zeros<double>({s.heads, n});               // (H, n)
         for (std::size_t h = 0; h < s.heads; ++h) {
-            const matrix c = head_write(f.layer[l], m.layers[l].w_o,
+            const matrix o = head_write(f.layer[l], m.layers[l].w_o,
                                         s.heads, h);               // (n, d)
             for (std::size_t i = 0; i < n; ++i) {
                 if (target[i] >= 0) {
                     r(h, i) = xt::linalg::vdot(
-                        xt::row(c, i),
+                        xt::row(o, i),
                         xt::col(m.w_u, std::size_t(target[i])));
                 }
             }
@@ -195,14 +195,14 @@ inline decoder_forward decoder_forward_path_ablated(
     // The plain pass up to layer `to`, then layer `to` and those after it
     // again, with the head's write subtracted from one side's input.
     decoder_forward f = decoder_model_forward(s, m, tokens, target);
-    const matrix c = head_write(f.layer[from], m.layers[from].w_o, s.heads,
+    const matrix o = head_write(f.layer[from], m.layers[from].w_o, s.heads,
                                 head);                             // (n, d)
     const std::size_t n = tokens.size();
     const auto mask = causal_mask(n, n);
     for (std::size_t l = to; l < m.layers.size(); ++l) {
-        // Layer `to` reads the stream without c on the chosen side; the
+        // Layer `to` reads the stream without o on the chosen side; the
         // layers after it read their (changed) stream whole.
-        const matrix without = l == to ? matrix(f.x[l] - c) : f.x[l];
+        const matrix without = l == to ? matrix(f.x[l] - o) : f.x[l];
         const matrix& x_q = side == path_side::keys_values ? f.x[l] : without;
         const matrix& x_kv = side == path_side::queries ? f.x[l] : without;
         f.layer[l] = multi_head_attention(x_q, x_kv, m.layers[l], s.heads,
