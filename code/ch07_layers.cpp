@@ -23,6 +23,7 @@
 #include <iostream>
 #include <mutex>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -504,10 +505,64 @@ std::string head_name(std::size_t l, std::size_t h)
     return "layer " + std::to_string(l) + " head " + std::to_string(h);
 }
 
+// Text wrapped at 78 columns for the console, without the page's HTML
+// tags.
+std::string wrapped(std::string text)
+{
+    for (const char* tag : {"<i>", "</i>"}) {
+        for (auto at = text.find(tag); at != std::string::npos;
+             at = text.find(tag)) {
+            text.erase(at, std::string(tag).size());
+        }
+    }
+    std::string out, line, word;
+    std::istringstream in(text);
+    while (in >> word) {
+        if (!line.empty() && line.size() + 1 + word.size() > 78) {
+            out += line + '\n';
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+    }
+    return out + line + '\n';
+}
+
+// A table within 80 columns: as it is if it fits, else in parts, each
+// with the first column and as many of the next columns as fit.
 void print_table(const std::string& title, const book::table& t)
 {
-    std::cout << '\n' << title << '\n';
-    t.print(std::cout);
+    std::cout << '\n' << wrapped(title);
+    std::vector<std::size_t> width(t.header.size(), 0);
+    for (std::size_t c = 0; c < width.size(); ++c) {
+        width[c] = book::table::display_width(t.header[c]);
+        for (const auto& r : t.rows) {
+            width[c] = std::max(width[c], book::table::display_width(r[c]));
+        }
+    }
+    std::size_t c = 1;
+    while (c < width.size()) {
+        std::size_t used = 2 + width[0], end = c;
+        while (end < width.size()
+               && (end == c || used + 2 + width[end] <= 80)) {
+            used += 2 + width[end];
+            ++end;
+        }
+        book::table part{{t.header[0]}, {}};
+        for (std::size_t k = c; k < end; ++k) {
+            part.header.push_back(t.header[k]);
+        }
+        for (const auto& r : t.rows) {
+            std::vector<std::string> cells{r[0]};
+            cells.insert(cells.end(), r.begin() + long(c),
+                         r.begin() + long(end));
+            part.add(cells);
+        }
+        if (c > 1) {
+            std::cout << '\n';
+        }
+        part.print(std::cout);
+        c = end;
+    }
 }
 
 struct study {
@@ -523,7 +578,7 @@ book::table summary_table(const study& st)
                    "seeds below ln|V|/2", "phase change at step"},
                   {}};
     t.page_header = {"model", "fresh loss (nats)", "repeated loss (nats)",
-                     "seeds with repeated loss &lt; ln|<i>V</i>|/2",
+                     "seeds with repeated loss &lt; ln&#124;<i>V</i>&#124;/2",
                      "phase change at step"};
     for (std::size_t L : {1, 2}) {
         std::vector<double> fresh, rep, phase;
@@ -578,13 +633,13 @@ book::table heads_table(const two_layer_analysis& a)
                    "on pos 0", "ablated: repeated", "ablated: fresh",
                    "direct logit"},
                   {}};
-    t.page_header = {"head", "previous-token score", "duplicate-token score",
-                     "induction score",
-                     "weight " + std::to_string(task.r_min) + " to "
-                         + std::to_string(task.r_max) + " back",
-                     "weight on position 0",
-                     "repeated loss, head off", "fresh loss, head off",
-                     "direct logit attribution"};
+    t.page_header = {"head", "previous-token", "duplicate-token",
+                     "induction",
+                     "look-back " + std::to_string(task.r_min) + "&ndash;"
+                         + std::to_string(task.r_max),
+                     "on position 0",
+                     "head off: repeated loss", "head off: fresh loss",
+                     "direct logit attrib."};
     for (std::size_t l = 0; l < 2; ++l) {
         for (std::size_t h = 0; h < heads; ++h) {
             t.add({head_name(l, h), fmt(a.scores.previous[l](h), "%.2f"),
@@ -1077,14 +1132,15 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     o.report_every = std::min<std::size_t>(50, o.steps);
     const std::size_t threads = positive(options, "threads");
     std::cout << "Task: " << task.length << " tokens from {0.."
-              << task.vocab - 1 << "}, the last r (r in [" << task.r_min
-              << ", " << task.r_max << "]) repeat the r before them.\n"
+              << task.vocab - 1 << "}; the last r (r in [" << task.r_min
+              << ", " << task.r_max << "]) repeat\n      the r before them. "
+              << "ln|V| = " << fmt(ln_vocab(), "%.3f") << " nats.\n"
               << "Models: attention only, d_model " << d_model << ", "
-              << heads << " heads per layer, 1 and 2 layers; Adam, "
-              << o.steps << " steps of " << o.batch << " sequences, lr "
-              << o.lr << ".\nln|V| = " << fmt(ln_vocab(), "%.3f")
-              << " nats. Training " << 2 * seeds << " models (seeds "
-              << args.seed << ".." << args.seed + seeds - 1 << ")...\n";
+              << heads << " heads per layer, 1 and 2 layers;\n"
+              << "        Adam, " << o.steps << " steps of " << o.batch
+              << " sequences, lr " << o.lr << ".\nTraining " << 2 * seeds
+              << " models (seeds " << args.seed << " to "
+              << args.seed + seeds - 1 << ")...\n";
     const auto runs = train_all(args.seed, seeds, o, threads);
     study st;
     st.one.assign(runs.begin(), runs.begin() + long(seeds));
@@ -1117,8 +1173,12 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     print_table("Crediting tokens at repeated positions (main seed):",
                 credit_t);
     const findings_text found = findings(st, credit);
-    std::cout << '\n' << found.training << found.ablation
-              << found.composition << found.credit << found.sinks;
+    std::cout << '\n';
+    for (const auto* text : {&found.training, &found.ablation,
+                             &found.composition, &found.credit,
+                             &found.sinks}) {
+        std::cout << wrapped(*text) << '\n';
+    }
     std::cout << "A uniform causal head would put "
               << fmt(uniform_on_first(), "%.2f")
               << " of its weight on position 0.\n";

@@ -75,16 +75,16 @@ inline matrix attention_rollout(const std::vector<tensor3>& a)
     detail::expect_layer_weights("attention_rollout", a);
     const std::size_t heads = a[0].shape()[0], n = a[0].shape()[1];
     const matrix identity = xt::eye<double>(n);                   // (n, n)
-    matrix r = identity;
+    matrix rollout = identity;                                // A-tilde
     for (const auto& a_l : a) {
         matrix mean = xt::zeros<double>({n, n});                  // A-bar_l
         for (std::size_t h = 0; h < heads; ++h) {
             mean += xt::view(a_l, h, xt::all(), xt::all()) / double(heads);
         }
         const matrix hat = 0.5 * mean + 0.5 * identity;           // A-hat_l
-        r = xt::linalg::dot(hat, r);                              // (n, n)
+        rollout = xt::linalg::dot(hat, rollout);                  // (n, n)
     }
-    return r;
+    return rollout;
 }
 // [ch07-rollout]
 
