@@ -11,6 +11,9 @@
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "attention/alibi.hpp"
+#include "attention/grouped_query.hpp"
+#include "attention/kv_cache.hpp"
+#include "attention/multi_head.hpp"
 #include "attention/random.hpp"
 #include "attention/rotary.hpp"
 #include "test_helpers.hpp"
@@ -198,4 +201,121 @@ TEST_CASE("ALiBi: the bias is -m (i - j), and a cache's offset keeps it",
     // One new query at position 2 over 3 cached keys: the last row above.
     const matrix last = attn::alibi_bias(1, 3, 0.25, 2);
     REQUIRE_THAT(last, IsCloseTo(matrix{{-0.5, -0.25, 0.0}}, 1e-15));
+}
+
+TEST_CASE("GQA: with G = H groups it is chapter 3's multi-head attention, "
+          "and with G < H the multi-head layer whose key and value heads "
+          "repeat each group", "[eq_gqa]")
+{
+    const std::size_t d_model = 12, heads = 6;
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        for (std::size_t groups : {6u, 3u, 2u, 1u}) {
+            CAPTURE(seed, groups);
+            attn::rng r(seed);
+            const std::size_t d_k = d_model / heads;
+            const matrix x = attn::normal_matrix(5, d_model, r);
+            attn::grouped_query_weights g{
+                attn::normal_matrix(d_model, heads * d_k, r),
+                attn::normal_matrix(d_model, groups * d_k, r),
+                attn::normal_matrix(d_model, groups * d_k, r),
+                attn::normal_matrix(heads * d_k, d_model, r)};
+            const attn::multi_head_weights mh{
+                g.w_q, attn::repeat_groups(g.w_k, heads, groups),
+                attn::repeat_groups(g.w_v, heads, groups), g.w_o,
+                xt::zeros<double>({d_model})};
+            const auto mask = attn::causal_mask(5, 5);
+            const matrix y_gqa =
+                attn::grouped_query_attention(x, x, g, heads, groups, mask);
+            const matrix y_mha =
+                attn::multi_head_attention(x, x, mh, heads, mask).y;
+            REQUIRE_THAT(y_gqa, IsCloseTo(y_mha, 1e-12));
+        }
+    }
+}
+
+TEST_CASE("GQA: the heads of one group read the same keys, so changing "
+          "another group's key projection leaves them alone", "[eq_gqa]")
+{
+    attn::rng r(7);
+    const std::size_t d_model = 8, heads = 4, groups = 2, d_k = 2;
+    const matrix x = attn::normal_matrix(4, d_model, r);
+    attn::grouped_query_weights g{attn::normal_matrix(d_model, heads * d_k, r),
+                                  attn::normal_matrix(d_model, groups * d_k, r),
+                                  attn::normal_matrix(d_model, groups * d_k, r),
+                                  xt::eye<double>(heads * d_k)};
+    const matrix y = attn::grouped_query_attention(x, x, g, heads, groups);
+    // Change group 1's key columns (2, 3): heads 0 and 1 (group 0) keep
+    // their outputs, columns 0..3 of Y_cat (w_o is the identity).
+    attn::grouped_query_weights g2 = g;
+    xt::view(g2.w_k, xt::all(), xt::range(2, 4)) += 1.0;
+    const matrix y2 = attn::grouped_query_attention(x, x, g2, heads, groups);
+    REQUIRE_THAT(matrix(xt::view(y2, xt::all(), xt::range(0, 4))),
+                 IsCloseTo(matrix(xt::view(y, xt::all(), xt::range(0, 4))),
+                           1e-15));
+    REQUIRE_THAT(matrix(xt::view(y2, xt::all(), xt::range(4, 8))),
+                 !IsCloseTo(matrix(xt::view(y, xt::all(), xt::range(4, 8))),
+                            1e-6));
+    REQUIRE_THROWS_WITH(attn::grouped_query_attention(x, x, g, 4, 3),
+                        Catch::Contains("dividing heads"));
+}
+
+TEST_CASE("Sliding window: each query sees its last w positions, by hand",
+          "[eq_sliding_window]")
+{
+    // n = 4, w = 2: position i sees i - 1 and i.
+    const auto m = attn::sliding_window_mask(4, 4, 2);
+    const attn::mask_matrix expected = {{true, false, false, false},
+                                        {true, true, false, false},
+                                        {false, true, true, false},
+                                        {false, false, true, true}};
+    REQUIRE((m == expected));
+    // A window as long as the sequence is the causal mask; w = 1 sees only
+    // itself; one query at position 5 of 6 keys with w = 3 sees 3, 4, 5.
+    REQUIRE((attn::sliding_window_mask(5, 5, 5) == attn::causal_mask(5, 5)));
+    REQUIRE((attn::sliding_window_mask(3, 3, 1)
+             == attn::mask_matrix(xt::eye<bool>(3))));
+    const attn::mask_matrix last = {{false, false, false, true, true, true}};
+    REQUIRE((attn::sliding_window_mask(1, 6, 3) == last));
+    REQUIRE_THROWS_WITH(attn::sliding_window_mask(2, 2, 0),
+                        Catch::Contains("at least 1"));
+}
+
+TEST_CASE("RoPE with a cache: decoding t tokens after a prompt of p, each "
+          "key rotated at its absolute position, equals the full masked "
+          "pass", "[eq_rope_cache]")
+{
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+        CAPTURE(seed);
+        attn::rng r(seed);
+        const std::size_t p = 5, t = 4, n = p + t, d = 8;
+        const matrix q = attn::normal_matrix(n, d, r);
+        const matrix k = attn::normal_matrix(n, d, r);
+        const matrix v = attn::normal_matrix(n, d, r);
+        const matrix full = attn::masked_attend(attn::rope_interleaved(q),
+                                                attn::rope_interleaved(k), v,
+                                                attn::causal_mask(n, n)).y;
+        attn::kv_cache cache;
+        attn::append_to_cache(
+            cache, attn::rope_interleaved(xt::view(k, xt::range(0, p), xt::all())),
+            xt::view(v, xt::range(0, p), xt::all()));
+        for (std::size_t pos = p; pos < n; ++pos) {
+            CAPTURE(pos);
+            const matrix q_t = xt::view(q, xt::range(pos, pos + 1), xt::all());
+            const matrix k_t = xt::view(k, xt::range(pos, pos + 1), xt::all());
+            const matrix v_t = xt::view(v, xt::range(pos, pos + 1), xt::all());
+            attn::append_to_cache(cache, attn::rope_interleaved(k_t, pos), v_t);
+            const matrix y_t =
+                attn::masked_attend(attn::rope_interleaved(q_t, pos),
+                                    cache.keys(), cache.values(),
+                                    attn::causal_mask(1, pos + 1)).y;
+            REQUIRE_THAT(y_t, IsCloseTo(matrix(xt::view(full, xt::range(pos, pos + 1),
+                                                        xt::all())), 1e-12));
+            // The offset bug: the new query rotated as position 0.
+            const matrix wrong =
+                attn::masked_attend(attn::rope_interleaved(q_t, 0),
+                                    cache.keys(), cache.values(),
+                                    attn::causal_mask(1, pos + 1)).y;
+            REQUIRE_THAT(wrong, !IsCloseTo(y_t, 1e-6));
+        }
+    }
 }
