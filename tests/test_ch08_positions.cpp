@@ -13,6 +13,7 @@
 #include "attention/alibi.hpp"
 #include "attention/grouped_query.hpp"
 #include "attention/kv_cache.hpp"
+#include "attention/latent_cache.hpp"
 #include "attention/multi_head.hpp"
 #include "attention/random.hpp"
 #include "attention/rotary.hpp"
@@ -318,4 +319,35 @@ TEST_CASE("RoPE with a cache: decoding t tokens after a prompt of p, each "
             REQUIRE_THAT(wrong, !IsCloseTo(y_t, 1e-6));
         }
     }
+}
+
+TEST_CASE("Latent cache: attention over cached latents with the up-"
+          "projections absorbed equals attention over the keys and values "
+          "they stand for", "[eq_latent_cache]")
+{
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        CAPTURE(seed);
+        attn::rng r(seed);
+        const std::size_t n = 7, d_model = 16, d_c = 6, d_k = 4, d_v = 5;
+        const matrix x = attn::normal_matrix(n, d_model, r);
+        const attn::latent_head_weights w{
+            attn::normal_matrix(d_model, d_k, r),
+            attn::normal_matrix(d_model, d_c, r),
+            attn::normal_matrix(d_c, d_k, r), attn::normal_matrix(d_c, d_v, r)};
+        const matrix c = xt::linalg::dot(x, w.w_dkv);        // the cache
+        const auto mask = attn::causal_mask(n, n);
+        const matrix y = attn::latent_attention(x, c, w, mask);
+        // Explicit keys and values from the latents, then chapter 4.
+        const matrix k = xt::linalg::dot(c, w.w_uk);
+        const matrix v = xt::linalg::dot(c, w.w_uv);
+        const matrix expected = attn::masked_attend(
+            xt::linalg::dot(x, w.w_q), k, v, mask).y;
+        REQUIRE_THAT(y, IsCloseTo(expected, 1e-12));
+    }
+    // Doubles per token and layer: H = 32 heads of 128, G = 8 groups, a
+    // latent of 512 (DeepSeek-V2's d_c): 8192, 2048 and 512.
+    const auto widths = attn::cache_widths_of(32, 8, 128, 512);
+    REQUIRE(widths.multi_head == 8192);
+    REQUIRE(widths.grouped == 2048);
+    REQUIRE(widths.latent == 512);
 }
