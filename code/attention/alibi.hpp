@@ -22,13 +22,15 @@
 #include "attention/core.hpp"
 
 /// \file
-/// \brief ALiBi's head slopes and linear biases (chapter 8, groundwork).
+/// \brief ALiBi's head slopes and linear biases (\ref ch08_modern).
 
 namespace attn {
 
-namespace detail {
-
-// The slopes for a power of two: start = 2^(-8/H), ratio = start.
+// [ch08-alibi-slopes]
+/// \brief The slopes for H a power of two, Eq. (8.4): start 2^(-8/H),
+///        ratio the same, `m_h = 2^(-8(h+1)/H)`.
+/// \param heads H, a power of two
+/// \return the slopes `m_0, ..., m_{H-1}`
 inline std::vector<double> alibi_slopes_power_of_two(std::size_t heads)
 {
     std::vector<double> m(heads);
@@ -38,8 +40,6 @@ inline std::vector<double> alibi_slopes_power_of_two(std::size_t heads)
     }
     return m;
 }
-
-}  // namespace detail
 
 /// \brief ALiBi's slope of every head (Press et al. 2022, and for H not a
 ///        power of two the rule of the authors' code).
@@ -56,7 +56,7 @@ inline std::vector<double> alibi_slopes(std::size_t heads)
     while (2 * p <= heads) {
         p *= 2;
     }
-    std::vector<double> m = detail::alibi_slopes_power_of_two(p);
+    std::vector<double> m = alibi_slopes_power_of_two(p);
     if (p < heads) {
         const std::vector<double> finer = alibi_slopes(2 * p);
         for (std::size_t k = 0; m.size() < heads; k += 2) {
@@ -65,6 +65,7 @@ inline std::vector<double> alibi_slopes(std::size_t heads)
     }
     return m;
 }
+// [ch08-alibi-slopes]
 
 /// \brief ALiBi's bias `-m (i - j)` for queries at positions
 ///        `p0, ..., p0 + n_q - 1` and keys at positions `0, ..., n_k - 1`
@@ -76,16 +77,18 @@ inline std::vector<double> alibi_slopes(std::size_t heads)
 /// \param slope the head's slope m
 /// \param p0    the position of the first query
 /// \return the bias `(n_q, n_k)`
+// [ch08-alibi-bias]
 inline matrix alibi_bias(std::size_t n_q, std::size_t n_k, double slope,
                          std::size_t p0 = 0)
 {
     matrix b = xt::empty<double>({n_q, n_k});
     for (std::size_t i = 0; i < n_q; ++i) {
         for (std::size_t j = 0; j < n_k; ++j) {
-            b(i, j) = -slope * (double(p0 + i) - double(j));
+            b(i, j) = -slope * (double(p0 + i) - double(j));  // Eq. (8.5)
         }
     }
     return b;
 }
+// [ch08-alibi-bias]
 
 }  // namespace attn

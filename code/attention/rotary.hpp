@@ -14,20 +14,24 @@
 // Glossary (tokens are rows):
 //   x        queries or keys of consecutive positions  // (n, d), d even
 //   p0       the position of the first row
-//   theta_f  the angle per position of pair f: 10000^(-2f/d)
+//   theta_f  the angle per position of pair f: b^(-2f/d), base b = 10000
+//   m        a head's queries or keys, heads side by side  // (n, H d)
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
 #include "attention/positional.hpp"
 
 /// \file
 /// \brief Rotary position embeddings in the paper's and the rotate-half
-///        layout (chapter 8, groundwork).
+///        layout (\ref ch08_modern).
 
 namespace attn {
 
@@ -38,15 +42,19 @@ namespace attn {
 ///          x_2f sin p theta_f + x_2f+1 cos p theta_f)`.
 /// \param x  queries or keys, one position per row `(n, d)`, d even
 /// \param p0 the position of the first row (a decoding step's offset)
+/// \param base the base b of the angles `theta_f = b^(-2f/d)`
 /// \return the rotated rows `(n, d)`
 /// \throws std::invalid_argument if d is odd or zero
-inline matrix rope_interleaved(const matrix& x, std::size_t p0 = 0)
+// [ch08-rope]
+inline matrix rope_interleaved(const matrix& x, std::size_t p0 = 0,
+                               double base = 10000.0)
 {
     const std::size_t n = x.shape()[0], d = x.shape()[1];
     detail::expect_even_width("rope_interleaved", d);
     matrix y = x;
     for (std::size_t f = 0; f < d / 2; ++f) {
-        const double theta = pe_frequency(f, d);
+        // Eq. (8.1): pair f turns by p theta_f at position p
+        const double theta = std::pow(base, -2.0 * double(f) / double(d));
         for (std::size_t r = 0; r < n; ++r) {
             const double angle = double(p0 + r) * theta;
             const double c = std::cos(angle), s = std::sin(angle);
@@ -57,21 +65,24 @@ inline matrix rope_interleaved(const matrix& x, std::size_t p0 = 0)
     }
     return y;
 }
+// [ch08-rope]
 
 /// \brief The same rotation in the rotate-half layout of GPT-NeoX and
 ///        Llama: pair f is columns `f` and `f + d/2`.
 /// \param x  queries or keys, one position per row `(n, d)`, d even
 /// \param p0 the position of the first row
+/// \param base the base b of the angles `theta_f = b^(-2f/d)`
 /// \return the rotated rows `(n, d)`
 /// \throws std::invalid_argument if d is odd or zero
-inline matrix rope_half(const matrix& x, std::size_t p0 = 0)
+inline matrix rope_half(const matrix& x, std::size_t p0 = 0,
+                        double base = 10000.0)
 {
     const std::size_t n = x.shape()[0], d = x.shape()[1];
     detail::expect_even_width("rope_half", d);
     const std::size_t h = d / 2;
     matrix y = x;
     for (std::size_t f = 0; f < h; ++f) {
-        const double theta = pe_frequency(f, d);
+        const double theta = std::pow(base, -2.0 * double(f) / double(d));
         for (std::size_t r = 0; r < n; ++r) {
             const double angle = double(p0 + r) * theta;
             const double c = std::cos(angle), s = std::sin(angle);
@@ -133,6 +144,30 @@ inline matrix permute_columns(const matrix& w,
         }
     }
     return y;
+}
+
+/// \brief Rotates, in place, every head's block of `d` columns of `m`
+///        (heads side by side, as chapter 3 lays them out), row r at
+///        position `p0 + r`.
+/// \param m    queries or keys of all heads `(n, H d)`
+/// \param d    the head width, even
+/// \param p0   the position of the first row
+/// \param base the base of the angles
+/// \throws std::invalid_argument if d is odd, zero, or does not divide
+///         the width of `m`
+inline void rope_heads_in_place(matrix& m, std::size_t d, std::size_t p0,
+                                double base = 10000.0)
+{
+    detail::expect_even_width("rope_heads_in_place", d);
+    if (m.shape()[1] % d != 0) {
+        throw std::invalid_argument(
+            "rope_heads_in_place: the head width " + std::to_string(d)
+            + " must divide the width " + std::to_string(m.shape()[1]));
+    }
+    for (std::size_t c = 0; c < m.shape()[1]; c += d) {
+        auto block = xt::view(m, xt::all(), xt::range(c, c + d));
+        block = rope_interleaved(block, p0, base);
+    }
 }
 
 }  // namespace attn
