@@ -53,24 +53,24 @@ void rope_demo(const book::output_sink& out, std::uint64_t seed)
     const std::size_t d = 8;
     const matrix q = attn::normal_matrix(1, d, r);
     const matrix k = attn::normal_matrix(1, d, r);
-    book::table t{{"m (query)", "n (key)", "n - m", "score"}, {}};
-    for (auto [m, n] : {std::pair{0u, 3u}, std::pair{5u, 8u},
-                        std::pair{100u, 103u}, std::pair{5u, 7u},
+    book::table t{{"i (query)", "j (key)", "i - j", "score"}, {}};
+    for (auto [i, j] : {std::pair{3u, 0u}, std::pair{8u, 5u},
+                        std::pair{103u, 100u}, std::pair{7u, 5u},
                         std::pair{5u, 5u}}) {
-        const double s = xt::sum(attn::rope_interleaved(q, m)
-                                 * attn::rope_interleaved(k, n))();
-        t.add({std::to_string(m), std::to_string(n),
-               std::to_string(int(n) - int(m)), book::fmt(s, "%.6f")});
+        const double s = xt::sum(attn::rope_interleaved(q, i)
+                                 * attn::rope_interleaved(k, j))();
+        t.add({std::to_string(i), std::to_string(j),
+               std::to_string(int(i) - int(j)), book::fmt(s, "%.6f")});
     }
-    std::cout << "RoPE (d = " << d << ", seed " << seed
+    std::cout << "RoPE (d_k = " << d << ", seed " << seed
               << "): the score of one query and one key, rotated to\n"
-                 "positions m and n (Eq. 8.2: it depends on n - m only):\n";
+                 "positions i and j (Eq. 8.2: it depends on i - j only):\n";
     t.print(std::cout);
     std::cout << '\n';
-    t.page_header = {"<i>m</i> (query)", "<i>n</i> (key)",
-                     "<i>n</i> &minus; <i>m</i>",
-                     "score (<i>R<sub>m</sub>q</i>)&middot;(<i>R<sub>n</sub>"
-                     "k</i>)"};
+    t.page_header = {"<i>i</i> (query)", "<i>j</i> (key)",
+                     "<i>i</i> &minus; <i>j</i>",
+                     "score <i>q&#771;<sub>i</sub> k&#771;<sub>j</sub></i>"
+                     "<sup>&#8868;</sup>"};
     out.markdown("ch08_rope_relative.md", t);
 }
 

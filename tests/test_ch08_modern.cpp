@@ -55,10 +55,10 @@ attn::grouped_query_weights random_gqa(std::size_t d_model, std::size_t heads,
 
 }  // namespace
 
-TEST_CASE("Eq. 8.1: RoPE turns pair f by the position times theta_f, by "
+TEST_CASE("Eq. 8.1: RoPE turns pair f by the position times omega_f, by "
           "hand", "[ch08][eq_rope]")
 {
-    // d = 4: theta_0 = 10000^0 = 1, theta_1 = 10000^(-2/4) = 1/100.
+    // d = 4: omega_0 = 10000^0 = 1, omega_1 = 10000^(-2/4) = 1/100.
     // x = (1, 0, 0, 1) at position 2: pair 0 (1, 0) turns by 2 rad to
     // (cos 2, sin 2); pair 1 (0, 1) turns by 0.02 rad to (-sin .02, cos .02).
     const matrix x = {{1.0, 0.0, 0.0, 1.0}};
@@ -72,7 +72,7 @@ TEST_CASE("Eq. 8.1: RoPE turns pair f by the position times theta_f, by "
     const matrix expected_h = {{std::cos(2.0), -std::sin(0.02), std::sin(2.0),
                                 std::cos(0.02)}};
     REQUIRE_THAT(yh, IsCloseTo(expected_h, 1e-15));
-    // Base 100: theta_1 = 100^(-1/2) = 1/10, pair 1 turns by 0.2 rad.
+    // Base 100: omega_1 = 100^(-1/2) = 1/10, pair 1 turns by 0.2 rad.
     const matrix y100 = attn::rope_interleaved(x, 2, 100.0);
     REQUIRE(y100(0, 2) == Approx(-std::sin(0.2)).epsilon(1e-15));
     REQUIRE(y100(0, 3) == Approx(std::cos(0.2)).epsilon(1e-15));
@@ -153,15 +153,16 @@ TEST_CASE("Eq. 8.1: decoding t tokens after a prompt of p, each key rotated "
     }
 }
 
-TEST_CASE("Eq. 8.2: the score of a query at m and a key at n depends on "
-          "n - m only", "[ch08][eq_rope_relative]")
+TEST_CASE("Eq. 8.2: the score of a query at i and a key at j depends on "
+          "i - j only", "[ch08][eq_rope_relative]")
 {
     for (std::uint64_t seed = 1; seed <= 5; ++seed) {
         CAPTURE(seed);
         attn::rng r(seed);
         const matrix q = attn::normal_matrix(1, 16, r);
         const matrix k = attn::normal_matrix(1, 16, r);
-        // (R_m q) . (R_n k) = q . (R_{n-m} k): m = 2, n = 5.
+        // (q R_i^T) (k R_j^T)^T = q R_{j-i} k^T = q (k R_{j-i}^T)^T,
+        // with i = 2, j = 5: rotate k alone by 3.
         const double s_2_5 = dot_rows(attn::rope_interleaved(q, 2),
                                       attn::rope_interleaved(k, 5));
         REQUIRE(s_2_5 == Approx(dot_rows(q, attn::rope_interleaved(k, 3)))
@@ -443,7 +444,7 @@ TEST_CASE("Eq. 8.7: cache widths per token and layer, by hand",
             == attn::cache_widths_of(4, 1, 8, 1, 0).multi_query);
 }
 
-TEST_CASE("Eq. 8.8: each query sees its last W positions, by hand",
+TEST_CASE("Eq. 8.8: each query sees its last n_w positions, by hand",
           "[ch08][eq_sliding_window]")
 {
     // n = 4, W = 2: position i sees i - 1 and i.
@@ -476,7 +477,7 @@ TEST_CASE("Eq. 8.8: each query sees its last W positions, by hand",
     }
 }
 
-TEST_CASE("Eq. 8.9: a ring buffer of W slots equals the windowed full pass "
+TEST_CASE("Eq. 8.9: a ring buffer of n_w slots equals the windowed full pass "
           "token by token, after many wraps", "[ch08][eq_ring_buffer]")
 {
     for (std::size_t window : {1u, 3u, 4u}) {

@@ -1,20 +1,20 @@
 // Rotary position embeddings (Su et al., RoFormer, 2021). Instead of adding
 // a position vector to the token, rotate the query and the key of position
-// p pairwise: the pair (x_{2f}, x_{2f+1}) turns by the angle p theta_f,
-// theta_f = 10000^(-2f/d) (chapter 2's omega_f, Eq. 2.9, at width d). The
-// score of a query at position m and a key at position n then depends on
-// the positions only through m - n, because R_m^T R_n = R_{n-m}
+// p pairwise: the pair (x_{2f}, x_{2f+1}) turns by the angle p omega_f,
+// omega_f = 10000^(-2f/d) (chapter 2's frequency, Eq. 2.9, at width d).
+// The score of a query at position i and a key at position j then depends
+// on the positions only through i - j, because R_i R_j^T = R_{i-j}
 // (chapter 2's Eq. 2.10: a shift of the sinusoid is a rotation).
 //
 // Two layouts of the same rotation are in use: the paper's, which pairs
-// neighbouring columns (2f, 2f+1), and GPT-NeoX's and Llama's
-// `rotate_half`, which pairs column f with column f + d/2. They differ by a
+// neighbouring columns (2f, 2f+1), and GPT-NeoX's and Hugging Face's
+// Llama `rotate_half`, which pairs column f with column f + d/2. They differ by a
 // fixed permutation of the columns of W_q and W_k.
 //
 // Glossary (tokens are rows):
 //   x        queries or keys of consecutive positions  // (n, d), d even
 //   p0       the position of the first row
-//   theta_f  the angle per position of pair f: b^(-2f/d), base b = 10000
+//   omega_f  the angle per position of pair f: b^(-2f/d), base b = 10000
 //   m        a head's queries or keys, heads side by side  // (n, H d)
 #pragma once
 
@@ -38,11 +38,11 @@ namespace attn {
 /// \brief Rotates each row of `x` by its position, pairing neighbouring
 ///        columns as Su et al. (2021) do: row r (position p = p0 + r) maps
 ///        `(x_2f, x_2f+1)` to
-///        `(x_2f cos p theta_f - x_2f+1 sin p theta_f,
-///          x_2f sin p theta_f + x_2f+1 cos p theta_f)`.
+///        `(x_2f cos p omega_f - x_2f+1 sin p omega_f,
+///          x_2f sin p omega_f + x_2f+1 cos p omega_f)`.
 /// \param x  queries or keys, one position per row `(n, d)`, d even
 /// \param p0 the position of the first row (a decoding step's offset)
-/// \param base the base b of the angles `theta_f = b^(-2f/d)`
+/// \param base the base b of the angles `omega_f = b^(-2f/d)`
 /// \return the rotated rows `(n, d)`
 /// \throws std::invalid_argument if d is odd or zero
 // [ch08-rope]
@@ -53,10 +53,10 @@ inline matrix rope_interleaved(const matrix& x, std::size_t p0 = 0,
     detail::expect_even_width("rope_interleaved", d);
     matrix y = x;
     for (std::size_t f = 0; f < d / 2; ++f) {
-        // Eq. (8.1): pair f turns by p theta_f at position p
-        const double theta = std::pow(base, -2.0 * double(f) / double(d));
+        // Eq. (8.1): pair f turns by p omega_f at position p = p0 + r
+        const double omega = std::pow(base, -2.0 * double(f) / double(d));
         for (std::size_t r = 0; r < n; ++r) {
-            const double angle = double(p0 + r) * theta;
+            const double angle = double(p0 + r) * omega;
             const double c = std::cos(angle), s = std::sin(angle);
             const double a = x(r, 2 * f), b = x(r, 2 * f + 1);
             y(r, 2 * f) = a * c - b * s;
@@ -71,7 +71,7 @@ inline matrix rope_interleaved(const matrix& x, std::size_t p0 = 0,
 ///        Llama: pair f is columns `f` and `f + d/2`.
 /// \param x  queries or keys, one position per row `(n, d)`, d even
 /// \param p0 the position of the first row
-/// \param base the base b of the angles `theta_f = b^(-2f/d)`
+/// \param base the base b of the angles `omega_f = b^(-2f/d)`
 /// \return the rotated rows `(n, d)`
 /// \throws std::invalid_argument if d is odd or zero
 inline matrix rope_half(const matrix& x, std::size_t p0 = 0,
@@ -82,9 +82,9 @@ inline matrix rope_half(const matrix& x, std::size_t p0 = 0,
     const std::size_t h = d / 2;
     matrix y = x;
     for (std::size_t f = 0; f < h; ++f) {
-        const double theta = std::pow(base, -2.0 * double(f) / double(d));
+        const double omega = std::pow(base, -2.0 * double(f) / double(d));
         for (std::size_t r = 0; r < n; ++r) {
-            const double angle = double(p0 + r) * theta;
+            const double angle = double(p0 + r) * omega;
             const double c = std::cos(angle), s = std::sin(angle);
             const double a = x(r, f), b = x(r, f + h);
             y(r, f) = a * c - b * s;

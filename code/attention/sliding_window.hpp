@@ -89,7 +89,9 @@ struct ring_kv_cache {
         }
     }
 };
+// [ch08-ring-cache]
 
+// [ch08-ring-append]
 /// \brief Appends position t's key and value into slot `t mod W`,
 ///        overwriting the key of position t - W, which no later query sees.
 /// \param c     the cache
@@ -117,7 +119,7 @@ inline matrix ring_attend(const ring_kv_cache& c, const matrix& q_new)
     const matrix v = xt::view(c.v, xt::range(0, filled), xt::all());
     return attend(q_new, k, v).y;
 }
-// [ch08-ring-cache]
+// [ch08-ring-append]
 
 /// \brief The prefix-LM mask, Eq. (8.10): position i may attend to key j
 ///        if j <= i (causal) or if j lies in the prefix (`j < prefix`).
