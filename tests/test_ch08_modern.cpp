@@ -505,6 +505,12 @@ TEST_CASE("Eq. 8.9: a ring buffer of n_w slots equals the windowed full pass "
     }
     REQUIRE_THROWS_WITH(attn::ring_kv_cache(0, 2, 2),
                         Catch::Contains("at least 1"));
+    attn::ring_kv_cache small(2, 3, 3);
+    REQUIRE_THROWS_WITH(attn::ring_append(small, xt::zeros<double>({1, 4}),
+                                          xt::zeros<double>({1, 3})),
+                        Catch::Contains("k_new"));
+    REQUIRE_THROWS_WITH(attn::ring_attend(small, xt::zeros<double>({2, 3})),
+                        Catch::Contains("q_new"));
 }
 
 TEST_CASE("Eq. 8.10: the prefix-LM mask, by hand", "[ch08][eq_prefix_lm]")

@@ -91,15 +91,28 @@ struct ring_kv_cache {
 };
 // [ch08-ring-cache]
 
+namespace detail {
+
+inline void expect_ring_row(const std::string& where, const std::string& name,
+                            const matrix& row, std::size_t width)
+{
+    expect_shape(where, name, row, {1, width}, "(1, width of the cache)");
+}
+
+}  // namespace detail
+
 // [ch08-ring-append]
 /// \brief Appends position t's key and value into slot `t mod W`,
 ///        overwriting the key of position t - W, which no later query sees.
 /// \param c     the cache
 /// \param k_new the key `(1, d_k)`
 /// \param v_new the value `(1, d_v)`
+/// \throws std::invalid_argument if a row does not fit the cache
 inline void ring_append(ring_kv_cache& c, const matrix& k_new,
                         const matrix& v_new)
 {
+    detail::expect_ring_row("ring_append", "k_new", k_new, c.k.shape()[1]);
+    detail::expect_ring_row("ring_append", "v_new", v_new, c.v.shape()[1]);
     const std::size_t slot = c.seen % c.window;  // Eq. (8.9)
     xt::view(c.k, slot, xt::all()) = xt::view(k_new, 0, xt::all());
     xt::view(c.v, slot, xt::all()) = xt::view(v_new, 0, xt::all());
@@ -112,8 +125,10 @@ inline void ring_append(ring_kv_cache& c, const matrix& k_new,
 /// \param c     the cache, after appending the query's own key
 /// \param q_new the query `(1, d_k)`
 /// \return the output `(1, d_v)`
+/// \throws std::invalid_argument if `q_new` does not fit the cache
 inline matrix ring_attend(const ring_kv_cache& c, const matrix& q_new)
 {
+    detail::expect_ring_row("ring_attend", "q_new", q_new, c.k.shape()[1]);
     const std::size_t filled = std::min(c.seen, c.window);
     const matrix k = xt::view(c.k, xt::range(0, filled), xt::all());
     const matrix v = xt::view(c.v, xt::range(0, filled), xt::all());
