@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -45,6 +46,21 @@ double largest_difference(const matrix& a, const matrix& b)
     return xt::amax(xt::abs(a - b))();
 }
 
+// A sentence broken into lines of at most 78 columns, for the console.
+std::string wrapped(const std::string& text)
+{
+    std::string out, line, word;
+    std::istringstream words(text);
+    while (words >> word) {
+        if (!line.empty() && line.size() + 1 + word.size() > 78) {
+            out += line + '\n';
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+    }
+    return out + line;
+}
+
 // RoPE's scores depend on the distance only: the same query and key
 // placed at several pairs of positions (m, n).
 void rope_demo(const book::output_sink& out, std::uint64_t seed)
@@ -69,8 +85,8 @@ void rope_demo(const book::output_sink& out, std::uint64_t seed)
     std::cout << '\n';
     t.page_header = {"<i>i</i> (query)", "<i>j</i> (key)",
                      "<i>i</i> &minus; <i>j</i>",
-                     "score <i>q&#771;<sub>i</sub> k&#771;<sub>j</sub></i>"
-                     "<sup>&#8868;</sup>"};
+                     "score <i>q̃<sub>i</sub> k̃<sub>j</sub></i>"
+                     "<sup>⊤</sup>"};
     out.markdown("ch08_rope_relative.md", t);
 }
 
@@ -165,8 +181,8 @@ void gqa_demo(const book::output_sink& out, std::uint64_t seed)
     attn::rng r(seed);
     const std::size_t n = 6, d_model = 16, heads = 8, d = 2;
     const matrix x = attn::normal_matrix(n, d_model, r);
-    book::table t{{"G", "K's width", "query head h reads K's columns from",
-                   "largest |Y - MHA with K, V repeated|"}, {}};
+    book::table t{{"G", "K's width", "head h reads K from column",
+                   "|Y - MHA, K and V repeated|"}, {}};
     for (std::size_t groups : {8u, 4u, 2u, 1u}) {
         const auto w = random_layer(d_model, heads, groups, d, r);
         const auto res = attn::grouped_query_attention(
@@ -199,7 +215,7 @@ void gqa_demo(const book::output_sink& out, std::uint64_t seed)
 // A published model's attention sizes (see the chapter's citations).
 struct model_sizes {
     std::string name;
-    std::size_t layers;    // L
+    std::size_t layers;    // n_layers
     std::size_t heads;     // H, query heads
     std::size_t kv_heads;  // G, key-value heads
     std::size_t d;         // the head width
@@ -218,13 +234,14 @@ std::vector<model_sizes> published_models()
 void cache_table(const book::output_sink& out)
 {
     const std::vector<model_sizes> models = published_models();
-    book::table t{{"model", "scheme", "the model's", "per token and layer",
-                   "per token", "4096 tokens, 16 bits"}, {}};
+    book::table t{{"model", "scheme", "own", "token, layer", "token",
+                   "4096 tokens"}, {}};
     for (const auto& m : models) {
         const auto w = attn::cache_widths_of(m.heads, m.kv_heads, m.d,
                                              m.d_c, m.d_r);
         // (scheme, numbers per token and layer, is it the model's own)
-        const bool latent = m.d_c > 0, grouped = !latent && m.kv_heads < m.heads;
+        const bool latent = m.d_c > 0;
+        const bool grouped = !latent && m.kv_heads < m.heads;
         std::vector<std::tuple<std::string, std::size_t, bool>> rows = {
             {"MHA (G = " + std::to_string(m.heads) + ")", w.multi_head,
              !latent && !grouped}};
@@ -234,8 +251,8 @@ void cache_table(const book::output_sink& out)
         }
         rows.push_back({"MQA (G = 1)", w.multi_query, false});
         if (latent) {
-            rows.push_back({"latent (d_c + d_R = " + std::to_string(m.d_c)
-                                + " + " + std::to_string(m.d_r) + ")",
+            rows.push_back({"latent (" + std::to_string(m.d_c) + " + "
+                                + std::to_string(m.d_r) + ")",
                             w.latent, true});
         }
         for (const auto& [scheme, width, own] : rows) {
@@ -245,9 +262,14 @@ void cache_table(const book::output_sink& out)
                    book::with_commas(bytes / (1024 * 1024)) + " MiB"});
         }
     }
-    std::cout << "Key-value cache per token (numbers cached, Eq. 8.7):\n";
+    std::cout << "Key-value cache (numbers cached per token and layer, per "
+                 "token, and the\nbytes of 4096 tokens in 16-bit numbers; "
+                 "own: the model's scheme), Eq. 8.7:\n";
     t.print(std::cout);
     std::cout << '\n';
+    t.page_header = {"model", "scheme", "the model's",
+                     "numbers per token and layer", "numbers per token",
+                     "4096 tokens, 16-bit numbers"};
     out.markdown("ch08_cache_sizes.md", t);
 }
 
@@ -264,9 +286,9 @@ void mask_figures(const book::output_sink& out)
         style.binary = {"masked", "may attend"};
         out.heatmap(name, xt::cast<double>(m), style);
     };
-    draw("ch08_mask_window.svg", "Sliding window, W = 3",
+    draw("ch08_mask_window.svg", "Sliding window, n_w = 3",
          attn::sliding_window_mask(8, 8, 3));
-    draw("ch08_mask_prefix.svg", "Prefix-LM, prefix p = 3",
+    draw("ch08_mask_prefix.svg", "Prefix-LM, prefix n_p = 3",
          attn::prefix_lm_mask(8, 3));
     draw("ch08_mask_packed.svg", "Packed: documents 0 0 0 1 1 2 2 2",
          attn::packed_causal_mask({0, 0, 0, 1, 1, 2, 2, 2}));
@@ -290,12 +312,12 @@ void ring_demo(const book::output_sink& out, std::uint64_t seed)
             attn::ring_attend(cache, row_of(q, t)), row_of(full, t)));
     }
     const std::string line =
-        "A ring buffer of W = " + std::to_string(window) + " slots over "
+        "A ring buffer of n_w = " + std::to_string(window) + " slots over "
         + std::to_string(n) + " tokens (it wraps "
         + std::to_string((n - 1) / window) + " times; RoPE, d = "
         + std::to_string(d) + "): largest difference from the windowed "
         "full pass, token by token: " + book::fmt(worst, "%.2g") + ".";
-    std::cout << line << "\n\n";
+    std::cout << wrapped(line) << "\n\n";
     out.text("ch08_ring.md", line + "\n");
 }
 
@@ -324,7 +346,7 @@ void latent_demo(const book::output_sink& out, std::uint64_t seed)
         + std::to_string(2 * heads * d)
         + "; largest difference absorbed - explicit: "
         + book::fmt(diff, "%.2g") + ".";
-    std::cout << line << "\n\n";
+    std::cout << wrapped(line) << "\n\n";
     out.text("ch08_latent.md", line + "\n");
 }
 

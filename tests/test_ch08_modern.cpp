@@ -132,11 +132,13 @@ TEST_CASE("Eq. 8.1: decoding t tokens after a prompt of p, each key rotated "
                                                 attn::causal_mask(n, n)).y;
         attn::kv_cache cache;
         attn::append_to_cache(
-            cache, attn::rope_interleaved(xt::view(k, xt::range(0, p), xt::all())),
+            cache,
+            attn::rope_interleaved(xt::view(k, xt::range(0, p), xt::all())),
             xt::view(v, xt::range(0, p), xt::all()));
         for (std::size_t pos = p; pos < n; ++pos) {
             CAPTURE(pos);
-            attn::append_to_cache(cache, attn::rope_interleaved(row_of(k, pos), pos),
+            attn::append_to_cache(cache,
+                                  attn::rope_interleaved(row_of(k, pos), pos),
                                   row_of(v, pos));
             const matrix y_t =
                 attn::masked_attend(attn::rope_interleaved(row_of(q, pos), pos),
@@ -339,7 +341,8 @@ TEST_CASE("Eq. 8.6: with G = H it is chapter 3's multi-head attention, and "
             const auto mask = attn::causal_mask(5, 5);
             const auto y_gqa =
                 attn::grouped_query_attention(x, x, g, heads, groups, mask);
-            const auto y_mha = attn::multi_head_attention(x, x, mh, heads, mask);
+            const auto y_mha =
+                attn::multi_head_attention(x, x, mh, heads, mask);
             REQUIRE_THAT(y_gqa.y, IsCloseTo(y_mha.y, 1e-12));
             REQUIRE_THAT(y_gqa.a, IsCloseTo(y_mha.a, 1e-12));
             if (groups == heads) {  // no repetition: the very same weights
@@ -593,9 +596,12 @@ TEST_CASE("Eq. 8.12: keys and values from the latents are a low-rank "
     const matrix y = attn::latent_attention_explicit(x, c, w, heads, mask);
     for (std::size_t h = 0; h < heads; ++h) {
         auto cols = xt::range(h * d, (h + 1) * d);
-        const matrix q_h = xt::linalg::dot(x, matrix(xt::view(mh.w_q, xt::all(), cols)));
-        const matrix k_h = xt::linalg::dot(x, matrix(xt::view(mh.w_k, xt::all(), cols)));
-        const matrix v_h = xt::linalg::dot(x, matrix(xt::view(mh.w_v, xt::all(), cols)));
+        const matrix w_q_h = xt::view(mh.w_q, xt::all(), cols);
+        const matrix w_k_h = xt::view(mh.w_k, xt::all(), cols);
+        const matrix w_v_h = xt::view(mh.w_v, xt::all(), cols);
+        const matrix q_h = xt::linalg::dot(x, w_q_h);
+        const matrix k_h = xt::linalg::dot(x, w_k_h);
+        const matrix v_h = xt::linalg::dot(x, w_v_h);
         REQUIRE_THAT(matrix(xt::view(y, xt::all(), cols)),
                      IsCloseTo(attn::masked_attend(q_h, k_h, v_h, mask).y,
                                1e-12));

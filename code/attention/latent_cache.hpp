@@ -108,7 +108,8 @@ inline matrix latent_attention_explicit(const matrix& x_q, const matrix& c,
     matrix y_cat = xt::zeros<double>({x_q.shape()[0], heads * d_v});
     for (std::size_t h = 0; h < heads; ++h) {
         head_view(y_cat, h, d_v) =
-            masked_attend(matrix(head_view(q, h, d)), matrix(head_view(k, h, d)),
+            masked_attend(matrix(head_view(q, h, d)),
+                          matrix(head_view(k, h, d)),
                           matrix(head_view(v, h, d_v)), mask).y;
     }
     return y_cat;

@@ -8,8 +8,8 @@
 //
 // Two layouts of the same rotation are in use: the paper's, which pairs
 // neighbouring columns (2f, 2f+1), and GPT-NeoX's and Hugging Face's
-// Llama `rotate_half`, which pairs column f with column f + d/2. They differ by a
-// fixed permutation of the columns of W_q and W_k.
+// Llama `rotate_half`, which pairs column f with column f + d/2. They
+// differ by a fixed permutation of the columns of W_q and W_k.
 //
 // Glossary (tokens are rows):
 //   x        queries or keys of consecutive positions  // (n, d), d even

@@ -59,7 +59,7 @@ inline mask_matrix sliding_window_mask(std::size_t n_q, std::size_t n_k,
     for (std::size_t r = 0; r < n_q; ++r) {
         const std::size_t i = n_k - n_q + r;  // the query's position
         for (std::size_t j = 0; j < n_k; ++j) {
-            m(r, j) = j <= i && i - j < window;  // 0 <= i - j < W
+            m(r, j) = j <= i && i - j < window;  // Eq. (8.8)
         }
     }
     return m;
