@@ -270,6 +270,7 @@ void cache_table(const book::output_sink& out)
     t.page_header = {"model", "scheme", "the model's",
                      "numbers per token and layer", "numbers per token",
                      "4096 tokens, 16-bit numbers"};
+    t.nowrap = {0, 1};
     out.markdown("ch08_cache_sizes.md", t);
 }
 
