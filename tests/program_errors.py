@@ -148,6 +148,10 @@ GOOD_INPUTS = {
                            for l in (0, 1)
                            for w in ("W_q", "W_k", "W_v", "W_o")]
                         + [("b_o_%d.npy" % l, _f8(4)) for l in (0, 1)]),
+    "ch08_modern": dict([("X.npy", _f8(3, 4))]
+                        + [(w, _f8(4, 4)) for w in ("W_q.npy", "W_k.npy",
+                                                    "W_v.npy", "W_o.npy")]
+                        + [("b_o.npy", _f8(4))]),
 }
 
 # Inputs that hold token ids (int64), not float64: of damaged_npy_cases
@@ -183,6 +187,10 @@ SHAPE_MISMATCHES = {
          "mask.npy: its array must have shape"),
         ("mask.npy", np.ones((3, 5), dtype=np.int64),
          "expected dtype bool")],
+    "ch08_modern": [("W_v.npy", _f8(4, 3), "W_v.npy has shape"),
+                    ("W_o.npy", _f8(3, 4), "W_o.npy has shape"),
+                    ("b_o.npy", _f8(3), "b_o.npy has shape"),
+                    ("W_q.npy", _f8(5, 4), "W_q.npy has shape")],
 }
 
 # Malformed values of each program's own flags: (arguments, expected text).
@@ -208,6 +216,18 @@ BAD_FLAGS = {
     "ch06_scale": [(["--max-n", "big"], "--max-n: expected a whole number"),
                    (["--measure", "tiled:-5"], "WAY:N"),
                    (["--measure", "tiled:99999999999"], "WAY:N")],
+    "ch08_modern": [(["--heads", "0"], "--heads: expected a positive whole "
+                                       "number, got '0'"),
+                    (["--kv-heads", "0"], "--kv-heads: expected a positive "
+                                          "whole number, got '0'"),
+                    (["--window", "0"], "--window: expected a window of at "
+                                        "least 1 position"),
+                    (["--window", "-3"], "--window: expected a whole number"),
+                    (["--rope-base", "0.5"], "--rope-base: expected a finite "
+                                             "number above 1"),
+                    (["--rope-base", "x"], "--rope-base: expected a number"),
+                    (["--position-offset", "-1"], "--position-offset"),
+                    (["--heads", "2"], "--heads applies to --load DIR")],
 }
 
 

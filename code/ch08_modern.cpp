@@ -1,0 +1,513 @@
+// Chapter 8: attention in today's language models. Rotary positions,
+// ALiBi, grouped-query and multi-query attention, sliding windows with a
+// ring-buffer cache, prefix-LM and packed masks, and a latent cache.
+//
+//   ch08_modern                          the chapter's demonstrations
+//   ch08_modern --out D                  also writes the figures and tables
+//   ch08_modern --load D --save E [--heads H] [--kv-heads G] [--rope]
+//       [--rope-base B] [--position-offset P] [--causal] [--window W]
+//       [--alibi]
+//       reads D/X.npy (n, d_model), D/W_q.npy (d_model, H d),
+//       D/W_k.npy and D/W_v.npy (d_model, G d), D/W_o.npy (H d, d_model),
+//       D/b_o.npy (d_model,), and writes E/A.npy (H, n, n) and
+//       E/Y.npy (n, d_model)
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "attention/alibi.hpp"
+#include "attention/grouped_query.hpp"
+#include "attention/kv_cache.hpp"
+#include "attention/latent_cache.hpp"
+#include "attention/random.hpp"
+#include "attention/rotary.hpp"
+#include "attention/sliding_window.hpp"
+#include "book/cli.hpp"
+#include "book/npy.hpp"
+#include "book/output.hpp"
+#include "book/plot.hpp"
+
+namespace {
+
+using attn::matrix;
+
+matrix row_of(const matrix& x, std::size_t r)
+{
+    return xt::view(x, xt::range(r, r + 1), xt::all());
+}
+
+double largest_difference(const matrix& a, const matrix& b)
+{
+    return xt::amax(xt::abs(a - b))();
+}
+
+// A sentence broken into lines of at most 78 columns, for the console.
+std::string wrapped(const std::string& text)
+{
+    std::string out, line, word;
+    std::istringstream words(text);
+    while (words >> word) {
+        if (!line.empty() && line.size() + 1 + word.size() > 78) {
+            out += line + '\n';
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+    }
+    return out + line;
+}
+
+// RoPE's scores depend on the distance only: the same query and key
+// placed at several pairs of positions (m, n).
+void rope_demo(const book::output_sink& out, std::uint64_t seed)
+{
+    attn::rng r(seed);
+    const std::size_t d = 8;
+    const matrix q = attn::normal_matrix(1, d, r);
+    const matrix k = attn::normal_matrix(1, d, r);
+    book::table t{{"i (query)", "j (key)", "i - j", "score"}, {}};
+    for (auto [i, j] : {std::pair{3u, 0u}, std::pair{8u, 5u},
+                        std::pair{103u, 100u}, std::pair{7u, 5u},
+                        std::pair{5u, 5u}}) {
+        const double s = xt::sum(attn::rope_interleaved(q, i)
+                                 * attn::rope_interleaved(k, j))();
+        t.add({std::to_string(i), std::to_string(j),
+               std::to_string(int(i) - int(j)), book::fmt(s, "%.6f")});
+    }
+    std::cout << "RoPE (d_k = " << d << ", seed " << seed
+              << "): the score of one query and one key, rotated to\n"
+                 "positions i and j (Eq. 8.2: it depends on i - j only):\n";
+    t.print(std::cout);
+    std::cout << '\n';
+    t.page_header = {"<i>i</i> (query)", "<i>j</i> (key)",
+                     "<i>i</i> &minus; <i>j</i>",
+                     "score <i>q̃<sub>i</sub> k̃<sub>j</sub></i>"
+                     "<sup>⊤</sup>"};
+    out.markdown("ch08_rope_relative.md", t);
+}
+
+// [ch08-offset-bug]
+// Decode t = 4 tokens after a prompt of p = 5 with a cache: each new
+// token's query and key rotated at its absolute position, or (the bug) at
+// its position within the step, counted from 0. Returns the largest
+// difference from the full masked pass: right, then with the bug.
+std::pair<double, double> offset_bug_errors(std::uint64_t seed)
+{
+    attn::rng r(seed);
+    const std::size_t p = 5, t = 4, n = p + t, d = 8;
+    const matrix q = attn::normal_matrix(n, d, r);
+    const matrix k = attn::normal_matrix(n, d, r);
+    const matrix v = attn::normal_matrix(n, d, r);
+    const matrix full = attn::masked_attend(attn::rope_interleaved(q),
+                                            attn::rope_interleaved(k), v,
+                                            attn::causal_mask(n, n)).y;
+    double worst[2] = {0.0, 0.0};
+    for (bool absolute : {true, false}) {
+        attn::kv_cache cache;
+        attn::append_to_cache(cache, attn::rope_interleaved(
+            xt::view(k, xt::range(0, p), xt::all())),
+            xt::view(v, xt::range(0, p), xt::all()));
+        for (std::size_t pos = p; pos < n; ++pos) {
+            const std::size_t at = absolute ? pos : pos - p;  // the bug
+            attn::append_to_cache(cache, attn::rope_interleaved(
+                row_of(k, pos), at), row_of(v, pos));
+            const matrix y = attn::attend(
+                attn::rope_interleaved(row_of(q, pos), at), cache.keys(),
+                cache.values()).y;
+            double& w = worst[absolute ? 0 : 1];
+            w = std::max(w, largest_difference(y, row_of(full, pos)));
+        }
+    }
+    return {worst[0], worst[1]};
+}
+// [ch08-offset-bug]
+
+void rope_cache_demo(const book::output_sink& out, std::uint64_t seed)
+{
+    const auto [right, bug] = offset_bug_errors(seed);
+    book::table tb{{"new tokens rotated at", "largest |y - full pass|"}, {}};
+    tb.add({"their absolute positions 5, ..., 8", book::fmt(right, "%.2g")});
+    tb.add({"positions 0, ..., 3 (the bug)", book::fmt(bug, "%.2g")});
+    std::cout << "RoPE with a cache: a prompt of 5 tokens, then 4 tokens "
+                 "decoded one by one:\n";
+    tb.print(std::cout);
+    std::cout << '\n';
+    tb.page_header = {"the new tokens' queries and keys rotated at",
+                      "largest difference from the full masked pass"};
+    out.markdown("ch08_rope_cache.md", tb);
+}
+
+void alibi_demo(const book::output_sink& out)
+{
+    book::table t{{"H", "slopes m_0, ..., m_{H-1} (as powers of 2)"}, {}};
+    for (std::size_t heads : {1u, 4u, 8u, 12u}) {
+        const auto m = attn::alibi_slopes(heads);
+        std::string s;
+        for (std::size_t h = 0; h < heads; ++h) {
+            s += (h == 0 ? "" : ", ") + book::fmt(std::log2(m[h]), "%g");
+        }
+        t.add({std::to_string(heads), s});
+    }
+    std::cout << "ALiBi's slopes, log2 m_h (Eq. 8.4):\n";
+    t.print(std::cout);
+    std::cout << '\n';
+    t.page_header = {"<i>H</i>",
+                     "log<sub>2</sub> of the slopes <i>m</i><sub>0</sub>, "
+                     "&hellip;, <i>m</i><sub><i>H</i>&minus;1</sub>"};
+    out.markdown("ch08_alibi_slopes.md", t);
+}
+
+attn::grouped_query_weights random_layer(std::size_t d_model,
+                                         std::size_t heads,
+                                         std::size_t groups, std::size_t d,
+                                         attn::rng& r)
+{
+    const double s = 1.0 / std::sqrt(double(d_model));
+    return {attn::normal_matrix(d_model, heads * d, r, s),
+            attn::normal_matrix(d_model, groups * d, r, s),
+            attn::normal_matrix(d_model, groups * d, r, s),
+            attn::normal_matrix(heads * d, d_model, r, s),
+            xt::view(attn::normal_matrix(1, d_model, r), 0, xt::all())};
+}
+
+// Which block of K each query head read, by its offset in K: the
+// evidence that heads share views.
+void gqa_demo(const book::output_sink& out, std::uint64_t seed)
+{
+    attn::rng r(seed);
+    const std::size_t n = 6, d_model = 16, heads = 8, d = 2;
+    const matrix x = attn::normal_matrix(n, d_model, r);
+    book::table t{{"G", "K's width", "head h reads K from column",
+                   "|Y - MHA, K and V repeated|"}, {}};
+    for (std::size_t groups : {8u, 4u, 2u, 1u}) {
+        const auto w = random_layer(d_model, heads, groups, d, r);
+        const auto res = attn::grouped_query_attention(
+            x, x, w, heads, groups, attn::causal_mask(n, n));
+        const attn::multi_head_weights mh{
+            w.w_q, attn::repeat_groups(w.w_k, heads, groups),
+            attn::repeat_groups(w.w_v, heads, groups), w.w_o, w.b_o};
+        const auto ref = attn::multi_head_attention(x, x, mh, heads,
+                                                    attn::causal_mask(n, n));
+        std::string offsets;
+        for (std::size_t h = 0; h < heads; ++h) {
+            offsets += (h == 0 ? "" : " ") + std::to_string(res.offsets[h].k);
+        }
+        t.add({std::to_string(groups), std::to_string(res.k.shape()[1]),
+               offsets, book::fmt(largest_difference(res.y, ref.y), "%.2g")});
+    }
+    std::cout << "Grouped-query attention, H = " << heads << " heads of d = "
+              << d << ", n = " << n << " (Eq. 8.6):\n";
+    t.print(std::cout);
+    std::cout << '\n';
+    t.page_header = {"<i>G</i>", "width of <i>K</i>",
+                     "column where head <i>h</i> = 0, &hellip;, 7 reads "
+                     "<i>K</i>", "largest difference from multi-head "
+                     "attention with <i>K</i>, <i>V</i> repeated"};
+    t.nowrap = {2};
+    out.markdown("ch08_gqa_views.md", t);
+}
+
+// [ch08-cache-table]
+// A published model's attention sizes (see the chapter's citations).
+struct model_sizes {
+    std::string name;
+    std::size_t layers;    // n_layers
+    std::size_t heads;     // H, query heads
+    std::size_t kv_heads;  // G, key-value heads
+    std::size_t d;         // the head width
+    std::size_t d_c, d_r;  // the latent and its rotary key, 0 if none
+};
+
+std::vector<model_sizes> published_models()
+{
+    return {{"Mistral 7B", 32, 32, 8, 128, 0, 0},
+            {"DeepSeek-V2", 60, 128, 128, 128, 512, 64}};
+}
+// [ch08-cache-table]
+
+// Numbers cached per token by each scheme at a model's sizes, Eq. (8.7),
+// and what they take in 16-bit numbers for 4096 tokens.
+void cache_table(const book::output_sink& out)
+{
+    const std::vector<model_sizes> models = published_models();
+    book::table t{{"model", "scheme", "own", "token, layer", "token",
+                   "4096 tokens"}, {}};
+    for (const auto& m : models) {
+        const auto w = attn::cache_widths_of(m.heads, m.kv_heads, m.d,
+                                             m.d_c, m.d_r);
+        // (scheme, numbers per token and layer, is it the model's own)
+        const bool latent = m.d_c > 0;
+        const bool grouped = !latent && m.kv_heads < m.heads;
+        std::vector<std::tuple<std::string, std::size_t, bool>> rows = {
+            {"MHA (G = " + std::to_string(m.heads) + ")", w.multi_head,
+             !latent && !grouped}};
+        if (grouped) {
+            rows.push_back({"GQA (G = " + std::to_string(m.kv_heads) + ")",
+                            w.grouped, true});
+        }
+        rows.push_back({"MQA (G = 1)", w.multi_query, false});
+        if (latent) {
+            rows.push_back({"latent (" + std::to_string(m.d_c) + " + "
+                                + std::to_string(m.d_r) + ")",
+                            w.latent, true});
+        }
+        for (const auto& [scheme, width, own] : rows) {
+            const std::size_t bytes = width * m.layers * 2 * 4096;
+            t.add({m.name, scheme, own ? "yes" : "", book::with_commas(width),
+                   book::with_commas(width * m.layers),
+                   book::with_commas(bytes / (1024 * 1024)) + " MiB"});
+        }
+    }
+    std::cout << "Key-value cache (numbers cached per token and layer, per "
+                 "token, and the\nbytes of 4096 tokens in 16-bit numbers; "
+                 "own: the model's scheme), Eq. 8.7:\n";
+    t.print(std::cout);
+    std::cout << '\n';
+    t.page_header = {"model", "scheme", "the model's",
+                     "numbers per token and layer", "numbers per token",
+                     "4096 tokens, 16-bit numbers"};
+    t.nowrap = {0, 1};
+    out.markdown("ch08_cache_sizes.md", t);
+}
+
+// The masks of the chapter as pictures.
+void mask_figures(const book::output_sink& out)
+{
+    const auto draw = [&](const std::string& name, const std::string& title,
+                          const attn::mask_matrix& m) {
+        book::heatmap_style style;
+        style.title = title;
+        style.row_axis = "query position i";
+        style.col_axis = "key position j";
+        style.annotate = false;
+        style.binary = {"masked", "may attend"};
+        out.heatmap(name, xt::cast<double>(m), style);
+    };
+    draw("ch08_mask_window.svg", "Sliding window, n_w = 3",
+         attn::sliding_window_mask(8, 8, 3));
+    draw("ch08_mask_prefix.svg", "Prefix-LM, prefix n_p = 3",
+         attn::prefix_lm_mask(8, 3));
+    draw("ch08_mask_packed.svg", "Packed: documents 0 0 0 1 1 2 2 2",
+         attn::packed_causal_mask({0, 0, 0, 1, 1, 2, 2, 2}));
+}
+
+// The ring buffer against the masked full pass, token by token.
+void ring_demo(const book::output_sink& out, std::uint64_t seed)
+{
+    attn::rng r(seed);
+    const std::size_t n = 1000, d = 8, window = 16;
+    const matrix q = attn::rope_interleaved(attn::normal_matrix(n, d, r));
+    const matrix k = attn::rope_interleaved(attn::normal_matrix(n, d, r));
+    const matrix v = attn::normal_matrix(n, d, r);
+    const matrix full = attn::masked_attend(
+        q, k, v, attn::sliding_window_mask(n, n, window)).y;
+    attn::ring_kv_cache cache(window, d, d);
+    double worst = 0.0;
+    for (std::size_t t = 0; t < n; ++t) {
+        attn::ring_append(cache, row_of(k, t), row_of(v, t));
+        worst = std::max(worst, largest_difference(
+            attn::ring_attend(cache, row_of(q, t)), row_of(full, t)));
+    }
+    const std::string line =
+        "A ring buffer of n_w = " + std::to_string(window) + " slots over "
+        + std::to_string(n) + " tokens (it wraps "
+        + std::to_string((n - 1) / window) + " times; RoPE, d = "
+        + std::to_string(d) + "): largest difference from the windowed "
+        "full pass, token by token: " + book::fmt(worst, "%.2g") + ".";
+    std::cout << wrapped(line) << "\n\n";
+    out.text("ch08_ring.md", line + "\n");
+}
+
+// Latent cache, explicit and absorbed.
+void latent_demo(const book::output_sink& out, std::uint64_t seed)
+{
+    attn::rng r(seed);
+    const std::size_t n = 10, d_model = 32, d_c = 8, heads = 4, d = 8;
+    const matrix x = attn::normal_matrix(n, d_model, r);
+    const attn::latent_weights w{
+        attn::normal_matrix(d_model, heads * d, r),
+        attn::normal_matrix(d_model, d_c, r),
+        attn::normal_matrix(d_c, heads * d, r),
+        attn::normal_matrix(d_c, heads * d, r)};
+    const matrix c = attn::latents(x, w);
+    const auto mask = attn::causal_mask(n, n);
+    const double diff = largest_difference(
+        attn::latent_attention_absorbed(x, c, w, heads, mask),
+        attn::latent_attention_explicit(x, c, w, heads, mask));
+    const std::string line =
+        "A latent cache (n = " + std::to_string(n) + ", d_model = "
+        + std::to_string(d_model) + ", H = " + std::to_string(heads)
+        + " heads of d = " + std::to_string(d) + ", d_c = "
+        + std::to_string(d_c) + "): it holds " + std::to_string(d_c)
+        + " numbers per token instead of 2 H d = "
+        + std::to_string(2 * heads * d)
+        + "; largest difference absorbed - explicit: "
+        + book::fmt(diff, "%.2g") + ".";
+    std::cout << wrapped(line) << "\n\n";
+    out.text("ch08_latent.md", line + "\n");
+}
+
+// The command line of one layer.
+struct layer_flags {
+    std::size_t heads = 0, kv_heads = 0, window = 0;
+    bool causal = false;
+    attn::position_scheme pos;
+};
+
+void expect_layer_shapes(const matrix& x, const attn::grouped_query_weights& w,
+                         const layer_flags& f)
+{
+    const std::size_t d_model = x.shape()[1];
+    const auto refuse = [&](const std::string& what) {
+        throw book::usage_error(what + " (X.npy " + attn::shape_string(
+                                    x.shape()) + ", --heads "
+                                + std::to_string(f.heads) + ", --kv-heads "
+                                + std::to_string(f.kv_heads) + ")");
+    };
+    if (f.heads % f.kv_heads != 0) {
+        refuse("--kv-heads " + std::to_string(f.kv_heads)
+               + " must divide --heads " + std::to_string(f.heads));
+    }
+    if (w.w_q.shape()[0] != d_model || w.w_q.shape()[1] % f.heads != 0
+        || w.w_q.shape()[1] == 0) {
+        refuse("W_q.npy has shape " + attn::shape_string(w.w_q.shape())
+               + ", expected (d_model, H d) with d_model = "
+               + std::to_string(d_model));
+    }
+    const std::size_t d = w.w_q.shape()[1] / f.heads;
+    const std::vector<std::pair<std::string, const matrix*>> kv = {
+        {"W_k.npy", &w.w_k}, {"W_v.npy", &w.w_v}};
+    for (const auto& [name, m] : kv) {
+        if (m->shape()[0] != d_model || m->shape()[1] != f.kv_heads * d) {
+            refuse(name + " has shape " + attn::shape_string(m->shape())
+                   + ", expected (d_model, G d) = (" + std::to_string(d_model)
+                   + ", " + std::to_string(f.kv_heads * d) + ")");
+        }
+    }
+    if (w.w_o.shape()[0] != f.heads * d || w.w_o.shape()[1] != d_model) {
+        refuse("W_o.npy has shape " + attn::shape_string(w.w_o.shape())
+               + ", expected (H d, d_model) = (" + std::to_string(f.heads * d)
+               + ", " + std::to_string(d_model) + ")");
+    }
+    if (w.b_o.shape()[0] != d_model) {
+        refuse("b_o.npy has shape " + attn::shape_string(w.b_o.shape())
+               + ", expected (d_model,) = (" + std::to_string(d_model) + ",)");
+    }
+    if (f.pos.rope && d % 2 != 0) {
+        refuse("--rope needs an even head width d, got d = "
+               + std::to_string(d));
+    }
+}
+
+int run_load_save(const book::common_args& args, const layer_flags& f)
+{
+    const auto& dir = args.load_dir;
+    const matrix x = book::load_npy<2>(book::path_in(dir, "X.npy"));
+    attn::grouped_query_weights w;
+    w.w_q = book::load_npy<2>(book::path_in(dir, "W_q.npy"));
+    w.w_k = book::load_npy<2>(book::path_in(dir, "W_k.npy"));
+    w.w_v = book::load_npy<2>(book::path_in(dir, "W_v.npy"));
+    w.w_o = book::load_npy<2>(book::path_in(dir, "W_o.npy"));
+    w.b_o = book::load_npy<1>(book::path_in(dir, "b_o.npy"));
+    expect_layer_shapes(x, w, f);
+    const std::size_t n = x.shape()[0];
+    attn::mask_matrix mask;
+    if (f.window > 0) {
+        mask = attn::sliding_window_mask(n, n, f.window);
+    } else if (f.causal) {
+        mask = attn::causal_mask(n, n);
+    }
+    const auto r = attn::grouped_query_attention(x, x, w, f.heads, f.kv_heads,
+                                                 mask, f.pos);
+    book::save_outputs(args.save_dir, "A.npy", r.a, "Y.npy", r.y);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    return book::run_program(
+        argc, argv, "ch08_modern",
+        "Attention in today's language models: RoPE, ALiBi, grouped-query "
+        "attention, sliding windows, prefix-LM and packed masks, latent "
+        "caches.",
+        [](cxxopts::Options& options) {
+            options.add_options()
+                ("heads", "query heads H for --load",
+                 cxxopts::value<std::size_t>()->default_value("1"), "H")
+                ("kv-heads", "key-value heads G for --load (must divide H; "
+                 "default H)", cxxopts::value<std::size_t>(), "G")
+                ("rope", "rotate queries and keys (RoPE, paper layout)")
+                ("rope-base", "the base of RoPE's angles",
+                 cxxopts::value<double>()->default_value("10000"), "B")
+                ("position-offset", "absolute position of X's first row",
+                 cxxopts::value<std::size_t>()->default_value("0"), "P")
+                ("causal", "causal mask")
+                ("window", "sliding window of W positions (implies causal)",
+                 cxxopts::value<std::size_t>(), "W")
+                ("alibi", "add ALiBi's linear biases");
+        },
+        [](const cxxopts::ParseResult& result,
+           const book::common_args& args) {
+            layer_flags f;
+            f.heads = result["heads"].as<std::size_t>();
+            f.kv_heads = result.count("kv-heads")
+                             ? result["kv-heads"].as<std::size_t>()
+                             : f.heads;
+            f.causal = result.count("causal") > 0;
+            f.pos.rope = result.count("rope") > 0;
+            f.pos.rope_base = result["rope-base"].as<double>();
+            f.pos.offset = result["position-offset"].as<std::size_t>();
+            f.pos.alibi = result.count("alibi") > 0;
+            if (f.heads == 0) {
+                throw book::usage_error("--heads: expected a positive whole "
+                                        "number, got '0'");
+            }
+            if (f.kv_heads == 0) {
+                throw book::usage_error("--kv-heads: expected a positive "
+                                        "whole number, got '0'");
+            }
+            if (result.count("window")) {
+                f.window = result["window"].as<std::size_t>();
+                if (f.window == 0) {
+                    throw book::usage_error("--window: expected a window of "
+                                            "at least 1 position, got '0'");
+                }
+            }
+            if (!(f.pos.rope_base > 1.0) || !std::isfinite(f.pos.rope_base)) {
+                throw book::usage_error("--rope-base: expected a finite "
+                                        "number above 1, got '"
+                                        + book::fmt(f.pos.rope_base, "%g")
+                                        + "'");
+            }
+            book::expect_load_with_save(args, "X.npy, W_q.npy, W_k.npy, "
+                                              "W_v.npy, W_o.npy and b_o.npy");
+            if (!args.load_dir.empty()) {
+                return run_load_save(args, f);
+            }
+            for (const char* flag : {"heads", "kv-heads", "rope", "rope-base",
+                                     "position-offset", "causal", "window",
+                                     "alibi"}) {
+                if (result.count(flag)) {
+                    throw book::usage_error(std::string("--") + flag
+                                            + " applies to --load DIR; the "
+                                              "demonstrations fix their own");
+                }
+            }
+            const book::output_sink out(args.out_dir);
+            rope_demo(out, args.seed);
+            rope_cache_demo(out, args.seed);
+            alibi_demo(out);
+            gqa_demo(out, args.seed);
+            cache_table(out);
+            ring_demo(out, args.seed);
+            mask_figures(out);
+            latent_demo(out, args.seed);
+            return 0;
+        });
+}
