@@ -27,28 +27,13 @@ using book_test::inf;
 using book_test::IsCloseTo;
 using book_test::random_matrix;
 
+using book_test::fd_atol;
+using book_test::fd_part;
+using book_test::fd_rtol;
+
 namespace {
 
 const attn::heads_task task;  // V = 5, L = 9, d = 16, H = 4
-
-
-// Tolerances of a gradient against central differences with eps = 1e-5:
-// the truncation error is about eps^2 |L'''| ~ 1e-10, the rounding error
-// about 1e-16 L / eps ~ 1e-11.
-const double fd_rtol = 1e-6, fd_atol = 1e-8;
-
-// Central differences of `loss` for the tensor that `pick` returns in a
-// copy of `whole` (a model, or a layer case below), all else held fixed.
-template <class Whole, class Pick, class Loss>
-auto fd_part(const Whole& whole, Pick pick, Loss loss)
-{
-    Whole varied = whole;
-    using T = std::decay_t<decltype(pick(varied))>;
-    return central_differences<T>(pick(varied), [&](const T& t) {
-        pick(varied) = t;
-        return loss(varied);
-    });
-}
 
 // A random multi-head layer with cross-attention shapes (n_q != n_k), a
 // mask with one fully masked query row, and gates that are not all one.

@@ -9,6 +9,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include <catch2/catch.hpp>
 #include <xtensor/xarray.hpp>
@@ -179,5 +180,23 @@ T central_differences(T theta, const std::function<double(const T&)>& loss,
     return grad;
 }
 // [ch05-central-differences]
+
+// Tolerances of a gradient against central differences with eps = 1e-5:
+// the truncation error is about eps^2 |L'''| ~ 1e-10, the rounding error
+// about 1e-16 L / eps ~ 1e-11.
+inline constexpr double fd_rtol = 1e-6, fd_atol = 1e-8;
+
+// Central differences of `loss` for the tensor that `pick` returns in a
+// copy of `whole` (a model, or a layer case), all else held fixed.
+template <class Whole, class Pick, class Loss>
+auto fd_part(const Whole& whole, Pick pick, Loss loss)
+{
+    Whole varied = whole;
+    using T = std::decay_t<decltype(pick(varied))>;
+    return central_differences<T>(pick(varied), [&](const T& t) {
+        pick(varied) = t;
+        return loss(varied);
+    });
+}
 
 }  // namespace book_test
