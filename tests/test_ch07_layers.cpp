@@ -34,13 +34,15 @@ using book_test::random_vector;
 
 namespace {
 
+// A small two-layer model: |V| = 5, n_max = 7, d = 4, H = 2, D = 2.
+const attn::decoder_sizes tiny{5, 7, 4, 2, 2};
 
-// A random model of the tiny_decoder sizes whose biases b_o are not zero either.
+// A random model of the tiny sizes whose biases b_o are not zero either.
 attn::decoder_model random_decoder(std::uint64_t seed)
 {
-    auto m = attn::init_decoder_model(tiny_decoder, seed);
+    auto m = attn::init_decoder_model(tiny, seed);
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
-        m.layers[l].b_o = random_vector(tiny_decoder.d_model, seed + 100 + l, 0.3);
+        m.layers[l].b_o = random_vector(tiny.d_model, seed + 100 + l, 0.3);
     }
     return m;
 }
@@ -57,7 +59,7 @@ token_sequence random_tokens(std::uint64_t seed)
     attn::rng g(seed);
     token_sequence q;
     for (std::size_t i = 0; i < 6; ++i) {
-        q.tokens.push_back(g.below(tiny_decoder.vocab));
+        q.tokens.push_back(g.below(tiny.vocab));
     }
     for (std::size_t i = 0; i < 6; ++i) {
         q.target.push_back(i + 1 < 6 ? int(q.tokens[i + 1]) : -1);
@@ -183,7 +185,7 @@ TEST_CASE("Decoder: X^(0) = W_E(t) + W_P, each layer adds its attention to "
         CAPTURE(seed);
         const auto m = random_decoder(seed);
         const auto q = random_tokens(seed + 50);
-        const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens,
+        const auto f = attn::decoder_model_forward(tiny, m, q.tokens,
                                                    q.target);
         REQUIRE(f.x.size() == 3);
         // X^(0) by loops.
@@ -234,10 +236,10 @@ TEST_CASE("Decoder: causal, a later token changes nothing before it, W_U "
 {
     auto m = random_decoder(7);
     auto q = random_tokens(8);
-    const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
     auto changed = q;
     changed.tokens[5] = (q.tokens[5] + 1) % 5;
-    const auto g = attn::decoder_model_forward(tiny_decoder, m, changed.tokens,
+    const auto g = attn::decoder_model_forward(tiny, m, changed.tokens,
                                                changed.target);
     const auto first5 = [](const matrix& x) {
         return matrix(xt::view(x, xt::range(0, 5), xt::all()));
@@ -245,7 +247,7 @@ TEST_CASE("Decoder: causal, a later token changes nothing before it, W_U "
     REQUIRE_THAT(first5(g.logits), IsCloseTo(first5(f.logits)));
     REQUIRE(book_test::max_abs_diff(g.logits, f.logits) > 1e-6);
     m.w_u = xt::zeros_like(m.w_u);
-    REQUIRE(attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target).loss
+    REQUIRE(attn::decoder_model_forward(tiny, m, q.tokens, q.target).loss
             == Approx(std::log(5.0)).epsilon(1e-14));
 }
 
@@ -262,12 +264,12 @@ TEST_CASE("Decoder backward: every gradient (W_E, W_P, each layer, W_U) "
         const std::vector<vector> gates =
             seed == 3 ? std::vector<vector>{{0.5, 1.0}, {1.0, 0.0}}
                       : std::vector<vector>{};
-        const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens,
+        const auto f = attn::decoder_model_forward(tiny, m, q.tokens,
                                                    q.target, gates);
-        const auto g = attn::decoder_model_backward(tiny_decoder, m, q.tokens,
+        const auto g = attn::decoder_model_backward(tiny, m, q.tokens,
                                                     q.target, f, gates);
         const auto loss = [&](const attn::decoder_model& m2) {
-            return attn::decoder_model_forward(tiny_decoder, m2, q.tokens, q.target,
+            return attn::decoder_model_forward(tiny, m2, q.tokens, q.target,
                                                gates).loss;
         };
         using model = attn::decoder_model;
@@ -315,11 +317,11 @@ TEST_CASE("Decoder backward: the check fails when a gradient is perturbed",
     // gradient that reaches X^(0) only through the layers).
     const auto m = random_decoder(21);
     const auto q = random_tokens(22);
-    const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target);
-    const auto g = attn::decoder_model_backward(tiny_decoder, m, q.tokens, q.target,
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
+    const auto g = attn::decoder_model_backward(tiny, m, q.tokens, q.target,
                                                 f);
     const auto loss = [&](const attn::decoder_model& m2) {
-        return attn::decoder_model_forward(tiny_decoder, m2, q.tokens, q.target).loss;
+        return attn::decoder_model_forward(tiny, m2, q.tokens, q.target).loss;
     };
     const matrix fd = fd_part(m, [](attn::decoder_model& p) -> matrix& {
         return p.w_e;
@@ -391,31 +393,31 @@ TEST_CASE("Errors: bad sizes, sequences and forward passes are refused",
     long_tokens.resize(8, 0);
     auto long_target = q.target;
     long_target.resize(8, -1);
-    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny_decoder, m, long_tokens,
+    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, m, long_tokens,
                                                   long_target),
                       std::invalid_argument);
     auto bad = q.tokens;
     bad[1] = 5;
-    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny_decoder, m, bad, q.target),
+    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, m, bad, q.target),
                       std::invalid_argument);
     auto one_layer = m;
     one_layer.layers.pop_back();
-    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny_decoder, one_layer, q.tokens,
+    REQUIRE_THROWS_AS(attn::decoder_model_forward(tiny, one_layer, q.tokens,
                                                   q.target),
                       std::invalid_argument);
     // Training: a task the model cannot read, or options that cannot train.
     attn::decoder_training_options o;
     o.steps = 1;
-    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny_decoder, {6, 6, 2, 3}, o),
+    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny, {6, 6, 2, 3}, o),
                       std::invalid_argument);  // |V| 6 != 5
-    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny_decoder, {5, 8, 2, 4}, o),
+    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny, {5, 8, 2, 4}, o),
                       std::invalid_argument);  // n = 8 > n_max = 7
     o.batch = 0;
-    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny_decoder, {5, 6, 2, 3}, o),
+    REQUIRE_THROWS_AS(attn::train_decoder_model(tiny, {5, 6, 2, 3}, o),
                       std::invalid_argument);
-    auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target);
+    auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
     f.layer.pop_back();
-    REQUIRE_THROWS_AS(attn::decoder_model_backward(tiny_decoder, m, q.tokens,
+    REQUIRE_THROWS_AS(attn::decoder_model_backward(tiny, m, q.tokens,
                                                    q.target, f),
                       std::invalid_argument);
 }
@@ -429,7 +431,7 @@ TEST_CASE("Head writes: the H writes and b_o sum to the layer's output, "
         CAPTURE(seed);
         const auto m = random_decoder(seed);
         const auto q = random_tokens(seed + 30);
-        const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens,
+        const auto f = attn::decoder_model_forward(tiny, m, q.tokens,
                                                    q.target);
         for (std::size_t l = 0; l < 2; ++l) {
             // Head h's write by loops: sum over its d_k = 2 columns c of
@@ -457,7 +459,7 @@ TEST_CASE("Head writes: the H writes and b_o sum to the layer's output, "
         }
         // The logit of the correct token decomposes along the stream:
         // X^(2) = X^(0) + sum_l (sum_h c_{l,h} + b_o^l).
-        const auto dla = attn::direct_logit_attribution(tiny_decoder, m, f,
+        const auto dla = attn::direct_logit_attribution(tiny, m, f,
                                                         q.target);
         REQUIRE(dla.size() == 2);
         for (std::size_t i = 0; i < 6; ++i) {
@@ -484,7 +486,7 @@ TEST_CASE("Attention rollout: one layer is (mean of heads + I) / 2, two "
 {
     const auto m = random_decoder(5);
     const auto q = random_tokens(6);
-    const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
     const std::size_t n = 6;
     const auto hat = [&](std::size_t l, std::size_t i, std::size_t j) {
         return 0.5 * (f.layer[l].a(0, i, j) + f.layer[l].a(1, i, j)) / 2.0
@@ -520,16 +522,16 @@ TEST_CASE("Path ablation: removing a head from one side of layer 1 "
 {
     const auto m = random_decoder(9);
     const auto q = random_tokens(10);
-    const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target);
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
     const matrix c = attn::head_write(f.layer[0], m.layers[0].w_o, 2, 1);
     const auto mask = attn::causal_mask(6, 6);
     using side = attn::path_side;
     const auto by_q = attn::decoder_forward_path_ablated(
-        tiny_decoder, m, q.tokens, q.target, 0, 1, 1, side::queries);
+        tiny, m, q.tokens, q.target, 0, 1, 1, side::queries);
     const auto by_kv = attn::decoder_forward_path_ablated(
-        tiny_decoder, m, q.tokens, q.target, 0, 1, 1, side::keys_values);
+        tiny, m, q.tokens, q.target, 0, 1, 1, side::keys_values);
     const auto both = attn::decoder_forward_path_ablated(
-        tiny_decoder, m, q.tokens, q.target, 0, 1, 1, side::both);
+        tiny, m, q.tokens, q.target, 0, 1, 1, side::both);
     // Queries side: layer 1's keys and values as before, its queries not.
     REQUIRE_THAT(by_q.layer[1].k, IsCloseTo(f.layer[1].k));
     REQUIRE_THAT(by_q.layer[1].v, IsCloseTo(f.layer[1].v));
@@ -547,13 +549,13 @@ TEST_CASE("Path ablation: removing a head from one side of layer 1 "
     // A head whose rows of W_o are zero writes nothing: no change.
     auto silent = m;
     xt::view(silent.layers[0].w_o, xt::range(2, 4), xt::all()) = 0.0;
-    const auto g = attn::decoder_model_forward(tiny_decoder, silent, q.tokens,
+    const auto g = attn::decoder_model_forward(tiny, silent, q.tokens,
                                                q.target);
     const auto g_both = attn::decoder_forward_path_ablated(
-        tiny_decoder, silent, q.tokens, q.target, 0, 1, 1, side::both);
+        tiny, silent, q.tokens, q.target, 0, 1, 1, side::both);
     REQUIRE_THAT(g_both.logits, IsCloseTo(g.logits));
     REQUIRE_THROWS_WITH(attn::decoder_forward_path_ablated(
-                            tiny_decoder, m, q.tokens, q.target, 1, 0, 1, side::both),
+                            tiny, m, q.tokens, q.target, 1, 0, 1, side::both),
                         Catch::Contains("from < to"));
 }
 
@@ -571,10 +573,10 @@ TEST_CASE("Occlusion: a key hidden in every layer, the predictions of the "
     }
     const auto m = random_decoder(11);
     auto q = random_tokens(12);
-    const auto f = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target,
+    const auto f = attn::decoder_model_forward(tiny, m, q.tokens, q.target,
                                                {}, mask);
     q.tokens[j] = (q.tokens[j] + 2) % 5;
-    const auto g = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target,
+    const auto g = attn::decoder_model_forward(tiny, m, q.tokens, q.target,
                                                {}, mask);
     for (std::size_t i = 0; i < n; ++i) {
         if (i == j) {
@@ -586,11 +588,11 @@ TEST_CASE("Occlusion: a key hidden in every layer, the predictions of the "
                                                xt::all()))));
     }
     // Without the mask the token at j reaches the later positions.
-    const auto h = attn::decoder_model_forward(tiny_decoder, m, q.tokens, q.target);
+    const auto h = attn::decoder_model_forward(tiny, m, q.tokens, q.target);
     REQUIRE(book_test::max_abs_diff(h.logits, g.logits) > 1e-6);
     REQUIRE_THROWS_WITH(attn::hide_key_mask(3, 3), Catch::Contains("j < n"));
     REQUIRE_THROWS_WITH(attn::decoder_model_forward(
-                            tiny_decoder, m, q.tokens, q.target, {},
+                            tiny, m, q.tokens, q.target, {},
                             attn::causal_mask(5, 5)),
                         Catch::Contains("mask"));
 }
