@@ -837,24 +837,26 @@ std::string composition_findings(const study& st)
             window += r.rfind("look-back", 0) == 0;
         }
     }
+    const auto heads_of = [](std::size_t k, const std::string& kind) {
+        return std::to_string(k) + " " + kind + (k == 1 ? " head" : " heads");
+    };
     std::string s = "Of the " + std::to_string(seeds * heads)
                     + " first-layer heads of the " + std::to_string(seeds)
-                    + " two-layer models, "
-                    + std::to_string(prev) + " are previous-token heads, "
-                    + std::to_string(dup) + " duplicate-token heads, "
-                    + std::to_string(window) + " look-back heads and "
-                    + std::to_string(seeds * heads - prev - dup - window)
-                    + " diffuse. In the " + std::to_string(formed)
+                    + " two-layer models, " + heads_of(prev, "previous-token")
+                    + ", " + heads_of(dup, "duplicate-token") + ", "
+                    + heads_of(window, "look-back") + " and "
+                    + heads_of(seeds * heads - prev - dup - window, "diffuse")
+                    + ". In the " + std::to_string(formed)
                     + " models that learned the copy, removing the most "
                       "needed first-layer head from layer 1's queries cost "
                       "more than removing it from its keys and values in "
                     + std::to_string(query_side) + " and less in "
                     + std::to_string(key_side) + ": ";
     if (query_side > key_side) {
-        s += "Q-composition is the rule in this run, K-composition the "
-             "exception.\n";
+        s += "Q-composition is the rule in this run, K- or V-composition "
+             "the exception.\n";
     } else if (key_side > query_side) {
-        s += "K-composition is the rule in this run.\n";
+        s += "K- or V-composition is the rule in this run.\n";
     } else {
         s += "neither route dominates in this run.\n";
     }
