@@ -75,7 +75,7 @@ inline matrix attention_rollout(const std::vector<tensor3>& a)
     detail::expect_layer_weights("attention_rollout", a);
     const std::size_t heads = a[0].shape()[0], n = a[0].shape()[1];
     const matrix identity = xt::eye<double>(n);                   // (n, n)
-    matrix rollout = identity;                                // A-tilde
+    matrix rollout = identity;                                    // A-tilde
     for (const auto& a_l : a) {
         matrix mean = xt::zeros<double>({n, n});                  // A-bar_l
         for (std::size_t h = 0; h < heads; ++h) {
