@@ -469,65 +469,78 @@ std::vector<double> losses_of(const std::vector<length_job>& jobs,
     return v;
 }
 
-// The sentence on the length table, from the means.
+// A list "a, b and c" of names.
+std::string listed(const std::vector<std::string>& names)
+{
+    std::string s;
+    for (std::size_t k = 0; k < names.size(); ++k) {
+        s += (k == 0 ? "" : k + 1 == names.size() ? " and " : ", ")
+             + names[k];
+    }
+    return s;
+}
+
+// The sentences on the length table, from the means: which schemes had
+// learned the copy at n (mean repeated loss below ln|V|/2), and how the
+// loss of those that can read longer sequences moved at 2n and 4n.
 std::string length_finding(const std::vector<length_job>& jobs,
                            std::size_t seeds)
 {
-    std::vector<std::pair<double, std::string>> at_n, at_4n;
-    std::string below;
-    std::size_t n_below = 0;
+    const double half = 0.5 * ln_vocab();
+    const auto nats = [](double v) { return book::fmt(v, "%.2f"); };
+    std::vector<std::string> learned, not_learned, longer;
+    std::vector<std::string> below_2n, below_4n;
     for (auto kind : kinds) {
         const auto name = attn::position_name(kind);
-        at_n.push_back({mean_of(losses_of(jobs, kind, 0, true)), name});
-        if (kind != attn::position_kind::learned) {
-            const double l = mean_of(losses_of(jobs, kind, 2, true));
-            at_4n.push_back({l, name});
-            if (l < 0.5 * ln_vocab()) {
-                below += (n_below++ ? ", " : "") + name;
-            }
+        const double at_n = mean_of(losses_of(jobs, kind, 0, true));
+        (at_n < half ? learned : not_learned)
+            .push_back(name + " (" + nats(at_n) + ")");
+        if (at_n >= half || kind == attn::position_kind::learned) {
+            continue;
+        }
+        const double at_2n = mean_of(losses_of(jobs, kind, 1, true));
+        const double at_4n = mean_of(losses_of(jobs, kind, 2, true));
+        longer.push_back("from " + nats(at_n) + " to " + nats(at_2n)
+                         + " at 2n and " + nats(at_4n) + " at 4n with "
+                         + name);
+        if (at_2n < half) {
+            below_2n.push_back(name);
+        }
+        if (at_4n < half) {
+            below_4n.push_back(name);
         }
     }
-    std::string unlearned;
-    std::size_t n_unlearned = 0;
-    for (const auto& [l, name] : at_n) {
-        if (l >= 0.5 * ln_vocab()) {
-            unlearned += (n_unlearned++ ? ", " : "") + name;
-        }
+    const std::string run = "In this run (" + std::to_string(seeds)
+                            + (seeds == 1 ? " seed" : " seeds")
+                            + "), the mean repeated loss at the training "
+                              "length n = 16 was ";
+    if (learned.empty()) {
+        return run + "above ln|V|/2 = " + nats(half) + " nats with every "
+               "scheme, " + listed(not_learned) + ": none had learned the "
+               "copy in these steps, and the longer columns say nothing "
+               "about extrapolation.";
     }
-    std::sort(at_n.begin(), at_n.end());
-    std::sort(at_4n.begin(), at_4n.end());
-    auto loss_at_n = [&](const std::string& name) {
-        for (const auto& [l, s] : at_n) {
-            if (s == name) {
-                return l;
-            }
+    std::string s = run + "below ln|V|/2 = " + nats(half) + " nats, the "
+                    "copy learned, with " + listed(learned);
+    if (!not_learned.empty()) {
+        s += ", and above it with " + listed(not_learned) + ": "
+             + (not_learned.size() == 1 ? "that scheme had" : "those had")
+             + " not learned the copy in these steps, and "
+             + (not_learned.size() == 1 ? "its" : "their")
+             + " longer columns say nothing about extrapolation";
+    }
+    s += ".";
+    if (!longer.empty()) {
+        std::string moves;
+        for (std::size_t k = 0; k < longer.size(); ++k) {
+            moves += (k == 0 ? "" : "; ") + longer[k];
         }
-        return 0.0;
-    };
-    const auto& best = at_4n.front();
-    const auto& worst = at_4n.back();
-    std::string s =
-        "In this run (" + std::to_string(seeds) + " seeds), the mean "
-        "repeated loss at the training length n = 16 was lowest with "
-        + at_n.front().second + " (" + book::fmt(at_n.front().first, "%.2f")
-        + " nats) and highest with " + at_n.back().second + " ("
-        + book::fmt(at_n.back().first, "%.2f") + "). At 4n = 64 it was "
-        "lowest with " + best.second + " (" + book::fmt(best.first, "%.2f")
-        + ", against " + book::fmt(loss_at_n(best.second), "%.2f")
-        + " at n) and highest with " + worst.second + " ("
-        + book::fmt(worst.first, "%.2f") + ", against "
-        + book::fmt(loss_at_n(worst.second), "%.2f") + " at n); ";
-    s += n_below == 0
-             ? "none of the three schemes that can run at 4n stayed below "
-               "ln|V|/2 = " + book::fmt(0.5 * ln_vocab(), "%.2f") + " there."
-             : std::to_string(n_below) + " of the three schemes that can run "
-               "at 4n stayed below ln|V|/2 = "
-               + book::fmt(0.5 * ln_vocab(), "%.2f") + " there (" + below
-               + ").";
-    if (n_unlearned > 0) {
-        s += " At n itself, " + unlearned + (n_unlearned == 1 ? " was" : " were")
-             + " still above ln|V|/2 after these steps: a model that has not "
-               "learned the copy at n says nothing about extrapolating it.";
+        s += " Of the schemes that had learned it and can read longer "
+             "sequences, it went " + moves + ". "
+             + (below_2n.empty() ? "None" : listed(below_2n))
+             + " stayed below ln|V|/2 at 2n, "
+             + (below_4n.empty() ? "none" : listed(below_4n))
+             + " at 4n.";
     }
     return s;
 }
@@ -548,7 +561,8 @@ void length_tables(const book::output_sink& out,
         std::cout << (repeated ? "Repeated" : "Fresh")
                   << " loss on held-out sequences of length n, 2n, 4n "
                      "(trained at n = 16;\nmean [min, max] over "
-                  << seeds << " seeds, nats):\n";
+                  << seeds << (seeds == 1 ? " seed" : " seeds")
+                  << ", nats):\n";
         t.print(std::cout);
         std::cout << '\n';
         t.page_header = {"scheme", "<i>n</i> = 16", "2<i>n</i> = 32",
@@ -611,7 +625,7 @@ void uptraining_table(const book::output_sink& out,
         {"head 1's K, V only", 1}};
     book::table t{{"keys and values", "repeated", "fresh", "seed " +
                    std::to_string(first_seed)}, {}};
-    std::vector<double> seed_one;
+    std::vector<double> seed_one, variant_mean;
     for (const auto& [name, keep] : variants) {
         std::vector<double> rep, fresh;
         for (const auto& j : jobs) {
@@ -628,6 +642,7 @@ void uptraining_table(const book::output_sink& out,
                 seed_one.push_back(l.repeated);
             }
         }
+        variant_mean.push_back(mean_of(rep));
         t.add({name, mean_range(rep), mean_range(fresh),
                book::fmt(seed_one.back(), "%.2f")});
     }
@@ -642,20 +657,23 @@ void uptraining_table(const book::output_sink& out,
                      "seed " + std::to_string(first_seed) + ", repeated"};
     t.nowrap = {1, 2};
     out.markdown("ch08_uptraining.md", t);
-    const double cost = seed_one[1] - seed_one[0];
-    const double best_single = std::min(seed_one[2], seed_one[3]);
+    const auto nats = [](double v) { return book::fmt(v, "%.2f"); };
+    const auto compared = [&](double single) {
+        return nats(single) + (single < seed_one[1] ? ", lower" : ", higher");
+    };
     const std::string s =
         "Mean-pooling the two key and value heads of each layer into one "
-        "(multi-query attention, G = 1) " + std::string(cost >= 0 ? "raised"
-                                                                  : "lowered")
+        "(multi-query attention, G = 1) "
+        + std::string(seed_one[1] >= seed_one[0] ? "raised" : "lowered")
         + " seed " + std::to_string(first_seed) + "'s held-out repeated loss "
-        "from " + book::fmt(seed_one[0], "%.2f") + " to "
-        + book::fmt(seed_one[1], "%.2f") + " nats before any retraining; "
-        + (seed_one[1] <= best_single
-               ? "keeping one head's keys and values instead did no better ("
-               : "keeping one head's keys and values instead did better (")
-        + book::fmt(seed_one[2], "%.2f") + " with head 0's, "
-        + book::fmt(seed_one[3], "%.2f") + " with head 1's).";
+        "from " + nats(seed_one[0]) + " to " + nats(seed_one[1])
+        + " nats before any retraining (over the seeds, from "
+        + nats(variant_mean[0]) + " to " + nats(variant_mean[1])
+        + " on average). Keeping one head's keys and values instead gave "
+        + compared(seed_one[2]) + " than the mean-pooled model, with head "
+        "0's, and " + compared(seed_one[3]) + ", with head 1's (over the "
+        "seeds " + nats(variant_mean[2]) + " and " + nats(variant_mean[3])
+        + ").";
     std::cout << wrapped(s) << "\n\n";
     out.text("ch08_uptraining_findings.md", s + "\n");
 }

@@ -685,11 +685,11 @@ const std::vector<attn::position_kind> all_kinds = {
 
 }  // namespace
 
-TEST_CASE("Eq. 8.14: the transposed rotation R^T undoes RoPE and is its "
-          "adjoint", "[ch08][eq_rope_backward]")
+TEST_CASE("Eq. 8.14: turning back by R_i undoes RoPE and is its adjoint",
+          "[ch08][eq_rope_backward]")
 {
-    // By hand, d_k = 2, one row at position 1: omega_0 = 1, so R^T turns
-    // (1, 0) by -1 rad to (cos 1, -sin 1).
+    // By hand, d_k = 2, one row at position 1: omega_0 = 1, so turning
+    // back takes (1, 0) by -1 rad to (cos 1, -sin 1).
     const matrix one = {{1.0, 0.0}};
     const matrix expected = {{std::cos(1.0), -std::sin(1.0)}};
     REQUIRE_THAT(attn::rope_heads_transpose(one, 2, 1),
@@ -699,12 +699,12 @@ TEST_CASE("Eq. 8.14: the transposed rotation R^T undoes RoPE and is its "
         attn::rng r(seed);
         const matrix x = attn::normal_matrix(5, 8, r);  // two heads, d_k 4
         const matrix y = attn::normal_matrix(5, 8, r);
-        // R^T R = I, row by row, at any first position p0.
+        // (x R_i^T) R_i = x, row by row, at any first position p0.
         matrix rx = x;
         attn::rope_heads_in_place(rx, 4, seed);
         REQUIRE_THAT(attn::rope_heads_transpose(rx, 4, seed),
                      IsCloseTo(x, 1e-14));
-        // Adjoint: <R x_i, y_i> = <x_i, R^T y_i> for every row i.
+        // Adjoint: <x_i R_i^T, y_i> = <x_i, y_i R_i> for every row i.
         const matrix rty = attn::rope_heads_transpose(y, 4, seed);
         for (std::size_t i = 0; i < 5; ++i) {
             REQUIRE(dot_rows(row_of(rx, i), row_of(y, i))

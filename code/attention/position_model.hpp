@@ -13,7 +13,7 @@
 //   kind         learned, sinusoidal, rope or alibi
 //   X^(0)        the input of layer 0, Eq. (8.15)                  // (n, d)
 //   R_i          RoPE's rotation at position i, Eq. (8.1)       // (d_k, d_k)
-//   q~_i, k~_i   the rotated query and key rows, R_i q_i, R_i k_i
+//   q~_i, k~_i   the rotated query and key rows, q_i R_i^T, k_i R_i^T
 //   dL_dq_rot    dL/dq~, the gradient of the rotated queries      // (n, d)
 //   dL_d<symbol> dL/d<symbol>, the same shape as <symbol>
 #pragma once
@@ -73,9 +73,9 @@ inline position_scheme attention_positions(position_kind kind)
     return pos;
 }
 
-/// \brief Rotates each row of `x` back: the transpose `R_i^T` of RoPE's
-///        rotation (Eq. 8.1) at position `p0 + r` for row r, pair by pair
-///        in the paper's layout, every head block of width `d_k`.
+/// \brief Rotates each row of `x` back: row r times `R_i` at position
+///        i = `p0 + r`, which undoes RoPE's `q_i R_i^T` (Eq. 8.1), pair by
+///        pair in the paper's layout, every head block of width `d_k`.
 /// \param x   rotated queries or keys of all heads `(n, H d_k)`
 /// \param d_k the head width, even
 /// \param p0  the position of the first row
@@ -95,7 +95,7 @@ inline matrix rope_heads_transpose(const matrix& x, std::size_t d_k,
         const std::size_t f = (c % d_k) / 2;
         const double omega = std::pow(10000.0, -2.0 * double(f) / double(d_k));
         for (std::size_t r = 0; r < x.shape()[0]; ++r) {
-            // R^T turns by -p omega_f: the sine changes sign.
+            // Turning back by -i omega_f: the sine changes sign.
             const double angle = double(p0 + r) * omega;
             const double co = std::cos(angle), si = std::sin(angle);
             y(r, c) = x(r, c) * co + x(r, c + 1) * si;
@@ -243,7 +243,7 @@ inline multi_head_gradients position_attention_backward(
         head_view(dL_dk, h, d_k) =
             scale * xt::linalg::dot(xt::transpose(dL_ds), q_h); // (5.6)
     }
-    if (pos.rope) {  // Eq. (8.14): dL/dq_i = R_i^T dL/dq~_i, keys alike
+    if (pos.rope) {  // Eq. (8.14): dL/dq_i = (dL/dq~_i) R_i, keys alike
         dL_dq = rope_heads_transpose(dL_dq, d_k);
         dL_dk = rope_heads_transpose(dL_dk, d_k);
     }
