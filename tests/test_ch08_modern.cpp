@@ -712,7 +712,8 @@ TEST_CASE("Eq. 8.14: turning back by R_i undoes RoPE and is its adjoint",
                            .epsilon(1e-13));
         }
     }
-    REQUIRE_THROWS_AS(attn::rope_heads_transpose(one, 3), std::invalid_argument);
+    REQUIRE_THROWS_AS(attn::rope_heads_transpose(one, 3),
+                      std::invalid_argument);
 }
 
 TEST_CASE("Eq. 8.15: the input of layer 0 for each position scheme, "
@@ -733,7 +734,8 @@ TEST_CASE("Eq. 8.15: the input of layer 0 for each position scheme, "
                     e += m.w_p(i, c);
                 } else if (kind == attn::position_kind::sinusoidal) {
                     // Eq. 2.9: even columns sin(i omega_f), odd cos.
-                    const double w = std::pow(10000.0, -double(c / 2 * 2) / 8.0);
+                    const double w =
+                        std::pow(10000.0, -double(c / 2 * 2) / 8.0);
                     e += c % 2 == 0 ? std::sin(double(i) * w)
                                     : std::cos(double(i) * w);
                     REQUIRE(pe(i, c) == Approx(c % 2 == 0

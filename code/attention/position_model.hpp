@@ -204,7 +204,6 @@ inline position_forward position_model_forward(
     return f;
 }
 
-// [ch08-position-layer-backward]
 /// \brief The backward pass of one self-attention layer with RoPE or
 ///        ALiBi: chapter 5's steps (Eqs. 5.3 to 5.7) on the rotated
 ///        queries and keys, then back through the rotation, Eq. (8.14).
@@ -216,6 +215,7 @@ inline position_forward position_model_forward(
 /// \param pos   the scheme the forward pass used
 /// \return the gradients (no gates: dL_dxi is empty; dL_dx_kv holds the
 ///         whole input gradient, dL_dx_q zeros)
+// [ch08-position-layer-backward]
 inline multi_head_gradients position_attention_backward(
     const matrix& x, const multi_head_weights& w, std::size_t heads,
     const grouped_query_result& r, const matrix& dL_dy,
