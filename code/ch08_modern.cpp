@@ -11,11 +11,16 @@
 //       D/W_k.npy and D/W_v.npy (d_model, G d), D/W_o.npy (H d, d_model),
 //       D/b_o.npy (d_model,), and writes E/A.npy (H, n, n) and
 //       E/Y.npy (n, d_model)
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <mutex>
+#include <numeric>
 #include <cstdint>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -24,6 +29,7 @@
 #include "attention/grouped_query.hpp"
 #include "attention/kv_cache.hpp"
 #include "attention/latent_cache.hpp"
+#include "attention/position_model.hpp"
 #include "attention/random.hpp"
 #include "attention/rotary.hpp"
 #include "attention/sliding_window.hpp"
@@ -352,6 +358,326 @@ void latent_demo(const book::output_sink& out, std::uint64_t seed)
 }
 
 // The command line of one layer.
+// ------------------------------------------------ length and uptraining
+
+// Chapter 7's task and model sizes: |V| 16, r in [4, 8], trained at n = 16;
+// d_model 32, 2 heads, 2 layers.
+const attn::induction_task train_task{16, 16, 4, 8};
+const attn::decoder_sizes model_sizes{16, 16, 32, 2, 2};
+const std::vector<attn::position_kind> kinds = {
+    attn::position_kind::learned, attn::position_kind::sinusoidal,
+    attn::position_kind::rope, attn::position_kind::alibi};
+
+double ln_vocab() { return std::log(double(train_task.vocab)); }
+
+std::string mean_range(const std::vector<double>& v)
+{
+    const double mean = std::accumulate(v.begin(), v.end(), 0.0)
+                        / double(v.size());
+    return book::fmt(mean, "%.2f") + " ["
+           + book::fmt(*std::min_element(v.begin(), v.end()), "%.2f") + ", "
+           + book::fmt(*std::max_element(v.begin(), v.end()), "%.2f") + "]";
+}
+
+double mean_of(const std::vector<double>& v)
+{
+    return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+}
+
+// Held-out sequences of the task at length n: the repeat of r tokens at
+// the end, a longer random prefix before it (stream 1, never trained on).
+std::vector<attn::induction_example> held_out(std::size_t n,
+                                              std::uint64_t seed,
+                                              std::size_t count)
+{
+    attn::induction_task task = train_task;
+    task.length = n;
+    std::vector<attn::induction_example> set;
+    for (std::size_t k = 0; k < count; ++k) {
+        set.push_back(attn::repeat_example(task, seed, 1, k));
+    }
+    return set;
+}
+
+struct length_job {
+    attn::position_kind kind;
+    std::uint64_t seed;
+    attn::decoder_model model;
+    // Losses at n, 2n, 4n (learned: at n only).
+    std::vector<attn::repeat_losses> loss;
+};
+
+// Trains every (scheme, seed), `threads` at a time; the learned scheme is
+// chapter 7's own train_decoder_model, the others train_position_model.
+// Results come back in job order, whatever the threads did.
+std::vector<length_job> train_length_models(
+    std::uint64_t first_seed, std::size_t seeds,
+    const attn::decoder_training_options& base, std::size_t threads)
+{
+    std::vector<length_job> jobs;
+    for (auto kind : kinds) {
+        for (std::size_t k = 0; k < seeds; ++k) {
+            jobs.push_back({kind, first_seed + k, {}, {}});
+        }
+    }
+    std::atomic<std::size_t> next{0}, done{0};
+    std::mutex print;
+    auto worker = [&]() {
+        for (std::size_t j = next++; j < jobs.size(); j = next++) {
+            auto& job = jobs[j];
+            auto o = base;
+            o.seed = job.seed;
+            job.model = job.kind == attn::position_kind::learned
+                ? attn::train_decoder_model(model_sizes, train_task, o)
+                : attn::train_position_model(job.kind, model_sizes,
+                                             train_task, o);
+            for (std::size_t n : {16, 32, 64}) {
+                if (job.kind == attn::position_kind::learned && n > 16) {
+                    break;  // W_P has no row for a position past n_max - 1
+                }
+                job.loss.push_back(attn::evaluate_position_losses(
+                    job.kind, model_sizes, job.model,
+                    held_out(n, job.seed, 64)));
+            }
+            const std::lock_guard<std::mutex> lock(print);
+            std::cerr << "  trained " << ++done << " of " << jobs.size()
+                      << " (" << attn::position_name(job.kind) << ", seed "
+                      << job.seed << ")\n";
+        }
+    };
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < std::max<std::size_t>(threads, 1); ++t) {
+        pool.emplace_back(worker);
+    }
+    for (auto& t : pool) {
+        t.join();
+    }
+    return jobs;
+}
+
+// One scheme's losses over seeds at length index `at` (0: n, 1: 2n, 2: 4n).
+std::vector<double> losses_of(const std::vector<length_job>& jobs,
+                              attn::position_kind kind, std::size_t at,
+                              bool repeated)
+{
+    std::vector<double> v;
+    for (const auto& j : jobs) {
+        if (j.kind == kind && at < j.loss.size()) {
+            v.push_back(repeated ? j.loss[at].repeated : j.loss[at].fresh);
+        }
+    }
+    return v;
+}
+
+// A list "a, b and c" of names.
+std::string listed(const std::vector<std::string>& names)
+{
+    std::string s;
+    for (std::size_t k = 0; k < names.size(); ++k) {
+        s += (k == 0 ? "" : k + 1 == names.size() ? " and " : ", ")
+             + names[k];
+    }
+    return s;
+}
+
+// The sentences on the length table, from the means: which schemes had
+// learned the copy at n (mean repeated loss below ln|V|/2), and how the
+// loss of those that can read longer sequences moved at 2n and 4n.
+std::string length_finding(const std::vector<length_job>& jobs,
+                           std::size_t seeds)
+{
+    const double half = 0.5 * ln_vocab();
+    const auto nats = [](double v) { return book::fmt(v, "%.2f"); };
+    std::vector<std::string> learned, not_learned, longer;
+    std::vector<std::string> below_2n, below_4n;
+    for (auto kind : kinds) {
+        const auto name = attn::position_name(kind);
+        const double at_n = mean_of(losses_of(jobs, kind, 0, true));
+        (at_n < half ? learned : not_learned)
+            .push_back(name + " (" + nats(at_n) + ")");
+        if (at_n >= half || kind == attn::position_kind::learned) {
+            continue;
+        }
+        const double at_2n = mean_of(losses_of(jobs, kind, 1, true));
+        const double at_4n = mean_of(losses_of(jobs, kind, 2, true));
+        longer.push_back("from " + nats(at_n) + " to " + nats(at_2n)
+                         + " at 2n and " + nats(at_4n) + " at 4n with "
+                         + name);
+        if (at_2n < half) {
+            below_2n.push_back(name);
+        }
+        if (at_4n < half) {
+            below_4n.push_back(name);
+        }
+    }
+    const std::string run = "In this run (" + std::to_string(seeds)
+                            + (seeds == 1 ? " seed" : " seeds")
+                            + "), the mean repeated loss at the training "
+                              "length n = 16 was ";
+    if (learned.empty()) {
+        return run + "above ln|V|/2 = " + nats(half) + " nats with every "
+               "scheme, " + listed(not_learned) + ": none had learned the "
+               "copy in these steps, and the longer columns say nothing "
+               "about extrapolation.";
+    }
+    std::string s = run + "below ln|V|/2 = " + nats(half) + " nats, the "
+                    "copy learned, with " + listed(learned);
+    if (!not_learned.empty()) {
+        s += ", and above it with " + listed(not_learned) + ": "
+             + (not_learned.size() == 1 ? "that scheme had" : "those had")
+             + " not learned the copy in these steps, and "
+             + (not_learned.size() == 1 ? "its" : "their")
+             + " longer columns say nothing about extrapolation";
+    }
+    s += ".";
+    if (!longer.empty()) {
+        std::string moves;
+        for (std::size_t k = 0; k < longer.size(); ++k) {
+            moves += (k == 0 ? "" : "; ") + longer[k];
+        }
+        s += " Of the schemes that had learned it and can read longer "
+             "sequences, it went " + moves + ". "
+             + (below_2n.empty() ? "None" : listed(below_2n))
+             + " stayed below ln|V|/2 at 2n, "
+             + (below_4n.empty() ? "none" : listed(below_4n))
+             + " at 4n.";
+    }
+    return s;
+}
+
+void length_tables(const book::output_sink& out,
+                   const std::vector<length_job>& jobs, std::size_t seeds)
+{
+    for (bool repeated : {true, false}) {
+        book::table t{{"scheme", "n = 16", "2n = 32", "4n = 64"}, {}};
+        for (auto kind : kinds) {
+            std::vector<std::string> row = {attn::position_name(kind)};
+            for (std::size_t at = 0; at < 3; ++at) {
+                const auto v = losses_of(jobs, kind, at, repeated);
+                row.push_back(v.empty() ? "no W_P row" : mean_range(v));
+            }
+            t.add(row);
+        }
+        std::cout << (repeated ? "Repeated" : "Fresh")
+                  << " loss on held-out sequences of length n, 2n, 4n "
+                     "(trained at n = 16;\nmean [min, max] over "
+                  << seeds << (seeds == 1 ? " seed" : " seeds")
+                  << ", nats):\n";
+        t.print(std::cout);
+        std::cout << '\n';
+        t.page_header = {"scheme", "<i>n</i> = 16", "2<i>n</i> = 32",
+                         "4<i>n</i> = 64"};
+        t.nowrap = {1, 2, 3};
+        out.markdown(repeated ? "ch08_length_repeated.md"
+                              : "ch08_length_fresh.md", t);
+    }
+    const std::string finding = length_finding(jobs, seeds);
+    std::cout << wrapped(finding) << "\n\n";
+    out.text("ch08_length_findings.md", finding + "\n");
+}
+
+// Ainslie et al.'s conversion: the mean of the H key (or value) heads'
+// column blocks, one block per group of H / G heads: (d_model, G d_k).
+matrix mean_pool(const matrix& w_kv, std::size_t heads, std::size_t groups)
+{
+    const std::size_t d_k = w_kv.shape()[1] / heads;
+    matrix pooled = xt::zeros<double>({w_kv.shape()[0], groups * d_k});
+    for (std::size_t h = 0; h < heads; ++h) {
+        const std::size_t g = attn::kv_group(h, heads, groups);
+        xt::view(pooled, xt::all(), xt::range(g * d_k, (g + 1) * d_k)) +=
+            xt::view(w_kv, xt::all(), xt::range(h * d_k, (h + 1) * d_k))
+            * (double(groups) / double(heads));
+    }
+    return pooled;
+}
+
+// The model with each layer's key and value projections replaced: every
+// query head reads one shared key-value head (G = 1), either the mean of
+// the heads (`keep` = heads) or head `keep` alone. Written back as a
+// (d, d) projection with repeat_groups, so that chapter 7's own forward
+// pass evaluates it.
+attn::decoder_model multi_query_of(const attn::decoder_model& m,
+                                   std::size_t heads, std::size_t keep)
+{
+    attn::decoder_model c = m;
+    const std::size_t d_k = m.w_e.shape()[1] / heads;
+    for (auto& w : c.layers) {
+        for (matrix* p : {&w.w_k, &w.w_v}) {
+            const matrix one = keep == heads
+                ? mean_pool(*p, heads, 1)
+                : matrix(xt::view(*p, xt::all(),
+                                  xt::range(keep * d_k, (keep + 1) * d_k)));
+            *p = attn::repeat_groups(one, heads, 1);
+        }
+    }
+    return c;
+}
+
+void uptraining_table(const book::output_sink& out,
+                      const std::vector<length_job>& jobs,
+                      std::uint64_t first_seed)
+{
+    const std::size_t heads = model_sizes.heads;
+    const std::vector<std::pair<std::string, std::size_t>> variants = {
+        {"multi-head (original)", heads + 1},
+        {"mean-pooled, G = 1", heads},
+        {"head 0's K, V only", 0},
+        {"head 1's K, V only", 1}};
+    book::table t{{"keys and values", "repeated", "fresh", "seed " +
+                   std::to_string(first_seed)}, {}};
+    std::vector<double> seed_one, variant_mean;
+    for (const auto& [name, keep] : variants) {
+        std::vector<double> rep, fresh;
+        for (const auto& j : jobs) {
+            if (j.kind != attn::position_kind::learned) {
+                continue;
+            }
+            const auto m = keep > heads ? j.model
+                                        : multi_query_of(j.model, heads, keep);
+            const auto l = attn::evaluate_repeat_losses(
+                model_sizes, m, held_out(16, j.seed, 256));
+            rep.push_back(l.repeated);
+            fresh.push_back(l.fresh);
+            if (j.seed == first_seed) {
+                seed_one.push_back(l.repeated);
+            }
+        }
+        variant_mean.push_back(mean_of(rep));
+        t.add({name, mean_range(rep), mean_range(fresh),
+               book::fmt(seed_one.back(), "%.2f")});
+    }
+    std::cout << "Uptraining's first step on chapter 7's model (learned "
+                 "positions): each layer's\ntwo key-value heads made one, "
+                 "before any retraining; held-out loss at n = 16\n(mean "
+                 "[min, max] over seeds; the last column: seed "
+              << first_seed << "'s repeated loss):\n";
+    t.print(std::cout);
+    std::cout << '\n';
+    t.page_header = {"keys and values", "repeated loss", "fresh loss",
+                     "seed " + std::to_string(first_seed) + ", repeated"};
+    t.nowrap = {1, 2};
+    out.markdown("ch08_uptraining.md", t);
+    const auto nats = [](double v) { return book::fmt(v, "%.2f"); };
+    const auto compared = [&](double single) {
+        return nats(single) + (single < seed_one[1] ? ", lower" : ", higher");
+    };
+    const std::string s =
+        "Mean-pooling the two key and value heads of each layer into one "
+        "(multi-query attention, G = 1) "
+        + std::string(seed_one[1] >= seed_one[0] ? "raised" : "lowered")
+        + " seed " + std::to_string(first_seed) + "'s held-out repeated loss "
+        "from " + nats(seed_one[0]) + " to " + nats(seed_one[1])
+        + " nats before any retraining (over the seeds, from "
+        + nats(variant_mean[0]) + " to " + nats(variant_mean[1])
+        + " on average). Keeping one head's keys and values instead gave "
+        + compared(seed_one[2]) + " than the mean-pooled model, with head "
+        "0's, and " + compared(seed_one[3]) + ", with head 1's (over the "
+        "seeds " + nats(variant_mean[2]) + " and " + nats(variant_mean[3])
+        + ").";
+    std::cout << wrapped(s) << "\n\n";
+    out.text("ch08_uptraining_findings.md", s + "\n");
+}
+
 struct layer_flags {
     std::size_t heads = 0, kv_heads = 0, window = 0;
     bool causal = false;
@@ -403,6 +729,16 @@ void expect_layer_shapes(const matrix& x, const attn::grouped_query_weights& w,
     }
 }
 
+std::size_t positive(const cxxopts::ParseResult& result, const char* name)
+{
+    const auto v = result[name].as<std::size_t>();
+    if (v == 0) {
+        throw book::usage_error(std::string("--") + name + ": expected a "
+                                "positive whole number, got '0'");
+    }
+    return v;
+}
+
 int run_load_save(const book::common_args& args, const layer_flags& f)
 {
     const auto& dir = args.load_dir;
@@ -450,7 +786,14 @@ int main(int argc, char** argv)
                 ("causal", "causal mask")
                 ("window", "sliding window of W positions (implies causal)",
                  cxxopts::value<std::size_t>(), "W")
-                ("alibi", "add ALiBi's linear biases");
+                ("alibi", "add ALiBi's linear biases")
+                ("seeds", "models per position scheme in the length "
+                 "experiment (seeds --seed .. --seed + N - 1)",
+                 cxxopts::value<std::size_t>()->default_value("3"), "N")
+                ("steps", "Adam steps per model (chapter 7's setting)",
+                 cxxopts::value<std::size_t>()->default_value("1500"), "N")
+                ("threads", "models trained at once",
+                 cxxopts::value<std::size_t>()->default_value("2"), "N");
         },
         [](const cxxopts::ParseResult& result,
            const book::common_args& args) {
@@ -488,8 +831,19 @@ int main(int argc, char** argv)
             book::expect_load_with_save(args, "X.npy, W_q.npy, W_k.npy, "
                                               "W_v.npy, W_o.npy and b_o.npy");
             if (!args.load_dir.empty()) {
+                for (const char* flag : {"seeds", "steps", "threads"}) {
+                    if (result.count(flag)) {
+                        throw book::usage_error(
+                            std::string("--") + flag + " applies to the "
+                            "training run, not to --load DIR");
+                    }
+                }
                 return run_load_save(args, f);
             }
+            attn::decoder_training_options o;
+            o.steps = positive(result, "steps");
+            const std::size_t seeds = positive(result, "seeds");
+            const std::size_t threads = positive(result, "threads");
             for (const char* flag : {"heads", "kv-heads", "rope", "rope-base",
                                      "position-offset", "causal", "window",
                                      "alibi"}) {
@@ -508,6 +862,17 @@ int main(int argc, char** argv)
             ring_demo(out, args.seed);
             mask_figures(out);
             latent_demo(out, args.seed);
+            std::cout << "Length: chapter 7's two-layer model (d_model 32, "
+                         "2 heads) with four position\nschemes, trained on "
+                         "the repeat task at n = 16 (Adam, " << o.steps
+                      << " steps of " << o.batch << ",\nlr " << o.lr
+                      << "), seeds " << args.seed << " to "
+                      << args.seed + seeds - 1 << "; training "
+                      << kinds.size() * seeds << " models...\n";
+            const auto jobs = train_length_models(
+                args.seed, seeds, o, threads);
+            length_tables(out, jobs, seeds);
+            uptraining_table(out, jobs, args.seed);
             return 0;
         });
 }

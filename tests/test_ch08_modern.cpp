@@ -15,6 +15,8 @@
 #include "attention/kv_cache.hpp"
 #include "attention/latent_cache.hpp"
 #include "attention/multi_head.hpp"
+#include "attention/multi_head_backward.hpp"
+#include "attention/position_model.hpp"
 #include "attention/random.hpp"
 #include "attention/rotary.hpp"
 #include "attention/sliding_window.hpp"
@@ -643,3 +645,237 @@ TEST_CASE("Eq. 8.13: attention over cached latents with the up-projections "
                      !IsCloseTo(absorbed, 1e-6));
     }
 }
+
+// ------------------------------------ positions in chapter 7's model
+namespace {
+
+// Chapter 7's model at a tiny size: |V| 5, n_max 7, d_model 8, two heads
+// of width 4 (even, for RoPE), two layers; biases b_o not zero.
+const attn::decoder_sizes tiny8{5, 7, 8, 2, 2};
+
+attn::decoder_model random_decoder8(std::uint64_t seed)
+{
+    auto m = attn::init_decoder_model(tiny8, seed);
+    for (std::size_t l = 0; l < tiny8.layers; ++l) {
+        m.layers[l].b_o = book_test::random_vector(tiny8.d_model, seed + 50 + l,
+                                                   0.3);
+    }
+    return m;
+}
+
+// n random tokens below 5 and their next-token targets (-1 at the end).
+std::pair<std::vector<std::size_t>, std::vector<int>> random_sequence(
+    std::size_t n, std::uint64_t seed)
+{
+    attn::rng g(seed);
+    std::vector<std::size_t> t;
+    std::vector<int> target;
+    for (std::size_t i = 0; i < n; ++i) {
+        t.push_back(g.below(5));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        target.push_back(i + 1 < n ? int(t[i + 1]) : -1);
+    }
+    return {t, target};
+}
+
+const std::vector<attn::position_kind> all_kinds = {
+    attn::position_kind::learned, attn::position_kind::sinusoidal,
+    attn::position_kind::rope, attn::position_kind::alibi};
+
+}  // namespace
+
+TEST_CASE("Eq. 8.14: turning back by R_i undoes RoPE and is its adjoint",
+          "[ch08][eq_rope_backward]")
+{
+    // By hand, d_k = 2, one row at position 1: omega_0 = 1, so turning
+    // back takes (1, 0) by -1 rad to (cos 1, -sin 1).
+    const matrix one = {{1.0, 0.0}};
+    const matrix expected = {{std::cos(1.0), -std::sin(1.0)}};
+    REQUIRE_THAT(attn::rope_heads_transpose(one, 2, 1),
+                 IsCloseTo(expected, 1e-15));
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
+        attn::rng r(seed);
+        const matrix x = attn::normal_matrix(5, 8, r);  // two heads, d_k 4
+        const matrix y = attn::normal_matrix(5, 8, r);
+        // (x R_i^T) R_i = x, row by row, at any first position p0.
+        matrix rx = x;
+        attn::rope_heads_in_place(rx, 4, seed);
+        REQUIRE_THAT(attn::rope_heads_transpose(rx, 4, seed),
+                     IsCloseTo(x, 1e-14));
+        // Adjoint: <x_i R_i^T, y_i> = <x_i, y_i R_i> for every row i.
+        const matrix rty = attn::rope_heads_transpose(y, 4, seed);
+        for (std::size_t i = 0; i < 5; ++i) {
+            REQUIRE(dot_rows(row_of(rx, i), row_of(y, i))
+                    == Approx(dot_rows(row_of(x, i), row_of(rty, i)))
+                           .epsilon(1e-13));
+        }
+    }
+    REQUIRE_THROWS_AS(attn::rope_heads_transpose(one, 3),
+                      std::invalid_argument);
+}
+
+TEST_CASE("Eq. 8.15: the input of layer 0 for each position scheme, "
+          "against loops", "[ch08][eq_position_input]")
+{
+    const auto m = random_decoder8(4);
+    const auto [t, target] = random_sequence(6, 5);
+    const matrix pe = attn::sinusoidal_positional_encoding(6, 8);
+    for (auto kind : all_kinds) {
+        CAPTURE(attn::position_name(kind));
+        const matrix x0 = attn::position_input(kind, m, t);
+        REQUIRE(x0.shape()[0] == 6);
+        REQUIRE(x0.shape()[1] == 8);
+        for (std::size_t i = 0; i < 6; ++i) {
+            for (std::size_t c = 0; c < 8; ++c) {
+                double e = m.w_e(t[i], c);
+                if (kind == attn::position_kind::learned) {
+                    e += m.w_p(i, c);
+                } else if (kind == attn::position_kind::sinusoidal) {
+                    // Eq. 2.9: even columns sin(i omega_f), odd cos.
+                    const double w =
+                        std::pow(10000.0, -double(c / 2 * 2) / 8.0);
+                    e += c % 2 == 0 ? std::sin(double(i) * w)
+                                    : std::cos(double(i) * w);
+                    REQUIRE(pe(i, c) == Approx(c % 2 == 0
+                                                   ? std::sin(double(i) * w)
+                                                   : std::cos(double(i) * w))
+                                            .margin(1e-14));
+                }
+                REQUIRE(x0(i, c) == Approx(e).margin(1e-14));
+            }
+        }
+    }
+}
+
+TEST_CASE("Eq. 8.15: with learned positions the model is chapter 7's, "
+          "forward and backward", "[ch08][eq_position_input]")
+{
+    const auto m = random_decoder8(6);
+    const auto [t, target] = random_sequence(7, 7);
+    const auto kind = attn::position_kind::learned;
+    const auto f = attn::position_model_forward(kind, tiny8, m, t, target);
+    const auto f7 = attn::decoder_model_forward(tiny8, m, t, target);
+    REQUIRE(f.loss == Approx(f7.loss).epsilon(1e-13));
+    REQUIRE_THAT(f.p, IsCloseTo(f7.p, 1e-13));
+    const auto g = attn::position_model_backward(kind, tiny8, m, t, target, f);
+    const auto g7 = attn::decoder_model_backward(tiny8, m, t, target, f7);
+    REQUIRE_THAT(g.dL_dw_e, IsCloseTo(g7.dL_dw_e, 1e-12));
+    REQUIRE_THAT(g.dL_dw_p, IsCloseTo(g7.dL_dw_p, 1e-12));
+    REQUIRE_THAT(g.dL_dw_u, IsCloseTo(g7.dL_dw_u, 1e-12));
+    for (std::size_t l = 0; l < 2; ++l) {
+        REQUIRE_THAT(g.layers[l].dL_dw.w_q, IsCloseTo(g7.layers[l].dL_dw.w_q,
+                                                      1e-12));
+        REQUIRE_THAT(g.layers[l].dL_dw.w_k, IsCloseTo(g7.layers[l].dL_dw.w_k,
+                                                      1e-12));
+    }
+    // Learned positions have n_max = 7 rows: an eighth token is refused,
+    // the other schemes read any length.
+    const auto [t8, target8] = random_sequence(8, 8);
+    REQUIRE_THROWS_AS(
+        attn::position_model_forward(kind, tiny8, m, t8, target8),
+        std::invalid_argument);
+    for (auto other : {attn::position_kind::sinusoidal,
+                       attn::position_kind::rope, attn::position_kind::alibi}) {
+        const auto [t21, target21] = random_sequence(21, 9);
+        const auto fl = attn::position_model_forward(other, tiny8, m, t21,
+                                                     target21);
+        REQUIRE(std::isfinite(fl.loss));
+        REQUIRE(fl.scored == 20);
+    }
+}
+
+TEST_CASE("Eq. 8.14: every gradient of every position scheme matches "
+          "central differences", "[ch08][eq_rope_backward]")
+{
+    using model = attn::decoder_model;
+    using book_test::fd_part;
+    using book_test::fd_rtol;
+    using book_test::fd_atol;
+    for (auto kind : all_kinds) {
+        CAPTURE(attn::position_name(kind));
+        const auto m = random_decoder8(11);
+        const auto [t, target] = random_sequence(6, 12);
+        const auto f = attn::position_model_forward(kind, tiny8, m, t, target);
+        const auto g = attn::position_model_backward(kind, tiny8, m, t, target,
+                                                     f);
+        const auto loss = [&, &t = t, &target = target](const model& m2) {
+            return attn::position_model_forward(kind, tiny8, m2, t, target)
+                .loss;
+        };
+        REQUIRE_THAT(g.dL_dw_e, IsCloseTo(fd_part(m, [](model& p) -> matrix& {
+            return p.w_e;
+        }, loss), fd_rtol, fd_atol));
+        REQUIRE_THAT(g.dL_dw_p, IsCloseTo(fd_part(m, [](model& p) -> matrix& {
+            return p.w_p;
+        }, loss), fd_rtol, fd_atol));
+        REQUIRE_THAT(g.dL_dw_u, IsCloseTo(fd_part(m, [](model& p) -> matrix& {
+            return p.w_u;
+        }, loss), fd_rtol, fd_atol));
+        using weights = attn::multi_head_weights;
+        for (std::size_t l = 0; l < 2; ++l) {
+            CAPTURE(l);
+            for (auto which : {&weights::w_q, &weights::w_k, &weights::w_v,
+                               &weights::w_o}) {
+                const auto pick = [l, which](model& p) -> matrix& {
+                    return p.layers[l].*which;
+                };
+                REQUIRE_THAT(g.layers[l].dL_dw.*which,
+                             IsCloseTo(fd_part(m, pick, loss), fd_rtol,
+                                       fd_atol));
+            }
+            const auto b_o = [l](model& p) -> attn::vector& {
+                return p.layers[l].b_o;
+            };
+            REQUIRE_THAT(g.layers[l].dL_dw.b_o,
+                         IsCloseTo(fd_part(m, b_o, loss), fd_rtol, fd_atol));
+        }
+    }
+}
+
+// [ch08-rope-backward-test]
+TEST_CASE("Eq. 8.14: the check fails without the transposed rotation, and "
+          "for a perturbed entry", "[ch08][eq_rope_backward]")
+{
+    // One RoPE layer, loss L = sum(Y~ * C) for a fixed random C. Chapter
+    // 5's backward, handed the rotated queries and keys, returns
+    // dL/dW_q = X^T dL/dQ~: it skips Eq. 8.14, and the check rejects it.
+    // With ALiBi instead, whose bias is a constant, it is right.
+    attn::rng r(31);
+    const matrix x = attn::normal_matrix(6, 8, r);
+    const matrix c = attn::normal_matrix(6, 8, r);
+    const auto w = random_decoder8(32).layers[0];
+    for (bool rope : {true, false}) {
+        CAPTURE(rope);
+        attn::position_scheme pos;
+        pos.rope = rope;
+        pos.alibi = !rope;
+        const auto mask = attn::causal_mask(6, 6);
+        const auto loss = [&](const attn::multi_head_weights& w2) {
+            return double(xt::sum(attn::grouped_query_attention(
+                x, x, {w2.w_q, w2.w_k, w2.w_v, w2.w_o, w2.b_o}, 2, 2, mask,
+                pos).y * c)());
+        };
+        const auto res = attn::grouped_query_attention(
+            x, x, {w.w_q, w.w_k, w.w_v, w.w_o, w.b_o}, 2, 2, mask, pos);
+        const matrix fd = book_test::fd_part(
+            w, [](attn::multi_head_weights& p) -> matrix& { return p.w_q; },
+            loss);
+        const auto ours = attn::position_attention_backward(x, w, 2, res, c,
+                                                            pos);
+        REQUIRE(IsCloseTo(fd, book_test::fd_rtol, book_test::fd_atol)
+                    .match(ours.dL_dw.w_q));
+        const attn::multi_head_result as_ch05{res.q, res.k, res.v, res.a,
+                                              res.y_cat, res.y, {}};
+        const auto ch05 = attn::multi_head_attention_backward(x, x, w, 2,
+                                                              as_ch05, c);
+        REQUIRE(IsCloseTo(fd, book_test::fd_rtol, book_test::fd_atol)
+                    .match(ch05.dL_dw.w_q) == !rope);
+        matrix wrong = ours.dL_dw.w_q;
+        wrong(2, 3) += 1e-4;
+        REQUIRE_FALSE(IsCloseTo(fd, book_test::fd_rtol, book_test::fd_atol)
+                          .match(wrong));
+    }
+}
+// [ch08-rope-backward-test]
