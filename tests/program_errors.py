@@ -227,7 +227,9 @@ BAD_FLAGS = {
                                              "number above 1"),
                     (["--rope-base", "x"], "--rope-base: expected a number"),
                     (["--position-offset", "-1"], "--position-offset"),
-                    (["--heads", "2"], "--heads applies to --load DIR")],
+                    (["--heads", "2"], "--heads applies to --load DIR"),
+                    (["--seeds", "0"], "--seeds"),
+                    (["--steps", "x"], "--steps: expected a whole number")],
 }
 
 
