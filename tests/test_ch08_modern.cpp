@@ -685,7 +685,7 @@ const std::vector<attn::position_kind> all_kinds = {
 
 }  // namespace
 
-TEST_CASE("Eq. 8.14: turning back by R_i undoes RoPE and is its adjoint",
+TEST_CASE("Eq. 8.15: turning back by R_i undoes RoPE and is its adjoint",
           "[ch08][eq_rope_backward]")
 {
     // By hand, d_k = 2, one row at position 1: omega_0 = 1, so turning
@@ -716,7 +716,7 @@ TEST_CASE("Eq. 8.14: turning back by R_i undoes RoPE and is its adjoint",
                       std::invalid_argument);
 }
 
-TEST_CASE("Eq. 8.15: the input of layer 0 for each position scheme, "
+TEST_CASE("Eq. 8.14: the input of layer 0 for each position scheme, "
           "against loops", "[ch08][eq_position_input]")
 {
     const auto m = random_decoder8(4);
@@ -749,7 +749,7 @@ TEST_CASE("Eq. 8.15: the input of layer 0 for each position scheme, "
     }
 }
 
-TEST_CASE("Eq. 8.15: with learned positions the model is chapter 7's, "
+TEST_CASE("Eq. 8.14: with learned positions the model is chapter 7's, "
           "forward and backward", "[ch08][eq_position_input]")
 {
     const auto m = random_decoder8(6);
@@ -786,7 +786,7 @@ TEST_CASE("Eq. 8.15: with learned positions the model is chapter 7's, "
     }
 }
 
-TEST_CASE("Eq. 8.14: every gradient of every position scheme matches "
+TEST_CASE("Eq. 8.15: every gradient of every position scheme matches "
           "central differences", "[ch08][eq_rope_backward]")
 {
     using model = attn::decoder_model;
@@ -835,12 +835,12 @@ TEST_CASE("Eq. 8.14: every gradient of every position scheme matches "
 }
 
 // [ch08-rope-backward-test]
-TEST_CASE("Eq. 8.14: the check fails without the transposed rotation, and "
+TEST_CASE("Eq. 8.15: the check fails without the transposed rotation, and "
           "for a perturbed entry", "[ch08][eq_rope_backward]")
 {
     // One RoPE layer, loss L = sum(Y~ * C) for a fixed random C. Chapter
     // 5's backward, handed the rotated queries and keys, returns
-    // dL/dW_q = X^T dL/dQ~: it skips Eq. 8.14, and the check rejects it.
+    // dL/dW_q = X^T dL/dQ~: it skips Eq. 8.15, and the check rejects it.
     // With ALiBi instead, whose bias is a constant, it is right.
     attn::rng r(31);
     const matrix x = attn::normal_matrix(6, 8, r);

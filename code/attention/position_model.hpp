@@ -5,13 +5,13 @@
 // Its layers are chapter 8's grouped-query attention with G = H; its
 // backward pass is chapter 5's, step for step, with one step added: the
 // gradient of a rotated query or key turns back through the transposed
-// rotation, Eq. (8.14). ALiBi's bias is a constant, so nothing is added
+// rotation, Eq. (8.15). ALiBi's bias is a constant, so nothing is added
 // for it. Training and the loss on fresh and repeated positions reuse
 // chapter 7's helpers.
 //
 // Glossary (tokens are rows, d = d_model, H heads of width d_k = d / H):
 //   kind         learned, sinusoidal, rope or alibi
-//   X^(0)        the input of layer 0, Eq. (8.15)                  // (n, d)
+//   X^(0)        the input of layer 0, Eq. (8.14)                  // (n, d)
 //   R_i          RoPE's rotation at position i, Eq. (8.1)       // (d_k, d_k)
 //   q~_i, k~_i   the rotated query and key rows, q_i R_i^T, k_i R_i^T
 //   dL_dq_rot    dL/dq~, the gradient of the rotated queries      // (n, d)
@@ -106,7 +106,7 @@ inline matrix rope_heads_transpose(const matrix& x, std::size_t d_k,
 }
 
 // [ch08-position-input]
-/// \brief The input of layer 0, Eq. (8.15): the token's embedding, plus
+/// \brief The input of layer 0, Eq. (8.14): the token's embedding, plus
 ///        its learned position (W_P) or its sinusoidal encoding (Eq.
 ///        2.9); RoPE and ALiBi add nothing here.
 /// \param kind   the scheme
@@ -168,7 +168,7 @@ inline void expect_position_sequence(const std::string& where,
 }  // namespace detail
 
 /// \brief The model on one sequence with positions of kind `kind`: Eq.
-///        (8.15), then D residual causal layers, unembedding, mean
+///        (8.14), then D residual causal layers, unembedding, mean
 ///        cross-entropy (chapter 7's forward pass otherwise).
 /// \param kind   the scheme
 /// \param s      the sizes (n_max bounds n only when learned)
@@ -206,7 +206,7 @@ inline position_forward position_model_forward(
 
 /// \brief The backward pass of one self-attention layer with RoPE or
 ///        ALiBi: chapter 5's steps (Eqs. 5.3 to 5.7) on the rotated
-///        queries and keys, then back through the rotation, Eq. (8.14).
+///        queries and keys, then back through the rotation, Eq. (8.15).
 /// \param x     the layer's input `(n, d)`
 /// \param w     its weights
 /// \param heads H
@@ -243,7 +243,7 @@ inline multi_head_gradients position_attention_backward(
         head_view(dL_dk, h, d_k) =
             scale * xt::linalg::dot(xt::transpose(dL_ds), q_h); // (5.6)
     }
-    if (pos.rope) {  // Eq. (8.14): dL/dq_i = (dL/dq~_i) R_i, keys alike
+    if (pos.rope) {  // Eq. (8.15): dL/dq_i = (dL/dq~_i) R_i, keys alike
         dL_dq = rope_heads_transpose(dL_dq, d_k);
         dL_dk = rope_heads_transpose(dL_dk, d_k);
     }
