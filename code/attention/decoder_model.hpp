@@ -277,6 +277,43 @@ inline void expect_decoder_forward_of(const std::string& where,
     expect_shape(where, "p", f.p, {n, s.vocab}, "(n, |V|)");
 }
 
+// The first line of Eq. (7.5): the gradient of the mean cross-entropy with
+// respect to the logits, (P_i - e_{t_{i+1}}) / |S| on the rows with a
+// target, 0 on the others.
+inline matrix cross_entropy_backward(const matrix& p,
+                                     const std::vector<int>& target,
+                                     std::size_t scored)
+{
+    matrix dL_dlogits = p;                                     // (n, |V|)
+    for (std::size_t i = 0; i < target.size(); ++i) {
+        if (target[i] < 0) {
+            xt::row(dL_dlogits, i) = 0.0;
+        } else {
+            dL_dlogits(i, std::size_t(target[i])) -= 1.0;
+        }
+    }
+    dL_dlogits /= double(std::max<std::size_t>(scored, 1));
+    return dL_dlogits;
+}
+
+// The last line of Eq. (7.5): X^(0) = W_E[t_i] + W_P[i], so row i of
+// dL/dX^(0) goes back to token t_i's row of W_E and, when the positions
+// are learned, to row i of W_P (the other rows of W_P get 0).
+inline void add_embedding_gradients(const decoder_model& m,
+                                    const std::vector<std::size_t>& tokens,
+                                    const matrix& dL_dx0, bool learned,
+                                    decoder_gradients& g)
+{
+    g.dL_dw_e = xt::zeros_like(m.w_e);                         // (|V|, d)
+    g.dL_dw_p = xt::zeros_like(m.w_p);                         // (n_max, d)
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        xt::row(g.dL_dw_e, tokens[i]) += xt::row(dL_dx0, i);
+        if (learned) {
+            xt::row(g.dL_dw_p, i) = xt::row(dL_dx0, i);
+        }
+    }
+}
+
 }  // namespace detail
 
 // [ch07-decoder-backward]
@@ -297,17 +334,9 @@ inline decoder_gradients decoder_model_backward(
 {
     detail::expect_decoder_forward_of("decoder_model_backward", s, m, tokens,
                                       target, f, gates);
-    const std::size_t n = tokens.size();
-    // Cross-entropy through the softmax: (p - onehot(target)) / |scored|.
-    matrix dL_dlogits = f.p;                                   // (n, |V|)
-    for (std::size_t i = 0; i < n; ++i) {
-        if (target[i] < 0) {
-            xt::row(dL_dlogits, i) = 0.0;
-        } else {
-            dL_dlogits(i, std::size_t(target[i])) -= 1.0;
-        }
-    }
-    dL_dlogits /= double(std::max<std::size_t>(f.scored, 1));
+    // Cross-entropy through the softmax: (P - onehot(target)) / |S|.
+    const matrix dL_dlogits =
+        detail::cross_entropy_backward(f.p, target, f.scored); // (n, |V|)
     decoder_gradients g;
     g.dL_dw_u = xt::linalg::dot(xt::transpose(f.x.back()), dL_dlogits);
     matrix dL_dx = xt::linalg::dot(dL_dlogits, xt::transpose(m.w_u));
@@ -321,12 +350,7 @@ inline decoder_gradients decoder_model_backward(
         dL_dx += g.layers[l].dL_dx_q + g.layers[l].dL_dx_kv;  // (n, d)
     }
     // X^(0) = W_E[t_i] + W_P[i]: each row goes back to its token and position.
-    g.dL_dw_e = xt::zeros_like(m.w_e);                         // (|V|, d)
-    g.dL_dw_p = xt::zeros_like(m.w_p);                             // (n_max, d)
-    for (std::size_t i = 0; i < n; ++i) {
-        xt::row(g.dL_dw_e, tokens[i]) += xt::row(dL_dx, i);
-        xt::row(g.dL_dw_p, i) = xt::row(dL_dx, i);
-    }
+    detail::add_embedding_gradients(m, tokens, dL_dx, true, g);
     return g;
 }
 // [ch07-decoder-backward]

@@ -280,15 +280,8 @@ inline decoder_gradients position_model_backward(
         throw std::invalid_argument("position_model_backward: the forward "
                                     "pass is not of this sequence and model");
     }
-    matrix dL_dlogits = f.p;                                   // (n, |V|)
-    for (std::size_t i = 0; i < n; ++i) {
-        if (target[i] < 0) {
-            xt::row(dL_dlogits, i) = 0.0;
-        } else {
-            dL_dlogits(i, std::size_t(target[i])) -= 1.0;
-        }
-    }
-    dL_dlogits /= double(std::max<std::size_t>(f.scored, 1));
+    const matrix dL_dlogits =
+        detail::cross_entropy_backward(f.p, target, f.scored); // (n, |V|)
     decoder_gradients g;
     g.dL_dw_u = xt::linalg::dot(xt::transpose(f.x.back()), dL_dlogits);
     matrix dL_dx = xt::linalg::dot(dL_dlogits, xt::transpose(m.w_u));
@@ -299,14 +292,8 @@ inline decoder_gradients position_model_backward(
             attention_positions(kind));
         dL_dx += g.layers[l].dL_dx_kv;                         // (n, d)
     }
-    g.dL_dw_e = xt::zeros_like(m.w_e);
-    g.dL_dw_p = xt::zeros_like(m.w_p);
-    for (std::size_t i = 0; i < n; ++i) {
-        xt::row(g.dL_dw_e, tokens[i]) += xt::row(dL_dx, i);
-        if (kind == position_kind::learned) {
-            xt::row(g.dL_dw_p, i) = xt::row(dL_dx, i);
-        }
-    }
+    detail::add_embedding_gradients(m, tokens, dL_dx,
+                                    kind == position_kind::learned, g);
     return g;
 }
 
