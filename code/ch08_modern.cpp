@@ -167,19 +167,6 @@ void alibi_demo(const book::output_sink& out)
     out.markdown("ch08_alibi_slopes.md", t);
 }
 
-attn::grouped_query_weights random_layer(std::size_t d_model,
-                                         std::size_t heads,
-                                         std::size_t groups, std::size_t d,
-                                         attn::rng& r)
-{
-    const double s = 1.0 / std::sqrt(double(d_model));
-    return {attn::normal_matrix(d_model, heads * d, r, s),
-            attn::normal_matrix(d_model, groups * d, r, s),
-            attn::normal_matrix(d_model, groups * d, r, s),
-            attn::normal_matrix(heads * d, d_model, r, s),
-            xt::view(attn::normal_matrix(1, d_model, r), 0, xt::all())};
-}
-
 // Which block of K each query head read, by its offset in K: the
 // evidence that heads share views.
 void gqa_demo(const book::output_sink& out, std::uint64_t seed)
@@ -190,7 +177,8 @@ void gqa_demo(const book::output_sink& out, std::uint64_t seed)
     book::table t{{"G", "K's width", "head h reads K from column",
                    "|Y - MHA, K and V repeated|"}, {}};
     for (std::size_t groups : {8u, 4u, 2u, 1u}) {
-        const auto w = random_layer(d_model, heads, groups, d, r);
+        const auto w = attn::random_grouped_query_weights(
+            d_model, heads, groups, d, r);
         const auto res = attn::grouped_query_attention(
             x, x, w, heads, groups, attn::causal_mask(n, n));
         const attn::multi_head_weights mh{

@@ -272,37 +272,7 @@ TEST_CASE("Decoder backward: every gradient (W_E, W_P, each layer, W_U) "
             return attn::decoder_model_forward(tiny, m2, q.tokens, q.target,
                                                gates).loss;
         };
-        using model = attn::decoder_model;
-        REQUIRE_THAT(g.dL_dw_e,
-                     IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-                         return p.w_e;
-                     }, loss), fd_rtol, fd_atol));
-        REQUIRE_THAT(g.dL_dw_p,
-                     IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-                         return p.w_p;
-                     }, loss), fd_rtol, fd_atol));
-        REQUIRE_THAT(g.dL_dw_u,
-                     IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-                         return p.w_u;
-                     }, loss), fd_rtol, fd_atol));
-        using weights = attn::multi_head_weights;
-        for (std::size_t l = 0; l < 2; ++l) {
-            CAPTURE(l);
-            for (auto which : {&weights::w_q, &weights::w_k, &weights::w_v,
-                               &weights::w_o}) {
-                const auto pick = [l, which](model& p) -> matrix& {
-                    return p.layers[l].*which;
-                };
-                REQUIRE_THAT(g.layers[l].dL_dw.*which,
-                             IsCloseTo(fd_part(m, pick, loss), fd_rtol,
-                                       fd_atol));
-            }
-            const auto b_o = [l](model& p) -> vector& {
-                return p.layers[l].b_o;
-            };
-            REQUIRE_THAT(g.layers[l].dL_dw.b_o,
-                         IsCloseTo(fd_part(m, b_o, loss), fd_rtol, fd_atol));
-        }
+        book_test::require_decoder_gradients(g, m, loss);
         // Rows of P beyond the sequence (n = 6 < n_max = 7) get nothing.
         REQUIRE(xt::amax(xt::abs(xt::row(g.dL_dw_p, 6)))() == 0.0);
     }

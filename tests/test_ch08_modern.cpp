@@ -42,19 +42,6 @@ double dot_rows(const matrix& a, const matrix& b)
     return s;
 }
 
-// A random grouped-query layer with H heads of width d and G groups.
-attn::grouped_query_weights random_gqa(std::size_t d_model, std::size_t heads,
-                                       std::size_t groups, std::size_t d,
-                                       attn::rng& r)
-{
-    const double s = 1.0 / std::sqrt(double(d_model));
-    return {attn::normal_matrix(d_model, heads * d, r, s),
-            attn::normal_matrix(d_model, groups * d, r, s),
-            attn::normal_matrix(d_model, groups * d, r, s),
-            attn::normal_matrix(heads * d, d_model, r, s),
-            xt::view(attn::normal_matrix(1, d_model, r), 0, xt::all())};
-}
-
 }  // namespace
 
 TEST_CASE("Eq. 8.1: RoPE turns pair f by the position times omega_f, by "
@@ -189,7 +176,8 @@ TEST_CASE("Eq. 8.2: a whole layer with RoPE gives the same output at any "
     attn::rng r(11);
     const std::size_t n = 6, d_model = 8, heads = 4, groups = 2, d = 4;
     const matrix x = attn::normal_matrix(n, d_model, r);
-    const auto w = random_gqa(d_model, heads, groups, d, r);
+    const auto w = attn::random_grouped_query_weights(
+        d_model, heads, groups, d, r);
     attn::position_scheme at0{true, 10000.0, 0, false};
     attn::position_scheme at37{true, 10000.0, 37, false};
     const auto mask = attn::causal_mask(n, n);
@@ -309,7 +297,7 @@ TEST_CASE("Eq. 8.5: the bias is -m (i - j), a cache's offset keeps it, and "
     // and the causal mask, head h's row 2 is softmax(-2 m_h, -m_h, 0).
     // H = 2: m = (2^-4, 2^-8).
     attn::rng r(5);
-    auto w = random_gqa(4, 2, 2, 2, r);
+    auto w = attn::random_grouped_query_weights(4, 2, 2, 2, r);
     w.w_q = xt::zeros<double>({4, 4});
     const matrix x = attn::normal_matrix(3, 4, r);
     attn::position_scheme alibi;
@@ -336,7 +324,8 @@ TEST_CASE("Eq. 8.6: with G = H it is chapter 3's multi-head attention, and "
             CAPTURE(seed, groups);
             attn::rng r(seed);
             const matrix x = attn::normal_matrix(5, d_model, r);
-            const auto g = random_gqa(d_model, heads, groups, d, r);
+            const auto g = attn::random_grouped_query_weights(
+                d_model, heads, groups, d, r);
             const attn::multi_head_weights mh{
                 g.w_q, attn::repeat_groups(g.w_k, heads, groups),
                 attn::repeat_groups(g.w_v, heads, groups), g.w_o, g.b_o};
@@ -362,7 +351,8 @@ TEST_CASE("Eq. 8.6: with G = 1 every head attends with the one K and V, as "
         attn::rng r(seed);
         const std::size_t n = 6, d_model = 8, heads = 4, d = 3;
         const matrix x = attn::normal_matrix(n, d_model, r);
-        const auto w = random_gqa(d_model, heads, 1, d, r);
+        const auto w = attn::random_grouped_query_weights(
+            d_model, heads, 1, d, r);
         const auto mask = attn::causal_mask(n, n);
         const auto res = attn::grouped_query_attention(x, x, w, heads, 1, mask);
         const matrix k = xt::linalg::dot(x, w.w_k);  // (n, d): the one K
@@ -386,7 +376,8 @@ TEST_CASE("Eq. 8.6: the heads of one group read the same views of K and V, "
     attn::rng r(7);
     const std::size_t n = 5, d_model = 8, heads = 6, groups = 2, d = 2;
     const matrix x = attn::normal_matrix(n, d_model, r);
-    const auto w = random_gqa(d_model, heads, groups, d, r);
+    const auto w = attn::random_grouped_query_weights(
+        d_model, heads, groups, d, r);
     const auto res = attn::grouped_query_attention(x, x, w, heads, groups);
     REQUIRE(res.offsets.size() == heads);
     for (std::size_t h = 0; h < heads; ++h) {
@@ -419,14 +410,14 @@ TEST_CASE("Errors: grouped-query attention refuses G not dividing H and "
 {
     attn::rng r(1);
     const matrix x = attn::normal_matrix(3, 8, r);
-    const auto w = random_gqa(8, 4, 2, 2, r);
+    const auto w = attn::random_grouped_query_weights(8, 4, 2, 2, r);
     REQUIRE_THROWS_WITH(attn::grouped_query_attention(x, x, w, 4, 3),
                         Catch::Contains("dividing heads"));
     REQUIRE_THROWS_WITH(attn::grouped_query_attention(x, x, w, 4, 4),
                         Catch::Contains("w_k"));
     attn::position_scheme rope;
     rope.rope = true;
-    auto odd = random_gqa(8, 2, 1, 3, r);
+    auto odd = attn::random_grouped_query_weights(8, 2, 1, 3, r);
     REQUIRE_THROWS_WITH(
         attn::grouped_query_attention(x, x, odd, 2, 1, {}, rope),
         Catch::Contains("must be even"));
@@ -790,9 +781,6 @@ TEST_CASE("Eq. 8.15: every gradient of every position scheme matches "
           "central differences", "[ch08][eq_rope_backward]")
 {
     using model = attn::decoder_model;
-    using book_test::fd_part;
-    using book_test::fd_rtol;
-    using book_test::fd_atol;
     for (auto kind : all_kinds) {
         CAPTURE(attn::position_name(kind));
         const auto m = random_decoder8(11);
@@ -804,33 +792,7 @@ TEST_CASE("Eq. 8.15: every gradient of every position scheme matches "
             return attn::position_model_forward(kind, tiny8, m2, t, target)
                 .loss;
         };
-        REQUIRE_THAT(g.dL_dw_e, IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-            return p.w_e;
-        }, loss), fd_rtol, fd_atol));
-        REQUIRE_THAT(g.dL_dw_p, IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-            return p.w_p;
-        }, loss), fd_rtol, fd_atol));
-        REQUIRE_THAT(g.dL_dw_u, IsCloseTo(fd_part(m, [](model& p) -> matrix& {
-            return p.w_u;
-        }, loss), fd_rtol, fd_atol));
-        using weights = attn::multi_head_weights;
-        for (std::size_t l = 0; l < 2; ++l) {
-            CAPTURE(l);
-            for (auto which : {&weights::w_q, &weights::w_k, &weights::w_v,
-                               &weights::w_o}) {
-                const auto pick = [l, which](model& p) -> matrix& {
-                    return p.layers[l].*which;
-                };
-                REQUIRE_THAT(g.layers[l].dL_dw.*which,
-                             IsCloseTo(fd_part(m, pick, loss), fd_rtol,
-                                       fd_atol));
-            }
-            const auto b_o = [l](model& p) -> attn::vector& {
-                return p.layers[l].b_o;
-            };
-            REQUIRE_THAT(g.layers[l].dL_dw.b_o,
-                         IsCloseTo(fd_part(m, b_o, loss), fd_rtol, fd_atol));
-        }
+        book_test::require_decoder_gradients(g, m, loss);
     }
 }
 

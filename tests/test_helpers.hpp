@@ -199,4 +199,39 @@ auto fd_part(const Whole& whole, Pick pick, Loss loss)
     });
 }
 
+// Every gradient of a decoder model of chapter 7 or 8 (W_E, W_P, W_U and
+// each layer's W_q, W_k, W_v, W_o, b_o) against central differences of
+// `loss`, a function of the model.
+template <class Gradients, class Model, class Loss>
+void require_decoder_gradients(const Gradients& g, const Model& m, Loss loss)
+{
+    REQUIRE_THAT(g.dL_dw_e, IsCloseTo(fd_part(m, [](Model& p) -> auto& {
+        return p.w_e;
+    }, loss), fd_rtol, fd_atol));
+    REQUIRE_THAT(g.dL_dw_p, IsCloseTo(fd_part(m, [](Model& p) -> auto& {
+        return p.w_p;
+    }, loss), fd_rtol, fd_atol));
+    REQUIRE_THAT(g.dL_dw_u, IsCloseTo(fd_part(m, [](Model& p) -> auto& {
+        return p.w_u;
+    }, loss), fd_rtol, fd_atol));
+    using weights = attn::multi_head_weights;
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+        CAPTURE(l);
+        for (auto which : {&weights::w_q, &weights::w_k, &weights::w_v,
+                           &weights::w_o}) {
+            const auto pick = [l, which](Model& p) -> attn::matrix& {
+                return p.layers[l].*which;
+            };
+            REQUIRE_THAT(g.layers[l].dL_dw.*which,
+                         IsCloseTo(fd_part(m, pick, loss), fd_rtol,
+                                   fd_atol));
+        }
+        const auto b_o = [l](Model& p) -> attn::vector& {
+            return p.layers[l].b_o;
+        };
+        REQUIRE_THAT(g.layers[l].dL_dw.b_o,
+                     IsCloseTo(fd_part(m, b_o, loss), fd_rtol, fd_atol));
+    }
+}
+
 }  // namespace book_test

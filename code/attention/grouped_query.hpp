@@ -34,6 +34,7 @@
 #include "attention/core.hpp"
 #include "attention/masking.hpp"
 #include "attention/multi_head.hpp"
+#include "attention/random.hpp"
 #include "attention/rotary.hpp"
 
 /// \file
@@ -50,6 +51,27 @@ struct grouped_query_weights {
     matrix w_o;  ///< output projection `(H d, d_model)`
     vector b_o;  ///< output bias `(d_model,)`
 };
+
+/// \brief Random weights of a grouped-query layer, each projection drawn
+///        from N(0, 1/d_model) and the bias from N(0, 1), in the order
+///        W_q, W_k, W_v, W_o, b_o.
+/// \param d_model the width of a token
+/// \param heads   H, query heads
+/// \param groups  G, key-value heads
+/// \param d       d_k, the width of one head
+/// \param r       the random numbers, advanced
+/// \return the weights
+inline grouped_query_weights random_grouped_query_weights(
+    std::size_t d_model, std::size_t heads, std::size_t groups, std::size_t d,
+    rng& r)
+{
+    const double s = 1.0 / std::sqrt(double(d_model));
+    return {normal_matrix(d_model, heads * d, r, s),
+            normal_matrix(d_model, groups * d, r, s),
+            normal_matrix(d_model, groups * d, r, s),
+            normal_matrix(heads * d, d_model, r, s),
+            xt::view(normal_matrix(1, d_model, r), 0, xt::all())};
+}
 
 /// \brief How positions enter the layer: none (the default), RoPE, ALiBi.
 struct position_scheme {
