@@ -358,12 +358,15 @@ inline void online_softmax_fold(std::size_t rows, std::size_t cols,
 // [ch06-attention-tiled-kernel]
 // Tiled attention on raw row-major buffers: y (n_q, d_v) is overwritten.
 // Only one block of scores (block_q, block_k) and the running m, l exist
-// at a time; mask is null or (n_q, n_k).
+// at a time; mask is null or (n_q, n_k). If lse is not null it receives
+// each row's log-sum-exp m + log l (n_q,), -inf for a row with no key,
+// which the backward pass needs.
 inline void attention_tiled_raw(std::size_t n_q, std::size_t n_k,
                                 std::size_t d_k, std::size_t d_v,
                                 const double* q, const double* k,
                                 const double* v, const bool* mask, double* y,
-                                std::size_t block_q, std::size_t block_k)
+                                std::size_t block_q, std::size_t block_k,
+                                double* lse = nullptr)
 {
     std::vector<double> p(block_q * block_k), m(block_q), l(block_q);
     const double scale = 1.0 / std::sqrt(double(d_k));
@@ -388,6 +391,9 @@ inline void attention_tiled_raw(std::size_t n_q, std::size_t n_k,
             const double inv = l[i] > 0.0 ? 1.0 / l[i] : 0.0;
             for (std::size_t c = 0; c < d_v; ++c) {
                 o[i * d_v + c] *= inv;
+            }
+            if (lse != nullptr) {
+                lse[i0 + i] = l[i] > 0.0 ? m[i] + std::log(l[i]) : minus_inf;
             }
         }
     }
