@@ -1,25 +1,30 @@
 // Chapter 6: attention at scale. The four ways agree, the online softmax
 // at work on one row, the cost model, what this machine's arithmetic and
-// memory cost, and the time of a decoding step with and without the
-// key-value cache. The sweep over n that times the four ways beside NumPy
-// and PyTorch, and the chapter's tables of it, are made by
+// memory cost, the tile sizes, and the time of a decoding step with and
+// without the key-value cache. The sweep over n that times the ways beside
+// NumPy and PyTorch, and the chapter's tables of it, are made by
 // code/tools/report_ch06.py, which runs this program once per point.
 //
 //   ch06_scale                      demonstrations and this machine's
 //                                   rates, a few seconds
-//   ch06_scale --out D              the same, and the decoding steps;
-//                                   writes their data and tables into D
+//   ch06_scale --out D              the same, the tile sizes and the
+//                                   decoding steps; writes their data and
+//                                   tables into D
 //   ch06_scale --load D --save E    reads D/Q.npy (n_q, d_k), D/K.npy
 //       (n_k, d_k), D/V.npy (n_k, d_v) and, if present, D/mask.npy
 //       (n_q, n_k, bool); writes E/Y_loops.npy, E/Y_xtensor.npy,
 //       E/Y_blas.npy and E/Y_tiled.npy (n_q, d_v)
-//   ch06_scale --measure WAY:N      one point of the sweep: prints the
-//       best CPU seconds and the peak bytes beyond inputs and output
-//   ch06_scale --benchmark --out D  the full benchmark's share: the rates
-//       and decoding steps up to t = min(--max-n, 4096), no demonstrations
-// OpenBLAS runs on one thread throughout (openblas_set_num_threads(1)).
+//   ch06_scale --measure WAY:N [--threads T] [--budget S]
+//       one point of the sweep: prints the best wall-clock seconds and
+//       the peak bytes beyond inputs and output (fastest:N also prints
+//       the name of the fastest one-thread way)
+//   ch06_scale --benchmark --out D  as --out, with decoding steps up to
+//       t = min(--max-n, 4096)
+// OpenBLAS runs on one thread throughout (openblas_set_num_threads(1));
+// the way fast can share its rows among --threads threads of its own.
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -33,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "attention/fast_tiled.hpp"
 #include "attention/random.hpp"
 #include "attention/scale.hpp"
 #include "book/cli.hpp"
@@ -47,22 +53,71 @@ namespace {
 
 using attn::mask_matrix;
 using attn::matrix;
-// CPU seconds of this process: on a shared machine, wall-clock time also
-// counts the time spent waiting for a core.
-double cpu_now()
+// Seconds on the wall clock (a steady one): with two threads, CPU time
+// would count both.
+double now()
 {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+    return std::chrono::duration<double>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
+
+// [ch06-best-of]
+// How every contender is timed, the library's ways here and NumPy and
+// PyTorch in code/tools/bench_ch06_python.py alike: one warm-up run, then
+// at least five timed runs, more while they add up to less than `budget`
+// seconds (at most 1000); the best of them, the run least disturbed by
+// anything else the machine did.
+template <class Run>
+double best_of(Run&& run, double budget)
+{
+    run();  // warm-up: first use of memory, of OpenBLAS's buffers
+    double best = 1e300, total = 0.0;
+    for (int rep = 0; rep < 1000 && (rep < 5 || total < budget); ++rep) {
+        const double start = now();
+        run();
+        const double seconds = now() - start;
+        best = std::min(best, seconds);
+        total += seconds;
+    }
+    return best;
+}
+// [ch06-best-of]
 const double mib = 1024.0 * 1024.0;
 const std::size_t d = 64;  // d_k = d_v of the benchmark
 
+// The four ways, and the fifth, fast, with the levers that make it fast
+// (fast_tiled.hpp) each also added to tiled on its own (or, for the scale,
+// taken away from it): --measure accepts every name of this list.
 const std::vector<std::string> ways = {"loops", "xtensor", "blas", "tiled"};
+const std::vector<std::string> measured_ways = {
+    "loops", "xtensor", "blas", "tiled", "tiled+vexp", "tiled+tiles",
+    "tiled-fused", "fast"};
+
+// The options of a way built on the tiled kernel: tiled itself (std::exp,
+// tiles of 128 x 256, the scale in the product), one lever changed, or
+// all of them (fast: the vector exponential and tiles from the cache).
+attn::fast_options tiled_options(const std::string& way, std::size_t threads)
+{
+    attn::fast_options opt;
+    opt.vector_exp = way == "tiled+vexp" || way == "fast";
+    opt.scale_in_product = way != "tiled-fused";
+    if (way == "tiled+tiles" || way == "fast") {
+        std::tie(opt.block_q, opt.block_k) =
+            attn::tile_sizes_for_cache(attn::level2_cache_bytes());
+    }
+    opt.threads = threads;
+    return opt;
+}
 
 matrix run_way(const std::string& way, const matrix& q, const matrix& k,
-               const matrix& v, const mask_matrix& mask = mask_matrix())
+               const matrix& v, const mask_matrix& mask = mask_matrix(),
+               std::size_t threads = 1)
 {
+    if (way == "fast" || (way != "tiled" && way.rfind("tiled", 0) == 0)) {
+        return attn::attention_fast(q, k, v, mask,
+                                    tiled_options(way, threads));
+    }
     if (way == "loops") {
         return attn::attention_loops(q, k, v, mask);
     }
@@ -75,8 +130,8 @@ matrix run_way(const std::string& way, const matrix& q, const matrix& k,
     if (way == "tiled") {
         return attn::attention_tiled(q, k, v, mask);
     }
-    throw book::usage_error("unknown way '" + way
-                            + "': expected loops, xtensor, blas or tiled");
+    throw book::usage_error("unknown way '" + way + "': expected "
+                            + book::and_list(measured_ways));
 }
 
 double max_relative_difference(const matrix& a, const matrix& b)
@@ -108,10 +163,13 @@ void parse_value(const std::string& text, measure_spec& spec)
     }
     spec.way = text.substr(0, colon);
     spec.n = std::stoul(digits);
-    if (spec.way != "matmul"
-        && std::find(ways.begin(), ways.end(), spec.way) == ways.end()) {
+    std::vector<std::string> known = measured_ways;
+    for (const char* more : {"fastest", "matmul"}) {
+        known.push_back(more);
+    }
+    if (std::find(known.begin(), known.end(), spec.way) == known.end()) {
         throw book::usage_error("unknown way '" + spec.way + "': expected "
-                                "loops, xtensor, blas, tiled or matmul");
+                                + book::and_list(known));
     }
 }
 
@@ -254,13 +312,19 @@ long status_kib(const std::string& field)
     return -1;
 }
 
+// The seconds and the peak resident memory of one configuration.
+struct measurement {
+    double seconds = 0.0;  ///< best of best_of's runs
+    double peak = 0.0;     ///< bytes beyond inputs and output
+};
+
 // [ch06-measure]
 // One configuration, in a process of its own: make the inputs, start the
 // peak-memory count at the resident size now (Linux: write 5 to
-// /proc/self/clear_refs), run the way until 0.2 s of CPU time have passed
-// (at least once, at most 5 times), and print the best CPU time and the
-// peak resident memory beyond inputs and output, in bytes.
-int measure(const std::string& way, std::size_t n)
+// /proc/self/clear_refs), time the way with best_of, and return the best
+// seconds and the peak resident memory beyond inputs and output.
+measurement measure_way(const std::string& way, std::size_t n,
+                        std::size_t threads, double budget)
 {
     attn::rng r(n);
     const matrix q = attn::normal_matrix(n, d, r);
@@ -270,49 +334,93 @@ int measure(const std::string& way, std::size_t n)
     (void)xt::linalg::dot(xt::transpose(q), q);                  // (d, d)
     const long rss_before = status_kib("VmRSS");
     std::ofstream("/proc/self/clear_refs") << "5";
-    double best = 1e300, total = 0.0;
-    for (int rep = 0; rep < 5 && total < 0.2; ++rep) {
-        const auto start = cpu_now();
-        const matrix y = run_way(way, q, k, v);
-        const double seconds = cpu_now() - start;
-        best = std::min(best, seconds);
-        total += seconds;
-    }
-    const double output_bytes = 8.0 * double(n * d);
-    const double peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
-                        - output_bytes;
-    std::cout << book::fmt(best, "%.6g") << ' ' << book::fmt(peak, "%.6g")
-              << '\n';
-    return 0;
+    measurement m;
+    m.seconds = best_of([&] { run_way(way, q, k, v, {}, threads); }, budget);
+    m.peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
+             - 8.0 * double(n * d);                          // the output
+    return m;
 }
 // [ch06-measure]
 
-// The best CPU time of five (n x n) times (n x n) products into a result
-// whose memory is already in use, one thread: n^3 / seconds is the
-// matrix-multiply rate R in multiply-adds per second of CPU time.
-double matmul_seconds(std::size_t n)
+// The one-thread ways that can be the fastest (the loops and the xtensor
+// expressions never are, and the ways with one lever are slower than
+// fast, which has them all).
+const std::vector<std::string> fastest_candidates = {"blas", "tiled", "fast"};
+
+// This program (Linux: /proc/self/exe) run as `--measure WAY:N --budget S`
+// in a process of its own, its answer read back.
+measurement measure_in_child(const std::string& way, std::size_t n,
+                             double budget)
+{
+    const std::string self =
+        std::filesystem::read_symlink("/proc/self/exe").string();
+    const std::string command = "'" + self + "' --measure " + way + ":"
+                                + std::to_string(n) + " --budget "
+                                + book::fmt(budget, "%.6g");
+    FILE* pipe = popen(command.c_str(), "r");
+    measurement m;
+    if (pipe == nullptr
+        || std::fscanf(pipe, "%lf %lf", &m.seconds, &m.peak) != 2) {
+        if (pipe != nullptr) {
+            pclose(pipe);
+        }
+        throw std::runtime_error("could not run " + command);
+    }
+    pclose(pipe);
+    return m;
+}
+
+// --measure WAY:N: prints the best seconds and the peak bytes. fastest:N
+// measures each candidate in a process of its own and prints the
+// fastest's seconds and peak bytes, and its name third.
+int measure(const std::string& way, std::size_t n, std::size_t threads,
+            double budget)
+{
+    measurement best;
+    std::string best_way = way;
+    if (way != "fastest") {
+        best = measure_way(way, n, threads, budget);
+    } else {
+        best.seconds = 1e300;
+        for (const auto& candidate : fastest_candidates) {
+            const measurement m = measure_in_child(candidate, n, budget);
+            if (m.seconds < best.seconds) {
+                best = m;
+                best_way = candidate;
+            }
+        }
+    }
+    std::cout << book::fmt(best.seconds, "%.6g") << ' '
+              << book::fmt(best.peak, "%.6g")
+              << (way == "fastest" ? " " + best_way : "") << '\n';
+    return 0;
+}
+
+// The best time of (n x n) times (n x n) products into a result whose
+// memory is already in use, one thread, timed as best_of does: n^3 /
+// seconds is the matrix-multiply rate R in multiply-adds per second.
+double matmul_seconds(std::size_t n, double budget)
 {
     attn::rng r(7);
     const matrix a = attn::normal_matrix(n, n, r);
     matrix c = xt::zeros<double>({n, n});
     const int ni = int(n);
-    double best = 1e300;
-    for (int rep = 0; rep < 5; ++rep) {
-        const auto start = cpu_now();
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni,
-                    1.0, a.data(), ni, a.data(), ni, 0.0, c.data(), ni);
-        best = std::min(best, cpu_now() - start);
-    }
-    return best;
+    return best_of(
+        [&] {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni,
+                        ni, 1.0, a.data(), ni, a.data(), ni, 0.0, c.data(),
+                        ni);
+        },
+        budget);
 }
 
 // --measure matmul:N, printed as measure() prints a way: the seconds of
 // matmul_seconds(N) and the peak bytes beyond its inputs and output.
-int measure_matmul(std::size_t n)
+int measure_matmul(std::size_t n, double budget)
 {
     const long rss_before = status_kib("VmRSS");
     std::ofstream("/proc/self/clear_refs") << "5";
-    const double seconds = matmul_seconds(n);
+    const double seconds = matmul_seconds(n, budget);
     const double peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
                         - 2.0 * 8.0 * double(n * n);
     std::cout << book::fmt(seconds, "%.6g") << ' ' << book::fmt(peak, "%.6g")
@@ -333,11 +441,11 @@ std::pair<double, double> first_touch_cost()
         std::unique_ptr<char[]> buffer(new char[bytes]);
         volatile char* p = buffer.get();
         for (double* best : {&fresh, &again}) {
-            const auto start = cpu_now();
+            const auto start = now();
             for (std::size_t i = 0; i < bytes; i += 4096) {
                 p[i] = char(i);
             }
-            *best = std::min(*best, cpu_now() - start);
+            *best = std::min(*best, now() - start);
         }
     }
     return {fresh / 64.0, again / 64.0};
@@ -345,29 +453,49 @@ std::pair<double, double> first_touch_cost()
 // [ch06-first-touch]
 
 // [ch06-exp-cost]
-// What one std::exp costs: CPU seconds per call over 2^20 arguments in
-// [-10, 0], where the softmax's exponents s - m lie, one at a time as in
-// the tiled kernel. Best of three.
-double exp_cost()
+// What an exponential costs: seconds per result over 2^20 arguments in
+// [-10, 0], where the softmax's exponents s - m mostly lie, one std::exp
+// at a time as in the tiled kernel, and four at a time by Eq. (6.5)
+// (attn::exp_minus_sum with m = 0). Best of best_of's runs.
+std::pair<double, double> exp_costs()
 {
     const std::size_t n = std::size_t(1) << 20;
     std::vector<double> x(n), y(n);
     for (std::size_t i = 0; i < n; ++i) {
         x[i] = -10.0 * double(i) / double(n);
     }
-    double best = 1e300;
-    for (int rep = 0; rep < 3; ++rep) {
-        const auto start = cpu_now();
+    const double scalar = best_of([&] {
         for (std::size_t i = 0; i < n; ++i) {
             y[i] = std::exp(x[i]);
         }
-        best = std::min(best, cpu_now() - start);
-    }
+    }, 0.1);
+    const double vector = best_of([&] {
+        attn::exp_minus_sum(n, x.data(), 0.0, y.data());
+    }, 0.1);
     volatile double keep = y[n / 2];  // the results are used
     (void)keep;
-    return best / double(n);
+    return {scalar / double(n), vector / double(n)};
 }
 // [ch06-exp-cost]
+
+// The largest relative difference between Eq. (6.5) and std::exp over
+// 2^20 + 1 evenly spaced arguments in [-708, 0], in units of the last
+// place (2^-52).
+double vector_exp_error_ulps()
+{
+    const std::size_t n = (std::size_t(1) << 20) + 1;
+    std::vector<double> x(n), y(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        x[i] = -708.0 * double(i) / double(n - 1);
+    }
+    attn::exp_minus_sum(n, x.data(), 0.0, y.data());
+    double worst = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double e = std::exp(x[i]);
+        worst = std::max(worst, std::abs(y[i] - e) / e);
+    }
+    return worst / std::ldexp(1.0, -52);
+}
 
 // The data cache sizes the processor reports (sysconf), for the text.
 std::string cache_sizes()
@@ -384,6 +512,8 @@ std::string cache_sizes()
 struct machine_facts {
     double rate = 0.0;   ///< matrix-multiply rate R, multiply-adds per s
     double t_exp = 0.0;  ///< seconds per std::exp
+    double t_vexp = 0.0; ///< seconds per exponential by Eq. (6.5)
+    double vexp_ulps = 0.0;  ///< Eq. (6.5)'s largest error, in ulps
     double fresh = 0.0;  ///< seconds per MiB, first write of new memory
     double again = 0.0;  ///< seconds per MiB, second write
 };
@@ -391,8 +521,9 @@ struct machine_facts {
 machine_facts measure_machine()
 {
     machine_facts m;
-    m.t_exp = exp_cost();
-    m.rate = std::pow(1024.0, 3) / matmul_seconds(1024);
+    std::tie(m.t_exp, m.t_vexp) = exp_costs();
+    m.vexp_ulps = vector_exp_error_ulps();
+    m.rate = std::pow(1024.0, 3) / matmul_seconds(1024, 0.5);
     std::tie(m.fresh, m.again) = first_touch_cost();
     return m;
 }
@@ -401,13 +532,20 @@ void print_machine(const machine_facts& m)
 {
     std::cout << "Matrix-multiply rate R of this machine, one thread:\n  "
               << book::fmt(m.rate / 1e9, "%.2f")
-              << " G multiply-adds per CPU second\n";
+              << " G multiply-adds per second\n";
     const double exp_ratio = m.t_exp * m.rate / double(2 * d);
     std::cout << "One std::exp: " << book::fmt(1e9 * m.t_exp, "%.3g")
               << " ns, as long as t_exp R = "
               << book::fmt(m.t_exp * m.rate, "%.3g")
               << " multiply-adds;\n  1 + t_exp R / (d_k + d_v) = "
               << book::fmt(1.0 + exp_ratio, "%.2f") << '\n';
+    std::cout << "One exponential by Eq. 6.5, four lanes at a time"
+              << (attn::detail::processor_has_avx2() ? " (AVX2)" : "")
+              << ":\n  " << book::fmt(1e9 * m.t_vexp, "%.3g") << " ns, "
+              << book::fmt(m.t_exp / m.t_vexp, "%.2g")
+              << " times faster; largest difference from std::exp\n  on "
+              << "[-708, 0]: " << book::fmt(m.vexp_ulps, "%.2g")
+              << " units in the last place\n";
     std::cout << "Data caches the processor reports: " << cache_sizes()
               << '\n';
     std::cout << "First use of memory on this machine: writing to newly "
@@ -431,18 +569,18 @@ std::pair<double, double> time_decode_step(attn::kv_cache& cache,
     const matrix x_t = xt::view(x, xt::range(t - 1, t), xt::all());
     double cached = 1e300, uncached = 1e300;
     for (int rep = 0; rep < 5; ++rep) {
-        auto start = cpu_now();
+        auto start = now();
         attn::decode_step_cached(cache, x_t, w_q, w_k, w_v);
-        cached = std::min(cached, cpu_now() - start);
+        cached = std::min(cached, now() - start);
         --cache.length;
         cache.k.resize(cache.length * d);
         cache.v.resize(cache.length * d);
     }
     const matrix prefix = xt::view(x, xt::range(0, t), xt::all());
     for (int rep = 0; rep < (t > 2048 ? 1 : 3); ++rep) {
-        auto start = cpu_now();
+        auto start = now();
         attn::decode_step_uncached(prefix, w_q, w_k, w_v);
-        uncached = std::min(uncached, cpu_now() - start);
+        uncached = std::min(uncached, now() - start);
     }
     return {cached, uncached};
 }
@@ -483,7 +621,7 @@ kv_timings kv_benchmark(std::size_t max_t)
     return out;
 }
 
-// Prints the decoding steps beside Eq. 6.5's ratio and writes them with
+// Prints the decoding steps beside Eq. 6.6's ratio and writes them with
 // the model's multiply-adds, which report_ch06.py turns into seconds.
 void kv_run(const book::output_sink& out, std::size_t max_t)
 {
@@ -508,6 +646,95 @@ void kv_run(const book::output_sink& out, std::size_t max_t)
                  "uncached_madds"},
                 {kv.t, kv.cached_s, kv.uncached_s, cached_madds,
                  uncached_madds});
+}
+
+// --threads goes with fast only (the other ways run on one thread), and
+// the budget is a time from 0 to 60 s.
+void expect_measure_options(const std::string& way, std::size_t threads,
+                            double budget)
+{
+    if (threads < 1 || threads > 64) {
+        throw book::usage_error("--threads must be from 1 to 64, got "
+                                + std::to_string(threads));
+    }
+    if (threads > 1 && way != "fast") {
+        throw book::usage_error("--threads applies to the way fast only, "
+                                "not to '" + way + "'");
+    }
+    if (!(budget >= 0.0 && budget <= 60.0)) {
+        throw book::usage_error("--budget must be from 0 to 60 seconds, got "
+                                + book::fmt(budget));
+    }
+}
+
+// The time of the tiled kernel with the vector exponential (one thread)
+// at n = 2048 for tiles of 64 to 512 queries by 64 to 512 keys, each time
+// divided by the best one, with the tiles the cache rule chooses marked.
+void tile_grid(const book::output_sink& out, double cache_bytes)
+{
+    const std::size_t n = 2048;
+    attn::rng r(n);
+    const matrix q = attn::normal_matrix(n, d, r);
+    const matrix k = attn::normal_matrix(n, d, r);
+    const matrix v = attn::normal_matrix(n, d, r);
+    const std::vector<std::size_t> bq = {64, 128, 256, 512};
+    const std::vector<std::size_t> bk = {64, 128, 256, 512};
+    const auto chosen = attn::tile_sizes_for_cache(cache_bytes);
+    std::vector<std::vector<double>> seconds(bq.size());
+    double best = 1e300;
+    for (std::size_t a = 0; a < bq.size(); ++a) {
+        for (std::size_t b = 0; b < bk.size(); ++b) {
+            attn::fast_options opt;
+            opt.block_q = bq[a];
+            opt.block_k = bk[b];
+            seconds[a].push_back(best_of(
+                [&] { attn::attention_fast(q, k, v, {}, opt); }, 0.0));
+            best = std::min(best, seconds[a].back());
+        }
+    }
+    book::table t{{"block_q \\ block_k"}, {}};
+    for (std::size_t b : bk) {
+        t.header.push_back(std::to_string(b));
+    }
+    for (std::size_t a = 0; a < bq.size(); ++a) {
+        std::vector<std::string> cells = {std::to_string(bq[a])};
+        for (std::size_t b = 0; b < bk.size(); ++b) {
+            const bool rule = bq[a] == chosen.first && bk[b] == chosen.second;
+            cells.push_back(book::fmt(seconds[a][b] / best, "%.2f")
+                            + (rule ? " *" : ""));
+        }
+        t.add(cells);
+    }
+    std::cout << "\nTime of fast at n = 2048 (one thread) for each tile "
+              << "size, over the best;\n* = the tiles chosen for a cache of "
+              << book::fmt(cache_bytes / 1024.0, "%.0f") << " KiB:\n";
+    t.print(std::cout);
+    t.header[0] = "<i>B</i><sub>q</sub> \\ <i>B</i><sub>k</sub>";
+    out.markdown("ch06_tile_grid.md", t);
+    // The sentence that reads the grid.
+    std::size_t a_best = 0, b_best = 0;
+    double rule = 0.0;
+    for (std::size_t a = 0; a < bq.size(); ++a) {
+        for (std::size_t b = 0; b < bk.size(); ++b) {
+            if (seconds[a][b] == best) {
+                a_best = a;
+                b_best = b;
+            }
+            if (bq[a] == chosen.first && bk[b] == chosen.second) {
+                rule = seconds[a][b] / best;
+            }
+        }
+    }
+    out.text("ch06_findings_tiles.md",
+             "On the machine that made this page (second-level cache "
+             + book::fmt(cache_bytes / 1024.0, "%.0f") + " KiB), the rule "
+             "chose tiles of " + std::to_string(chosen.first) + " &times; "
+             + std::to_string(chosen.second) + ", which took "
+             + book::fmt(rule, "%.2f") + " times as long as the fastest tile "
+             "in the grid, " + std::to_string(bq[a_best]) + " &times; "
+             + std::to_string(bk[b_best]) + ". The grid is one run: "
+             "differences of a few percent between its cells are within "
+             "the noise of the machine.\n");
 }
 
 int run_load_save(const book::common_args& args)
@@ -540,10 +767,17 @@ int run_load_save(const book::common_args& args)
 int run(const cxxopts::ParseResult& result, const book::common_args& args)
 {
     openblas_set_num_threads(1);
+    const std::size_t threads = result["threads"].as<std::size_t>();
+    const double budget = result["budget"].as<double>();
     if (result.count("measure")) {
         const auto spec = result["measure"].as<measure_spec>();
-        return spec.way == "matmul" ? measure_matmul(spec.n)
-                                    : measure(spec.way, spec.n);
+        expect_measure_options(spec.way, threads, budget);
+        return spec.way == "matmul" ? measure_matmul(spec.n, budget)
+                                    : measure(spec.way, spec.n, threads,
+                                              budget);
+    }
+    if (result.count("threads") || result.count("budget")) {
+        throw book::usage_error("--threads and --budget go with --measure");
     }
     book::expect_load_with_save(args, "Q.npy, K.npy and V.npy (mask.npy "
                                       "if any)");
@@ -560,17 +794,19 @@ int run(const cxxopts::ParseResult& result, const book::common_args& args)
                                 + std::to_string(max_n));
     }
     const book::output_sink out(args.out_dir);
-    if (!full) {
-        equality_demo(args.seed);
-        online_demo(out);
-        cost_demo(out);
-    }
+    equality_demo(args.seed);
+    online_demo(out);
+    cost_demo(out);
     const machine_facts m = measure_machine();
     print_machine(m);
     out.columns("ch06_machine.dat",
-                {"rate", "t_exp_s", "fresh_s_per_mib", "again_s_per_mib"},
-                {{m.rate}, {m.t_exp}, {m.fresh}, {m.again}});
+                {"rate", "t_exp_s", "t_vexp_s", "vexp_ulps", "avx2",
+                 "fresh_s_per_mib", "again_s_per_mib", "l2_bytes"},
+                {{m.rate}, {m.t_exp}, {m.t_vexp}, {m.vexp_ulps},
+                 {attn::detail::processor_has_avx2() ? 1.0 : 0.0}, {m.fresh},
+                 {m.again}, {attn::level2_cache_bytes()}});
     if (out.enabled()) {
+        tile_grid(out, attn::level2_cache_bytes());
         kv_run(out, full ? std::min<std::size_t>(max_n, 4096) : 1024);
     }
     return 0;
@@ -587,13 +823,21 @@ int main(int argc, char** argv)
         [](cxxopts::Options& options) {
             options.add_options()
                 ("benchmark", "the full benchmark's share (needs --out): "
-                 "rates and decoding steps up to t = min(N, 4096)")
+                 "decoding steps up to t = min(N, 4096) instead of 1024")
                 ("max-n", "largest n of the full benchmark",
                  cxxopts::value<std::size_t>()->default_value("32768"), "N")
-                ("measure", "time one way (loops, xtensor, blas, tiled, or "
-                 "matmul for an (N, N) product) at one n in this process "
-                 "and print seconds and peak bytes",
-                 cxxopts::value<measure_spec>(), "WAY:N");
+                ("measure", "time one way at one n in this process and "
+                 "print the best seconds and the peak bytes: loops, xtensor, "
+                 "blas, tiled, tiled+vexp, tiled+tiles, tiled-fused, fast, "
+                 "fastest (the fastest one-thread way, named third) or "
+                 "matmul (an (N, N) product)",
+                 cxxopts::value<measure_spec>(), "WAY:N")
+                ("threads", "with --measure fast: threads to share the "
+                 "queries", cxxopts::value<std::size_t>()->default_value("1"),
+                 "T")
+                ("budget", "with --measure: time more runs (beyond a "
+                 "warm-up and five) while they add up to less than S seconds",
+                 cxxopts::value<double>()->default_value("1"), "S");
         },
         [](const cxxopts::ParseResult& result,
            const book::common_args& args) { return run(result, args); });

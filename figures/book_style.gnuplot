@@ -22,3 +22,11 @@ set linetype 6 lc rgb "#7f7f7f" lw 2.5 pt 3 ps 0.6
 rows_with_data(file, col) = int(system(sprintf( \
     "awk 'NR > 1 && $%d != \"nan\" {c++} END {print c + 0}' '%s'", \
     col, file)))
+# The plot clause "'file' spec, " of a series that has data in column
+# `col`, or "" for one that has none; a figure builds its plot command
+# from these (see plot_of), so that it draws, and its key names, only the
+# series with data.
+series(file, col, spec) = rows_with_data(file, col) > 0 ? \
+    sprintf("'%s' %s, ", file, spec) : ""
+# "plot" and the clauses, without the last ", ": for eval.
+plot_of(clauses) = "plot " . clauses[1:strlen(clauses) - 2]

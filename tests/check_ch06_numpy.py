@@ -79,7 +79,12 @@ def check_errors(program, work):
            "V.npy: its array must have shape (n_k, d_v)")
     expect(program, ["--benchmark"], 2, "--benchmark needs --out")
     expect(program, ["--measure", "tiled"], 2, "WAY:N")
-    expect(program, ["--measure", "fast:64"], 2, "unknown way 'fast'")
+    expect(program, ["--measure", "quick:64"], 2, "unknown way 'quick'")
+    expect(program, ["--measure", "tiled:64", "--threads", "2"], 2,
+           "--threads applies to the way fast only")
+    expect(program, ["--measure", "fast:64", "--budget", "-1"], 2,
+           "--budget must be from 0 to 60")
+    expect(program, ["--threads", "2"], 2, "go with --measure")
     expect(program, ["--benchmark", "--out", str(work), "--max-n", "100"],
            2, "--max-n must be between 256 and 65536")
 

@@ -1,7 +1,7 @@
 // Tests of chapter 6: the cost model (Eq. 6.1), the online softmax's
 // running maximum (Eq. 6.2) and rescaling (Eq. 6.3), tiled attention and
-// the three other ways (Eq. 6.4), and decoding with a key-value cache
-// (Eq. 6.5).
+// the three other ways (Eq. 6.4), the vector exponential and fast
+// attention (Eq. 6.5), and decoding with a key-value cache (Eq. 6.6).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attention/fast_tiled.hpp"
 #include "attention/scale.hpp"
 #include "test_helpers.hpp"
 
@@ -269,7 +270,185 @@ TEST_CASE("Errors: the four ways refuse inconsistent shapes",
                       std::invalid_argument);
 }
 
-TEST_CASE("Eq. 6.5: decoding step cost, hand-worked",
+// The largest |y - std::exp(x)| / std::exp(x) over x, in units of the last
+// place, for attn::exp_minus_sum with m = 0 on one path (AVX2 or not).
+namespace {
+
+double worst_ulps(const std::vector<double>& x, bool vector_unit)
+{
+    std::vector<double> y(x.size());
+    attn::exp_minus_sum(x.size(), x.data(), 0.0, y.data(), vector_unit);
+    double worst = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double e = std::exp(x[i]);
+        worst = std::max(worst, std::abs(y[i] - e) / e);
+    }
+    return worst / std::ldexp(1.0, -52);
+}
+
+}  // namespace
+
+TEST_CASE("Eq. 6.5: the vector exponential, hand-worked",
+          "[ch06][eq_vector_exp]")
+{
+    for (bool vector_unit : {true, false}) {
+        CAPTURE(vector_unit);
+        // x - m for x = (2, 2 - ln 2, 2 - 708.5, -inf, 2 - 30), m = 2:
+        // e^0 = 1 exactly (k = 0, r = 0, every term but 1 is 0 times r);
+        // e^(-ln 2) = 1/2 up to rounding; below -708 and at -inf the
+        // result is 0 by definition; e^-30 = 9.357623e-14 (by hand,
+        // e^-30 = 1 / (e^10)^3 = 1 / 22026.4658^3). Five values: one
+        // full group of four lanes and one lane of a second.
+        const std::vector<double> x = {2.0, 2.0 - std::log(2.0), 2.0 - 708.5,
+                                       -inf, 2.0 - 30.0};
+        std::vector<double> y(5);
+        const double sum =
+            attn::exp_minus_sum(5, x.data(), 2.0, y.data(), vector_unit);
+        REQUIRE(y[0] == 1.0);
+        REQUIRE(y[1] == Approx(0.5).epsilon(1e-15));
+        REQUIRE(y[2] == 0.0);
+        REQUIRE(y[3] == 0.0);
+        REQUIRE(y[4] == Approx(9.357623e-14).epsilon(1e-6));
+        REQUIRE(sum == y[0] + y[1] + y[4]);  // the zeros add nothing
+    }
+}
+
+TEST_CASE("Eq. 6.5: within 4 units in the last place of std::exp from "
+          "-708 to 0",
+          "[ch06][eq_vector_exp]")
+{
+    // 2^16 + 1 evenly spaced points, the ends, and the neighbourhoods of
+    // the places where k changes (x = (j + 1/2) ln 2), where |r| is
+    // largest.
+    std::vector<double> x;
+    const std::size_t n = 1 << 16;
+    for (std::size_t i = 0; i <= n; ++i) {
+        x.push_back(-708.0 * double(i) / double(n));
+    }
+    for (int j = 0; j < 1021; ++j) {
+        const double edge = -(j + 0.5) * std::log(2.0);
+        for (double dx : {-1e-12, 0.0, 1e-12}) {
+            if (edge + dx >= -708.0) {
+                x.push_back(edge + dx);
+            }
+        }
+    }
+    for (bool vector_unit : {true, false}) {
+        CAPTURE(vector_unit);
+        REQUIRE(worst_ulps(x, vector_unit) <= 4.0);
+    }
+}
+
+TEST_CASE("Eq. 6.5: the check fails for an exponential with a term "
+          "missing",
+          "[ch06][eq_vector_exp]")
+{
+    // Eq. 6.5 in plain loops with a Taylor polynomial of a given degree,
+    // the same range reduction as the library (ln 2 in two parts). With
+    // degree 12 it passes the 4-unit check above; with degree 11 the term
+    // r^12 / 12! it leaves out is up to 0.347^12 / 12! = 6.3e-15, about
+    // 28 units in the last place, and the same check must reject it.
+    const auto taylor = [](double x, int degree) {
+        const double k = std::nearbyint(x / std::log(2.0));
+        const double r = (x - k * 6.93147180369123816490e-01)
+                         - k * 1.90821492927058770002e-10;
+        double p = 0.0, term = 1.0;
+        for (int j = 0; j <= degree; ++j) {
+            p += term;
+            term *= r / double(j + 1);
+        }
+        return std::ldexp(p, int(k));
+    };
+    const auto worst = [&](int degree) {
+        double w = 0.0;
+        for (int i = 0; i <= 4096; ++i) {
+            const double x = -708.0 * double(i) / 4096.0;
+            w = std::max(w, std::abs(taylor(x, degree) - std::exp(x))
+                                / std::exp(x));
+        }
+        return w / std::ldexp(1.0, -52);
+    };
+    REQUIRE(worst(12) <= 4.0);
+    REQUIRE(worst(11) > 4.0);
+}
+
+TEST_CASE("Eq. 6.5: fast attention agrees with the loops for every lever",
+          "[ch06][eq_vector_exp]")
+{
+    // The vector exponential inside the tiled kernel (and every other
+    // switch of fast_options) changes the result only at the level of
+    // rounding: shapes that the tiles do not divide, a mask with a query
+    // that sees no key (whose output must be exactly zero), one to three
+    // threads (more threads than queries included).
+    const std::vector<std::array<std::size_t, 4>> shapes = {
+        {7, 11, 5, 3}, {130, 300, 16, 8}, {2, 9, 4, 4}};
+    std::uint64_t seed = 5;
+    for (const auto& n : shapes) {
+        const auto [q, k, v] = random_qkv(n[0], n[1], n[2], n[3], seed, 1);
+        mask_matrix mask = book_test::random_mask(n[0], n[1], seed + 1, 0.6);
+        xt::row(mask, 0) = false;
+        for (const mask_matrix& m : {mask_matrix(), mask}) {
+            const matrix ref = attn::attention_loops(q, k, v, m);
+            for (bool vexp : {false, true}) {
+                for (bool in_product : {false, true}) {
+                    for (std::size_t threads : {1u, 2u, 3u}) {
+                        for (auto [bq, bk] :
+                             {std::pair<std::size_t, std::size_t>{1, 1},
+                              {4, 3}, {256, 256}}) {
+                            attn::fast_options opt;
+                            opt.vector_exp = vexp;
+                            opt.scale_in_product = in_product;
+                            opt.threads = threads;
+                            opt.block_q = bq;
+                            opt.block_k = bk;
+                            const matrix y =
+                                attn::attention_fast(q, k, v, m, opt);
+                            REQUIRE(relative_error(y, ref) <= 1e-12);
+                            if (m.size() != 0) {
+                                REQUIRE(xt::all(
+                                    xt::equal(xt::row(y, 0), 0.0)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        seed += 7;
+    }
+}
+
+TEST_CASE("Tiles from the cache: the largest square power of two that "
+          "fits, hand-worked",
+          "[ch06]")
+{
+    // A tile of b x b doubles takes 8 b^2 bytes: 256 x 256 is 512 KiB,
+    // 512 x 512 is 2 MiB.
+    using tiles = std::pair<std::size_t, std::size_t>;
+    REQUIRE(attn::tile_sizes_for_cache(512.0 * 1024) == tiles{256, 256});
+    REQUIRE(attn::tile_sizes_for_cache(512.0 * 1024 - 1) == tiles{128, 128});
+    REQUIRE(attn::tile_sizes_for_cache(2.0 * 1024 * 1024) == tiles{512, 512});
+    REQUIRE(attn::tile_sizes_for_cache(1024.0) == tiles{16, 16});  // floor
+    REQUIRE(attn::tile_sizes_for_cache(1e12) == tiles{1024, 1024});  // cap
+}
+
+TEST_CASE("Errors: fast attention refuses tiles or threads of 0",
+          "[ch06][errors]")
+{
+    const auto [q, k, v] = random_qkv(3, 4, 2, 2, 1, 1);
+    for (int which = 0; which < 3; ++which) {
+        attn::fast_options opt;
+        (which == 0 ? opt.block_q : which == 1 ? opt.block_k : opt.threads) =
+            0;
+        REQUIRE_THROWS_WITH(attn::attention_fast(q, k, v, {}, opt),
+                            Catch::Contains("must be at least 1"));
+    }
+    // k = q has 3 rows, v has 4: v does not fit the keys.
+    REQUIRE_THROWS_WITH(attn::attention_fast(q, q, v),
+                        Catch::Contains("attention_fast")
+                            && Catch::Contains("(n_k, d_v)"));
+}
+
+TEST_CASE("Eq. 6.6: decoding step cost, hand-worked",
           "[ch06][eq_kv_cache_cost]")
 {
     // t = 10, d_model = 8, d_k = 4. With the cache: project one token,
@@ -280,7 +459,7 @@ TEST_CASE("Eq. 6.5: decoding step cost, hand-worked",
     REQUIRE(attn::decode_step_cost(10, 8, 4, false) == 1760.0);
 }
 
-TEST_CASE("Eq. 6.5: decoding with the cache gives causal attention's rows",
+TEST_CASE("Eq. 6.6: decoding with the cache gives causal attention's rows",
           "[ch06][eq_kv_cache_cost]")
 {
     for (std::uint64_t seed : {11u, 12u}) {

@@ -355,18 +355,37 @@ inline void online_softmax_fold(std::size_t rows, std::size_t cols,
 }
 // [ch06-online-update]
 
+// The signature of the online-softmax step that attention_tiled_raw
+// applies to each block (online_softmax_fold above, or a faster one).
+using fold_step = void (*)(std::size_t rows, std::size_t cols,
+                           std::size_t d_v, double* p, const double* v_block,
+                           double* m, double* l, double* o);
+
+// x *= scale for x[0] .. x[n - 1].
+inline void scale_block(std::size_t n, double scale, double* x)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        x[i] *= scale;
+    }
+}
+
 // [ch06-attention-tiled-kernel]
 // Tiled attention on raw row-major buffers: y (n_q, d_v) is overwritten.
 // Only one block of scores (block_q, block_k) and the running m, l exist
 // at a time; mask is null or (n_q, n_k). If lse is not null it receives
 // each row's log-sum-exp m + log l (n_q,), -inf for a row with no key,
-// which the backward pass needs.
+// which the backward pass needs. fold is the step of Eqs. (6.2) and (6.3)
+// (fast_tiled.hpp passes a vectorised one); with scale_in_product false
+// the scale takes a pass of its own over each block (to measure what
+// folding it into the product saves).
 inline void attention_tiled_raw(std::size_t n_q, std::size_t n_k,
                                 std::size_t d_k, std::size_t d_v,
                                 const double* q, const double* k,
                                 const double* v, const bool* mask, double* y,
                                 std::size_t block_q, std::size_t block_k,
-                                double* lse = nullptr)
+                                double* lse = nullptr,
+                                fold_step fold = online_softmax_fold,
+                                bool scale_in_product = true)
 {
     std::vector<double> p(block_q * block_k), m(block_q), l(block_q);
     const double scale = 1.0 / std::sqrt(double(d_k));
@@ -380,11 +399,14 @@ inline void attention_tiled_raw(std::size_t n_q, std::size_t n_k,
             const std::size_t cols = std::min(block_k, n_k - j0);
             // The block's scores Q_i K_j^T / sqrt(d_k), Eq. (0.2), with
             // -inf where the mask forbids a key.
-            scaled_scores(rows, cols, d_k, scale, q + i0 * d_k, k + j0 * d_k,
-                          p.data());
+            scaled_scores(rows, cols, d_k, scale_in_product ? scale : 1.0,
+                          q + i0 * d_k, k + j0 * d_k, p.data());
+            if (!scale_in_product) {
+                scale_block(rows * cols, scale, p.data());
+            }
             mask_block(mask, n_k, i0, j0, rows, cols, p.data());
-            online_softmax_fold(rows, cols, d_v, p.data(), v + j0 * d_v,
-                                m.data(), l.data(), o);
+            fold(rows, cols, d_v, p.data(), v + j0 * d_v, m.data(), l.data(),
+                 o);
         }
         // Divide by the running sum, Eq. (6.4); l = 0 (all masked) -> 0.
         for (std::size_t i = 0; i < rows; ++i) {
@@ -496,7 +518,7 @@ inline double attention_tiled_extra_bytes(std::size_t block_q,
 
 // [ch06-kv-cache]
 /// \brief One decoding step with the cache, Eq. \ref eq_kv_cache_cost
-///        "(6.5)": project only the new token, append its key and value,
+///        "(6.6)": project only the new token, append its key and value,
 ///        and let its query attend to every cached key.
 /// \param cache the cache, grown by one row
 /// \param x_t   the new token `(1, d_model)`
@@ -529,7 +551,7 @@ inline matrix decode_step_cached(kv_cache& cache,
 /// \brief One decoding step without a cache: recompute the projections of
 ///        the whole prefix and causal attention over it, as a stack of
 ///        layers must, and keep the last row, Eq. \ref eq_kv_cache_cost
-///        "(6.5)".
+///        "(6.6)".
 /// \param x   the prefix including the new token `(t, d_model)`
 /// \param w_q `(d_model, d_k)`
 /// \param w_k `(d_model, d_k)`
@@ -550,7 +572,7 @@ inline matrix decode_step_uncached(const matrix& x, const matrix& w_q,
 // [ch06-decode-without-cache]
 
 /// \brief Multiply-adds of one decoding step at length `t`, Eq.
-///        \ref eq_kv_cache_cost "(6.5)".
+///        \ref eq_kv_cache_cost "(6.6)".
 /// \param t       tokens including the new one
 /// \param d_model width of a token
 /// \param d_k     width of queries, keys and values

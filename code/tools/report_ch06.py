@@ -1,58 +1,61 @@
 #!/usr/bin/env python3
-"""Chapter 6's benchmark driver and report: time and peak memory of the
-library's four ways of attention against n (d = 64, double, one thread),
-merged with NumPy and PyTorch, into the data of Figures 6.1 to 6.3 and the
-chapter's tables and sentences.
+"""Chapter 6's benchmark driver and report: the library's ways of attention,
+NumPy and PyTorch (when installed) side by side in one run, against n
+(d = 64, double), on one thread and on two; then the chapter's tables,
+figures' data and the sentences that read them, all from this run.
 
     /usr/bin/python3 code/tools/report_ch06.py --program build/ch06_scale \
         --out build/book/gen [--log build/book/gen/ch06_scale.txt]
         [--full [--max-n 32768]]
 
 It runs the program once with --out (the demonstrations, this machine's
-rates and the decoding steps), then times each way at n = 256, 512, ...
-with `ch06_scale --measure WAY:N`, one process per point, and the
-matrix-multiply rate again with `--measure matmul:1024`; the better of the
-two rates sets the bound.
+rates, the tile sizes, the decoding steps). Then, for n = 256, 512, ...,
+every contender at that n, each in a process of its own, timed alike
+(ch06_scale's best_of: a warm-up, then at least five runs, more while they
+add up to less than the budget; the best): `ch06_scale --measure WAY:N`
+for the library, code/tools/bench_ch06_python.py for NumPy and PyTorch.
+The contenders take turns at each n, so that a change in the load on the
+machine touches all of them. The matrix-multiply rate is measured before
+the sweep and after it; the larger sets the bound.
 
-The short run (the build's, n up to 2048) writes ch06_bench_cpp.dat and
-then the report. --full (code/tools/benchmark_ch06.sh) measures up to
---max-n and writes ch06_bench_full_cpp.dat and ch06_bench_full_stamp.txt;
-the next short run reports those instead, with the NumPy and PyTorch
-numbers of code/tools/bench_ch06_python.py (ch06_bench_python.dat).
-
-Files written into --out for the chapter: ch06_bench.dat (Figures 6.1 and
-6.2), ch06_kv_plot.dat (Figure 6.3), ch06_benchmark_time.md,
-ch06_benchmark_ratio.md, ch06_benchmark_memory.md, ch06_targets.md,
-ch06_bench_source.md, ch06_outliers.md; --log keeps everything printed
-(the program's output first) for the chapter's "Run it".
+The short run (the build's: n up to 4096, budget 0.2 s) and the full run
+(code/tools/benchmark_ch06.sh: n up to --max-n, budget 1 s) write the same
+files into --out, so the page shows whichever ran last:
+ch06_bench.dat and ch06_threads.dat (Figures 6.1 and 6.2), ch06_kv_plot.dat
+(Figure 6.3), ch06_benchmark_*.md (tables), ch06_levers.md, ch06_targets.md,
+ch06_bench_source.md, ch06_findings_*.md (sentences); --log keeps
+everything printed (the program's output first) for the chapter's "Run it".
 """
 import argparse
 import math
 import os
 import pathlib
-import shutil
+import re
 import subprocess
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-WAYS = ("loops", "xtensor", "blas", "tiled")
+WAYS = ("loops", "xtensor", "blas", "tiled", "fast")
+LEVERS = ("tiled+vexp", "tiled+tiles", "tiled-fused")
+LIBS = ("numpy", "torch")
+LIB_NAMES = {"numpy": "NumPy", "torch": "PyTorch"}
+WAY_NAMES = {"loops": "loops", "xtensor": "xtensor", "blas": "BLAS",
+             "tiled": "tiled", "fast": "fast"}
 D = 64          # d_k = d_v of the benchmark
 MIB = 1024.0 * 1024.0
-SHORT_MAX_N = 2048
 NAN = math.nan
+HERE = pathlib.Path(__file__).resolve().parent
+PYTHON_BENCH = HERE / "bench_ch06_python.py"
 
-# The C++ side's measurements, one row per n.
-CPP_COLUMNS = ("n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "bound_s",
-               "loops_mib", "xtensor_mib", "blas_mib", "tiled_mib", "exp_s")
 # ch06_bench.dat, which figures/ch06_time.gp and ch06_memory.gp plot.
-BENCH_COLUMNS = ("n", "loops_s", "xtensor_s", "blas_s", "tiled_s",
-                 "numpy_s", "torch_s", "bound_s", "loops_mib", "xtensor_mib",
-                 "blas_mib", "tiled_mib", "numpy_mib", "torch_mib",
-                 "s_and_a_mib", "exp_s")
-# ch06_kv.dat and ch06_kv_plot.dat, which figures/ch06_kv_cache.gp plots.
+BENCH_COLUMNS = (
+    "n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "fast_s", "numpy_s",
+    "torch_s", "bound_s", "loops_mib", "xtensor_mib", "blas_mib",
+    "tiled_mib", "fast_mib", "numpy_mib", "torch_mib", "s_and_a_mib")
+# ch06_threads.dat: two threads, which figures/ch06_time.gp plots too.
+THREAD_COLUMNS = ("n", "fast_s", "fast2_s", "numpy2_s", "torch2_s",
+                  "bound_s")
+# ch06_kv_plot.dat, which figures/ch06_kv_cache.gp plots.
 KV_COLUMNS = ("t", "cached_s", "uncached_s", "cached_model_s",
               "uncached_model_s")
 
@@ -60,20 +63,18 @@ KV_COLUMNS = ("t", "cached_s", "uncached_s", "cached_model_s",
 # ------------------------------------------------------------ files
 
 def read_columns(path):
-    """A file of columns under a '# name name ...' line: its names and its
-    rows, each a dict from name to number."""
+    """A file of columns under a '# name name ...' line: its rows, each a
+    dict from name to number."""
     names, rows = [], []
     with open(path) as f:
         for line in f:
-            words = line.split()
             if line.startswith("#"):
-                if not names:
-                    names = line[1:].split()
+                names = names or line[1:].split()
                 continue
-            if words:
+            if line.split():
                 rows.append({name: float(word)
-                             for name, word in zip(names, words)})
-    return names, rows
+                             for name, word in zip(names, line.split())})
+    return rows
 
 
 def write_columns(path, names, rows):
@@ -81,7 +82,8 @@ def write_columns(path, names, rows):
     with open(path, "w") as f:
         f.write("# " + " ".join(names) + "\n")
         for row in rows:
-            f.write(" ".join("%.10g" % row[name] for name in names) + "\n")
+            f.write(" ".join("%.10g" % row.get(name, NAN) for name in names)
+                    + "\n")
 
 
 def write_markdown_table(path, header, rows):
@@ -98,17 +100,44 @@ def write_markdown_table(path, header, rows):
             f.write(line(row))
 
 
-def first_line(path):
-    with open(path) as f:
-        return f.readline().rstrip("\n")
-
-
-def cell(x, form="%.3g"):
-    return form % x if math.isfinite(x) else "&ndash;"
+def fin(x):
+    return isinstance(x, float) and math.isfinite(x)
 
 
 def ratio(a, b):
-    return a / b if math.isfinite(a) and math.isfinite(b) and b else NAN
+    return a / b if fin(a) and fin(b) and b else NAN
+
+
+def g3(x, form="%.3g"):
+    return form % x if fin(x) else "not measured"
+
+
+def plain(cell):
+    """A Markdown cell as plain text for the console."""
+    for entity, text in (("&ndash;", "-"), ("&ge;", ">="), ("&le;", "<="),
+                         ("&times;", "x"), ("&minus;", "-"),
+                         ("&sup2;", "^2")):
+        cell = cell.replace(entity, text)
+    return re.sub("<[^>]+>", "", cell).strip()
+
+
+def markdown_rows(path):
+    """The rows of a Markdown table file, header first, cells as plain
+    text (the alignment row left out)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.startswith("|") and not line.startswith("|:-"):
+            rows.append([plain(c) for c in line.strip("|").split("|")])
+    return rows
+
+
+def plain_table(path):
+    """A Markdown table file as an aligned console table."""
+    rows = markdown_rows(path)
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    return "\n".join("  " + "  ".join(
+        c.ljust(w) if k == 0 else c.rjust(w)
+        for k, (c, w) in enumerate(zip(r, widths))) for r in rows) + "\n"
 
 
 # -------------------------------------------------------- measuring
@@ -127,85 +156,99 @@ class Log:
         self.text += text + "\n"
 
 
-def run_program(program, arguments):
-    """Runs the chapter program; on failure, shows what it said and stops
-    with its exit status."""
-    run = subprocess.run([str(program)] + arguments, capture_output=True,
-                         text=True)
-    if run.returncode != 0:
-        sys.stderr.write(run.stdout + run.stderr)
-        sys.exit("%s %s failed (exit status %d)"
-                 % (program, " ".join(arguments), run.returncode))
-    return run.stdout
+def run(command):
+    """Runs a command; on failure, shows what it said and stops with its
+    exit status."""
+    done = subprocess.run([str(c) for c in command], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        sys.exit("%s failed (exit status %d)"
+                 % (" ".join(str(c) for c in command), done.returncode))
+    return done.stdout
 
 
-def measure(program, way, n):
-    """`program --measure way:n`: best CPU seconds, peak bytes."""
-    seconds, peak = run_program(program, ["--measure", "%s:%d" % (way, n)]
-                                ).split()
-    return float(seconds), float(peak)
+class Bench:
+    """One contender at one n in a process of its own: (seconds, MiB)."""
+
+    def __init__(self, program, budget):
+        self.program, self.budget = program, budget
+
+    def way(self, way, n, threads=1):
+        out = run([self.program, "--measure", "%s:%d" % (way, n),
+                   "--threads", threads, "--budget", self.budget]).split()
+        return float(out[0]), float(out[1]) / MIB
+
+    def lib(self, lib, n, threads=1):
+        out = run([sys.executable, PYTHON_BENCH, "--measure",
+                   "%s:%d" % (lib, n), "--threads", threads, "--budget",
+                   self.budget]).split()
+        return float(out[0]), float(out[1]) / MIB
+
+    def rate(self):
+        """The matrix-multiply rate R, multiply-adds per second."""
+        seconds, _ = self.way("matmul", 1024)
+        return 1024.0 ** 3 / seconds
 
 
-def way_limit(way, full):
-    """How far each way is run: the stored ways need 8 n^2 bytes per
-    matrix."""
-    if way in ("loops", "xtensor"):
-        return 1024 if full else 512
-    if way == "blas":
-        return 8192 if full else 2048
-    return 32768 if full else 2048
+def installed_libs():
+    """{lib: "Name version"} for the libraries bench_ch06_python.py finds."""
+    found = {}
+    for line in run([sys.executable, PYTHON_BENCH, "--versions"]).split("\n"):
+        words = line.split(None, 1)
+        if len(words) == 2 and words[1] != "missing":
+            found[words[0]] = words[1]
+    return found
 
 
-def sweep(program, full, max_n):
-    """The four ways at n = 256, 512, ... up to max_n, a process per point:
-    one row per n with each way's seconds and peak MiB (NaN = not run)."""
-    rows = []
+def limits(full, max_n):
+    """The largest n of each contender. The ways that store S and A (BLAS,
+    NumPy, PyTorch) stop at 8192 (16 n^2 bytes: 1 GiB), the literal ways at
+    1024 (they take seconds there); tiled and fast go on."""
+    stored = min(max_n, 8192 if full else 4096)
+    return {"loops": 1024, "xtensor": 1024, "blas": stored, "numpy": stored,
+            "torch": stored, "tiled": max_n, "fast": max_n}
+
+
+def sweep(bench, libs, full, max_n):
+    """Every contender at n = 256, 512, ..., max_n, taking turns at each n:
+    rows of one thread, rows of two threads, and the levers."""
+    limit = limits(full, max_n)
+    rows, thread_rows, lever_rows = [], [], []
     n = 256
     while n <= max_n:
-        row = {"n": float(n)}
+        row, two = {"n": float(n)}, {"n": float(n)}
         for way in WAYS:
-            seconds, peak = NAN, NAN
-            if n <= way_limit(way, full):
-                seconds, peak = measure(program, way, n)
-            row[way + "_s"] = seconds
-            row[way + "_mib"] = peak / MIB
+            if n <= limit[way]:
+                row[way + "_s"], row[way + "_mib"] = bench.way(way, n)
+        for lib in libs:
+            if n <= limit[lib]:
+                row[lib + "_s"], row[lib + "_mib"] = bench.lib(lib, n)
+                two[lib + "2_s"], _ = bench.lib(lib, n, threads=2)
+        two["fast_s"] = row["fast_s"]
+        two["fast2_s"], _ = bench.way("fast", n, threads=2)
+        if n in (1024, 4096):
+            lever = {"n": float(n), "tiled": row["tiled_s"],
+                     "fast": row["fast_s"]}
+            for way in LEVERS:
+                lever[way], _ = bench.way(way, n)
+            lever_rows.append(lever)
         rows.append(row)
-        if full:
-            print("  measured n = %d" % n, file=sys.stderr, flush=True)
+        thread_rows.append(two)
+        print("  measured n = %d" % n, file=sys.stderr, flush=True)
         n *= 2
-    return rows
-
-
-def print_sweep(log, rows):
-    def g(x, form="%.3g"):
-        return form % x if math.isfinite(x) else "-"
-    log.say("CPU seconds and peak memory beyond inputs and output (MiB), "
-            "d = 64,\none thread (- = not run at this n):")
-    log.say("       n     loops   xtensor      blas     tiled     bound"
-            " | blas MiB tiled MiB")
-    for r in rows:
-        log.say("  %6.0f  %8s  %8s  %8s  %8s  %8s | %8s %9s"
-                % (r["n"], g(r["loops_s"]), g(r["xtensor_s"]), g(r["blas_s"]),
-                   g(r["tiled_s"]), g(r["bound_s"]), g(r["blas_mib"], "%.4g"),
-                   g(r["tiled_mib"], "%.4g")))
-
-
-def gemm_rate(program):
-    """The matrix-multiply rate R, multiply-adds per CPU second."""
-    seconds, _ = measure(program, "matmul", 1024)
-    return 1024.0 ** 3 / seconds
+    return rows, thread_rows, lever_rows
 
 
 # ------------------------------------------------- the book's report
 
 # [ch06-report]
-# The verdict on one target. On this shared machine the matrix-multiply
-# rate can differ by several percent between runs (by about 10 % in some),
-# and the ratio to the bound by more from one n to the next: a measurement
-# within 10 % of the wanted value is reported as within noise, whichever
-# side it falls on.
+# The verdict on one target. The rate of the machine, and with it every
+# time, moves from run to run (by about 10 % on the shared machine this
+# book was written on): a measurement within 10 % of the wanted value is
+# reported as within noise, whichever side it falls on.
 def verdict(measured, wanted, at_least):
-    if not math.isfinite(measured):
+    if not fin(measured):
         return "not measured"
     ok = measured >= wanted if at_least else measured <= wanted
     if abs(measured - wanted) < 0.1 * wanted:
@@ -216,161 +259,323 @@ def verdict(measured, wanted, at_least):
 
 
 def fastest_way(row):
-    """The library's fastest way at this n: (seconds, name)."""
-    best, name = NAN, "&ndash;"
+    """The library's fastest one-thread way at this n: (seconds, name)."""
+    best, name = NAN, None
     for way in WAYS:
-        seconds = row[way + "_s"]
-        if math.isfinite(seconds) and not seconds >= best:
+        seconds = row.get(way + "_s", NAN)
+        if fin(seconds) and not seconds >= best:
             best, name = seconds, way
     return best, name
 
 
-def merge(cpp_rows, python_rows):
-    """ch06_bench.dat's rows: the C++ measurements, NumPy's and PyTorch's
-    at the same n (NaN where there are none), and the model's S and A."""
-    python = {row["n"]: row for row in python_rows}
-    merged = []
-    for c in cpp_rows:
-        p = python.get(c["n"], {})
-        row = dict(c)
-        for name in ("numpy_s", "torch_s", "numpy_mib", "torch_mib"):
-            row[name] = p.get(name, NAN)
-        row["s_and_a_mib"] = 2.0 * 8.0 * c["n"] * c["n"] / MIB
-        merged.append(row)
-    return merged
+def col(rows, key):
+    return [r.get(key, NAN) for r in rows]
 
 
-def target_rows(merged):
-    rows = []
-    for r in merged:
-        n = r["n"]
-        fastest, _ = fastest_way(r)
-        if n in (1024, 4096):
-            for library, column in (("NumPy", "numpy_s"),
-                                    ("PyTorch", "torch_s")):
-                x = ratio(r[column], fastest)
-                rows.append(["<i>n</i> = %.0f: %s time / fastest"
-                             % (n, library), "&ge; 1.5", cell(x, "%.2f"),
-                             verdict(x, 1.5, True)])
-            x = ratio(fastest, r["bound_s"])
-            rows.append(["<i>n</i> = %.0f: fastest / matmul bound" % n,
-                         "&le; 2", cell(x, "%.2f"), verdict(x, 2.0, False)])
-        if n == 32768:
-            rows.append(["<i>n</i> = 32768: tiled peak memory beyond inputs "
-                         "and output (MiB)", "&lt; 64",
-                         cell(r["tiled_mib"], "%.3g"),
-                         verdict(r["tiled_mib"], 64.0, False)])
-    if len(rows) < 7:
-        rows.append(["<i>n</i> = 4096 and 32768", "", "",
-                     "not measured in this short run"])
-    return rows
+def cells(row, keys, form="%.3g"):
+    return [form % row[k] if fin(row.get(k, NAN)) else "&ndash;"
+            for k in keys]
 
 
-def outliers(merged, python):
-    """The sentence on NumPy's and PyTorch's irregular points: a time over
-    the bound below half of that library's median time over the bound."""
-    if not python:
-        return "NumPy and PyTorch were not measured in this run."
-    odd = []
-    for library, column in (("NumPy", "numpy_s"), ("PyTorch", "torch_s")):
-        over = [ratio(r[column], r["bound_s"]) for r in merged]
-        finite = sorted(x for x in over if math.isfinite(x))
-        if not finite:
-            continue
-        median = finite[len(finite) // 2]
-        for r, x in zip(merged, over):
-            if math.isfinite(x) and x < 0.5 * median:
-                odd.append("%s at <i>n</i> = %.0f (time / bound %.2f, "
-                           "median %.2f)" % (library, r["n"], x, median))
-    if not odd:
-        return ("No NumPy or PyTorch time is below half of that library's "
-                "median time over the bound.")
-    return ("Points below half of their library's median time over the "
-            "bound: " + "; ".join(odd) + ".")
-
-
-def write_report(out, stamp, log):
-    """Merges the C++ and (in a full run) the Python measurements into the
-    data behind the chapter's figures and tables: the full benchmark's when
-    it has been run into out, else this run's short one (stamp: when and
-    how it was measured)."""
-    full_cpp = out / "ch06_bench_full_cpp.dat"
-    # A full run's file from an older version lacks columns this version
-    # writes: it is ignored, not shown half empty.
-    full = False
-    if full_cpp.exists():
-        names, cpp_rows = read_columns(full_cpp)
-        missing = [c for c in CPP_COLUMNS if c not in names]
-        full = not missing
-        if missing:
-            log.say("Note: %s has no column(s) %s: an older version wrote "
-                    "it, so the short run is shown instead. Run sh "
-                    "code/tools/benchmark_ch06.sh again."
-                    % (full_cpp, " ".join(missing)))
-    if not full:
-        _, cpp_rows = read_columns(out / "ch06_bench_cpp.dat")
-    py_file = out / "ch06_bench_python.dat"
-    python = full and py_file.exists()
-    merged = merge(cpp_rows, read_columns(py_file)[1] if python else [])
-    write_columns(out / "ch06_bench.dat", BENCH_COLUMNS, merged)
-
-    time_rows, ratio_rows, memory_rows = [], [], []
-    for r in merged:
-        fastest, name = fastest_way(r)
-        n = cell(r["n"], "%.0f")
-        time_rows.append([n] + [cell(r[c]) for c in (
-            "loops_s", "xtensor_s", "blas_s", "tiled_s", "numpy_s",
-            "torch_s", "bound_s")])
-        ratio_rows.append([
-            n, name, cell(ratio(fastest, r["bound_s"]), "%.2f"),
-            cell(1.0 + ratio(r["exp_s"], r["bound_s"]), "%.2f"),
-            cell(ratio(r["numpy_s"], fastest), "%.2f"),
-            cell(ratio(r["torch_s"], fastest), "%.2f")])
-        memory_rows.append([
-            n, cell(r["s_and_a_mib"], "%.0f"), cell(r["loops_mib"]),
-            cell(r["xtensor_mib"]), cell(r["blas_mib"], "%.4g"),
-            cell(r["tiled_mib"]), cell(r["numpy_mib"], "%.4g"),
-            cell(r["torch_mib"], "%.4g")])
+def write_tables(out, rows, two_rows, lever_rows, libs, max_stored):
+    """The chapter's tables, from this run's rows."""
+    lib_cols = [lib for lib in LIBS if lib in libs]
+    stored_rows = [r for r in rows if r["n"] <= max_stored]
+    long_rows = [r for r in rows if r["n"] > max_stored]
+    # Time, one thread, every n where the stored ways ran.
     write_markdown_table(
         out / "ch06_benchmark_time.md",
-        ["<i>n</i>", "loops", "xtensor", "BLAS", "tiled", "NumPy", "PyTorch",
-         "matmul bound"], time_rows)
+        ["<i>n</i>", "BLAS", "tiled", "fast"]
+        + [LIB_NAMES[lib] for lib in lib_cols] + ["matmul bound"],
+        [["%.0f" % r["n"]] + cells(r, ["blas_s", "tiled_s", "fast_s"]
+                                   + [lib + "_s" for lib in lib_cols]
+                                   + ["bound_s"]) for r in stored_rows])
+    # The literal ways, where they ran.
+    slow_rows = [r for r in rows if fin(r.get("loops_s", NAN))]
+    write_markdown_table(
+        out / "ch06_benchmark_slow.md",
+        ["<i>n</i>", "loops (s)", "xtensor (s)", "fast (s)",
+         "loops / fast", "xtensor / fast"],
+        [["%.0f" % r["n"]] + cells(r, ["loops_s", "xtensor_s", "fast_s"])
+         + ["%.0f" % ratio(r["loops_s"], r["fast_s"]),
+            "%.0f" % ratio(r["xtensor_s"], r["fast_s"])]
+         for r in slow_rows])
+    # Ratios.
+    ratio_rows = []
+    for r in stored_rows:
+        fastest, name = fastest_way(r)
+        ratio_rows.append(
+            ["%.0f" % r["n"], WAY_NAMES[name],
+             "%.2f" % ratio(fastest, r["bound_s"])]
+            + ["%.2f" % ratio(r[lib + "_s"], fastest) for lib in lib_cols])
     write_markdown_table(
         out / "ch06_benchmark_ratio.md",
-        ["<i>n</i>", "fastest", "fastest / bound",
-         "1 + <i>t</i><sub>exp</sub> <i>R</i> / (<i>d</i><sub>k</sub> + "
-         "<i>d</i><sub>v</sub>)", "NumPy / fastest", "PyTorch / fastest"],
-        ratio_rows)
+        ["<i>n</i>", "fastest way", "fastest / bound"]
+        + ["%s / fastest" % LIB_NAMES[lib] for lib in lib_cols], ratio_rows)
+    # Two threads.
+    header = ["<i>n</i>", "fast, 1 thread", "fast, 2 threads",
+              "speed-up"]
+    for lib in lib_cols:
+        header += ["%s, 2 threads" % LIB_NAMES[lib],
+                   "%s / fast (2 threads)" % LIB_NAMES[lib]]
+    body = []
+    for r in two_rows:
+        line = ["%.0f" % r["n"]] + cells(r, ["fast_s", "fast2_s"]) \
+            + ["%.2f" % ratio(r["fast_s"], r["fast2_s"])]
+        for lib in lib_cols:
+            x = r.get(lib + "2_s", NAN)
+            line += (["%.3g" % x, "%.2f" % ratio(x, r["fast2_s"])]
+                     if fin(x) else ["&ndash;", "&ndash;"])
+        body.append(line)
+    write_markdown_table(out / "ch06_benchmark_threads.md", header, body)
+    # Memory, where the stored ways ran.
     write_markdown_table(
         out / "ch06_benchmark_memory.md",
-        ["<i>n</i>", "<i>S</i> and <i>A</i> (model)", "loops", "xtensor",
-         "BLAS", "tiled", "NumPy", "PyTorch"], memory_rows)
+        ["<i>n</i>", "<i>S</i> and <i>A</i> (model)", "BLAS", "tiled",
+         "fast"] + [LIB_NAMES[lib] for lib in lib_cols],
+        [["%.0f" % r["n"], "%.0f" % r["s_and_a_mib"]]
+         + cells(r, ["blas_mib", "tiled_mib", "fast_mib"]
+                 + [lib + "_mib" for lib in lib_cols], "%.3g")
+         for r in stored_rows])
+    # Beyond the stored ways: tiled and fast alone.
+    if long_rows:
+        write_markdown_table(
+            out / "ch06_benchmark_long.md",
+            ["<i>n</i>", "tiled (s)", "fast (s)", "fast, 2 threads (s)",
+             "tiled (MiB)", "fast (MiB)",
+             "<i>S</i> and <i>A</i> (model, MiB)"],
+            [["%.0f" % r["n"]] + cells(r, ["tiled_s", "fast_s"])
+             + cells(t, ["fast2_s"])
+             + cells(r, ["tiled_mib", "fast_mib"], "%.3g")
+             + ["%.0f" % r["s_and_a_mib"]]
+             for r, t in zip(rows, two_rows) if r["n"] > max_stored])
+    else:
+        (out / "ch06_benchmark_long.md").write_text(
+            "This run stopped at <i>n</i> = %.0f, so there is no row beyond "
+            "the ways that store <i>S</i> and <i>A</i>; the full benchmark "
+            "(*Run it*) goes on to <i>n</i> = 32768 with tiled and fast.\n"
+            % rows[-1]["n"])
+    # The levers, each on its own.
+    lever_names = {"tiled": "tiled (<tt>std::exp</tt>, 128 &times; 256, "
+                   "scale in the product)",
+                   "tiled+vexp": "tiled + the vector exponential",
+                   "tiled+tiles": "tiled + tiles from the cache",
+                   "tiled-fused": "tiled &minus; the scale in the product "
+                   "(a pass of its own)",
+                   "fast": "fast (all levers)"}
+    header = ["way"]
+    for r in lever_rows:
+        header += ["<i>n</i> = %.0f (s)" % r["n"], "tiled / way"]
+    body = []
+    for way in ("tiled",) + LEVERS + ("fast",):
+        line = [lever_names[way]]
+        for r in lever_rows:
+            line += ["%.3g" % r[way], "%.2f" % ratio(r["tiled"], r[way])]
+        body.append(line)
+    write_markdown_table(out / "ch06_levers.md", header, body)
+
+
+def target_rows(rows, libs, backward):
+    """The targets of the chapter, each with its measurement and verdict."""
+    out = []
+    by_n = {r["n"]: r for r in rows}
+    for n in (1024.0, 4096.0):
+        r = by_n.get(n, {})
+        fastest, name = fastest_way(r) if r else (NAN, None)
+        for lib in LIBS:
+            label = "<i>n</i> = %.0f: %s / fastest" % (n, LIB_NAMES[lib])
+            if lib not in libs:
+                out.append([label, "&ge; 1.5", "not installed",
+                            "not measured: PyTorch is not installed"])
+                continue
+            x = ratio(r.get(lib + "_s", NAN), fastest)
+            out.append([label, "&ge; 1.5", g3(x, "%.2f"),
+                        verdict(x, 1.5, True)])
+    r = by_n.get(4096.0, {})
+    fastest, _ = fastest_way(r) if r else (NAN, None)
+    x = ratio(fastest, r.get("bound_s", NAN))
+    out.append(["<i>n</i> = 4096: fastest / bound", "&le; 1.5",
+                g3(x, "%.2f"), verdict(x, 1.5, False)])
+    r = by_n.get(32768.0)
+    for label, key, value in (
+            ("fast", "fast_mib", r.get("fast_mib", NAN) if r else NAN),
+            ("backward", "", backward)):
+        text = "<i>n</i> = 32768: %s, extra MiB" % label
+        if fin(value):
+            out.append([text, "&le; 64", "%.3g" % value,
+                        verdict(value, 64.0, False)])
+        else:
+            out.append([text, "&le; 64", "not in this run",
+                        "measured by the full benchmark only"])
+    return out
+
+
+def as_fast(x):
+    """'2.31 times as fast' for a ratio of times (old / new)."""
+    return "%.2f times as fast" % x
+
+
+def sentence_list(items):
+    return items[0] if len(items) == 1 else \
+        ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def findings(out, rows, two_rows, lever_rows, libs, machine, rate):
+    """The sentences that read this run's numbers, one file each."""
+    by_n = {r["n"]: r for r in rows}
+    lib_cols = [lib for lib in LIBS if lib in libs]
+    # Speed against NumPy and PyTorch.
+    parts = []
+    for n in (1024.0, 4096.0):
+        r = by_n.get(n)
+        if not r:
+            continue
+        fastest, name = fastest_way(r)
+        bits = ["%s %.3g s (%.2f times the fastest)"
+                % (LIB_NAMES[lib], r[lib + "_s"],
+                   ratio(r[lib + "_s"], fastest))
+                for lib in lib_cols if fin(r.get(lib + "_s", NAN))]
+        parts.append("at <i>n</i> = %.0f the fastest way, %s, took %.3g s, "
+                     "%.2f times the matmul bound; %s"
+                     % (n, WAY_NAMES[name], fastest,
+                        ratio(fastest, r["bound_s"]), sentence_list(bits)))
+    text = ("In this run, " + "; ".join(parts) + "." if parts else
+            "This run did not reach <i>n</i> = 1024.")
+    if "torch" not in libs:
+        text += (" PyTorch is not installed on the machine that made this "
+                 "page, so it has no column here; <tt>sh "
+                 "code/tools/benchmark_ch06.sh</tt> installs it "
+                 "(<tt>python3-torch</tt>) and measures it too.")
+    (out / "ch06_findings_speed.md").write_text(text + "\n")
+
+    # The levers.
+    parts = []
+    for r in lever_rows:
+        gains = {way: ratio(r["tiled"], r[way]) for way in LEVERS + ("fast",)}
+        parts.append(
+            "at <i>n</i> = %.0f the vector exponential alone made tiled "
+            "%s, the tiles from the cache made it %s, and taking the scale "
+            "out of the product into a pass of its own made it %s; with "
+            "all the levers, fast ran %s as tiled"
+            % (r["n"], as_fast(gains["tiled+vexp"]),
+               as_fast(gains["tiled+tiles"]), as_fast(gains["tiled-fused"]),
+               as_fast(gains["fast"])))
+    if parts:
+        text = "In this run, " + "; ".join(parts) + "."
+        best = {w: min(ratio(r["tiled"], r[w]) for r in lever_rows)
+                for w in LEVERS[:2]}
+        winner = max(best, key=best.get)
+        text += (" The lever that did most at every size measured was %s."
+                 % {"tiled+vexp": "the vector exponential",
+                    "tiled+tiles": "the choice of tiles"}[winner])
+    else:
+        text = ("The levers are measured at <i>n</i> = 1024 and 4096, "
+                "which this run did not reach.")
+    (out / "ch06_findings_levers.md").write_text(text + "\n")
+
+    # What an exponential costs.
+    text = ("On the machine that made this page, one <tt>std::exp</tt> took "
+            "%.3g ns, while the products of one score (%d multiply-adds at "
+            "the matrix-multiply rate) took %.3g ns: a score's exponential "
+            "cost %.2g times its share of the products. One exponential by "
+            "Eq. (6.5) below, four lanes at a time%s, took %.3g ns, %.2g "
+            "times less than <tt>std::exp</tt>; its largest difference from "
+            "<tt>std::exp</tt> over [&minus;708, 0] was %.2g units in the "
+            "last place."
+            % (1e9 * machine["t_exp_s"], 2 * D, 1e9 * 2 * D / rate,
+               machine["t_exp_s"] * rate / (2 * D),
+               " with AVX2" if machine["avx2"] else " (this processor has "
+               "no AVX2: the code for any x86-64 processor ran)",
+               1e9 * machine["t_vexp_s"],
+               machine["t_exp_s"] / machine["t_vexp_s"],
+               machine["vexp_ulps"]))
+    (out / "ch06_findings_exp.md").write_text(text + "\n")
+
+    # Two threads.
+    parts = []
+    for r in two_rows:
+        if r["n"] in (1024.0, 4096.0):
+            bits = ["%s with two threads %.3g s" % (LIB_NAMES[lib],
+                                                     r[lib + "2_s"])
+                    for lib in lib_cols if fin(r.get(lib + "2_s", NAN))]
+            parts.append("at <i>n</i> = %.0f fast took %.3g s on two "
+                         "threads, %s as on one%s"
+                         % (r["n"], r["fast2_s"],
+                            as_fast(ratio(r["fast_s"], r["fast2_s"])),
+                            ("; " + sentence_list(bits)) if bits else ""))
+    text = ("In this run, " + "; ".join(parts) + "." if parts else
+            "This run did not reach <i>n</i> = 1024.")
+    (out / "ch06_findings_threads.md").write_text(text + "\n")
+
+    # Memory.
+    flat = [r for r in rows if fin(r.get("fast_mib", NAN))]
+    top = max(flat, key=lambda r: r["fast_mib"])
+    last = flat[-1]
+    blas = [r for r in rows if fin(r.get("blas_mib", NAN))]
+    text = ("The peak memory of fast beyond its inputs and output stayed at "
+            "or under %.3g MiB for every <i>n</i> measured, up to "
+            "<i>n</i> = %.0f (where <i>S</i> and <i>A</i> would take %.0f "
+            "MiB); that of tiled at or under %.3g MiB."
+            % (top["fast_mib"], last["n"], last["s_and_a_mib"],
+               max(r["tiled_mib"] for r in flat)))
+    if blas:
+        b = blas[-1]
+        text += (" BLAS's grew with <i>n</i>&sup2;, to %.0f MiB at <i>n</i> "
+                 "= %.0f, %.2f times the %.0f MiB of <i>S</i> and <i>A</i>."
+                 % (b["blas_mib"], b["n"], b["blas_mib"] / b["s_and_a_mib"],
+                    b["s_and_a_mib"]))
+    (out / "ch06_findings_memory.md").write_text(text + "\n")
+
+    # First use of memory.
+    fresh, again = machine["fresh_s_per_mib"], machine["again_s_per_mib"]
+    r = by_n.get(4096.0) or rows[-1]
+    blas_fresh = 4 * r["n"] * r["n"] * 8 / MIB * fresh
+    text = ("On the machine that made this page, writing to newly allocated "
+            "memory took %.3g ms per MiB and writing it again %.3g ms, %.0f "
+            "times less. Four fresh %.0f &times; %.0f matrices of doubles "
+            "(about what the BLAS way makes) would cost %.3g s in first "
+            "writes alone, %.2f times the matmul bound at that <i>n</i>."
+            % (1e3 * fresh, 1e3 * again, fresh / again, r["n"], r["n"],
+               blas_fresh, blas_fresh / r["bound_s"]))
+    (out / "ch06_findings_first_touch.md").write_text(text + "\n")
+
+
+def write_report(out, full, max_n, rows, two_rows, lever_rows, libs,
+                 machine, rates, stamp):
+    rate = max(rates)
+    for r in rows + two_rows:
+        r["bound_s"] = r["n"] * r["n"] * 2 * D / rate          # Eq. 6.1
+    for r in rows:
+        r["s_and_a_mib"] = 2.0 * 8.0 * r["n"] * r["n"] / MIB
+    write_columns(out / "ch06_bench.dat", BENCH_COLUMNS, rows)
+    write_columns(out / "ch06_threads.dat", THREAD_COLUMNS, two_rows)
+    max_stored = limits(full, max_n)["blas"]
+    write_tables(out, rows, two_rows, lever_rows, libs, max_stored)
+    backward = NAN
+    if full and max_n >= 32768:
+        _, backward = Bench(*stamp["bench"]).way("backward", 32768)
     write_markdown_table(out / "ch06_targets.md",
                          ["target", "wanted", "measured", "verdict"],
-                         target_rows(merged))
-
-    # Where the numbers come from, for the sentence above the tables.
-    if full:
-        source = ("These numbers come from the full benchmark, %s. "
-                  % first_line(out / "ch06_bench_full_stamp.txt"))
-        source += ("NumPy and PyTorch: %s."
-                   % first_line(out / "ch06_bench_python_stamp.txt")
-                   if python else
-                   "NumPy and PyTorch were not measured in that run.")
-    else:
-        source = ("These numbers come from the short run made by the build "
-                  "(<i>n</i> up to 2048, the library only), " + stamp
-                  + ". Run <tt>sh code/tools/benchmark_ch06.sh</tt> for the "
-                  "full benchmark up to <i>n</i> = 32768 with NumPy and "
-                  "PyTorch beside it; this page is then regenerated from its "
-                  "output.")
+                         target_rows(rows, libs, backward))
+    findings(out, rows, two_rows, lever_rows, libs, machine, rate)
+    versions = " and ".join(libs[lib] for lib in LIBS if lib in libs)
+    source = (
+        "These numbers come from the %s, measured %s: <i>n</i> = 256 to "
+        "%.0f, the library's ways, %s side by side, each contender at each "
+        "<i>n</i> in a process of its own, taking turns; each timed as "
+        "<tt>best_of</tt> above with a budget of %.3g s (a warm-up, then at "
+        "least five runs); wall-clock seconds. Matrix-multiply rate "
+        "<i>R</i>: %.2f G multiply-adds per second before the sweep and "
+        "%.2f after (the bound uses the larger)."
+        % ("full benchmark (<tt>sh code/tools/benchmark_ch06.sh</tt>)"
+           if full else "short run made by the build",
+           stamp["when"], rows[-1]["n"], versions, stamp["budget"],
+           rates[0] / 1e9, rates[1] / 1e9))
+    if not full:
+        source += (" The full benchmark goes on to <i>n</i> = 32768, runs "
+                   "NumPy and PyTorch up to 8192, and times with a budget "
+                   "of 1 s; it regenerates this page from its numbers.")
     (out / "ch06_bench_source.md").write_text(source + "\n")
-    (out / "ch06_outliers.md").write_text(outliers(merged, python) + "\n")
-
-    # The decoding measurements: the full run's if there is one.
-    kv_full = out / "ch06_kv_full.dat"
-    shutil.copyfile(kv_full if full and kv_full.exists()
-                    else out / "ch06_kv.dat", out / "ch06_kv_plot.dat")
 
 
 # ------------------------------------------------------------- main
@@ -388,57 +593,59 @@ def main():
                         "instead (only when the run succeeds)")
     parser.add_argument("--full", action="store_true",
                         help="the full benchmark, n up to --max-n; minutes")
-    parser.add_argument("--max-n", type=int, default=32768,
-                        help="largest n of the full benchmark "
-                        "(default 32768)")
+    parser.add_argument("--max-n", type=int,
+                        help="largest n: 256 to 4096 for the short run "
+                        "(default 4096; the sanitizer build runs 512), "
+                        "4096 to 65536 for the full one (default 32768)")
     args = parser.parse_args()
+    max_n = args.max_n or (32768 if args.full else 4096)
+    low, high = (4096, 65536) if args.full else (256, 4096)
+    if not low <= max_n <= high:
+        parser.error("--max-n must be from %d to %d%s, got %d"
+                     % (low, high, " with --full" if args.full else "",
+                        max_n))
     args.out.mkdir(parents=True, exist_ok=True)
-    max_n = args.max_n if args.full else SHORT_MAX_N
+    budget = 1.0 if args.full else 0.2
     log = Log(echo=args.log is None)
+    bench = Bench(args.program.resolve(), budget)
 
     # The demonstrations, this machine's rates and the decoding steps.
-    log.say(run_program(args.program, ["--out", str(args.out)]
-                        + (["--benchmark", "--max-n", str(max_n)]
-                           if args.full else [])).rstrip("\n"))
-    _, (machine,) = read_columns(args.out / "ch06_machine.dat")
+    log.say(run([args.program, "--out", args.out]
+                + (["--benchmark", "--max-n", max_n] if args.full else [])
+                ).rstrip("\n"))
+    (machine,) = read_columns(args.out / "ch06_machine.dat")
+    libs = installed_libs()
 
-    # The sweep, then the rate again: the machine is shared, so the better
-    # of the two rates sets the bound.
-    rows = sweep(args.program, args.full, max_n)
-    rate_before, rate_after = machine["rate"], gemm_rate(args.program)
-    rate = max(rate_before, rate_after)
-    for r in rows:
-        r["bound_s"] = r["n"] * r["n"] * 2 * D / rate         # Eq. 6.1
-        r["exp_s"] = r["n"] * r["n"] * machine["t_exp_s"]
+    # The sweep, between two measurements of the rate.
+    rate_before = bench.rate()
+    rows, two_rows, lever_rows = sweep(bench, libs, args.full, max_n)
+    rate_after = bench.rate()
+    stamp = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             "budget": budget, "bench": (args.program.resolve(), budget)}
+    write_report(args.out, args.full, max_n, rows, two_rows, lever_rows,
+                 libs, machine, (rate_before, rate_after), stamp)
+
     log.say()
-    print_sweep(log, rows)
-    log.say("Matrix-multiply rate R measured again after the timings:\n  "
-            "%.2f G multiply-adds per CPU second (the bound uses the larger)"
-            % (rate_after / 1e9))
-    suffix = "_full" if args.full else ""
-    write_columns(args.out / ("ch06_bench%s_cpp.dat" % suffix), CPP_COLUMNS,
-                  rows)
+    log.say("Side by side, one thread, seconds (a warm-up, then the best "
+            "of\nat least five runs):")
+    log.say(plain_table(args.out / "ch06_benchmark_time.md"))
+    log.say(plain_table(args.out / "ch06_benchmark_ratio.md"))
+    log.say("Targets:")
+    for target, wanted, measured, verdict_text in markdown_rows(
+            args.out / "ch06_targets.md")[1:]:
+        if measured[0].isdigit():
+            log.say("  %s = %s (%s): %s"
+                    % (target, measured, wanted, verdict_text.strip("*")))
+        else:
+            log.say("  %s: %s" % (target, verdict_text))
 
-    # The decoding steps, with Eq. 6.5 turned into seconds at that rate.
-    _, steps = read_columns(args.out / "ch06_kv_steps.dat")
+    # The decoding steps, with Eq. 6.6 turned into seconds at that rate.
+    steps = read_columns(args.out / "ch06_kv_steps.dat")
     for s in steps:
-        s["cached_model_s"] = s["cached_madds"] / rate
-        s["uncached_model_s"] = s["uncached_madds"] / rate
-    write_columns(args.out / ("ch06_kv%s.dat" % suffix), KV_COLUMNS, steps)
-
-    stamp = ("measured %s in CPU seconds, one thread; matrix-multiply rate "
-             "%.2f G multiply-adds per CPU second before the timings and "
-             "%.2f after (the bound uses the larger); one <tt>std::exp</tt> "
-             "%.3g ns; writing to newly allocated memory took %.3g ms per "
-             "MiB, writing it again %.3g ms per MiB"
-             % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                rate_before / 1e9, rate_after / 1e9,
-                1e9 * machine["t_exp_s"], 1e3 * machine["fresh_s_per_mib"],
-                1e3 * machine["again_s_per_mib"]))
-    if args.full:
-        (args.out / "ch06_bench_full_stamp.txt").write_text(stamp + "\n")
-    else:
-        write_report(args.out, stamp, log)
+        s["cached_model_s"] = s["cached_madds"] / max(rate_before, rate_after)
+        s["uncached_model_s"] = s["uncached_madds"] / max(rate_before,
+                                                          rate_after)
+    write_columns(args.out / "ch06_kv_plot.dat", KV_COLUMNS, steps)
     if args.log:
         args.log.write_text(log.text)
     return 0
