@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "attention/flash_backward.hpp"
 #include "attention/random.hpp"
 #include "attention/scale.hpp"
 #include "book/cli.hpp"
@@ -537,9 +538,92 @@ int run_load_save(const book::common_args& args)
     return 0;
 }
 
+// ------------------------------------------- the backward pass
+
+// --backward reads and writes files: it needs both --load and --save.
+void expect_backward_use(const cxxopts::ParseResult& result,
+                         const book::common_args& args)
+{
+    if (result.count("backward")
+        && (args.load_dir.empty() || args.save_dir.empty())) {
+        throw book::usage_error("--backward needs --load DIR and --save DIR "
+                                "(reads Q.npy, K.npy, V.npy, dY.npy)");
+    }
+}
+
+// --load D --save E --backward: reads D/Q.npy (n_q, d_k), D/K.npy
+// (n_k, d_k), D/V.npy (n_k, d_v), D/dY.npy (n_q, d_v) and, if present,
+// D/mask.npy (n_q, n_k, bool); writes the tiled forward pass's E/Y.npy and
+// the tiled backward pass's E/dQ.npy, E/dK.npy, E/dV.npy.
+int run_backward_load_save(const book::common_args& args)
+{
+    const auto q = book::load_npy<2>(book::path_in(args.load_dir, "Q.npy"));
+    const auto k = book::load_npy<2>(book::path_in(args.load_dir, "K.npy"));
+    const auto v = book::load_npy<2>(book::path_in(args.load_dir, "V.npy"));
+    const auto dy = book::load_npy<2>(book::path_in(args.load_dir,
+                                                    "dY.npy"));
+    const std::string mask_file = book::path_in(args.load_dir, "mask.npy");
+    const mask_matrix mask = std::filesystem::exists(mask_file)
+                                 ? book::load_mask_npy(mask_file)
+                                 : mask_matrix();
+    // Name the files, not the functions, when their shapes do not fit.
+    const std::size_t n_q = q.shape()[0], n_k = k.shape()[0];
+    attn::expect_shape("K.npy", "its array", k, {n_k, q.shape()[1]},
+                       "(n_k, d_k) with d_k from Q.npy");
+    attn::expect_shape("V.npy", "its array", v, {n_k, v.shape()[1]},
+                       "(n_k, d_v) with n_k from K.npy");
+    attn::expect_shape("dY.npy", "its array", dy, {n_q, v.shape()[1]},
+                       "(n_q, d_v) with n_q from Q.npy, d_v from V.npy");
+    if (mask.size() != 0) {
+        attn::expect_shape("mask.npy", "its array", mask, {n_q, n_k},
+                           "(n_q, n_k) from Q.npy and K.npy");
+    }
+    const auto f = attn::attention_tiled_with_lse(q, k, v, mask);
+    const auto g = attn::attention_backward_tiled(q, k, v, mask, f.y, f.lse,
+                                                  dy);
+    book::save_outputs(args.save_dir, "Y.npy", f.y, "dQ.npy", g.dL_dq,
+                       "dK.npy", g.dL_dk, "dV.npy", g.dL_dv);
+    return 0;
+}
+
+// [ch06-measure-backward]
+// The tiled backward pass at one n, measured as measure() measures a way:
+// the inputs Q, K, V, dY and the forward pass's Y and lse are made first;
+// then the best CPU time of the backward pass and its peak resident memory
+// beyond all of those and its gradients dQ, dK, dV, in bytes.
+[[maybe_unused]] int measure_backward(std::size_t n)
+{
+    attn::rng r(n);
+    const matrix q = attn::normal_matrix(n, d, r);
+    const matrix k = attn::normal_matrix(n, d, r);
+    const matrix v = attn::normal_matrix(n, d, r);
+    const matrix dy = attn::normal_matrix(n, d, r);
+    const auto f = attn::attention_tiled_with_lse(q, k, v);
+    (void)xt::linalg::dot(xt::transpose(q), q);  // warm up OpenBLAS
+    const long rss_before = status_kib("VmRSS");
+    std::ofstream("/proc/self/clear_refs") << "5";
+    double best = 1e300, total = 0.0;
+    for (int rep = 0; rep < 5 && total < 0.2; ++rep) {
+        const auto start = cpu_now();
+        const auto g = attn::attention_backward_tiled(q, k, v, mask_matrix(),
+                                                      f.y, f.lse, dy);
+        const double seconds = cpu_now() - start;
+        best = std::min(best, seconds);
+        total += seconds;
+    }
+    const double gradient_bytes = 3.0 * 8.0 * double(n * d);
+    const double peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
+                        - gradient_bytes;
+    std::cout << book::fmt(best, "%.6g") << ' ' << book::fmt(peak, "%.6g")
+              << '\n';
+    return 0;
+}
+// [ch06-measure-backward]
+
 int run(const cxxopts::ParseResult& result, const book::common_args& args)
 {
     openblas_set_num_threads(1);
+    expect_backward_use(result, args);
     if (result.count("measure")) {
         const auto spec = result["measure"].as<measure_spec>();
         return spec.way == "matmul" ? measure_matmul(spec.n)
@@ -548,7 +632,8 @@ int run(const cxxopts::ParseResult& result, const book::common_args& args)
     book::expect_load_with_save(args, "Q.npy, K.npy and V.npy (mask.npy "
                                       "if any)");
     if (!args.load_dir.empty()) {
-        return run_load_save(args);
+        return result.count("backward") ? run_backward_load_save(args)
+                                        : run_load_save(args);
     }
     const bool full = result.count("benchmark") > 0;
     const std::size_t max_n = result["max-n"].as<std::size_t>();
@@ -593,7 +678,11 @@ int main(int argc, char** argv)
                 ("measure", "time one way (loops, xtensor, blas, tiled, or "
                  "matmul for an (N, N) product) at one n in this process "
                  "and print seconds and peak bytes",
-                 cxxopts::value<measure_spec>(), "WAY:N");
+                 cxxopts::value<measure_spec>(), "WAY:N")
+                ("backward", "with --load D --save E: read D/dY.npy "
+                 "(n_q, d_v) too, and write E/Y.npy, E/dQ.npy, E/dK.npy, "
+                 "E/dV.npy (tiled forward and backward pass) instead of "
+                 "the four ways' outputs");
         },
         [](const cxxopts::ParseResult& result,
            const book::common_args& args) { return run(result, args); });
