@@ -586,7 +586,6 @@ int run_backward_load_save(const book::common_args& args)
     return 0;
 }
 
-// [ch06-measure-backward]
 // The tiled backward pass at one n, measured as measure() measures a way:
 // the inputs Q, K, V, dY and the forward pass's Y and lse are made first;
 // then the best CPU time of the backward pass and its peak resident memory
@@ -618,7 +617,6 @@ int run_backward_load_save(const book::common_args& args)
               << '\n';
     return 0;
 }
-// [ch06-measure-backward]
 
 int run(const cxxopts::ParseResult& result, const book::common_args& args)
 {

@@ -616,7 +616,8 @@ TEST_CASE("Eq. 6.6: the log-sum-exp, hand-worked, gives back the weights",
     }
 }
 
-TEST_CASE("Eq. 6.7: the backward pass, hand-worked", "[ch06][eq_flash_backward]")
+TEST_CASE("Eq. 6.7: the backward pass, hand-worked",
+          "[ch06][eq_flash_backward]")
 {
     // d_k = d_v = 1, q = ln 3, keys 0 and 1: scores (0, ln 3), weights
     // a = (1/4, 3/4). Values 1 and 5: y = 1/4 + 15/4 = 4. dY = 1:
