@@ -637,6 +637,9 @@ TEST_CASE("Eq. 6.7: the backward pass, hand-worked",
                                                {0.75 * std::log(3.0)}},
                                         1e-15));
     }
+    // Its extra memory: two blocks of 2 x 3 and delta for 100 queries,
+    // 8 (2 * 6 + 100) = 896 bytes.
+    REQUIRE(attn::attention_backward_extra_bytes(100, 2, 3) == 896.0);
 }
 
 TEST_CASE("Eq. 6.7: the tiled backward agrees with the stored one to 1e-12",

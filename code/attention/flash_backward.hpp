@@ -327,8 +327,12 @@ inline double attention_io_tiled(double n_q, double n_k, double d_k,
     return 8.0 * (n_q * (d_k + d_v) + query_blocks * n_k * (d_k + d_v));
 }
 
-/// \brief Bytes the tiled kernel works on at once: the blocks of `Q`,
-///        `K`, `V` and of the running `o`, the scores, `m` and `l`.
+/// \brief Bytes the tiled kernel works on at once, `M_tile` of Eq.
+///        \ref eq_io_tiled "(6.9)": the blocks of `Q`, `K`, `V` and of
+///        the running `o`, the scores, `m` and `l`.
+/// \param block_q, block_k queries and keys per block
+/// \param d_k, d_v widths of keys and values
+/// \return bytes
 inline double attention_tiled_working_set(double block_q, double block_k,
                                           double d_k, double d_v)
 {
