@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "attention/fast_tiled.hpp"
+#include "attention/flash_backward.hpp"
 #include "attention/random.hpp"
 #include "attention/scale.hpp"
 #include "book/cli.hpp"
@@ -164,7 +165,7 @@ void parse_value(const std::string& text, measure_spec& spec)
     spec.way = text.substr(0, colon);
     spec.n = std::stoul(digits);
     std::vector<std::string> known = measured_ways;
-    for (const char* more : {"fastest", "matmul"}) {
+    for (const char* more : {"fastest", "matmul", "backward", "none"}) {
         known.push_back(more);
     }
     if (std::find(known.begin(), known.end(), spec.way) == known.end()) {
@@ -347,6 +348,32 @@ measurement measure_way(const std::string& way, std::size_t n,
 // fast, which has them all).
 const std::vector<std::string> fastest_candidates = {"blas", "tiled", "fast"};
 
+// --measure backward:N: the tiled backward pass at n (no mask), timed
+// with best_of; its peak memory beyond the inputs (Q, K, V, dY, and Y and
+// lse from the forward pass) and the gradients dQ, dK, dV.
+measurement measure_backward(std::size_t n, double budget)
+{
+    attn::rng r(n);
+    const matrix q = attn::normal_matrix(n, d, r);
+    const matrix k = attn::normal_matrix(n, d, r);
+    const matrix v = attn::normal_matrix(n, d, r);
+    const matrix dy = attn::normal_matrix(n, d, r);
+    const auto f = attn::attention_tiled_with_lse(q, k, v);
+    (void)xt::linalg::dot(xt::transpose(q), q);  // warm up OpenBLAS
+    const long rss_before = status_kib("VmRSS");
+    std::ofstream("/proc/self/clear_refs") << "5";
+    measurement m;
+    m.seconds = best_of(
+        [&] {
+            attn::attention_backward_tiled(q, k, v, mask_matrix(), f.y, f.lse,
+                                           dy);
+        },
+        budget);
+    m.peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
+             - 3.0 * 8.0 * double(n * d);                   // the gradients
+    return m;
+}
+
 // This program (Linux: /proc/self/exe) run as `--measure WAY:N --budget S`
 // in a process of its own, its answer read back.
 measurement measure_in_child(const std::string& way, std::size_t n,
@@ -378,7 +405,9 @@ int measure(const std::string& way, std::size_t n, std::size_t threads,
 {
     measurement best;
     std::string best_way = way;
-    if (way != "fastest") {
+    if (way == "backward") {
+        best = measure_backward(n, budget);
+    } else if (way != "fastest") {
         best = measure_way(way, n, threads, budget);
     } else {
         best.seconds = 1e300;
@@ -456,7 +485,7 @@ std::pair<double, double> first_touch_cost()
 // What an exponential costs: seconds per result over 2^20 arguments in
 // [-10, 0], where the softmax's exponents s - m mostly lie, one std::exp
 // at a time as in the tiled kernel, and four at a time by Eq. (6.5)
-// (attn::exp_minus_sum with m = 0). Best of best_of's runs.
+// (attn::vector_exp_minus_sum with m = 0). Best of best_of's runs.
 std::pair<double, double> exp_costs()
 {
     const std::size_t n = std::size_t(1) << 20;
@@ -470,7 +499,7 @@ std::pair<double, double> exp_costs()
         }
     }, 0.1);
     const double vector = best_of([&] {
-        attn::exp_minus_sum(n, x.data(), 0.0, y.data());
+        attn::vector_exp_minus_sum(n, x.data(), 0.0, y.data());
     }, 0.1);
     volatile double keep = y[n / 2];  // the results are used
     (void)keep;
@@ -488,7 +517,7 @@ double vector_exp_error_ulps()
     for (std::size_t i = 0; i < n; ++i) {
         x[i] = -708.0 * double(i) / double(n - 1);
     }
-    attn::exp_minus_sum(n, x.data(), 0.0, y.data());
+    attn::vector_exp_minus_sum(n, x.data(), 0.0, y.data());
     double worst = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
         const double e = std::exp(x[i]);
@@ -621,7 +650,7 @@ kv_timings kv_benchmark(std::size_t max_t)
     return out;
 }
 
-// Prints the decoding steps beside Eq. 6.6's ratio and writes them with
+// Prints the decoding steps beside Eq. 6.10's ratio and writes them with
 // the model's multiply-adds, which report_ch06.py turns into seconds.
 void kv_run(const book::output_sink& out, std::size_t max_t)
 {
@@ -656,6 +685,9 @@ void expect_measure_options(const std::string& way, std::size_t threads,
     if (threads < 1 || threads > 64) {
         throw book::usage_error("--threads must be from 1 to 64, got "
                                 + std::to_string(threads));
+    }
+    if (way == "none") {
+        throw book::usage_error("--measure needs a way, not 'none'");
     }
     if (threads > 1 && way != "fast") {
         throw book::usage_error("--threads applies to the way fast only, "
@@ -709,7 +741,7 @@ void tile_grid(const book::output_sink& out, double cache_bytes)
               << "size, over the best;\n* = the tiles chosen for a cache of "
               << book::fmt(cache_bytes / 1024.0, "%.0f") << " KiB:\n";
     t.print(std::cout);
-    t.header[0] = "<i>B</i><sub>q</sub> \\ <i>B</i><sub>k</sub>";
+    t.header[0] = "<i>b</i><sub>q</sub> \\ <i>b</i><sub>k</sub>";
     out.markdown("ch06_tile_grid.md", t);
     // The sentence that reads the grid.
     std::size_t a_best = 0, b_best = 0;
@@ -737,30 +769,111 @@ void tile_grid(const book::output_sink& out, double cache_bytes)
              "the noise of the machine.\n");
 }
 
-int run_load_save(const book::common_args& args)
+// The inputs of --load: D/Q.npy (n_q, d_k), D/K.npy (n_k, d_k), D/V.npy
+// (n_k, d_v) and, if present, D/mask.npy (n_q, n_k, bool), their shapes
+// checked against each other; errors name the files, not the functions.
+struct loaded_inputs {
+    matrix q, k, v;
+    mask_matrix mask;
+};
+
+loaded_inputs load_inputs(const std::string& dir)
 {
-    const auto q = book::load_npy<2>(book::path_in(args.load_dir, "Q.npy"));
-    const auto k = book::load_npy<2>(book::path_in(args.load_dir, "K.npy"));
-    const auto v = book::load_npy<2>(book::path_in(args.load_dir, "V.npy"));
-    const std::string mask_file = book::path_in(args.load_dir, "mask.npy");
-    const mask_matrix mask = std::filesystem::exists(mask_file)
-                                 ? book::load_mask_npy(mask_file)
-                                 : mask_matrix();
-    // Name the files, not the functions, when their shapes do not fit.
-    const std::size_t n_q = q.shape()[0], n_k = k.shape()[0];
-    attn::expect_shape("K.npy", "its array", k, {n_k, q.shape()[1]},
+    loaded_inputs in{book::load_npy<2>(book::path_in(dir, "Q.npy")),
+                     book::load_npy<2>(book::path_in(dir, "K.npy")),
+                     book::load_npy<2>(book::path_in(dir, "V.npy")), {}};
+    const std::string mask_file = book::path_in(dir, "mask.npy");
+    if (std::filesystem::exists(mask_file)) {
+        in.mask = book::load_mask_npy(mask_file);
+    }
+    const std::size_t n_q = in.q.shape()[0], n_k = in.k.shape()[0];
+    attn::expect_shape("K.npy", "its array", in.k, {n_k, in.q.shape()[1]},
                        "(n_k, d_k) with d_k from Q.npy");
-    attn::expect_shape("V.npy", "its array", v, {n_k, v.shape()[1]},
+    attn::expect_shape("V.npy", "its array", in.v, {n_k, in.v.shape()[1]},
                        "(n_k, d_v) with n_k from K.npy");
-    if (mask.size() != 0) {
-        attn::expect_shape("mask.npy", "its array", mask, {n_q, n_k},
+    if (in.mask.size() != 0) {
+        attn::expect_shape("mask.npy", "its array", in.mask, {n_q, n_k},
                            "(n_q, n_k) from Q.npy and K.npy");
     }
-    book::save_outputs(args.save_dir,
-                       "Y_loops.npy", run_way("loops", q, k, v, mask),
-                       "Y_xtensor.npy", run_way("xtensor", q, k, v, mask),
-                       "Y_blas.npy", run_way("blas", q, k, v, mask),
-                       "Y_tiled.npy", run_way("tiled", q, k, v, mask));
+    return in;
+}
+
+int run_load_save(const book::common_args& args)
+{
+    const loaded_inputs in = load_inputs(args.load_dir);
+    const auto way = [&](const std::string& name) {
+        return run_way(name, in.q, in.k, in.v, in.mask);
+    };
+    book::save_outputs(args.save_dir, "Y_loops.npy", way("loops"),
+                       "Y_xtensor.npy", way("xtensor"), "Y_blas.npy",
+                       way("blas"), "Y_tiled.npy", way("tiled"));
+    return 0;
+}
+
+// ------------------------------------------- the backward pass
+
+// --backward reads and writes files: it needs both --load and --save.
+void expect_backward_use(const cxxopts::ParseResult& result,
+                         const book::common_args& args)
+{
+    if (result.count("backward")
+        && (args.load_dir.empty() || args.save_dir.empty())) {
+        throw book::usage_error("--backward needs --load DIR and --save DIR "
+                                "(reads Q.npy, K.npy, V.npy, dY.npy)");
+    }
+}
+
+// --load D --save E --backward: reads D/Q.npy (n_q, d_k), D/K.npy
+// (n_k, d_k), D/V.npy (n_k, d_v), D/dY.npy (n_q, d_v) and, if present,
+// D/mask.npy (n_q, n_k, bool); writes the tiled forward pass's E/Y.npy and
+// the tiled backward pass's E/dQ.npy, E/dK.npy, E/dV.npy.
+int run_backward_load_save(const book::common_args& args)
+{
+    const loaded_inputs in = load_inputs(args.load_dir);
+    const auto dy = book::load_npy<2>(book::path_in(args.load_dir,
+                                                    "dY.npy"));
+    attn::expect_shape("dY.npy", "its array", dy,
+                       {in.q.shape()[0], in.v.shape()[1]},
+                       "(n_q, d_v) with n_q from Q.npy, d_v from V.npy");
+    const auto f = attn::attention_tiled_with_lse(in.q, in.k, in.v, in.mask);
+    const auto g = attn::attention_backward_tiled(in.q, in.k, in.v, in.mask,
+                                                  f.y, f.lse, dy);
+    book::save_outputs(args.save_dir, "Y.npy", f.y, "dQ.npy", g.dL_dq,
+                       "dK.npy", g.dL_dk, "dV.npy", g.dL_dv);
+    return 0;
+}
+
+// --io WAY:N, run under valgrind's cachegrind by code/tools/report_ch06.py:
+// makes the inputs, pushes them out of the caches by writing 32 MiB
+// elsewhere, runs WAY once (blas or tiled; none runs nothing: the part of
+// the count to subtract), and prints the bytes Eq. 6.8 (blas) or Eq. 6.9
+// (tiled, tiles of 128 x 256) predicts, and the tiles' working set M_tile.
+int io_run(const std::string& way, std::size_t n)
+{
+    if (way != "none" && way != "blas" && way != "tiled") {
+        throw book::usage_error("--io expects none, blas or tiled, got '"
+                                + way + "'");
+    }
+    attn::rng r(n);
+    const matrix q = attn::normal_matrix(n, d, r);
+    const matrix k = attn::normal_matrix(n, d, r);
+    const matrix v = attn::normal_matrix(n, d, r);
+    std::vector<char> elsewhere(std::size_t(32) << 20, 1);
+    volatile char keep = elsewhere[12345];
+    (void)keep;
+    double model = 0.0;
+    const double nd = double(n), dd = double(d);
+    if (way == "blas") {
+        model = attn::attention_io_stored(nd, nd, dd, dd);
+        (void)run_way("blas", q, k, v);
+    } else if (way == "tiled") {
+        model = attn::attention_io_tiled(nd, nd, dd, dd, 128);
+        (void)run_way("tiled", q, k, v);
+    }
+    std::cout << book::fmt(model, "%.10g") << ' '
+              << book::fmt(attn::attention_tiled_working_set(128, 256, dd, dd),
+                           "%.10g")
+              << '\n';
     return 0;
 }
 
@@ -769,6 +882,11 @@ int run(const cxxopts::ParseResult& result, const book::common_args& args)
     openblas_set_num_threads(1);
     const std::size_t threads = result["threads"].as<std::size_t>();
     const double budget = result["budget"].as<double>();
+    expect_backward_use(result, args);
+    if (result.count("io")) {
+        const auto spec = result["io"].as<measure_spec>();
+        return io_run(spec.way, spec.n);
+    }
     if (result.count("measure")) {
         const auto spec = result["measure"].as<measure_spec>();
         expect_measure_options(spec.way, threads, budget);
@@ -782,7 +900,8 @@ int run(const cxxopts::ParseResult& result, const book::common_args& args)
     book::expect_load_with_save(args, "Q.npy, K.npy and V.npy (mask.npy "
                                       "if any)");
     if (!args.load_dir.empty()) {
-        return run_load_save(args);
+        return result.count("backward") ? run_backward_load_save(args)
+                                        : run_load_save(args);
     }
     const bool full = result.count("benchmark") > 0;
     const std::size_t max_n = result["max-n"].as<std::size_t>();
@@ -829,15 +948,24 @@ int main(int argc, char** argv)
                 ("measure", "time one way at one n in this process and "
                  "print the best seconds and the peak bytes: loops, xtensor, "
                  "blas, tiled, tiled+vexp, tiled+tiles, tiled-fused, fast, "
-                 "fastest (the fastest one-thread way, named third) or "
-                 "matmul (an (N, N) product)",
+                 "fastest (the fastest one-thread way, named third), "
+                 "backward (the tiled backward pass) or matmul (an (N, N) "
+                 "product)",
                  cxxopts::value<measure_spec>(), "WAY:N")
                 ("threads", "with --measure fast: threads to share the "
                  "queries", cxxopts::value<std::size_t>()->default_value("1"),
                  "T")
                 ("budget", "with --measure: time more runs (beyond a "
                  "warm-up and five) while they add up to less than S seconds",
-                 cxxopts::value<double>()->default_value("1"), "S");
+                 cxxopts::value<double>()->default_value("1"), "S")
+                ("io", "for cachegrind: one pass of none, blas or tiled at "
+                 "n, after pushing the inputs out of the caches; prints the "
+                 "bytes the model predicts and the tiles' working set",
+                 cxxopts::value<measure_spec>(), "WAY:N")
+                ("backward", "with --load D --save E: read D/dY.npy "
+                 "(n_q, d_v) too, and write E/Y.npy, E/dQ.npy, E/dK.npy, "
+                 "E/dV.npy (tiled forward and backward pass) instead of "
+                 "the four ways' outputs");
         },
         [](const cxxopts::ParseResult& result,
            const book::common_args& args) { return run(result, args); });

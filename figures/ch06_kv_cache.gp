@@ -1,6 +1,6 @@
 # Figure 6.3: one decoding step at length t with and without the key-value
 # cache (d_model = 256, d_k = d_v = 64), measured, and the cost model of
-# Eq. 6.6 turned into seconds at the measured matrix-multiply rate, from
+# Eq. 6.10 turned into seconds at the measured matrix-multiply rate, from
 # ch06_kv_plot.dat (written by code/tools/report_ch06.py). Its columns:
 # 1 t, 2 cached_s, 3 uncached_s, 4 cached_model_s, 5 uncached_model_s.
 load "book_style.gnuplot"

@@ -2,7 +2,9 @@
 """Checks ch06_scale against NumPy: random Q, K, V (n_q != n_k) with and
 without a mask that leaves one query no key, saved as .npy; the program's
 four ways (--load/--save) must each equal NumPy's masked attention to a
-relative error of 1e-12. Also checks the program's answers to bad input.
+relative error of 1e-12. With --backward, its Y, dQ, dK, dV must equal
+NumPy's forward and backward pass of L = sum(dY * Y) to the same error.
+Also checks the program's answers to bad input.
 
     python3 tests/check_ch06_numpy.py --program build/ch06_scale
 """
@@ -28,6 +30,17 @@ def attention(Q, K, V, mask=None):
     return softmax_rows_np(S) @ V                 # (n_q, d_v)
 
 
+def save_inputs(work, arrays, mask):
+    """Empties work of .npy files, then saves each array as NAME.npy, and
+    the mask as mask.npy unless it is None."""
+    for f in work.glob("*.npy"):
+        f.unlink()
+    for name, array in arrays.items():
+        np.save(work / (name + ".npy"), array)
+    if mask is not None:
+        np.save(work / "mask.npy", mask)
+
+
 def check_ways(program, work):
     rng = np.random.default_rng(6)
     worst = 0.0
@@ -38,12 +51,7 @@ def check_ways(program, work):
         V = rng.standard_normal((n_k, 8))
         mask = rng.random((n_q, n_k)) < 0.5
         mask[0, :] = False
-        for f in work.glob("*.npy"):
-            f.unlink()
-        for name, array in {"Q": Q, "K": K, "V": V}.items():
-            np.save(work / (name + ".npy"), array)
-        if masked:
-            np.save(work / "mask.npy", mask)
+        save_inputs(work, {"Q": Q, "K": K, "V": V}, mask if masked else None)
         subprocess.run([str(program), "--load", str(work), "--save",
                         str(work)], check=True, capture_output=True)
         Y = attention(Q, K, V, mask if masked else None)
@@ -57,6 +65,52 @@ def check_ways(program, work):
             worst = max(worst, err)
             if masked and np.any(Y_way[0] != 0.0):
                 print("FAILED: the fully masked query is not zero")
+                worst = np.inf
+    return worst
+
+
+def attention_backward(Q, K, V, dY, mask=None):
+    """Y and the gradients of L = sum(dY * Y) with respect to Q, K, V, the
+    plain way (Eqs. 5.4 to 5.6): store S and A."""
+    scale = 1.0 / np.sqrt(Q.shape[1])
+    S = Q @ K.T * scale                           # (n_q, n_k)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    A = softmax_rows_np(S)                        # (n_q, n_k)
+    dA = dY @ V.T
+    dS = A * (dA - np.sum(A * dA, axis=1, keepdims=True))
+    return A @ V, dS @ K * scale, dS.T @ Q * scale, A.T @ dY
+
+
+def check_backward(program, work):
+    """--backward: Y, dQ, dK, dV against NumPy, with and without a mask
+    that leaves query 0 no key (its Y and dQ rows must be exactly 0)."""
+    rng = np.random.default_rng(16)
+    worst = 0.0
+    for n_q, n_k, masked in ((9, 300, False), (300, 9, True),
+                             (37, 513, True)):
+        Q = rng.standard_normal((n_q, 16))
+        K = rng.standard_normal((n_k, 16))
+        V = rng.standard_normal((n_k, 8))
+        dY = rng.standard_normal((n_q, 8))
+        mask = rng.random((n_q, n_k)) < 0.5
+        mask[0, :] = False
+        save_inputs(work, {"Q": Q, "K": K, "V": V, "dY": dY},
+                    mask if masked else None)
+        subprocess.run([str(program), "--load", str(work), "--save",
+                        str(work), "--backward"], check=True,
+                       capture_output=True)
+        expected = attention_backward(Q, K, V, dY, mask if masked else None)
+        for name, E in zip(("Y", "dQ", "dK", "dV"), expected):
+            got = np.load(work / (name + ".npy"))
+            err = np.inf if got.shape != E.shape else \
+                np.max(np.abs(got - E)) / np.max(np.abs(E))
+            print("(%d, %d) mask=%s backward %-3s relative error %.3g"
+                  % (n_q, n_k, masked, name, err))
+            worst = max(worst, err)
+            if masked and name in ("Y", "dQ") and np.any(got[0] != 0.0):
+                print("FAILED: the fully masked query's %s row is not zero"
+                      % name)
                 worst = np.inf
     return worst
 
@@ -85,6 +139,9 @@ def check_errors(program, work):
     expect(program, ["--measure", "fast:64", "--budget", "-1"], 2,
            "--budget must be from 0 to 60")
     expect(program, ["--threads", "2"], 2, "go with --measure")
+    expect(program, ["--measure", "none:64"], 2, "not 'none'")
+    expect(program, ["--io", "loops:64"], 2,
+           "--io expects none, blas or tiled")
     expect(program, ["--benchmark", "--out", str(work), "--max-n", "100"],
            2, "--max-n must be between 256 and 65536")
 
@@ -93,12 +150,14 @@ def main():
     program = program_argument(__doc__).parse_args().program
     with tempfile.TemporaryDirectory() as tmp:
         worst = check_ways(program, pathlib.Path(tmp))
+        worst = max(worst, check_backward(program, pathlib.Path(tmp)))
         check_errors(program, pathlib.Path(tmp))
     if worst > 1e-12 or FAILURES:
         print("FAILED: relative error %.3g, %d bad-input checks failed"
               % (worst, len(FAILURES)))
         return 1
-    print("all four ways agree with NumPy to 1e-12; bad input refused")
+    print("all four ways and the backward pass agree with NumPy to 1e-12; "
+          "bad input refused")
     return 0
 
 

@@ -215,7 +215,9 @@ BAD_FLAGS = {
                                        "model read with --load")],
     "ch06_scale": [(["--max-n", "big"], "--max-n: expected a whole number"),
                    (["--measure", "tiled:-5"], "WAY:N"),
-                   (["--measure", "tiled:99999999999"], "WAY:N")],
+                   (["--measure", "tiled:99999999999"], "WAY:N"),
+                   (["--backward"], "--backward needs --load DIR and "
+                                    "--save DIR")],
     "ch08_modern": [(["--heads", "0"], "--heads: expected a positive whole "
                                        "number, got '0'"),
                     (["--kv-heads", "0"], "--kv-heads: expected a positive "
@@ -231,6 +233,45 @@ BAD_FLAGS = {
                     (["--seeds", "0"], "--seeds"),
                     (["--steps", "x"], "--steps: expected a whole number")],
 }
+
+
+# A second mode of a program, selected by a flag, that reads more inputs:
+# flag, its inputs (GOOD_INPUTS and more), and the inputs that do not fit
+# (file, array, expected text). Its extra inputs are damaged in every way
+# of damaged_npy_cases, as GOOD_INPUTS are.
+SECOND_MODES = {
+    "ch06_scale": ("--backward",
+                   dict(GOOD_INPUTS["ch06_scale"], **{"dY.npy": _f8(3, 2)}),
+                   [("dY.npy", _f8(3, 3), "dY.npy: its array must have "
+                                          "shape (n_q, d_v)"),
+                    ("dY.npy", _f8(4, 2), "dY.npy: its array must have "
+                                          "shape (n_q, d_v)"),
+                    ("mask.npy", np.ones((3, 4), dtype=bool),
+                     "mask.npy: its array must have shape")]),
+}
+
+
+def check_second_mode(program, name):
+    """The damaged and mismatched inputs of SECOND_MODES[name]."""
+    flag, inputs, mismatches = SECOND_MODES[name]
+    extra = set(inputs) - set(GOOD_INPUTS[name])
+    with tempfile.TemporaryDirectory() as tmp, \
+            tempfile.TemporaryDirectory() as out:
+        folder = pathlib.Path(tmp)
+        for file in sorted(extra):
+            for what, damage, expected in damaged_npy_cases(
+                    folder, file, inputs[file].shape):
+                write_inputs(folder, inputs)
+                damage()
+                expect(program, ["--load", tmp, "--save", out, flag], 2,
+                       [file, expected],
+                       label="%s %s: %s" % (flag, file, what))
+        for file, array, expected in mismatches:
+            write_inputs(folder, inputs)
+            np.save(folder / file, array)
+            expect(program, ["--load", tmp, "--save", out, flag], 2,
+                   expected, label="%s %s %s" % (
+                       flag, file, "x".join(map(str, array.shape))))
 
 
 # Programs whose --save alone writes what they computed without inputs:
@@ -304,6 +345,8 @@ def main(programs):
                 expect(program, ["--load", tmp, "--save", out], 2, expected,
                        label="%s %s" % (file, "x".join(map(str, array.shape))
                                         + " " + str(array.dtype)))
+        if name in SECOND_MODES:
+            check_second_mode(program, name)
     print("%d failure(s)" % len(FAILURES))
     return 1 if FAILURES else 0
 

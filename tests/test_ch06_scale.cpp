@@ -1,7 +1,9 @@
 // Tests of chapter 6: the cost model (Eq. 6.1), the online softmax's
 // running maximum (Eq. 6.2) and rescaling (Eq. 6.3), tiled attention and
 // the three other ways (Eq. 6.4), the vector exponential and fast
-// attention (Eq. 6.5), and decoding with a key-value cache (Eq. 6.6).
+// attention (Eq. 6.5), the backward pass from the log-sum-exp (Eqs. 6.6
+// and 6.7), the bytes moved (Eqs. 6.8 and 6.9), and decoding with a
+// key-value cache (Eq. 6.10).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -271,13 +273,14 @@ TEST_CASE("Errors: the four ways refuse inconsistent shapes",
 }
 
 // The largest |y - std::exp(x)| / std::exp(x) over x, in units of the last
-// place, for attn::exp_minus_sum with m = 0 on one path (AVX2 or not).
+// place, for attn::vector_exp_minus_sum with m = 0 on one path (AVX2 or not).
 namespace {
 
 double worst_ulps(const std::vector<double>& x, bool vector_unit)
 {
     std::vector<double> y(x.size());
-    attn::exp_minus_sum(x.size(), x.data(), 0.0, y.data(), vector_unit);
+    attn::vector_exp_minus_sum(x.size(), x.data(), 0.0, y.data(),
+                               vector_unit);
     double worst = 0.0;
     for (std::size_t i = 0; i < x.size(); ++i) {
         const double e = std::exp(x[i]);
@@ -294,7 +297,7 @@ TEST_CASE("Eq. 6.5: the vector exponential, hand-worked",
     for (bool vector_unit : {true, false}) {
         CAPTURE(vector_unit);
         // x - m for x = (2, 2 - ln 2, 2 - 708.5, -inf, 2 - 30), m = 2:
-        // e^0 = 1 exactly (k = 0, r = 0, every term but 1 is 0 times r);
+        // e^0 = 1 exactly (kappa = 0, phi = 0: every term but 1 is 0);
         // e^(-ln 2) = 1/2 up to rounding; below -708 and at -inf the
         // result is 0 by definition; e^-30 = 9.357623e-14 (by hand,
         // e^-30 = 1 / (e^10)^3 = 1 / 22026.4658^3). Five values: one
@@ -303,7 +306,8 @@ TEST_CASE("Eq. 6.5: the vector exponential, hand-worked",
                                        -inf, 2.0 - 30.0};
         std::vector<double> y(5);
         const double sum =
-            attn::exp_minus_sum(5, x.data(), 2.0, y.data(), vector_unit);
+            attn::vector_exp_minus_sum(5, x.data(), 2.0, y.data(),
+                                       vector_unit);
         REQUIRE(y[0] == 1.0);
         REQUIRE(y[1] == Approx(0.5).epsilon(1e-15));
         REQUIRE(y[2] == 0.0);
@@ -318,8 +322,8 @@ TEST_CASE("Eq. 6.5: within 4 units in the last place of std::exp from "
           "[ch06][eq_vector_exp]")
 {
     // 2^16 + 1 evenly spaced points, the ends, and the neighbourhoods of
-    // the places where k changes (x = (j + 1/2) ln 2), where |r| is
-    // largest.
+    // the places where kappa changes (x = (j + 1/2) ln 2), where |phi|
+    // is largest.
     std::vector<double> x;
     const std::size_t n = 1 << 16;
     for (std::size_t i = 0; i <= n; ++i) {
@@ -346,18 +350,18 @@ TEST_CASE("Eq. 6.5: the check fails for an exponential with a term "
     // Eq. 6.5 in plain loops with a Taylor polynomial of a given degree,
     // the same range reduction as the library (ln 2 in two parts). With
     // degree 12 it passes the 4-unit check above; with degree 11 the term
-    // r^12 / 12! it leaves out is up to 0.347^12 / 12! = 6.3e-15, about
+    // phi^12 / 12! it leaves out is up to 0.347^12 / 12! = 6.3e-15, about
     // 28 units in the last place, and the same check must reject it.
     const auto taylor = [](double x, int degree) {
-        const double k = std::nearbyint(x / std::log(2.0));
-        const double r = (x - k * 6.93147180369123816490e-01)
-                         - k * 1.90821492927058770002e-10;
+        const double kappa = std::nearbyint(x / std::log(2.0));
+        const double phi = (x - kappa * 6.93147180369123816490e-01)
+                           - kappa * 1.90821492927058770002e-10;
         double p = 0.0, term = 1.0;
-        for (int j = 0; j <= degree; ++j) {
+        for (int u = 0; u <= degree; ++u) {
             p += term;
-            term *= r / double(j + 1);
+            term *= phi / double(u + 1);
         }
-        return std::ldexp(p, int(k));
+        return std::ldexp(p, int(kappa));
     };
     const auto worst = [&](int degree) {
         double w = 0.0;
@@ -448,7 +452,7 @@ TEST_CASE("Errors: fast attention refuses tiles or threads of 0",
                             && Catch::Contains("(n_k, d_v)"));
 }
 
-TEST_CASE("Eq. 6.6: decoding step cost, hand-worked",
+TEST_CASE("Eq. 6.10: decoding step cost, hand-worked",
           "[ch06][eq_kv_cache_cost]")
 {
     // t = 10, d_model = 8, d_k = 4. With the cache: project one token,
@@ -459,7 +463,7 @@ TEST_CASE("Eq. 6.6: decoding step cost, hand-worked",
     REQUIRE(attn::decode_step_cost(10, 8, 4, false) == 1760.0);
 }
 
-TEST_CASE("Eq. 6.6: decoding with the cache gives causal attention's rows",
+TEST_CASE("Eq. 6.10: decoding with the cache gives causal attention's rows",
           "[ch06][eq_kv_cache_cost]")
 {
     for (std::uint64_t seed : {11u, 12u}) {
@@ -651,4 +655,444 @@ TEST_CASE("Edge: tiled attention with one token, d_k = 1, identical keys "
                  IsCloseTo(matrix{{7.0}}, 0.0, 0.0));
     REQUIRE_THAT(attn::attention_loops(q, kb, vb), IsCloseTo(matrix{{7.0}},
                                                              0.0, 0.0));
+}
+
+// ------------------------------------------------------------------------
+// The backward pass without the n x n matrix (Eqs. 6.6 and 6.7) and the
+// IO model (Eqs. 6.8 and 6.9), in attention/flash_backward.hpp.
+
+#include "attention/flash_backward.hpp"
+#include "attention/multi_head_backward.hpp"
+
+namespace {
+
+// One attention and the gradient dL/dY of the loss L = sum(dY * Y) that
+// the tests differentiate (dY is held fixed).
+struct backward_case {
+    matrix q, k, v, dy;
+    mask_matrix mask;
+};
+
+backward_case random_backward_case(std::size_t n_q, std::size_t n_k,
+                                   std::size_t d_k, std::size_t d_v,
+                                   std::uint64_t seed, bool masked)
+{
+    const auto [q, k, v] = random_qkv(n_q, n_k, d_k, d_v, seed, 1);
+    backward_case c{q, k, v, random_matrix(n_q, d_v, seed + 7), {}};
+    if (masked) {
+        c.mask = book_test::random_mask(n_q, n_k, seed + 3, 0.6);
+        xt::row(c.mask, 0) = false;  // query 0 sees no key at all
+    }
+    return c;
+}
+
+attn::attention_gradients tiled_gradients(const backward_case& c,
+                                          std::size_t bq, std::size_t bk)
+{
+    const auto f = attn::attention_tiled_with_lse(c.q, c.k, c.v, c.mask, bq,
+                                                  bk);
+    return attn::attention_backward_tiled(c.q, c.k, c.v, c.mask, f.y, f.lse,
+                                          c.dy, bq, bk);
+}
+
+// The tiled backward's loop with a delta given from outside, so that a
+// test can hand it a wrong one: detail::backward_block is the kernel's own
+// step; only delta differs.
+attn::attention_gradients gradients_with_delta(const backward_case& c,
+                                               const std::vector<double>& d)
+{
+    const std::size_t n_q = c.q.shape()[0], n_k = c.k.shape()[0];
+    const std::size_t d_k = c.q.shape()[1], d_v = c.v.shape()[1];
+    const auto f = attn::attention_tiled_with_lse(c.q, c.k, c.v, c.mask);
+    attn::attention_gradients g{xt::zeros<double>({n_q, d_k}),
+                                xt::zeros<double>({n_k, d_k}),
+                                xt::zeros<double>({n_k, d_v})};
+    attn::detail::backward_problem b{
+        n_q, n_k, d_k, d_v, c.q.data(), c.k.data(), c.v.data(),
+        c.mask.size() ? c.mask.data() : nullptr, f.y.data(), c.dy.data(),
+        f.lse.data(), d.data(), g.dL_dq.data(), g.dL_dk.data(),
+        g.dL_dv.data()};
+    std::vector<double> a(3 * 2), ds(3 * 2);  // blocks of 3 queries, 2 keys
+    for (std::size_t j0 = 0; j0 < n_k; j0 += 2) {
+        for (std::size_t i0 = 0; i0 < n_q; i0 += 3) {
+            attn::detail::backward_block(b, i0, std::min<std::size_t>(3,
+                                         n_q - i0), j0,
+                                         std::min<std::size_t>(2, n_k - j0),
+                                         a.data(), ds.data());
+        }
+    }
+    return g;
+}
+
+// L = sum(dY * Y) with Y from the tiled forward pass.
+double weighted_output(const backward_case& c)
+{
+    return xt::sum(c.dy * attn::attention_tiled(c.q, c.k, c.v, c.mask))();
+}
+
+// Whether gradients agree with central differences of L, entry by entry,
+// within book_test::fd_rtol and fd_atol.
+bool matches_central_differences(const backward_case& c,
+                                 const attn::attention_gradients& g)
+{
+    using book_test::fd_part;
+    const auto close = [](const matrix& a, const matrix& fd) {
+        return a.shape() == fd.shape()
+               && xt::all(xt::abs(a - fd)
+                          <= book_test::fd_atol
+                                 + book_test::fd_rtol * xt::abs(fd));
+    };
+    const matrix fd_q = fd_part(c, [](backward_case& x) -> matrix& {
+        return x.q; }, weighted_output);
+    const matrix fd_k = fd_part(c, [](backward_case& x) -> matrix& {
+        return x.k; }, weighted_output);
+    const matrix fd_v = fd_part(c, [](backward_case& x) -> matrix& {
+        return x.v; }, weighted_output);
+    return close(g.dL_dq, fd_q) && close(g.dL_dk, fd_k)
+           && close(g.dL_dv, fd_v);
+}
+
+}  // namespace
+
+TEST_CASE("Eq. 6.6: the log-sum-exp, hand-worked, gives back the weights",
+          "[ch06][eq_lse_weights]")
+{
+    // d_k = 1, q = 1, keys 1, 3, 5, 2: the scores of the chapter's worked
+    // row, (1, 3 | 5, 2). lse = log(e + e^3 + e^5 + e^2)
+    //   = 5 + log(e^-4 + e^-2 + 1 + e^-3)
+    //   = 5 + log(0.0183156 + 0.1353353 + 1 + 0.0497871)
+    //   = 5 + log(1.2034380) = 5 + 0.1851825 = 5.1851825.
+    // A second query whose keys are all masked: lse = -inf, y = 0.
+    const matrix q = {{1.0}, {1.0}};
+    const matrix k = {{1.0}, {3.0}, {5.0}, {2.0}};
+    const matrix v = {{10.0}, {20.0}, {30.0}, {40.0}};
+    const mask_matrix mask = {{true, true, true, true},
+                              {false, false, false, false}};
+    for (std::size_t bk : {1u, 2u, 3u, 9u}) {
+        CAPTURE(bk);
+        const auto f = attn::attention_tiled_with_lse(q, k, v, mask, 1, bk);
+        REQUIRE(f.lse(0) == Approx(5.1851825).epsilon(1e-7));
+        REQUIRE(f.lse(1) == -inf);
+        REQUIRE(f.y(1, 0) == 0.0);
+    }
+    // exp(s - lse) is the softmax, for random scores and masks, block by
+    // block (blocks of 3 x 4 at (3, 4)) and with a row that has no key.
+    for (std::uint64_t seed : {11u, 12u, 13u}) {
+        CAPTURE(seed);
+        const auto [qr, kr, vr] = random_qkv(9, 11, 5, 2, seed, 1);
+        mask_matrix m = book_test::random_mask(9, 11, seed + 5, 0.5);
+        xt::row(m, 4) = false;
+        const auto f = attn::attention_tiled_with_lse(qr, kr, vr, m, 2, 3);
+        const matrix s = xt::linalg::dot(qr, xt::transpose(kr))
+                         / std::sqrt(5.0) + attn::mask_bias(m);
+        const matrix a = attn::softmax_rows_reference(s);     // (9, 11)
+        matrix p = xt::zeros<double>({3, 4});
+        attn::detail::scaled_scores(3, 4, 5, 1.0 / std::sqrt(5.0),
+                                    qr.data() + 3 * 5, kr.data() + 4 * 5,
+                                    p.data());
+        attn::detail::recompute_weights(m.data(), 11, 3, 4, 3, 4,
+                                        f.lse.data() + 3, p.data());
+        REQUIRE_THAT(p, IsCloseTo(xt::view(a, xt::range(3, 6),
+                                           xt::range(4, 8)), 1e-12, 1e-15));
+        // The whole row 4 has lse = -inf and gets weights 0.
+        REQUIRE(f.lse(4) == -inf);
+    }
+}
+
+TEST_CASE("Eq. 6.7: the backward pass, hand-worked",
+          "[ch06][eq_flash_backward]")
+{
+    // d_k = d_v = 1, q = ln 3, keys 0 and 1: scores (0, ln 3), weights
+    // a = (1/4, 3/4). Values 1 and 5: y = 1/4 + 15/4 = 4. dY = 1:
+    //   delta = dY y = 4,  dV = a^T dY = (1/4, 3/4),
+    //   dA = dY V^T = (1, 5),
+    //   dS = a * (dA - delta) = (1/4 (1 - 4), 3/4 (5 - 4)) = (-3/4, 3/4),
+    //   dQ = dS K = -3/4 * 0 + 3/4 * 1 = 3/4,
+    //   dK = dS^T q = (-3/4 ln 3, 3/4 ln 3).
+    const backward_case c{{{std::log(3.0)}}, {{0.0}, {1.0}}, {{1.0}, {5.0}},
+                          {{1.0}}, {}};
+    for (std::size_t bk : {1u, 2u, 3u}) {
+        CAPTURE(bk);
+        const auto g = tiled_gradients(c, 1, bk);
+        REQUIRE_THAT(g.dL_dv, IsCloseTo(matrix{{0.25}, {0.75}}, 1e-15));
+        REQUIRE_THAT(g.dL_dq, IsCloseTo(matrix{{0.75}}, 1e-15));
+        REQUIRE_THAT(g.dL_dk, IsCloseTo(matrix{{-0.75 * std::log(3.0)},
+                                               {0.75 * std::log(3.0)}},
+                                        1e-15));
+    }
+    // Its extra memory: two blocks of 2 x 3 and delta for 100 queries,
+    // 8 (2 * 6 + 100) = 896 bytes.
+    REQUIRE(attn::attention_backward_extra_bytes(100, 2, 3) == 896.0);
+}
+
+TEST_CASE("Eq. 6.7: the tiled backward agrees with the stored one to 1e-12",
+          "[ch06][eq_flash_backward]")
+{
+    // (n_q, n_k, d_k, d_v): square, n_q < n_k, n_q > n_k, one query, one
+    // key, sizes the default blocks do not divide.
+    const std::vector<std::array<std::size_t, 4>> shapes = {
+        {6, 6, 4, 4}, {3, 40, 8, 5}, {50, 7, 3, 6},
+        {1, 33, 5, 2}, {9, 1, 4, 3}, {130, 300, 16, 8}};
+    std::uint64_t seed = 300;
+    for (const auto& n : shapes) {
+        for (bool masked : {false, true}) {
+            CAPTURE(seed, masked);
+            const auto c = random_backward_case(n[0], n[1], n[2], n[3], seed,
+                                                masked);
+            const auto ref = attn::attention_backward_reference(
+                c.q, c.k, c.v, c.mask, c.dy);
+            for (auto [bq, bk] : {std::pair<std::size_t, std::size_t>{1, 1},
+                                  {3, 5}, {7, 2}, {128, 256}, {1000, 1000}}) {
+                CAPTURE(bq, bk);
+                const auto g = tiled_gradients(c, bq, bk);
+                REQUIRE(relative_error(g.dL_dv, ref.dL_dv) <= 1e-12);
+                if (n[1] == 1) {
+                    // One key has weight 1 whatever its score: dS = 0
+                    // (Eq. 5.5), so dQ and dK vanish up to rounding.
+                    REQUIRE(xt::amax(xt::abs(g.dL_dq))() <= 1e-14);
+                    REQUIRE(xt::amax(xt::abs(g.dL_dk))() <= 1e-14);
+                    continue;
+                }
+                REQUIRE(relative_error(g.dL_dq, ref.dL_dq) <= 1e-12);
+                REQUIRE(relative_error(g.dL_dk, ref.dL_dk) <= 1e-12);
+                if (masked) {  // query 0 sees no key: zero output, zero dQ
+                    const auto f = attn::attention_tiled_with_lse(
+                        c.q, c.k, c.v, c.mask, bq, bk);
+                    REQUIRE(xt::all(xt::equal(xt::row(f.y, 0), 0.0)));
+                    REQUIRE(xt::all(xt::equal(xt::row(g.dL_dq, 0), 0.0)));
+                }
+            }
+            seed += 10;
+        }
+    }
+}
+
+TEST_CASE("Eq. 6.7: the tiled backward agrees with chapter 5's "
+          "multi_head_attention_backward", "[ch06][eq_flash_backward]")
+{
+    // Chapter 5's layer with H = 1 and d_model = d_k + d_v computes this
+    // attention when its inputs and weights only place Q, K, V:
+    //   x_q = [Q | 0], x_kv = [K | V];
+    //   W_q = c [[I, 0], [0, 0]] with c = sqrt(d_model / d_k), so that its
+    //     1 / sqrt(d_model) becomes our 1 / sqrt(d_k);
+    //   W_k = [[I, 0], [0, 0]]: keys [K | 0];
+    //   W_v = [[0, 0], [I, 0]]: values [V | 0];  W_o = I, b_o = 0.
+    // Then its output is [Y | 0]; with dL/dy = [dY | 0] its dL/dx_q is
+    // [dQ | 0] and its dL/dx_kv = dk W_k^T + dv W_v^T is [dK | dV].
+    std::uint64_t seed = 500;
+    for (const auto& n : std::vector<std::array<std::size_t, 4>>{
+             {5, 5, 3, 3}, {4, 9, 2, 5}, {11, 6, 4, 1}}) {
+        for (bool masked : {false, true}) {
+            CAPTURE(seed, masked);
+            const std::size_t n_q = n[0], n_k = n[1], d_k = n[2], d_v = n[3];
+            const std::size_t d = d_k + d_v;
+            const auto c = random_backward_case(n_q, n_k, d_k, d_v, seed,
+                                                masked);
+            matrix x_q = xt::zeros<double>({n_q, d});
+            xt::view(x_q, xt::all(), xt::range(0, d_k)) = c.q;
+            const matrix x_kv = xt::concatenate(xt::xtuple(c.k, c.v), 1);
+            attn::multi_head_weights w{
+                xt::zeros<double>({d, d}), xt::zeros<double>({d, d}),
+                xt::zeros<double>({d, d}), xt::eye<double>(d),
+                xt::zeros<double>({d})};
+            for (std::size_t i = 0; i < d_k; ++i) {
+                w.w_q(i, i) = std::sqrt(double(d) / double(d_k));
+                w.w_k(i, i) = 1.0;
+            }
+            for (std::size_t i = 0; i < d_v; ++i) {
+                w.w_v(d_k + i, i) = 1.0;
+            }
+            matrix dy_full = xt::zeros<double>({n_q, d});
+            xt::view(dy_full, xt::all(), xt::range(0, d_v)) = c.dy;
+            const auto r = attn::multi_head_attention(x_q, x_kv, w, 1,
+                                                      c.mask);
+            const auto g5 = attn::multi_head_attention_backward(
+                x_q, x_kv, w, 1, r, dy_full);
+            const auto f = attn::attention_tiled_with_lse(c.q, c.k, c.v,
+                                                          c.mask, 2, 3);
+            const auto g = attn::attention_backward_tiled(
+                c.q, c.k, c.v, c.mask, f.y, f.lse, c.dy, 2, 3);
+            using xt::all;
+            using xt::range;
+            REQUIRE(relative_error(f.y, xt::view(r.y, all(), range(0, d_v)))
+                    <= 1e-12);
+            REQUIRE(relative_error(g.dL_dq,
+                                   xt::view(g5.dL_dx_q, all(), range(0, d_k)))
+                    <= 1e-12);
+            REQUIRE(relative_error(g.dL_dk,
+                                   xt::view(g5.dL_dx_kv, all(),
+                                            range(0, d_k))) <= 1e-12);
+            REQUIRE(relative_error(g.dL_dv,
+                                   xt::view(g5.dL_dx_kv, all(),
+                                            range(d_k, d))) <= 1e-12);
+            // The padding columns of dL/dx_q are zero: nothing leaks.
+            REQUIRE(xt::amax(xt::abs(xt::view(g5.dL_dx_q, all(),
+                                              range(d_k, d))))() == 0.0);
+            seed += 10;
+        }
+    }
+}
+
+TEST_CASE("Eq. 6.7: the tiled backward agrees with central differences",
+          "[ch06][eq_flash_backward]")
+{
+    for (std::uint64_t seed : {600u, 610u}) {
+        for (bool masked : {false, true}) {
+            CAPTURE(seed, masked);
+            const auto c = random_backward_case(5, 7, 3, 2, seed, masked);
+            REQUIRE(matches_central_differences(c, tiled_gradients(c, 2, 3)));
+            REQUIRE(matches_central_differences(c, tiled_gradients(c, 1, 1)));
+        }
+    }
+}
+
+TEST_CASE("Eq. 6.7: a wrong delta is caught by the same checks",
+          "[ch06][eq_flash_backward]")
+{
+    // The kernel's own block step with three deltas: the right one passes
+    // (the harness is honest); without the "- delta_i" term, or with
+    // delta_i = sum_j dA_ij (the weights a_ij forgotten), it fails both
+    // central differences and the stored reference.
+    const auto c = random_backward_case(5, 7, 3, 2, 700, true);
+    const std::size_t n_q = 5, d_v = 2;
+    const auto f = attn::attention_tiled_with_lse(c.q, c.k, c.v, c.mask);
+    const std::vector<double> right = attn::detail::row_dots(
+        n_q, d_v, c.dy.data(), f.y.data());
+    const std::vector<double> none(n_q, 0.0);
+    std::vector<double> unweighted(n_q, 0.0);
+    const attn::vector v_sums = xt::sum(c.v, {0});            // (d_v,)
+    for (std::size_t i = 0; i < n_q; ++i) {
+        for (std::size_t col = 0; col < d_v; ++col) {
+            unweighted[i] += c.dy(i, col) * v_sums(col);
+        }
+    }
+    const auto ref = attn::attention_backward_reference(c.q, c.k, c.v,
+                                                        c.mask, c.dy);
+    const auto agrees = [&](const attn::attention_gradients& g) {
+        return relative_error(g.dL_dq, ref.dL_dq) <= 1e-12
+               && relative_error(g.dL_dk, ref.dL_dk) <= 1e-12;
+    };
+    REQUIRE(matches_central_differences(c, gradients_with_delta(c, right)));
+    REQUIRE(agrees(gradients_with_delta(c, right)));
+    const std::vector<const std::vector<double>*> wrongs = {&none,
+                                                            &unweighted};
+    for (const auto* wrong : wrongs) {
+        const auto g = gradients_with_delta(c, *wrong);
+        REQUIRE_FALSE(matches_central_differences(c, g));
+        REQUIRE_FALSE(agrees(g));
+        // dV does not depend on delta: only dQ and dK go wrong.
+        REQUIRE(relative_error(g.dL_dv, ref.dL_dv) <= 1e-12);
+    }
+}
+
+TEST_CASE("Errors: the tiled backward refuses arguments that do not fit",
+          "[ch06][errors]")
+{
+    const auto c = random_backward_case(3, 4, 2, 2, 800, false);
+    const auto f = attn::attention_tiled_with_lse(c.q, c.k, c.v, c.mask);
+    using Catch::Matchers::Contains;
+    REQUIRE_THROWS_WITH(
+        attn::attention_backward_tiled(c.q, c.k, c.v, c.mask, f.y, f.lse,
+                                       random_matrix(3, 3, 1)),
+        Contains("dL_dy") && Contains("(n_q, d_v)"));
+    REQUIRE_THROWS_WITH(
+        attn::attention_backward_tiled(c.q, c.k, c.v, c.mask,
+                                       random_matrix(2, 2, 1), f.lse, c.dy),
+        Contains("y must have shape"));
+    REQUIRE_THROWS_WITH(
+        attn::attention_backward_tiled(c.q, c.k, c.v, c.mask, f.y,
+                                       attn::vector{1.0, 2.0}, c.dy),
+        Contains("lse"));
+    attn::vector bad_lse = f.lse;
+    bad_lse(1) = inf;
+    REQUIRE_THROWS_WITH(
+        attn::attention_backward_tiled(c.q, c.k, c.v, c.mask, f.y, bad_lse,
+                                       c.dy),
+        Contains("lse must be finite or -inf"));
+    matrix bad_dy = c.dy;
+    bad_dy(2, 1) = std::nan("");
+    REQUIRE_THROWS_WITH(
+        attn::attention_backward_tiled(c.q, c.k, c.v, c.mask, f.y, f.lse,
+                                       bad_dy),
+        Contains("dL_dy"));
+    REQUIRE_THROWS_WITH(
+        attn::attention_backward_tiled(c.q, c.k, c.v, c.mask, f.y, f.lse,
+                                       c.dy, 0, 4),
+        Contains("block sizes"));
+    REQUIRE_THROWS_WITH(
+        attn::attention_tiled_with_lse(c.q, c.k, random_matrix(5, 2, 1)),
+        Contains("v must have shape"));
+}
+
+TEST_CASE("Eq. 6.8: bytes moved by stored attention, hand-worked",
+          "[ch06][eq_io_stored]")
+{
+    // n_q = n_k = 2, d_k = d_v = 1, in numbers:
+    //   S = Q K^T: read Q and K (2 + 2), write S (4)        =  8
+    //   softmax: read S (4), write A (4)                     =  8
+    //   Y = A V: read A (4) and V (2), write Y (2)           =  8
+    // 24 numbers of 8 bytes: 192 bytes.
+    REQUIRE(attn::attention_io_stored(2, 2, 1, 1) == 192.0);
+    // n_q = 3, n_k = 5, d_k = 2, d_v = 4:
+    //   (3 + 5) 2 + 15 = 31;  2 * 15 = 30;  15 + 5 * 4 + 3 * 4 = 47;
+    // 108 numbers: 864 bytes.
+    REQUIRE(attn::attention_io_stored(3, 5, 2, 4) == 864.0);
+}
+
+TEST_CASE("Eq. 6.9: bytes moved by tiled attention, hand-worked and "
+          "counted along the loops", "[ch06][eq_io_tiled]")
+{
+    // n_q = n_k = 4, d_k = d_v = 1, blocks of 2 queries: Q read and Y
+    // written once (4 + 4), K and V read once per query block
+    // (2 blocks x 4 keys x 2): 8 + 16 = 24 numbers, 192 bytes. Blocks of 3
+    // queries also make 2 blocks: the same. One block of 4: 8 + 8 = 16
+    // numbers; blocks of 1: 8 + 4 * 8 = 40.
+    REQUIRE(attn::attention_io_tiled(4, 4, 1, 1, 2) == 192.0);
+    REQUIRE(attn::attention_io_tiled(4, 4, 1, 1, 3) == 192.0);
+    REQUIRE(attn::attention_io_tiled(4, 4, 1, 1, 4) == 128.0);
+    REQUIRE(attn::attention_io_tiled(4, 4, 1, 1, 1) == 320.0);
+    // Working set of blocks of 2 x 2 with d_k = d_v = 1: Q_i, o_i, K_j,
+    // V_j (4 x 2 numbers), the scores (4), m and l (4): 16 numbers, 128
+    // bytes. A cache of 128 bytes holds blocks of 2 queries, not 3.
+    REQUIRE(attn::attention_tiled_working_set(2, 2, 1, 1) == 128.0);
+    REQUIRE(attn::largest_block_q(128, 2, 1, 1) == 2.0);
+    // Against a count along the tiled kernel's loops: per query block,
+    // Q_i in and Y_i out; per pair of blocks, K_j and V_j in.
+    for (auto [n_q, n_k, d_k, d_v, bq, bk] :
+         std::vector<std::array<std::size_t, 6>>{
+             {7, 5, 3, 2, 3, 2}, {64, 100, 8, 4, 16, 32}, {5, 9, 2, 2, 8, 1}}) {
+        double numbers = 0.0;
+        for (std::size_t i0 = 0; i0 < n_q; i0 += bq) {
+            const std::size_t rows = std::min(bq, n_q - i0);
+            numbers += double(rows * (d_k + d_v));
+            for (std::size_t j0 = 0; j0 < n_k; j0 += bk) {
+                numbers += double(std::min(bk, n_k - j0) * (d_k + d_v));
+            }
+        }
+        REQUIRE(attn::attention_io_tiled(n_q, n_k, d_k, d_v, bq)
+                == 8.0 * numbers);
+    }
+    // The largest block fits and one more query does not, for caches from
+    // 64 KiB to 8 MiB; with it, a cache 4 times larger cuts the traffic of
+    // K and V about 4 times: Theta(n^2 d^2 / M_cache) for blocks of
+    // b_k = d keys.
+    for (double cache = 65536; cache <= 8388608; cache *= 2) {
+        CAPTURE(cache);
+        const double bq = attn::largest_block_q(cache, 64, 64, 64);
+        REQUIRE(attn::attention_tiled_working_set(bq, 64, 64, 64) <= cache);
+        REQUIRE(attn::attention_tiled_working_set(bq + 1, 64, 64, 64)
+                > cache);
+    }
+    const double n = 65536, d = 64;
+    const auto kv_bytes = [&](double cache) {
+        return attn::attention_io_tiled(n, n, d, d,
+                                        attn::largest_block_q(cache, d, d, d))
+               - 8.0 * n * 2 * d;
+    };
+    // 1 MiB: blocks of 633 queries, 104 of them; 4 MiB: 2660, 25 of them.
+    const double ratio = kv_bytes(1 << 20) / kv_bytes(1 << 22);
+    REQUIRE(ratio > 3.8);
+    REQUIRE(ratio < 4.3);
+    // A cache smaller than one block of keys and values holds no block.
+    REQUIRE(attn::largest_block_q(1000, 64, 64, 64) == 0.0);
 }

@@ -60,29 +60,30 @@ using mask4 = std::int64_t __attribute__((vector_size(32)));
 }
 
 // [ch06-vector-exp]
-// e^x in four lanes for x <= 0, Eq. (6.5): x = k ln 2 + r with k an
-// integer and |r| <= ln(2)/2, e^r by its Taylor polynomial of degree 12
-// (Horner), and 2^k written straight into the exponent bits. Below -708,
-// where 2^k would leave the normal doubles, the result is 0 (as for -inf).
+// e^x in four lanes for x <= 0, Eq. (6.5): x = kappa ln 2 + phi with kappa
+// an integer and |phi| <= ln(2)/2, e^phi by its Taylor polynomial of
+// degree 12 (Horner), and 2^kappa written straight into the exponent bits.
+// Below -708, where 2^kappa would leave the normal doubles, the result is
+// 0 (as for -inf).
 [[gnu::always_inline]] inline void exp4(lanes4& x)
 {
     const double log2e = 1.4426950408889634;
     const double ln2_hi = 6.93147180369123816490e-01;  // ln 2 = hi + lo,
-    const double ln2_lo = 1.90821492927058770002e-10;  // k hi is exact
+    const double ln2_lo = 1.90821492927058770002e-10;  // kappa hi is exact
     const double round = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds
     const mask4 tiny = x < -708.0;            // lanes whose e^x is taken as 0
     const lanes4 xc = tiny ? lanes4{} - 708.0 : x;
-    const lanes4 t = xc * log2e + round;      // k sits in t's low bits
-    const lanes4 k = t - round;
-    const lanes4 r = (xc - k * ln2_hi) - k * ln2_lo;
-    lanes4 p = r * (1.0 / 479001600.0) + 1.0 / 39916800.0;  // 1/12!, 1/11!
+    const lanes4 t = xc * log2e + round;      // kappa sits in t's low bits
+    const lanes4 kappa = t - round;
+    const lanes4 phi = (xc - kappa * ln2_hi) - kappa * ln2_lo;
+    lanes4 p = phi * (1.0 / 479001600.0) + 1.0 / 39916800.0;  // 1/12!, 1/11!
     for (double c : {1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040,
                      1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0,
                      1.0}) {
-        p = p * r + c;
+        p = p * phi + c;
     }
-    const bits4 two_k = ((bits4)t + 1023) << 52;  // the double 2^k
-    x = tiny ? lanes4{} : p * (lanes4)two_k;
+    const bits4 two_kappa = ((bits4)t + 1023) << 52;  // the double 2^kappa
+    x = tiny ? lanes4{} : p * (lanes4)two_kappa;
 }
 // [ch06-vector-exp]
 
@@ -166,36 +167,20 @@ inline bool processor_has_avx2()
     return yes;
 }
 
-// The online-softmax step of Eqs. (6.2) and (6.3) as online_softmax_fold
-// in scale.hpp, with the row maximum, the exponentials and their sum
-// four lanes at a time.
+// The online-softmax step of Eqs. (6.2) and (6.3) with the row maximum,
+// the exponentials and their sum four lanes at a time.
 inline void online_softmax_fold_vector(std::size_t rows, std::size_t cols,
                                        std::size_t d_v, double* p,
                                        const double* v_block, double* m,
                                        double* l, double* o)
 {
-    const bool avx2 = processor_has_avx2();
-    for (std::size_t i = 0; i < rows; ++i) {
-        double* p_i = p + i * cols;
-        const double block_max = avx2 ? row_max_avx2(cols, p_i)
-                                      : row_max_generic(cols, p_i);
-        const double m_new = std::max(m[i], block_max);
-        if (m_new == minus_inf) {  // no key allowed so far: add nothing
-            std::fill(p_i, p_i + cols, 0.0);
-            continue;
-        }
-        const double rho = std::exp(m[i] - m_new);
-        if (rho != 1.0) {
-            l[i] *= rho;
-            for (std::size_t c = 0; c < d_v; ++c) {
-                o[i * d_v + c] *= rho;
-            }
-        }
-        l[i] += avx2 ? exp_minus_sum_avx2(cols, p_i, m_new, p_i)
-                     : exp_minus_sum_generic(cols, p_i, m_new, p_i);
-        m[i] = m_new;
+    if (processor_has_avx2()) {
+        online_softmax_fold_with(row_max_avx2, exp_minus_sum_avx2, rows,
+                                 cols, d_v, p, v_block, m, l, o);
+    } else {
+        online_softmax_fold_with(row_max_generic, exp_minus_sum_generic,
+                                 rows, cols, d_v, p, v_block, m, l, o);
     }
-    add_product(rows, cols, d_v, p, v_block, o);  // o += p v_block
 }
 
 }  // namespace detail
@@ -213,8 +198,8 @@ inline void online_softmax_fold_vector(std::size_t rows, std::size_t cols,
 /// \param vector_unit `true`: AVX2 and FMA when the processor has them;
 ///        `false`: the code for any x86-64 processor (for tests)
 /// \return the sum of the `y_j`
-inline double exp_minus_sum(std::size_t n, const double* x, double m,
-                            double* y, bool vector_unit = true)
+inline double vector_exp_minus_sum(std::size_t n, const double* x, double m,
+                                   double* y, bool vector_unit = true)
 {
     return vector_unit && detail::processor_has_avx2()
                ? detail::exp_minus_sum_avx2(n, x, m, y)

@@ -313,23 +313,47 @@ inline void mask_block(const bool* mask, std::size_t n_k, std::size_t i0,
     }
 }
 
+// The largest of x_0 .. x_{n-1}, or -inf if n = 0.
+inline double row_max(std::size_t n, const double* x)
+{
+    double m = minus_inf;
+    for (std::size_t j = 0; j < n; ++j) {
+        m = std::max(m, x[j]);
+    }
+    return m;
+}
+
+// y_j = e^(x_j - m) for j < n, one std::exp at a time; returns their sum.
+inline double exp_minus_sum(std::size_t n, const double* x, double m,
+                            double* y)
+{
+    double sum = 0.0;
+    for (std::size_t j = 0; j < n; ++j) {
+        y[j] = std::exp(x[j] - m);
+        sum += y[j];
+    }
+    return sum;
+}
+
 // [ch06-online-update]
 // Folds one block of keys into the running state of `rows` queries,
-// Eqs. (6.2) and (6.3). On entry p holds the block's scores (rows, cols),
-// -inf where masked; on exit it holds exp(s - m_new). Row-major buffers:
-// v_block (cols, d_v), m and l (rows), o (rows, d_v).
-inline void online_softmax_fold(std::size_t rows, std::size_t cols,
-                                std::size_t d_v, double* p,
-                                const double* v_block, double* m, double* l,
-                                double* o)
+// Eqs. (6.2) and (6.3), with the two operations on a row given:
+// max_of(n, x) and exp_sum(n, x, m, y), which sets y_j = e^(x_j - m) and
+// returns the sum (row_max and exp_minus_sum above, or faster ones). On
+// entry p holds the block's scores (rows, cols), -inf where masked; on exit
+// it holds exp(s - m_new). Row-major buffers: v_block (cols, d_v), m and l
+// (rows), o (rows, d_v).
+template <class MaxOf, class ExpSum>
+void online_softmax_fold_with(MaxOf max_of, ExpSum exp_sum,
+                              std::size_t rows, std::size_t cols,
+                              std::size_t d_v, double* p,
+                              const double* v_block, double* m, double* l,
+                              double* o)
 {
     for (std::size_t i = 0; i < rows; ++i) {
         double* p_i = p + i * cols;
         // New running maximum, Eq. (6.2).
-        double m_new = m[i];
-        for (std::size_t j = 0; j < cols; ++j) {
-            m_new = std::max(m_new, p_i[j]);
-        }
+        const double m_new = std::max(m[i], max_of(cols, p_i));
         if (m_new == minus_inf) {  // no key allowed so far: add nothing
             std::fill(p_i, p_i + cols, 0.0);
             continue;
@@ -343,17 +367,22 @@ inline void online_softmax_fold(std::size_t rows, std::size_t cols,
                 o[i * d_v + c] *= rho;
             }
         }
-        double sum = 0.0;
-        for (std::size_t j = 0; j < cols; ++j) {
-            p_i[j] = std::exp(p_i[j] - m_new);
-            sum += p_i[j];
-        }
-        l[i] += sum;
+        l[i] += exp_sum(cols, p_i, m_new, p_i);  // the block's terms
         m[i] = m_new;
     }
     add_product(rows, cols, d_v, p, v_block, o);  // o += p v_block, Eq. (6.3)
 }
 // [ch06-online-update]
+
+// The fold with one std::exp at a time, as chapter 6 first writes it.
+inline void online_softmax_fold(std::size_t rows, std::size_t cols,
+                                std::size_t d_v, double* p,
+                                const double* v_block, double* m, double* l,
+                                double* o)
+{
+    online_softmax_fold_with(row_max, exp_minus_sum, rows, cols, d_v, p,
+                             v_block, m, l, o);
+}
 
 // The signature of the online-softmax step that attention_tiled_raw
 // applies to each block (online_softmax_fold above, or a faster one).
@@ -518,7 +547,7 @@ inline double attention_tiled_extra_bytes(std::size_t block_q,
 
 // [ch06-kv-cache]
 /// \brief One decoding step with the cache, Eq. \ref eq_kv_cache_cost
-///        "(6.6)": project only the new token, append its key and value,
+///        "(6.10)": project only the new token, append its key and value,
 ///        and let its query attend to every cached key.
 /// \param cache the cache, grown by one row
 /// \param x_t   the new token `(1, d_model)`
@@ -551,7 +580,7 @@ inline matrix decode_step_cached(kv_cache& cache,
 /// \brief One decoding step without a cache: recompute the projections of
 ///        the whole prefix and causal attention over it, as a stack of
 ///        layers must, and keep the last row, Eq. \ref eq_kv_cache_cost
-///        "(6.6)".
+///        "(6.10)".
 /// \param x   the prefix including the new token `(t, d_model)`
 /// \param w_q `(d_model, d_k)`
 /// \param w_k `(d_model, d_k)`
@@ -572,7 +601,7 @@ inline matrix decode_step_uncached(const matrix& x, const matrix& w_q,
 // [ch06-decode-without-cache]
 
 /// \brief Multiply-adds of one decoding step at length `t`, Eq.
-///        \ref eq_kv_cache_cost "(6.6)".
+///        \ref eq_kv_cache_cost "(6.10)".
 /// \param t       tokens including the new one
 /// \param d_model width of a token
 /// \param d_k     width of queries, keys and values

@@ -31,6 +31,7 @@ import math
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -214,7 +215,7 @@ def sweep(bench, libs, full, max_n):
     """Every contender at n = 256, 512, ..., max_n, taking turns at each n:
     rows of one thread, rows of two threads, and the levers."""
     limit = limits(full, max_n)
-    rows, thread_rows, lever_rows = [], [], []
+    rows, thread_rows, lever_rows, backward_rows = [], [], [], []
     n = 256
     while n <= max_n:
         row, two = {"n": float(n)}, {"n": float(n)}
@@ -233,11 +234,53 @@ def sweep(bench, libs, full, max_n):
             for way in LEVERS:
                 lever[way], _ = bench.way(way, n)
             lever_rows.append(lever)
+        if n in (1024, 4096, 32768):
+            seconds, mib = bench.way("backward", n)
+            backward_rows.append({"n": float(n), "tiled_s": row["tiled_s"],
+                                  "fast_s": row["fast_s"],
+                                  "backward_s": seconds,
+                                  "backward_mib": mib})
         rows.append(row)
         thread_rows.append(two)
         print("  measured n = %d" % n, file=sys.stderr, flush=True)
         n *= 2
-    return rows, thread_rows, lever_rows
+    return rows, thread_rows, lever_rows, backward_rows
+
+
+def simulate_io(program, full, log):
+    """Bytes moved between memory and a simulated last-level cache
+    (valgrind's cachegrind) by one pass of the BLAS and the tiled way, the
+    count of a run that only makes its inputs subtracted, beside the
+    models of Eqs. 6.8 and 6.9: rows of (cache KiB, n, model and simulated
+    MiB of each way, M_tile). None if valgrind is not installed."""
+    if not shutil.which("valgrind"):
+        return None
+    caches = ((256, 8), (1024, 16), (4096, 16)) if full else ((1024, 16),)
+    sizes = (256, 512, 1024) if full else (256, 512)
+    rows = []
+    for kib, ways in caches:
+        for n in sizes:
+            row = {"cache_kib": float(kib), "n": float(n)}
+            misses = {}
+            for way in ("none", "blas", "tiled"):
+                done = subprocess.run(
+                    ["valgrind", "--tool=cachegrind", "--cache-sim=yes",
+                     "--LL=%d,%d,64" % (kib * 1024, ways),
+                     "--cachegrind-out-file=/dev/null", str(program),
+                     "--io", "%s:%d" % (way, n)],
+                    capture_output=True, text=True)
+                found = re.search(r"LLd misses:\s*([0-9,]+)", done.stderr)
+                if done.returncode != 0 or not found:
+                    sys.stderr.write(done.stdout + done.stderr)
+                    sys.exit("valgrind --io %s:%d failed" % (way, n))
+                misses[way] = float(found.group(1).replace(",", ""))
+                model, tile = (float(x) for x in done.stdout.split())
+                row[way + "_model_mib"] = model / MIB
+                row["tile_kib"] = tile / 1024.0
+            for way in ("blas", "tiled"):
+                row[way + "_mib"] = 64.0 * (misses[way] - misses["none"]) / MIB
+            rows.append(row)
+    return rows
 
 
 # ------------------------------------------------- the book's report
@@ -540,8 +583,53 @@ def findings(out, rows, two_rows, lever_rows, libs, machine, rate):
     (out / "ch06_findings_first_touch.md").write_text(text + "\n")
 
 
+def write_backward(out, backward_rows):
+    """The backward pass against the forward, and its memory."""
+    write_markdown_table(
+        out / "ch06_backward.md",
+        ["<i>n</i>", "forward, tiled (s)", "forward, fast (s)",
+         "backward (s)", "backward / tiled", "backward, extra MiB"],
+        [["%.0f" % r["n"]] + cells(r, ["tiled_s", "fast_s", "backward_s"])
+         + ["%.2f" % ratio(r["backward_s"], r["tiled_s"]),
+            "%.3g" % r["backward_mib"]] for r in backward_rows])
+
+
+def write_io(out, io_rows):
+    """The simulated bytes beside the models, and the sentence."""
+    if io_rows is None:
+        (out / "ch06_io.md").write_text(
+            "valgrind is not installed on the machine that made this page, "
+            "so the simulation did not run; <tt>sh code/tools/build_book.sh"
+            "</tt> installs it.\n")
+        return
+    write_markdown_table(
+        out / "ch06_io.md",
+        ["cache (KiB)", "<i>n</i>", "stored, Eq. 6.8", "BLAS, simulated",
+         "tiled, Eq. 6.9", "tiled, simulated", "tile fits"],
+        [["%.0f" % r["cache_kib"], "%.0f" % r["n"]]
+         + cells(r, ["blas_model_mib", "blas_mib", "tiled_model_mib",
+                     "tiled_mib"])
+         + ["yes" if r["tile_kib"] <= r["cache_kib"] else "no"]
+         for r in io_rows])
+    parts = []
+    for r in io_rows:
+        if r["tile_kib"] <= r["cache_kib"] and r["n"] == max(
+                x["n"] for x in io_rows):
+            parts.append(
+                "with a simulated cache of %.0f KiB at <i>n</i> = %.0f, the "
+                "BLAS way moved %.3g MiB, %.2f times Eq. 6.8's count, and "
+                "tiled %.3g MiB, %.2f times Eq. 6.9's and %.2f times fewer "
+                "than BLAS"
+                % (r["cache_kib"], r["n"], r["blas_mib"],
+                   ratio(r["blas_mib"], r["blas_model_mib"]), r["tiled_mib"],
+                   ratio(r["tiled_mib"], r["tiled_model_mib"]),
+                   ratio(r["blas_mib"], r["tiled_mib"])))
+    (out / "ch06_findings_io.md").write_text(
+        ("In this run, " + "; ".join(parts) + "." if parts else "") + "\n")
+
+
 def write_report(out, full, max_n, rows, two_rows, lever_rows, libs,
-                 machine, rates, stamp):
+                 machine, rates, stamp, backward_rows, io_rows):
     rate = max(rates)
     for r in rows + two_rows:
         r["bound_s"] = r["n"] * r["n"] * 2 * D / rate          # Eq. 6.1
@@ -551,9 +639,12 @@ def write_report(out, full, max_n, rows, two_rows, lever_rows, libs,
     write_columns(out / "ch06_threads.dat", THREAD_COLUMNS, two_rows)
     max_stored = limits(full, max_n)["blas"]
     write_tables(out, rows, two_rows, lever_rows, libs, max_stored)
+    write_backward(out, backward_rows)
+    write_io(out, io_rows)
     backward = NAN
-    if full and max_n >= 32768:
-        _, backward = Bench(*stamp["bench"]).way("backward", 32768)
+    for r in backward_rows:
+        if r["n"] == 32768:
+            backward = r["backward_mib"]
     write_markdown_table(out / "ch06_targets.md",
                          ["target", "wanted", "measured", "verdict"],
                          target_rows(rows, libs, backward))
@@ -597,6 +688,9 @@ def main():
                         help="largest n: 256 to 4096 for the short run "
                         "(default 4096; the sanitizer build runs 512), "
                         "4096 to 65536 for the full one (default 32768)")
+    parser.add_argument("--no-io", action="store_true",
+                        help="skip the cache simulation (the sanitizer "
+                        "build, whose program valgrind cannot run)")
     args = parser.parse_args()
     max_n = args.max_n or (32768 if args.full else 4096)
     low, high = (4096, 65536) if args.full else (256, 4096)
@@ -618,12 +712,16 @@ def main():
 
     # The sweep, between two measurements of the rate.
     rate_before = bench.rate()
-    rows, two_rows, lever_rows = sweep(bench, libs, args.full, max_n)
+    rows, two_rows, lever_rows, backward_rows = sweep(bench, libs, args.full,
+                                                      max_n)
     rate_after = bench.rate()
+    io_rows = None if args.no_io else simulate_io(args.program.resolve(),
+                                                   args.full, log)
     stamp = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-             "budget": budget, "bench": (args.program.resolve(), budget)}
+             "budget": budget}
     write_report(args.out, args.full, max_n, rows, two_rows, lever_rows,
-                 libs, machine, (rate_before, rate_after), stamp)
+                 libs, machine, (rate_before, rate_after), stamp,
+                 backward_rows, io_rows)
 
     log.say()
     log.say("Side by side, one thread, seconds (a warm-up, then the best "
@@ -639,7 +737,7 @@ def main():
         else:
             log.say("  %s: %s" % (target, verdict_text))
 
-    # The decoding steps, with Eq. 6.6 turned into seconds at that rate.
+    # The decoding steps, with Eq. 6.10 turned into seconds at that rate.
     steps = read_columns(args.out / "ch06_kv_steps.dat")
     for s in steps:
         s["cached_model_s"] = s["cached_madds"] / max(rate_before, rate_after)
