@@ -125,12 +125,12 @@ using mask4 = std::int64_t __attribute__((vector_size(32)));
         load(v, x + j);
         best = v > best ? v : best;
     }
-    double m = std::max(std::max(best[0], best[1]),
-                        std::max(best[2], best[3]));
-    for (; j < n; ++j) {
-        m = std::max(m, x[j]);
+    if (j < n) {  // the last 1 to 3, in lanes padded with -inf
+        lanes4 v = lanes4{} - INFINITY;
+        load(v, x + j, n - j);
+        best = v > best ? v : best;
     }
-    return m;
+    return std::max(std::max(best[0], best[1]), std::max(best[2], best[3]));
 }
 
 // The same code twice: once for any x86-64 processor, once compiled for

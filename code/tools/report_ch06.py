@@ -16,7 +16,7 @@ add up to less than the budget; the best): `ch06_scale --measure WAY:N`
 for the library, code/tools/bench_ch06_python.py for NumPy and PyTorch.
 The contenders take turns at each n, so that a change in the load on the
 machine touches all of them. The matrix-multiply rate is measured before
-the sweep and after it; the larger sets the bound.
+and after each n's turns; the larger sets that n's bound.
 
 The short run (the build's: n up to 4096, budget 0.2 s) and the full run
 (code/tools/benchmark_ch06.sh: n up to --max-n, budget 1 s) write the same
@@ -28,7 +28,6 @@ everything printed (the program's output first) for the chapter's "Run it".
 """
 import argparse
 import math
-import os
 import pathlib
 import re
 import shutil
@@ -52,10 +51,11 @@ PYTHON_BENCH = HERE / "bench_ch06_python.py"
 BENCH_COLUMNS = (
     "n", "loops_s", "xtensor_s", "blas_s", "tiled_s", "fast_s", "numpy_s",
     "torch_s", "bound_s", "loops_mib", "xtensor_mib", "blas_mib",
-    "tiled_mib", "fast_mib", "numpy_mib", "torch_mib", "s_and_a_mib")
+    "tiled_mib", "fast_mib", "numpy_mib", "torch_mib", "s_and_a_mib",
+    "rate")
 # ch06_threads.dat: two threads, which figures/ch06_time.gp plots too.
 THREAD_COLUMNS = ("n", "fast_s", "fast2_s", "numpy2_s", "torch2_s",
-                  "bound_s")
+                  "bound_s", "rate")
 # ch06_kv_plot.dat, which figures/ch06_kv_cache.gp plots.
 KV_COLUMNS = ("t", "cached_s", "uncached_s", "cached_model_s",
               "uncached_model_s")
@@ -219,6 +219,10 @@ def sweep(bench, libs, full, max_n):
     n = 256
     while n <= max_n:
         row, two = {"n": float(n)}, {"n": float(n)}
+        # The rate at the start and at the end of this n's turns: the
+        # bound of this n uses the larger, measured minutes, not a quarter
+        # of an hour, from the times it is compared with.
+        rate_before = bench.rate()
         for way in WAYS:
             if n <= limit[way]:
                 row[way + "_s"], row[way + "_mib"] = bench.way(way, n)
@@ -240,6 +244,8 @@ def sweep(bench, libs, full, max_n):
                                   "fast_s": row["fast_s"],
                                   "backward_s": seconds,
                                   "backward_mib": mib})
+        row["rate"] = max(rate_before, bench.rate())
+        two["rate"] = row["rate"]
         rows.append(row)
         thread_rows.append(two)
         print("  measured n = %d" % n, file=sys.stderr, flush=True)
@@ -247,7 +253,7 @@ def sweep(bench, libs, full, max_n):
     return rows, thread_rows, lever_rows, backward_rows
 
 
-def simulate_io(program, full, log):
+def simulate_io(program, full):
     """Bytes moved between memory and a simulated last-level cache
     (valgrind's cachegrind) by one pass of the BLAS and the tiled way, the
     count of a run that only makes its inputs subtracted, beside the
@@ -286,10 +292,10 @@ def simulate_io(program, full, log):
 # ------------------------------------------------- the book's report
 
 # [ch06-report]
-# The verdict on one target. The rate of the machine, and with it every
-# time, moves from run to run (by about 10 % on the shared machine this
-# book was written on): a measurement within 10 % of the wanted value is
-# reported as within noise, whichever side it falls on.
+# The verdict on one target. The speed of a shared machine, and with it
+# every time, moves while it is measured (the page gives the range of the
+# matrix-multiply rate over the run): a measurement within 10 % of the
+# wanted value is reported as within noise, whichever side it falls on.
 def verdict(measured, wanted, at_least):
     if not fin(measured):
         return "not measured"
@@ -594,13 +600,42 @@ def write_backward(out, backward_rows):
             "%.3g" % r["backward_mib"]] for r in backward_rows])
 
 
+def cache_counters():
+    """What `perf stat` says of the processor's counters of cache misses:
+    'supported', 'not supported', or 'not installed'."""
+    if not shutil.which("perf"):
+        return "not installed"
+    done = subprocess.run(["perf", "stat", "-x,", "-e", "cache-misses",
+                           "true"], capture_output=True, text=True)
+    if done.returncode != 0 or "<not supported>" in done.stderr \
+            or "<not counted>" in done.stderr:
+        return "not supported"
+    return "supported"
+
+
 def write_io(out, io_rows):
-    """The simulated bytes beside the models, and the sentence."""
-    if io_rows is None:
+    """The simulated bytes beside the models, and the sentences."""
+    counters = cache_counters()
+    text = {"not installed": "On the machine that made this page "
+            "<tt>perf</tt> is not installed, so the processor's counters "
+            "of cache misses were not read. ",
+            "not supported": "On the machine that made this page "
+            "<tt>perf stat -e cache-misses</tt> reports the counter as not "
+            "supported (a virtual machine often hides it), so the bytes are "
+            "simulated. ",
+            "supported": "On the machine that made this page <tt>perf "
+            "stat -e cache-misses</tt> can read the counter; the book still "
+            "simulates, so that every machine shows the same kind of "
+            "number. "}[counters]
+    (out / "ch06_findings_counters.md").write_text(text + "\n")
+    if io_rows in (None, "skipped"):
         (out / "ch06_io.md").write_text(
+            "This run skipped the simulation (<tt>--no-io</tt>).\n"
+            if io_rows == "skipped" else
             "valgrind is not installed on the machine that made this page, "
             "so the simulation did not run; <tt>sh code/tools/build_book.sh"
             "</tt> installs it.\n")
+        (out / "ch06_findings_io.md").write_text("\n")
         return
     write_markdown_table(
         out / "ch06_io.md",
@@ -632,7 +667,7 @@ def write_report(out, full, max_n, rows, two_rows, lever_rows, libs,
                  machine, rates, stamp, backward_rows, io_rows):
     rate = max(rates)
     for r in rows + two_rows:
-        r["bound_s"] = r["n"] * r["n"] * 2 * D / rate          # Eq. 6.1
+        r["bound_s"] = r["n"] * r["n"] * 2 * D / r["rate"]     # Eq. 6.1
     for r in rows:
         r["s_and_a_mib"] = 2.0 * 8.0 * r["n"] * r["n"] / MIB
     write_columns(out / "ch06_bench.dat", BENCH_COLUMNS, rows)
@@ -655,13 +690,16 @@ def write_report(out, full, max_n, rows, two_rows, lever_rows, libs,
         "%.0f, the library's ways, %s side by side, each contender at each "
         "<i>n</i> in a process of its own, taking turns; each timed as "
         "<tt>best_of</tt> above with a budget of %.3g s (a warm-up, then at "
-        "least five runs); wall-clock seconds. Matrix-multiply rate "
-        "<i>R</i>: %.2f G multiply-adds per second before the sweep and "
-        "%.2f after (the bound uses the larger)."
+        "least five runs); wall-clock seconds. The matrix-multiply rate "
+        "<i>R</i> was measured before and after each <i>n</i>'s turns, and "
+        "that <i>n</i>'s bound uses the larger of the two; over the sweep "
+        "it ranged from %.2f to %.2f G multiply-adds per second, which is "
+        "how much the speed of this machine moved while it was measured."
         % ("full benchmark (<tt>sh code/tools/benchmark_ch06.sh</tt>)"
            if full else "short run made by the build",
            stamp["when"], rows[-1]["n"], versions, stamp["budget"],
-           rates[0] / 1e9, rates[1] / 1e9))
+           min(r["rate"] for r in rows) / 1e9,
+           max(r["rate"] for r in rows) / 1e9))
     if not full:
         source += (" The full benchmark goes on to <i>n</i> = 32768, runs "
                    "NumPy and PyTorch up to 8192, and times with a budget "
@@ -715,8 +753,8 @@ def main():
     rows, two_rows, lever_rows, backward_rows = sweep(bench, libs, args.full,
                                                       max_n)
     rate_after = bench.rate()
-    io_rows = None if args.no_io else simulate_io(args.program.resolve(),
-                                                   args.full, log)
+    io_rows = "skipped" if args.no_io else simulate_io(
+        args.program.resolve(), args.full)
     stamp = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
              "budget": budget}
     write_report(args.out, args.full, max_n, rows, two_rows, lever_rows,
@@ -744,6 +782,17 @@ def main():
         s["uncached_model_s"] = s["uncached_madds"] / max(rate_before,
                                                           rate_after)
     write_columns(args.out / "ch06_kv_plot.dat", KV_COLUMNS, steps)
+    last = steps[-1]
+    (args.out / "ch06_findings_kv.md").write_text(
+        "In this run, at <i>t</i> = %.0f one step without the cache took "
+        "%.3g s, %.2f times what the model gives at the matrix-multiply "
+        "rate, and with the cache %.3g s, %.2f times its model; the cache "
+        "made the step %.0f times faster, where the model says %.0f.\n"
+        % (last["t"], last["uncached_s"],
+           ratio(last["uncached_s"], last["uncached_model_s"]),
+           last["cached_s"], ratio(last["cached_s"], last["cached_model_s"]),
+           ratio(last["uncached_s"], last["cached_s"]),
+           ratio(last["uncached_madds"], last["cached_madds"])))
     if args.log:
         args.log.write_text(log.text)
     return 0
