@@ -114,23 +114,32 @@ using mask4 = std::int64_t __attribute__((vector_size(32)));
     return (sum[0] + sum[1]) + (sum[2] + sum[3]);
 }
 
-// The largest of x_0 .. x_{n-1} (or -inf for n = 0), four lanes at once.
+// The largest of x_0 .. x_{n-1} (or -inf for n = 0), four lanes at once
+// and four groups of lanes side by side: one running maximum would make
+// every comparison wait for the one before it.
 [[gnu::always_inline]] inline double row_max_body(std::size_t n,
                                                   const double* x)
 {
-    lanes4 best = lanes4{} - INFINITY;
+    const lanes4 none = lanes4{} - INFINITY;
+    lanes4 best[4] = {none, none, none, none};
     std::size_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        lanes4 v;
-        load(v, x + j);
-        best = v > best ? v : best;
+    for (; j + 16 <= n; j += 16) {
+        for (int g = 0; g < 4; ++g) {
+            lanes4 v;
+            load(v, x + j + 4 * g);
+            best[g] = v > best[g] ? v : best[g];
+        }
     }
-    if (j < n) {  // the last 1 to 3, in lanes padded with -inf
-        lanes4 v = lanes4{} - INFINITY;
-        load(v, x + j, n - j);
-        best = v > best ? v : best;
+    for (; j < n; j += 4) {  // the rest, the last lanes padded with -inf
+        lanes4 v = none;
+        load(v, x + j, std::min<std::size_t>(4, n - j));
+        best[0] = v > best[0] ? v : best[0];
     }
-    return std::max(std::max(best[0], best[1]), std::max(best[2], best[3]));
+    for (int g = 1; g < 4; ++g) {
+        best[0] = best[g] > best[0] ? best[g] : best[0];
+    }
+    return std::max(std::max(best[0][0], best[0][1]),
+                    std::max(best[0][2], best[0][3]));
 }
 
 // The same code twice: once for any x86-64 processor, once compiled for
