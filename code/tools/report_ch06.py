@@ -233,9 +233,10 @@ def sweep(bench, libs, full, max_n):
         two["fast_s"] = row["fast_s"]
         two["fast2_s"], _ = bench.way("fast", n, threads=2)
         if n in (1024, 4096):
-            lever = {"n": float(n), "tiled": row["tiled_s"],
-                     "fast": row["fast_s"]}
-            for way in LEVERS:
+            # tiled, each lever and fast one after another, so that the
+            # five are compared at about the same moment.
+            lever = {"n": float(n)}
+            for way in ("tiled",) + LEVERS + ("fast",):
                 lever[way], _ = bench.way(way, n)
             lever_rows.append(lever)
         if n in (1024, 4096, 32768):
@@ -322,8 +323,13 @@ def col(rows, key):
 
 
 def cells(row, keys, form="%.3g"):
-    return [form % row[k] if fin(row.get(k, NAN)) else "&ndash;"
-            for k in keys]
+    """The numbers of row under keys, three significant digits (whole
+    numbers from 1000 on, not 1.54e+03)."""
+    def one(x):
+        if not fin(x):
+            return "&ndash;"
+        return "%.0f" % x if abs(x) >= 1000 else form % x
+    return [one(row.get(k, NAN)) for k in keys]
 
 
 def write_tables(out, rows, two_rows, lever_rows, libs, max_stored):
@@ -369,6 +375,8 @@ def write_tables(out, rows, two_rows, lever_rows, libs, max_stored):
                    "%s / fast (2 threads)" % LIB_NAMES[lib]]
     body = []
     for r in two_rows:
+        if r["n"] > max_stored:
+            continue  # fast alone: in the table beyond the stored ways
         line = ["%.0f" % r["n"]] + cells(r, ["fast_s", "fast2_s"]) \
             + ["%.2f" % ratio(r["fast_s"], r["fast2_s"])]
         for lib in lib_cols:
