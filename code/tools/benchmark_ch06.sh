@@ -9,8 +9,8 @@
 # builds the book if needed, measures into build/book/gen with
 # code/tools/report_ch06.py --full, then regenerates the chapter's page
 # from those numbers and prints the tables and the targets.
-# Run it from the repository's top folder. MAX_N = 32768 takes about half
-# an hour on a 2-core machine; 8192 a few minutes.
+# Run it from the repository's top folder. MAX_N = 32768 took 15 minutes
+# on a 2-core machine (two runs); 8192 leaves out the slowest points.
 #
 #   sh code/tools/benchmark_ch06.sh [MAX_N]      (default 32768)
 set -eu
