@@ -32,7 +32,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <time.h>
 #include <tuple>
 #include <unistd.h>
 #include <utility>
@@ -90,7 +89,6 @@ const std::size_t d = 64;  // d_k = d_v of the benchmark
 // The four ways, and the fifth, fast, with the levers that make it fast
 // (fast_tiled.hpp) each also added to tiled on its own (or, for the scale,
 // taken away from it): --measure accepts every name of this list.
-const std::vector<std::string> ways = {"loops", "xtensor", "blas", "tiled"};
 const std::vector<std::string> measured_ways = {
     "loops", "xtensor", "blas", "tiled", "tiled+vexp", "tiled+tiles",
     "tiled-fused", "fast"};
@@ -320,10 +318,23 @@ struct measurement {
 };
 
 // [ch06-measure]
-// One configuration, in a process of its own: make the inputs, start the
-// peak-memory count at the resident size now (Linux: write 5 to
-// /proc/self/clear_refs), time the way with best_of, and return the best
-// seconds and the peak resident memory beyond inputs and output.
+// Times run with best_of, counting the peak resident memory from the size
+// the process has now (Linux: write 5 to /proc/self/clear_refs): returns
+// the best seconds and the peak beyond that size and beyond kept_bytes,
+// what run's results occupy.
+template <class Run>
+measurement timed_with_peak(Run&& run, double budget, double kept_bytes)
+{
+    const long rss_before = status_kib("VmRSS");
+    std::ofstream("/proc/self/clear_refs") << "5";
+    measurement m;
+    m.seconds = best_of(run, budget);
+    m.peak = 1024.0 * double(status_kib("VmHWM") - rss_before) - kept_bytes;
+    return m;
+}
+
+// One configuration, in a process of its own: make the inputs, then time
+// the way, with the peak memory beyond inputs and output.
 measurement measure_way(const std::string& way, std::size_t n,
                         std::size_t threads, double budget)
 {
@@ -333,13 +344,8 @@ measurement measure_way(const std::string& way, std::size_t n,
     const matrix v = attn::normal_matrix(n, d, r);
     // Warm up OpenBLAS (its own buffers) with a small (d, d) product.
     (void)xt::linalg::dot(xt::transpose(q), q);                  // (d, d)
-    const long rss_before = status_kib("VmRSS");
-    std::ofstream("/proc/self/clear_refs") << "5";
-    measurement m;
-    m.seconds = best_of([&] { run_way(way, q, k, v, {}, threads); }, budget);
-    m.peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
-             - 8.0 * double(n * d);                          // the output
-    return m;
+    return timed_with_peak([&] { run_way(way, q, k, v, {}, threads); },
+                           budget, 8.0 * double(n * d));     // the output
 }
 // [ch06-measure]
 
@@ -360,18 +366,12 @@ measurement measure_backward(std::size_t n, double budget)
     const matrix dy = attn::normal_matrix(n, d, r);
     const auto f = attn::attention_tiled_with_lse(q, k, v);
     (void)xt::linalg::dot(xt::transpose(q), q);  // warm up OpenBLAS
-    const long rss_before = status_kib("VmRSS");
-    std::ofstream("/proc/self/clear_refs") << "5";
-    measurement m;
-    m.seconds = best_of(
+    return timed_with_peak(
         [&] {
             attn::attention_backward_tiled(q, k, v, mask_matrix(), f.y, f.lse,
                                            dy);
         },
-        budget);
-    m.peak = 1024.0 * double(status_kib("VmHWM") - rss_before)
-             - 3.0 * 8.0 * double(n * d);                   // the gradients
-    return m;
+        budget, 3.0 * 8.0 * double(n * d));                 // the gradients
 }
 
 // This program (Linux: /proc/self/exe) run as `--measure WAY:N --budget S`

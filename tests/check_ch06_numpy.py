@@ -23,11 +23,16 @@ from numpy_reference import program_argument, softmax_rows_np  # noqa: E402,E501
 WAYS = ("loops", "xtensor", "blas", "tiled")
 
 
-def attention(Q, K, V, mask=None):
+def weights(Q, K, mask=None):
+    """A = softmax_rows(Q K^T / sqrt(d_k)), -inf where the mask forbids."""
     S = Q @ K.T / np.sqrt(Q.shape[1])             # (n_q, n_k)
     if mask is not None:
         S = np.where(mask, S, -np.inf)
-    return softmax_rows_np(S) @ V                 # (n_q, d_v)
+    return softmax_rows_np(S)                     # (n_q, n_k)
+
+
+def attention(Q, K, V, mask=None):
+    return weights(Q, K, mask) @ V                # (n_q, d_v)
 
 
 def save_inputs(work, arrays, mask):
@@ -41,20 +46,32 @@ def save_inputs(work, arrays, mask):
         np.save(work / "mask.npy", mask)
 
 
-def check_ways(program, work):
-    rng = np.random.default_rng(6)
-    worst = 0.0
+def random_cases(work, seed, with_dy):
+    """Three problems, (n_q, n_k) = (9, 300) without a mask, (300, 9) and
+    (37, 513) with a random mask that leaves query 0 no key: each drawn,
+    saved into work, and yielded as (n_q, n_k, arrays, mask or None), the
+    arrays Q, K, V (and dY if with_dy) by name."""
+    rng = np.random.default_rng(seed)
     for n_q, n_k, masked in ((9, 300, False), (300, 9, True),
                              (37, 513, True)):
-        Q = rng.standard_normal((n_q, 16))
-        K = rng.standard_normal((n_k, 16))
-        V = rng.standard_normal((n_k, 8))
+        arrays = {"Q": rng.standard_normal((n_q, 16)),
+                  "K": rng.standard_normal((n_k, 16)),
+                  "V": rng.standard_normal((n_k, 8))}
+        if with_dy:
+            arrays["dY"] = rng.standard_normal((n_q, 8))
         mask = rng.random((n_q, n_k)) < 0.5
         mask[0, :] = False
-        save_inputs(work, {"Q": Q, "K": K, "V": V}, mask if masked else None)
+        save_inputs(work, arrays, mask if masked else None)
+        yield n_q, n_k, arrays, mask if masked else None
+
+
+def check_ways(program, work):
+    worst = 0.0
+    for n_q, n_k, arrays, mask in random_cases(work, 6, with_dy=False):
+        masked = mask is not None
         subprocess.run([str(program), "--load", str(work), "--save",
                         str(work)], check=True, capture_output=True)
-        Y = attention(Q, K, V, mask if masked else None)
+        Y = attention(arrays["Q"], arrays["K"], arrays["V"], mask)
         for way in WAYS:
             Y_way = np.load(work / ("Y_%s.npy" % way))
             err = np.max(np.abs(Y_way - Y)) / np.max(np.abs(Y))
@@ -73,10 +90,7 @@ def attention_backward(Q, K, V, dY, mask=None):
     """Y and the gradients of L = sum(dY * Y) with respect to Q, K, V, the
     plain way (Eqs. 5.4 to 5.6): store S and A."""
     scale = 1.0 / np.sqrt(Q.shape[1])
-    S = Q @ K.T * scale                           # (n_q, n_k)
-    if mask is not None:
-        S = np.where(mask, S, -np.inf)
-    A = softmax_rows_np(S)                        # (n_q, n_k)
+    A = weights(Q, K, mask)                       # (n_q, n_k)
     dA = dY @ V.T
     dS = A * (dA - np.sum(A * dA, axis=1, keepdims=True))
     return A @ V, dS @ K * scale, dS.T @ Q * scale, A.T @ dY
@@ -85,22 +99,14 @@ def attention_backward(Q, K, V, dY, mask=None):
 def check_backward(program, work):
     """--backward: Y, dQ, dK, dV against NumPy, with and without a mask
     that leaves query 0 no key (its Y and dQ rows must be exactly 0)."""
-    rng = np.random.default_rng(16)
     worst = 0.0
-    for n_q, n_k, masked in ((9, 300, False), (300, 9, True),
-                             (37, 513, True)):
-        Q = rng.standard_normal((n_q, 16))
-        K = rng.standard_normal((n_k, 16))
-        V = rng.standard_normal((n_k, 8))
-        dY = rng.standard_normal((n_q, 8))
-        mask = rng.random((n_q, n_k)) < 0.5
-        mask[0, :] = False
-        save_inputs(work, {"Q": Q, "K": K, "V": V, "dY": dY},
-                    mask if masked else None)
+    for n_q, n_k, arrays, mask in random_cases(work, 16, with_dy=True):
+        masked = mask is not None
         subprocess.run([str(program), "--load", str(work), "--save",
                         str(work), "--backward"], check=True,
                        capture_output=True)
-        expected = attention_backward(Q, K, V, dY, mask if masked else None)
+        expected = attention_backward(arrays["Q"], arrays["K"], arrays["V"],
+                                      arrays["dY"], mask)
         for name, E in zip(("Y", "dQ", "dK", "dV"), expected):
             got = np.load(work / (name + ".npy"))
             err = np.inf if got.shape != E.shape else \

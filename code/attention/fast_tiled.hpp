@@ -259,12 +259,10 @@ namespace detail {
 // Tiles of at least one query and one key, and at least one thread.
 inline void expect_fast_options(const fast_options& opt)
 {
-    if (opt.block_q == 0 || opt.block_k == 0 || opt.threads == 0) {
-        throw std::invalid_argument(
-            "attention_fast: tile sizes and threads must be at least 1, got "
-            "block_q = " + std::to_string(opt.block_q) + ", block_k = "
-            + std::to_string(opt.block_k) + ", threads = "
-            + std::to_string(opt.threads));
+    expect_block_sizes("attention_fast", opt.block_q, opt.block_k);
+    if (opt.threads == 0) {
+        throw std::invalid_argument("attention_fast: threads must be at "
+                                    "least 1, got 0");
     }
 }
 
@@ -313,20 +311,19 @@ inline matrix attention_fast(const matrix& q, const matrix& k,
     detail::expect_fast_options(opt);
     const std::size_t n_q = n[0];
     matrix y = xt::empty<double>({n_q, n[3]});                // (n_q, d_v)
-    // Thread t takes the rows [t n_q / T, (t + 1) n_q / T).
     const std::size_t threads = std::min(opt.threads, n_q);
+    const bool* m = mask.size() ? mask.data() : nullptr;
+    // Thread t takes the rows [t n_q / T, (t + 1) n_q / T).
+    const auto share = [&](std::size_t t) {
+        detail::attention_fast_rows(t * n_q / threads, (t + 1) * n_q / threads,
+                                    n[1], n[2], n[3], q.data(), k.data(),
+                                    v.data(), m, y.data(), opt);
+    };
     std::vector<std::thread> pool;
     for (std::size_t t = 1; t < threads; ++t) {
-        pool.emplace_back(detail::attention_fast_rows, t * n_q / threads,
-                          (t + 1) * n_q / threads, n[1], n[2], n[3],
-                          q.data(), k.data(), v.data(),
-                          mask.size() ? mask.data() : nullptr, y.data(),
-                          std::cref(opt));
+        pool.emplace_back(share, t);
     }
-    detail::attention_fast_rows(0, n_q / threads, n[1], n[2], n[3], q.data(),
-                                k.data(), v.data(),
-                                mask.size() ? mask.data() : nullptr,
-                                y.data(), opt);
+    share(0);  // this thread takes the first share
     for (auto& thread : pool) {
         thread.join();
     }

@@ -203,9 +203,9 @@ inline attention_with_lse attention_tiled_with_lse(
     const mask_matrix& mask = mask_matrix(), std::size_t block_q = 128,
     std::size_t block_k = 256)
 {
-    const auto n = detail::expect_attention_args("attention_tiled_with_lse",
-                                                q, k, v, mask);
-    detail::expect_block_sizes(block_q, block_k);
+    const std::string where = "attention_tiled_with_lse";
+    const auto n = detail::expect_attention_args(where, q, k, v, mask);
+    detail::expect_block_sizes(where, block_q, block_k);
     attention_with_lse r{xt::empty<double>({n[0], n[3]}),
                          xt::empty<double>({n[0]})};
     detail::attention_tiled_raw(n[0], n[1], n[2], n[3], q.data(), k.data(),
@@ -233,9 +233,10 @@ inline attention_gradients attention_backward_tiled(
     const mask_matrix& mask, const matrix& y, const vector& lse,
     const matrix& dL_dy, std::size_t block_q = 128, std::size_t block_k = 256)
 {
-    const auto n = detail::expect_backward_args(
-        "attention_backward_tiled", q, k, v, mask, y, lse, dL_dy);
-    detail::expect_block_sizes(block_q, block_k);
+    const std::string where = "attention_backward_tiled";
+    const auto n =
+        detail::expect_backward_args(where, q, k, v, mask, y, lse, dL_dy);
+    detail::expect_block_sizes(where, block_q, block_k);
     attention_gradients g{xt::empty<double>({n[0], n[2]}),
                           xt::empty<double>({n[1], n[2]}),
                           xt::empty<double>({n[1], n[3]})};

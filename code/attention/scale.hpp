@@ -104,12 +104,15 @@ inline void expect_decode_step(const kv_cache& cache, const matrix& x_t,
 }
 
 
-// Tiled attention needs blocks of at least one query and one key.
-inline void expect_block_sizes(std::size_t block_q, std::size_t block_k)
+// Tiled attention needs blocks of at least one query and one key; where
+// names the function that was called.
+inline void expect_block_sizes(const std::string& where,
+                               std::size_t block_q,
+                               std::size_t block_k)
 {
     if (block_q == 0 || block_k == 0) {
-        throw std::invalid_argument("attention_tiled: block sizes must be "
-                                    "at least 1, got block_q = "
+        throw std::invalid_argument(where + ": block sizes must be at least "
+                                    "1, got block_q = "
                                     + std::to_string(block_q) + ", block_k = "
                                     + std::to_string(block_k));
     }
@@ -524,7 +527,7 @@ inline matrix attention_tiled(const matrix& q, const matrix& k,
 {
     const auto n = detail::expect_attention_args("attention_tiled", q, k, v,
                                                 mask);
-    detail::expect_block_sizes(block_q, block_k);
+    detail::expect_block_sizes("attention_tiled", block_q, block_k);
     matrix y = xt::empty<double>({n[0], n[3]});               // (n_q, d_v)
     detail::attention_tiled_raw(n[0], n[1], n[2], n[3], q.data(), k.data(),
                                 v.data(),

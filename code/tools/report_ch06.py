@@ -21,7 +21,7 @@ and after each n's turns; the larger sets that n's bound.
 The short run (the build's: n up to 4096, budget 0.2 s) and the full run
 (code/tools/benchmark_ch06.sh: n up to --max-n, budget 1 s) write the same
 files into --out, so the page shows whichever ran last:
-ch06_bench.dat and ch06_threads.dat (Figures 6.1 and 6.2), ch06_kv_plot.dat
+ch06_bench.dat (Figures 6.1 and 6.2), ch06_kv_plot.dat
 (Figure 6.3), ch06_benchmark_*.md (tables), ch06_levers.md, ch06_targets.md,
 ch06_bench_source.md, ch06_findings_*.md (sentences); --log keeps
 everything printed (the program's output first) for the chapter's "Run it".
@@ -53,9 +53,6 @@ BENCH_COLUMNS = (
     "torch_s", "bound_s", "loops_mib", "xtensor_mib", "blas_mib",
     "tiled_mib", "fast_mib", "numpy_mib", "torch_mib", "s_and_a_mib",
     "rate")
-# ch06_threads.dat: two threads, which figures/ch06_time.gp plots too.
-THREAD_COLUMNS = ("n", "fast_s", "fast2_s", "numpy2_s", "torch2_s",
-                  "bound_s", "rate")
 # ch06_kv_plot.dat, which figures/ch06_kv_cache.gp plots.
 KV_COLUMNS = ("t", "cached_s", "uncached_s", "cached_model_s",
               "uncached_model_s")
@@ -246,7 +243,6 @@ def sweep(bench, libs, full, max_n):
                                   "backward_s": seconds,
                                   "backward_mib": mib})
         row["rate"] = max(rate_before, bench.rate())
-        two["rate"] = row["rate"]
         rows.append(row)
         thread_rows.append(two)
         print("  measured n = %d" % n, file=sys.stderr, flush=True)
@@ -316,10 +312,6 @@ def fastest_way(row):
         if fin(seconds) and not seconds >= best:
             best, name = seconds, way
     return best, name
-
-
-def col(rows, key):
-    return [r.get(key, NAN) for r in rows]
 
 
 def cells(row, keys, form="%.3g"):
@@ -674,12 +666,10 @@ def write_io(out, io_rows):
 def write_report(out, full, max_n, rows, two_rows, lever_rows, libs,
                  machine, rates, stamp, backward_rows, io_rows):
     rate = max(rates)
-    for r in rows + two_rows:
-        r["bound_s"] = r["n"] * r["n"] * 2 * D / r["rate"]     # Eq. 6.1
     for r in rows:
+        r["bound_s"] = r["n"] * r["n"] * 2 * D / r["rate"]     # Eq. 6.1
         r["s_and_a_mib"] = 2.0 * 8.0 * r["n"] * r["n"] / MIB
     write_columns(out / "ch06_bench.dat", BENCH_COLUMNS, rows)
-    write_columns(out / "ch06_threads.dat", THREAD_COLUMNS, two_rows)
     max_stored = limits(full, max_n)["blas"]
     write_tables(out, rows, two_rows, lever_rows, libs, max_stored)
     write_backward(out, backward_rows)
