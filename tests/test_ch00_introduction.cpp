@@ -20,6 +20,7 @@
 #include "book/npy.hpp"
 #include "book/plot.hpp"
 #include "test_helpers.hpp"
+#include "web/no_blas/no_blas_products.hpp"
 
 using attn::matrix;
 using book_test::inf;
@@ -83,6 +84,64 @@ TEST_CASE("Eq. 0.1: masked keys get weight 0, a fully masked row is zero",
     REQUIRE(a(1, 3) == 0.0);
     REQUIRE_THAT(attn::softmax_rows_reference(s), IsCloseTo(expected, 1e-14,
                                                             0.0));
+}
+
+TEST_CASE("Eq. 0.1: the naive softmax agrees for small scores and is NaN "
+          "at 1000", "[ch00][eq_softmax]")
+{
+    // Small scores: the first fraction of Eq. 0.1 equals the second.
+    const matrix s = {{2.0, 1.0, 0.5, -1.0}, {0.0, 0.0, 0.0, 0.0}};
+    CHECK_THAT(attn::softmax_rows_naive(s),
+               IsCloseTo(attn::softmax_rows(s), 1e-15));
+    // Scores (1000, 999): e^1000 overflows to inf and inf/inf is NaN,
+    // while the stable form gives 1/(1+e^-1) and e^-1/(1+e^-1).
+    const matrix big = {{1000.0, 999.0}};
+    const matrix naive = attn::softmax_rows_naive(big);
+    CHECK(std::isnan(naive(0, 0)));
+    CHECK(std::isnan(naive(0, 1)));
+    CHECK(attn::softmax_rows(big)(0, 0)
+          == Approx(1.0 / (1.0 + std::exp(-1.0))).epsilon(1e-15));
+    // 709 is below the overflow of exp (about 709.78), 710 above.
+    CHECK(std::isfinite(attn::softmax_rows_naive(matrix{{709.0}})(0, 0)));
+    CHECK(std::isnan(attn::softmax_rows_naive(matrix{{710.0}})(0, 0)));
+    CHECK_THROWS_WITH(attn::softmax_rows_naive(matrix{{-inf, 0.0}}),
+                      Catch::Contains("must be finite"));
+}
+
+TEST_CASE("Playgrounds: the products without BLAS agree with BLAS",
+          "[ch00][web]")
+{
+    // The browser build's loops (code/web/no_blas) against xtensor-blas,
+    // for every form the library uses: each product compared entry by
+    // entry, and one 2 x 2 product worked by hand.
+    const matrix a = random_matrix(5, 3, 1), b = random_matrix(3, 4, 2);
+    const attn::vector u = xt::view(random_matrix(1, 3, 3), 0, xt::all());
+    const attn::vector w = xt::view(random_matrix(1, 5, 4), 0, xt::all());
+    const matrix ab = book_no_blas::dot(a, b);
+    CHECK_THAT(ab, IsCloseTo(matrix(xt::linalg::dot(a, b)), 1e-14));
+    const attn::vector au = book_no_blas::dot(a, u);
+    CHECK(xt::allclose(au, attn::vector(xt::linalg::dot(a, u)), 1e-14));
+    const attn::vector wa = book_no_blas::dot(w, a);
+    CHECK(xt::allclose(wa, attn::vector(xt::linalg::dot(w, a)), 1e-14));
+    CHECK(book_no_blas::dot(u, u)(0) == Approx(xt::linalg::vdot(u, u)));
+    const matrix at_b = book_no_blas::dot(xt::transpose(a), a);
+    CHECK_THAT(at_b, IsCloseTo(matrix(xt::linalg::dot(xt::transpose(a), a)),
+                               1e-14));
+    // (1 2; 3 4)(5 6; 7 8) = (19 22; 43 50), by hand.
+    const matrix p = {{1.0, 2.0}, {3.0, 4.0}}, q = {{5.0, 6.0}, {7.0, 8.0}};
+    CHECK(matrix(book_no_blas::dot(p, q)) == matrix{{19.0, 22.0},
+                                                    {43.0, 50.0}});
+    // gemm_rows: C = 2 A^T B^T + C, both transposes read in place.
+    const matrix a2 = random_matrix(5, 3, 7);                  // A (5, 3)
+    const matrix b2 = random_matrix(4, 5, 8);                  // B (4, 5)
+    matrix c = random_matrix(3, 4, 9);                         // C (3, 4)
+    const matrix expected =
+        2.0 * xt::linalg::dot(xt::transpose(a2), xt::transpose(b2)) + c;
+    book_no_blas::gemm_rows(true, true, 3, 4, 5, 2.0, a2.data(), 3,
+                            b2.data(), 5, 1.0, c.data(), 4);
+    CHECK_THAT(c, IsCloseTo(expected, 1e-14));
+    CHECK_THROWS_WITH(book_no_blas::dot(a, a),
+                      Catch::Contains("shape mismatch"));
 }
 
 TEST_CASE("Errors: NaN and +inf logits are refused", "[ch00][errors]")

@@ -82,6 +82,24 @@ inline matrix softmax_rows(const matrix& s)
 }
 // [ch00-softmax-rows]
 
+/// \brief The first fraction of Eq. \ref eq_softmax "(0.1)" as it stands,
+///        without subtracting the row maximum: the naive softmax.
+///
+/// It is here to be shown failing, not used: a score above about 709
+/// overflows `exp` to infinity and its row becomes NaN (chapter 0's
+/// playground and test show when). The weights are otherwise those of
+/// `softmax_rows`, to rounding.
+/// \param s logits `(n_q, n_k)`, finite
+/// \return `exp(s_ij) / sum_l exp(s_il)` `(n_q, n_k)`, NaN where it overflows
+/// \throws std::invalid_argument if `s` holds NaN or an infinity
+inline matrix softmax_rows_naive(const matrix& s)
+{
+    expect_finite("softmax_rows_naive", "s", s);
+    matrix e = xt::exp(s);                                     // (n_q, n_k)
+    const matrix z = xt::sum(e, {1}, xt::keep_dims);           // (n_q, 1)
+    return e / z;
+}
+
 // [ch00-softmax-rows-reference]
 /// \brief The same row softmax as literal loops, straight from Eq.
 ///        \ref eq_softmax "(0.1)"; the tests compare the two.
