@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 sh code/tools/ensure_packages.sh cmake make g++ pkg-config git python3 \
   python3-numpy libxtensor-dev libxtensor-blas-dev libopenblas-dev \
   liblapack-dev libcxxopts-dev catch2 doxygen graphviz libjs-mathjax \
-  gnuplot-nox fonts-dejavu-core chromium valgrind
+  gnuplot-nox fonts-dejavu-core chromium valgrind emscripten
 
 cmake --preset default
 cmake --build --preset default
