@@ -325,6 +325,11 @@ def check_pages(args, browser, pages, cases, report):
             if state != "ready":
                 raise Failure("%s: the playgrounds did not start (%s)"
                               % (page, state))
+            # Let MathJax finish typesetting, so that nothing moves under
+            # the screenshots.
+            browser.evaluate(
+                "new Promise(r => (window.MathJax && MathJax.Hub)"
+                " ? MathJax.Hub.Queue(() => r(true)) : r(true))")
         except Failure as e:
             report("FAIL %s: %s" % (page, e))
             failures += 1

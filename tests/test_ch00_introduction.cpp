@@ -129,8 +129,9 @@ TEST_CASE("Playgrounds: the products without BLAS agree with BLAS",
                                1e-14));
     // (1 2; 3 4)(5 6; 7 8) = (19 22; 43 50), by hand.
     const matrix p = {{1.0, 2.0}, {3.0, 4.0}}, q = {{5.0, 6.0}, {7.0, 8.0}};
-    CHECK(matrix(book_no_blas::dot(p, q)) == matrix{{19.0, 22.0},
-                                                    {43.0, 50.0}});
+    const bool by_hand = matrix(book_no_blas::dot(p, q))
+                         == matrix{{19.0, 22.0}, {43.0, 50.0}};
+    CHECK(by_hand);
     // gemm_rows: C = 2 A^T B^T + C, both transposes read in place.
     const matrix a2 = random_matrix(5, 3, 7);                  // A (5, 3)
     const matrix b2 = random_matrix(4, 5, 8);                  // B (4, 5)
