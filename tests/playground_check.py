@@ -197,17 +197,29 @@ class Browser:
         return r["result"].get("value")
 
     def screenshot(self, selector, path):
+        """A PNG of one element. Doxygen's pages scroll inside
+        #doc-content, not the window, so the element is scrolled into
+        view and clipped in viewport coordinates, in a viewport made tall
+        enough to hold it."""
+        find = "document.querySelector(%s)" % json.dumps(selector)
+        height = self.evaluate(find + ".getBoundingClientRect().height")
+        tall = max(900, int(height) + 40)
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": 1024, "height": tall, "deviceScaleFactor": 1,
+                   "mobile": False})
         box = self.evaluate(
-            "(() => { const e = document.querySelector(%s);"
-            " e.scrollIntoView(); const r = e.getBoundingClientRect();"
-            " return [r.x + scrollX, r.y + scrollY, r.width, r.height]; })()"
-            % json.dumps(selector))
+            "(() => { const e = %s; e.scrollIntoView();"
+            " const r = e.getBoundingClientRect();"
+            " return [r.x, r.y, r.width, r.height]; })()" % find)
         shot = self.call("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
+            "format": "png",
             "clip": {"x": box[0], "y": box[1], "width": box[2],
                      "height": box[3], "scale": 1}})
         with open(path, "wb") as f:
             f.write(base64.b64decode(shot["data"]))
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": 1024, "height": 900, "deviceScaleFactor": 1,
+                   "mobile": False})
 
 
 def parse_outputs(text):

@@ -79,15 +79,22 @@
     return e;
   }
 
-  // A colour for v in [lo, hi]: white to the book's blue; NaN is grey.
+  // A colour for v in [lo, hi]: white to the book's blue; when the range
+  // holds both signs, white at 0, blue above and orange below. NaN is grey.
+  // Returns [css colour, intensity in 0..1].
   function colour(v, lo, hi) {
-    if (Number.isNaN(v)) { return "#bbbbbb"; }
-    var t = hi > lo ? (v - lo) / (hi - lo) : 0;
+    if (Number.isNaN(v)) { return ["#bbbbbb", 0]; }
+    var to = [23, 50, 92], t;
+    if (lo < 0 && hi > 0) {
+      var m = Math.max(-lo, hi);
+      t = Math.abs(v) / m;
+      if (v < 0) { to = [166, 77, 0]; }
+    } else {
+      t = hi > lo ? (v - lo) / (hi - lo) : 0;
+    }
     t = Math.max(0, Math.min(1, t));
-    var r = Math.round(255 + t * (23 - 255));
-    var g = Math.round(255 + t * (50 - 255));
-    var b = Math.round(255 + t * (92 - 255));
-    return "rgb(" + r + "," + g + "," + b + ")";
+    var c = to.map(function (x) { return Math.round(255 + t * (x - 255)); });
+    return ["rgb(" + c.join(",") + ")", t];
   }
 
   // ------------------------------------------------------ a playground
@@ -288,10 +295,9 @@
           + show(v, o.digits || 4);
         var td = element("td", {title: label, tabindex: "-1",
                                 "aria-label": label}, tr);
-        td.style.background = colour(v, lo, hi);
-        if (Number.isFinite(v) && hi > lo && (v - lo) / (hi - lo) > 0.55) {
-          td.style.color = "#ffffff";
-        }
+        var c = colour(v, lo, hi);
+        td.style.background = c[0];
+        if (c[1] > 0.55) { td.style.color = "#ffffff"; }
         td.textContent = o.cellText ? o.cellText(v) : show(v, 2);
         td.addEventListener("mouseenter", (function (t) {
           return function () { readout.textContent = t; };
