@@ -4,6 +4,7 @@
 //
 //   ch05_heads                   train (seed 1), print progress and results
 //   ch05_heads --out D           also write the chapter's figures and tables
+//       (and pg_ch05_*.npy, the trained weights for the chapter's playground)
 //   ch05_heads --save D          also write the trained weights W_q.npy,
 //       W_k.npy, W_v.npy, W_o.npy (d, d), b_o.npy (d,), W_u.npy (d, 2V),
 //       b_u.npy (2V,), and for one example sequence X.npy (n, d), its
@@ -1030,6 +1031,36 @@ void save_model(const attn::tiny_model& m, const attn::heads_example& e,
               << "measures to " << dir << '\n';
 }
 
+// For the chapter's playground (code/web/pg_ch05.hpp): the trained
+// weights, the tokens t_1 .. t_L of the first test sequence (the one of
+// Figure 5.2) and the test set's seed and size, as pg_ch05_*.npy in --out.
+void write_playground_data(const attn::tiny_model& m,
+                           const std::vector<attn::heads_example>& test,
+                           std::uint64_t seed, const book::output_sink& out)
+{
+    if (!out.enabled()) {
+        return;
+    }
+    auto save = [&](const std::string& name, const auto& t) {
+        book::save_npy(out.path("pg_ch05_" + name + ".npy"), t);
+    };
+    save("W_q", m.attention.w_q);
+    save("W_k", m.attention.w_k);
+    save("W_v", m.attention.w_v);
+    save("W_o", m.attention.w_o);
+    save("b_o", m.attention.b_o);
+    save("W_u", m.w_u);
+    save("b_u", m.b_u);
+    const auto& tokens = test.front().tokens;  // BOS first
+    vector t = xt::empty<double>({tokens.size() - 1});
+    for (std::size_t i = 1; i < tokens.size(); ++i) {
+        t(i - 1) = double(tokens[i]);
+    }
+    save("tokens", t);
+    const vector test_set = {double(seed), double(test.size())};
+    save("test_set", test_set);
+}
+
 // What follows training or loading: the analysis, printed, written for the
 // book (--out) and saved (--save).
 analysis report(const attn::tiny_model& m,
@@ -1041,6 +1072,7 @@ analysis report(const attn::tiny_model& m,
     print_analysis(a);
     write_analysis(a, out);
     heatmaps(m, test.front(), out);
+    write_playground_data(m, test, args.seed, out);
     if (!args.save_dir.empty()) {
         save_model(m, test.front(), a, args.save_dir);
     }
