@@ -1029,6 +1029,32 @@ void write_heatmaps(const study& st, const book::output_sink& out)
     }
 }
 
+// The main two-layer model's weights for the chapter's playground
+// (code/web/pg_ch07.hpp runs it on the tokens a reader types): one
+// pg_ch07_<symbol>.npy per weight, which code/tools/playground_data.py
+// packs for the page.
+void write_playground_data(const attn::decoder_model& m,
+                           const book::output_sink& out)
+{
+    if (!out.enabled()) {
+        return;
+    }
+    const auto save = [&](const std::string& name, const auto& array) {
+        book::save_npy(out.path("pg_ch07_" + name + ".npy"), array);
+    };
+    save("W_E", m.w_e);
+    save("W_P", m.w_p);
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+        const std::string k = "_" + std::to_string(l);
+        save("W_q" + k, m.layers[l].w_q);
+        save("W_k" + k, m.layers[l].w_k);
+        save("W_v" + k, m.layers[l].w_v);
+        save("W_o" + k, m.layers[l].w_o);
+        save("b_o" + k, m.layers[l].b_o);
+    }
+    save("W_U", m.w_u);
+}
+
 // ------------------------------------------------------------ --load
 
 struct loaded {
@@ -1198,6 +1224,7 @@ int run(const cxxopts::ParseResult& options, const book::common_args& args)
     out.text("ch07_uniform_first.md", fmt(uniform_on_first(), "%.2f"));
     write_figures(st, credit, out);
     write_heatmaps(st, out);
+    write_playground_data(st.two[0].model, out);
     if (!args.save_dir.empty()) {
         save_model(args.save_dir, st.two[0].model);
         const auto e = held_out_set(st.two[0].seed, 1)[0];
