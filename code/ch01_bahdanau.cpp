@@ -9,7 +9,9 @@
 //       states q_{i-1}), D/W_a.npy (d_a, d_h), D/U_a.npy (d_a, 2d_h),
 //       D/v_a.npy (d_a,) and writes E/e.npy, E/alpha.npy (the weights A,
 //       T_y by T_x) and E/c.npy (T_y, 2d_h); the file names are fixed
-//   ch01_bahdanau --out D          also writes the figure and table data
+//   ch01_bahdanau --out D          also writes the figure and table data,
+//                                  and the trained model for the page's
+//                                  playground (pg_ch01_*.npy)
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -257,6 +259,30 @@ void alignment_heatmap(const book::output_sink& out, const std::string& name,
     out.heatmap(name, f.a, style);
 }
 
+// The trained model, the task's embeddings E and the held-out sequence x
+// of Figure 1.3, for the page's playground ch01-alignment
+// (code/web/pg_ch01.hpp), which runs the same forward pass in the browser.
+void playground_data(const book::output_sink& out,
+                     const attn::alignment_model& model,
+                     const attn::reversal_task& task,
+                     const std::vector<std::size_t>& x)
+{
+    if (!out.enabled()) {
+        return;
+    }
+    book::save_npy(out.path("pg_ch01_W_a.npy"), model.W_a);
+    book::save_npy(out.path("pg_ch01_U_a.npy"), model.U_a);
+    book::save_npy(out.path("pg_ch01_v_a.npy"), model.v_a);
+    book::save_npy(out.path("pg_ch01_W_r.npy"), model.W_r);
+    book::save_npy(out.path("pg_ch01_b_r.npy"), model.b_r);
+    book::save_npy(out.path("pg_ch01_E.npy"), task.E);
+    vector tokens = xt::zeros<double>({x.size()});
+    for (std::size_t j = 0; j < x.size(); ++j) {
+        tokens(j) = double(x[j]);
+    }
+    book::save_npy(out.path("pg_ch01_x.npy"), tokens);
+}
+
 // The unsteady stretch of a run: from the log before the held-out
 // alignment accuracy first falls by more than 0.05 to the first log from
 // which it stays at 0.95 or more, the accuracy and loss of every log.
@@ -373,6 +399,7 @@ void training_demo(std::uint64_t seed, const book::output_sink& out)
                       "Attention weights after " + std::to_string(last.step)
                           + " steps",
                       result.model, task, x);
+    playground_data(out, result.model, task, x);
 }
 
 // --load D --save E: the paper's quantities from .npy files.
