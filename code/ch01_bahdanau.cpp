@@ -40,29 +40,16 @@ using book::with_commas;
 // ways, and the multiplications each way needs.
 void encoder_demo(std::uint64_t seed, const book::output_sink& out)
 {
-    // [ch01-encoder-example]
-    // Six source words as random vectors of width m = 4, a forward and a
-    // backward tanh network with d_h = 3, four random decoder states
-    // q_{-1}..q_2 (T_y = 4; no decoder runs), and an alignment network of
-    // width d_a = 5, all drawn in this order from one attn::rng.
-    const std::size_t T_x = 6, m = 4, d_h = 3, T_y = 4, d_a = 5;
-    attn::rng r(seed);
-    const matrix x = attn::normal_matrix(T_x, m, r);             // (T_x, m)
-    const matrix W_fwd = attn::normal_matrix(d_h, m, r);
-    const matrix U_fwd = attn::normal_matrix(d_h, d_h, r);
-    const matrix W_bwd = attn::normal_matrix(d_h, m, r);
-    const matrix U_bwd = attn::normal_matrix(d_h, d_h, r);
-    const matrix h_fwd = attn::rnn_states(x, W_fwd, U_fwd, false);
-                                                               // (T_x, d_h)
-    const matrix h_bwd = attn::rnn_states(x, W_bwd, U_bwd, true);
-                                                               // (T_x, d_h)
-    const matrix h = attn::annotations(h_fwd, h_bwd);          // (T_x, 2d_h)
-    const matrix q_prev = attn::normal_matrix(T_y, d_h, r);    // (T_y, d_h)
-    const matrix W_a = attn::normal_matrix(d_a, d_h, r);
-    const matrix U_a = attn::normal_matrix(d_a, 2 * d_h, r);
-    const vector v_a = xt::row(attn::normal_matrix(1, d_a, r), 0);
+    // The example (attn::random_encoder_example, shown in the chapter).
+    const attn::encoder_example ex = attn::random_encoder_example(seed);
+    const matrix& h = ex.h;                                    // (T_x, 2d_h)
+    const matrix& q_prev = ex.q_prev;                          // (T_y, d_h)
+    const matrix& W_a = ex.W_a;
+    const matrix& U_a = ex.U_a;
+    const vector& v_a = ex.v_a;
+    const std::size_t T_x = h.shape()[0], T_y = q_prev.shape()[0];
+    const std::size_t d_h = q_prev.shape()[1], d_a = W_a.shape()[0];
     const auto result = attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a);
-    // [ch01-encoder-example]
 
     std::size_t naive_count = 0, precomputed_count = 0;
     const matrix e_naive = attn::additive_energies_naive(

@@ -29,45 +29,14 @@ namespace {
 
 using attn::matrix;
 
-// [ch02-sentence-example]
-// A ten-word sentence with hand-made embeddings: each word is one-hot in
-// the feature of its kind (d_model = 8), so x_t says only WHAT a word is,
-// never WHERE it stands.
-const std::vector<std::string> words = {
-    "the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired"};
-enum feature { animal, thing, det, verb, pron, prep, conj, adj, d_model };
-const std::vector<feature> kinds = {det,  animal, verb, prep, det,
-                                    thing, conj,  pron, verb, adj};
+// The hand-made sentence of the chapter (attn::sentence, in
+// self_attention.hpp, shared with the chapter's playground).
+using attn::sentence::d_model;
+using attn::sentence::words;
 
-// The row of W_q for a kind is the query of a word of that kind: which
-// features it looks for in the keys. W_k = W_v = I, so a key or value is
-// the word's kind.
-// Each match adds c to a score; c = 3 sqrt(d_k) makes it 3 after scaling.
-matrix sentence_w_q()
-{
-    const double d_k = double(d_model);  // W_k = I: keys as wide as x
-    const double c = 3.0 * std::sqrt(d_k);
-    matrix w_q = xt::zeros<double>({std::size_t(d_model),
-                                    std::size_t(d_model)});
-    w_q(det, animal) = w_q(det, thing) = c;    // "the" looks for its noun
-    w_q(animal, det) = w_q(thing, det) = c;    // a noun for its "the"
-    w_q(verb, animal) = w_q(verb, pron) = c;   // a verb for its subject
-    w_q(pron, animal) = c;                     // "it" for an animal
-    w_q(adj, pron) = c;                        // "tired" for who is tired
-    w_q(prep, thing) = c;                      // "on" for a place
-    w_q(conj, verb) = c;                       // "because" links two verbs
-    return w_q;
-}
-// [ch02-sentence-example]
+matrix sentence_w_q() { return attn::sentence::w_q(); }
 
-matrix sentence_x()
-{
-    matrix x = xt::zeros<double>({words.size(), std::size_t(d_model)});
-    for (std::size_t t = 0; t < words.size(); ++t) {
-        x(t, kinds[t]) = 1.0;
-    }
-    return x;
-}
+matrix sentence_x() { return attn::sentence::embed(attn::sentence::kinds); }
 
 void sentence_demo(const book::output_sink& out)
 {

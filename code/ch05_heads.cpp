@@ -1005,12 +1005,10 @@ attn::tiny_model load_model(const std::string& dir)
     return m;
 }
 
-void save_model(const attn::tiny_model& m, const attn::heads_example& e,
-                const analysis& a, const std::string& dir)
+// Every weight of the model, each through save(name, tensor).
+template <class Save>
+void save_weights(const attn::tiny_model& m, Save save)
 {
-    auto save = [&](const std::string& name, const auto& t) {
-        book::save_npy(book::path_in(dir, name + ".npy"), t);
-    };
     save("W_q", m.attention.w_q);
     save("W_k", m.attention.w_k);
     save("W_v", m.attention.w_v);
@@ -1018,6 +1016,15 @@ void save_model(const attn::tiny_model& m, const attn::heads_example& e,
     save("b_o", m.attention.b_o);
     save("W_u", m.w_u);
     save("b_u", m.b_u);
+}
+
+void save_model(const attn::tiny_model& m, const attn::heads_example& e,
+                const analysis& a, const std::string& dir)
+{
+    auto save = [&](const std::string& name, const auto& t) {
+        book::save_npy(book::path_in(dir, name + ".npy"), t);
+    };
+    save_weights(m, save);
     const auto f = attn::tiny_model_forward(task, m, e);
     const auto g = attn::tiny_model_backward(task, m, e, f);
     save("X", f.x);
@@ -1044,13 +1051,7 @@ void write_playground_data(const attn::tiny_model& m,
     auto save = [&](const std::string& name, const auto& t) {
         book::save_npy(out.path("pg_ch05_" + name + ".npy"), t);
     };
-    save("W_q", m.attention.w_q);
-    save("W_k", m.attention.w_k);
-    save("W_v", m.attention.w_v);
-    save("W_o", m.attention.w_o);
-    save("b_o", m.attention.b_o);
-    save("W_u", m.w_u);
-    save("b_u", m.b_u);
+    save_weights(m, save);
     const auto& tokens = test.front().tokens;  // BOS first
     vector t = xt::empty<double>({tokens.size() - 1});
     for (std::size_t i = 1; i < tokens.size(); ++i) {

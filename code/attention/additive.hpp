@@ -24,6 +24,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <xtensor-blas/xlinalg.hpp>
@@ -31,6 +32,7 @@
 #include <xtensor/xview.hpp>
 
 #include "attention/core.hpp"
+#include "attention/random.hpp"
 #include "attention/softmax.hpp"
 
 /// \file
@@ -340,6 +342,47 @@ inline bahdanau_result bahdanau_attention(const matrix& q_prev,
     return r;
 }
 // [ch01-bahdanau-attention]
+
+/// \brief Chapter 1's random example: an encoder's annotations, four
+///        decoder states and an alignment network (what its program and
+///        its playground score).
+struct encoder_example {
+    matrix h;       ///< annotations `(T_x, 2d_h)`, T_x = 6, d_h = 3
+    matrix q_prev;  ///< decoder states q_{-1}..q_2 `(T_y, d_h)`, T_y = 4
+    matrix W_a;     ///< `(d_a, d_h)`, d_a = 5
+    matrix U_a;     ///< `(d_a, 2d_h)`
+    vector v_a;     ///< `(d_a,)`
+};
+
+/// \brief Draws chapter 1's random example from one generator.
+/// \param seed the seed of the one attn::rng every number comes from
+/// \return the annotations of a random encoder over six random words, four
+///         random decoder states and a random alignment network
+inline encoder_example random_encoder_example(std::uint64_t seed)
+{
+    // [ch01-encoder-example]
+    // Six source words as random vectors of width m = 4, a forward and a
+    // backward tanh network with d_h = 3, four random decoder states
+    // q_{-1}..q_2 (T_y = 4; no decoder runs), and an alignment network of
+    // width d_a = 5, all drawn in this order from one attn::rng.
+    const std::size_t T_x = 6, m = 4, d_h = 3, T_y = 4, d_a = 5;
+    rng r(seed);
+    const matrix x = normal_matrix(T_x, m, r);                 // (T_x, m)
+    const matrix W_fwd = normal_matrix(d_h, m, r);
+    const matrix U_fwd = normal_matrix(d_h, d_h, r);
+    const matrix W_bwd = normal_matrix(d_h, m, r);
+    const matrix U_bwd = normal_matrix(d_h, d_h, r);
+    const matrix h_fwd = rnn_states(x, W_fwd, U_fwd, false);   // (T_x, d_h)
+    const matrix h_bwd = rnn_states(x, W_bwd, U_bwd, true);    // (T_x, d_h)
+    encoder_example ex;
+    ex.h = annotations(h_fwd, h_bwd);                          // (T_x, 2d_h)
+    ex.q_prev = normal_matrix(T_y, d_h, r);                    // (T_y, d_h)
+    ex.W_a = normal_matrix(d_a, d_h, r);
+    ex.U_a = normal_matrix(d_a, 2 * d_h, r);
+    ex.v_a = xt::row(normal_matrix(1, d_a, r), 0);
+    // [ch01-encoder-example]
+    return ex;
+}
 
 namespace detail {
 

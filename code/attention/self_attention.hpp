@@ -209,6 +209,73 @@ inline walkthrough_inputs walkthrough_example()
     return in;
 }
 
+/// \brief Chapter 2's hand-made sentence, "the cat sat on the mat because
+///        it was tired": one-hot embeddings of each word's kind and a
+///        hand-set \f$W_q\f$ (\ref ch02_self_attention, *A sentence
+///        attending to itself*). The chapter's program and its playground
+///        both use it.
+namespace sentence {
+
+// [ch02-sentence-example]
+// A ten-word sentence with hand-made embeddings: each word is one-hot in
+// the feature of its kind (d_model = 8), so x_t says only WHAT a word is,
+// never WHERE it stands.
+/// The kinds of word, one feature each; `d_model`, last, counts them.
+enum feature {
+    animal,  ///< a noun for an animal ("cat")
+    thing,   ///< a noun for a thing ("mat")
+    det,     ///< a determiner ("the")
+    verb,    ///< a verb ("sat", "was")
+    pron,    ///< a pronoun ("it")
+    prep,    ///< a preposition ("on")
+    conj,    ///< a conjunction ("because")
+    adj,     ///< an adjective ("tired")
+    d_model  ///< the number of kinds, 8: the width of an embedding
+};
+/// The sentence's words.
+inline const std::vector<std::string> words = {
+    "the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired"};
+/// The kind of each word.
+inline const std::vector<feature> kinds = {det,  animal, verb, prep, det,
+                                           thing, conj,  pron, verb, adj};
+
+// The row of W_q for a kind is the query of a word of that kind: which
+// features it looks for in the keys. W_k = W_v = I, so a key or value is
+// the word's kind.
+// Each match adds c to a score; c = 3 sqrt(d_k) makes it 3 after scaling.
+/// \brief The hand-set query projection.
+/// \return \f$W_q\f$ `(d_model, d_model)`
+inline matrix w_q()
+{
+    const double d_k = double(d_model);  // W_k = I: keys as wide as x
+    const double c = 3.0 * std::sqrt(d_k);
+    matrix w_q = xt::zeros<double>({std::size_t(d_model),
+                                    std::size_t(d_model)});
+    w_q(det, animal) = w_q(det, thing) = c;    // "the" looks for its noun
+    w_q(animal, det) = w_q(thing, det) = c;    // a noun for its "the"
+    w_q(verb, animal) = w_q(verb, pron) = c;   // a verb for its subject
+    w_q(pron, animal) = c;                     // "it" for an animal
+    w_q(adj, pron) = c;                        // "tired" for who is tired
+    w_q(prep, thing) = c;                      // "on" for a place
+    w_q(conj, verb) = c;                       // "because" links two verbs
+    return w_q;
+}
+// [ch02-sentence-example]
+
+/// \brief One-hot embeddings of a sequence of kinds.
+/// \param k the kind of each word
+/// \return `x (k.size(), d_model)`: row t is 1 in the feature of `k[t]`
+inline matrix embed(const std::vector<feature>& k)
+{
+    matrix x = xt::zeros<double>({k.size(), std::size_t(d_model)});
+    for (std::size_t t = 0; t < k.size(); ++t) {
+        x(t, k[t]) = 1.0;
+    }
+    return x;
+}
+
+}  // namespace sentence
+
 /// \brief The steps of one query row of Eqs. (2.3) and (2.4), as a reader
 ///        does them by hand.
 struct row_by_hand {

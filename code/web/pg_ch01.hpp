@@ -2,7 +2,7 @@
 //
 // "ch01-additive": Bahdanau attention, Eqs. (1.2) to (1.4), for one decoder
 // state q_{i-1} against the six annotations of the chapter's random
-// encoder example (code/ch01_bahdanau.cpp, ch01-encoder-example, seed 1):
+// encoder example (attn::random_encoder_example(1), as the program draws it):
 // either one of the program's four random decoder states or the reader's.
 //
 // Inputs:  row (1,) in 0..4: the decoder state q_{i-1} of target word
@@ -40,36 +40,9 @@
 
 namespace web::ch01 {
 
-/// The random encoder example of ch01_bahdanau (seed 1): the annotations
-/// h, the program's decoder states and the alignment network, drawn in the
-/// program's order from one attn::rng.
-struct encoder_example {
-    attn::matrix h, q_prev, W_a, U_a;
-    attn::vector v_a;
-};
-
-inline encoder_example make_encoder_example()
-{
-    const std::size_t T_x = 6, m = 4, d_h = 3, T_y = 4, d_a = 5;
-    attn::rng r(1);
-    const attn::matrix x = attn::normal_matrix(T_x, m, r);
-    const attn::matrix W_fwd = attn::normal_matrix(d_h, m, r);
-    const attn::matrix U_fwd = attn::normal_matrix(d_h, d_h, r);
-    const attn::matrix W_bwd = attn::normal_matrix(d_h, m, r);
-    const attn::matrix U_bwd = attn::normal_matrix(d_h, d_h, r);
-    encoder_example ex;
-    ex.h = attn::annotations(attn::rnn_states(x, W_fwd, U_fwd, false),
-                             attn::rnn_states(x, W_bwd, U_bwd, true));
-    ex.q_prev = attn::normal_matrix(T_y, d_h, r);
-    ex.W_a = attn::normal_matrix(d_a, d_h, r);
-    ex.U_a = attn::normal_matrix(d_a, 2 * d_h, r);
-    ex.v_a = xt::row(attn::normal_matrix(1, d_a, r), 0);
-    return ex;
-}
-
 inline outputs additive(const inputs& in)
 {
-    static const encoder_example ex = make_encoder_example();
+    static const attn::encoder_example ex = attn::random_encoder_example(1);
     const std::size_t row = in.whole("row", 0, 4);
     attn::matrix q = in.matrix("q", 1, 3);
     if (row < ex.q_prev.shape()[0]) {

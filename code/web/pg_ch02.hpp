@@ -1,8 +1,8 @@
 // Chapter 2's playgrounds.
 //
 // "ch02-sentence": self-attention (Eqs. 2.1 to 2.3) on a sentence of up to
-// 8 words of the chapter's hand-made kinds (code/ch02_self_attention.cpp,
-// ch02-sentence-example: one-hot x_t, W_k = W_v = I), with a choice of W_q
+// 8 words of the chapter's hand-made kinds (attn::sentence in
+// self_attention.hpp: one-hot x_t, W_k = W_v = I), with a choice of W_q
 // and with or without the scale 1/sqrt(d_k).
 //
 // Inputs:  kinds (n,) n in 1..8, each a kind 0..7 (animal, thing, det,
@@ -41,29 +41,21 @@
 
 namespace web::ch02 {
 
-// The chapter's kinds, in the order of its enum; d_model = d_k = 8.
-enum feature { animal, thing, det, verb, pron, prep, conj, adj, d_model };
+using attn::sentence::d_model;
 
-// The W_q of the chapter's sentence example (sentence_w_q in
-// ch02_self_attention.cpp): each match adds c = 3 sqrt(d_k) to a score.
-inline attn::matrix sentence_w_q(std::size_t preset)
+// The W_q presets: 0 the chapter's (attn::sentence::w_q), 1 "each word
+// looks for its own kind" (c I, with the chapter's c = 3 sqrt(d_k)),
+// 2 W_q = 0.
+inline attn::matrix preset_w_q(std::size_t preset)
 {
     const double c = 3.0 * std::sqrt(double(d_model));
-    attn::matrix w_q = xt::zeros<double>({std::size_t(d_model),
-                                          std::size_t(d_model)});
+    if (preset == 0) {
+        return attn::sentence::w_q();
+    }
     if (preset == 1) {
         return c * xt::eye<double>(std::size_t(d_model));
     }
-    if (preset == 0) {
-        w_q(det, animal) = w_q(det, thing) = c;
-        w_q(animal, det) = w_q(thing, det) = c;
-        w_q(verb, animal) = w_q(verb, pron) = c;
-        w_q(pron, animal) = c;
-        w_q(adj, pron) = c;
-        w_q(prep, thing) = c;
-        w_q(conj, verb) = c;
-    }
-    return w_q;
+    return xt::zeros<double>({std::size_t(d_model), std::size_t(d_model)});
 }
 
 inline outputs sentence(const inputs& in)
@@ -73,19 +65,18 @@ inline outputs sentence(const inputs& in)
         throw input_error("input 'kinds': expected 1 to 8 words, got "
                           + std::to_string(kinds.size()));
     }
-    const std::size_t n = kinds.size();
-    attn::matrix x = xt::zeros<double>({n, std::size_t(d_model)});
-    for (std::size_t t = 0; t < n; ++t) {
-        const double k = kinds[t];
+    std::vector<attn::sentence::feature> features;
+    for (const double k : kinds) {
         if (!(k >= 0 && k < d_model) || k != std::floor(k)) {
             throw input_error("input 'kinds': expected kinds 0 to 7");
         }
-        x(t, std::size_t(k)) = 1.0;
+        features.push_back(attn::sentence::feature(int(k)));
     }
+    const attn::matrix x = attn::sentence::embed(features);   // (n, 8)
     const std::size_t preset = in.whole("preset", 0, 2);
     const bool scale = in.whole("scale", 0, 1) == 1;
     const attn::matrix eye = xt::eye<double>(std::size_t(d_model));
-    const auto r = attn::self_attention(x, sentence_w_q(preset), eye, eye);
+    const auto r = attn::self_attention(x, preset_w_q(preset), eye, eye);
     outputs out;
     if (scale) {
         out.add_tensor("s", r.s);
