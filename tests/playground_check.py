@@ -202,6 +202,9 @@ class Browser:
         view and clipped in viewport coordinates, in a viewport made tall
         enough to hold it."""
         find = "document.querySelector(%s)" % json.dumps(selector)
+        # Doxygen's footer is fixed at the bottom of the window: hide it.
+        self.evaluate("document.querySelectorAll('#nav-path, .navpath')"
+                      ".forEach(e => e.style.display = 'none')")
         height = self.evaluate(find + ".getBoundingClientRect().height")
         tall = max(900, int(height) + 40)
         self.call("Emulation.setDeviceMetricsOverride",
