@@ -228,13 +228,8 @@ void identities_demo(std::uint64_t seed)
     attn::rng random(seed);
     const std::size_t n = 6, width = 8, heads = 4, dk = width / heads;
     const matrix x = attn::normal_matrix(n, width, random);
-    const double scale = 1.0 / std::sqrt(double(width));
-    attn::multi_head_weights w;
-    w.w_q = attn::normal_matrix(width, width, random, scale);
-    w.w_k = attn::normal_matrix(width, width, random, scale);
-    w.w_v = attn::normal_matrix(width, width, random, scale);
-    w.w_o = attn::normal_matrix(width, width, random, scale);
-    w.b_o = xt::view(attn::normal_matrix(1, width, random), 0, xt::all());
+    const attn::multi_head_weights w =
+        attn::random_multi_head_weights(width, random);
     const auto r = attn::multi_head_attention(x, x, w, heads);
     const matrix v_tilde = attn::multi_head_attention_columns(
         xt::transpose(x), xt::transpose(x), w, heads);

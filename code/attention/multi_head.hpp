@@ -36,6 +36,7 @@
 
 #include "attention/attend.hpp"
 #include "attention/core.hpp"
+#include "attention/random.hpp"
 #include "attention/softmax.hpp"
 
 /// \file
@@ -54,6 +55,25 @@ struct multi_head_weights {
     matrix w_o;  ///< output projection `(d_model, d_model)`
     vector b_o;  ///< output bias `(d_model,)`
 };
+
+/// \brief A random layer: W_q, W_k, W_v, W_o with standard normal entries
+///        divided by sqrt(d_model), then b_o standard normal, drawn in
+///        that order.
+/// \param d_model the width of the layer
+/// \param random  the generator the weights are drawn from
+/// \return the weights, each projection `(d_model, d_model)`
+inline multi_head_weights random_multi_head_weights(std::size_t d_model,
+                                                    rng& random)
+{
+    const double scale = 1.0 / std::sqrt(double(d_model));
+    multi_head_weights w;
+    w.w_q = normal_matrix(d_model, d_model, random, scale);
+    w.w_k = normal_matrix(d_model, d_model, random, scale);
+    w.w_v = normal_matrix(d_model, d_model, random, scale);
+    w.w_o = normal_matrix(d_model, d_model, random, scale);
+    w.b_o = xt::view(normal_matrix(1, d_model, random), 0, xt::all());
+    return w;
+}
 
 /// \brief Where head `h`'s blocks, as the layer read and wrote them, start
 ///        inside the layer's own matrices, counted in doubles from each

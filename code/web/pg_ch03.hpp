@@ -42,16 +42,11 @@ inline outputs layer(const inputs& in)
     }
     const attn::vector xi = xt::view(xi_row, 0, xt::all());
 
-    // The random layer, drawn as ch03_multi_head's identities_demo does.
+    // The random layer, as ch03_multi_head's identities_demo draws it.
     attn::rng random(static_cast<std::uint64_t>(seed));
     const attn::matrix x = attn::normal_matrix(n, d_model, random);
-    const double scale = 1.0 / std::sqrt(double(d_model));
-    attn::multi_head_weights w;
-    w.w_q = attn::normal_matrix(d_model, d_model, random, scale);
-    w.w_k = attn::normal_matrix(d_model, d_model, random, scale);
-    w.w_v = attn::normal_matrix(d_model, d_model, random, scale);
-    w.w_o = attn::normal_matrix(d_model, d_model, random, scale);
-    w.b_o = xt::view(attn::normal_matrix(1, d_model, random), 0, xt::all());
+    const attn::multi_head_weights w =
+        attn::random_multi_head_weights(d_model, random);
 
     const auto r = attn::multi_head_attention(x, x, w, heads, {}, xi);
     const auto on = attn::multi_head_attention(x, x, w, heads);
