@@ -20,7 +20,8 @@ namespace exercise {
 //     dL/dxi_h = sum_{i, c} Y^h_ic Ybar_[h]ic,
 // where Ybar_[h] is the block of columns [h d_k, (h+1) d_k) of Ybar.
 // Return a vector of shape (H,). Throw std::invalid_argument if H is 0 or
-// does not divide d_model.
+// does not divide d_model, if w_o is not (d_model, d_model), or if dL_dy
+// is not (n_q, d_model). n_q = 0 (no query) gives zeros.
 inline xt::xtensor<double, 1> gate_gradients(
     const xt::xtensor<double, 2>& heads, const xt::xtensor<double, 2>& w_o,
     const xt::xtensor<double, 2>& dL_dy, std::size_t H)
@@ -45,7 +46,9 @@ struct head_gradients {
 //     dL_dv = a^T dL_dy,   dL_da = dL_dy v^T,
 //     dL_ds_il = a_il (dL_da_il - sum_j a_ij dL_da_ij),
 //     dL_dq = dL_ds k / sqrt(d_k),   dL_dk = dL_ds^T q / sqrt(d_k).
-// Shapes: q (n_q, d_k), k (n_k, d_k), v (n_k, d_v).
+// Shapes: q (n_q, d_k), k (n_k, d_k), v (n_k, d_v). Throw
+// std::invalid_argument if k's width is not q's, if v's rows are not k's,
+// if dL_dy is not (n_q, d_v), or if there is no key (n_k = 0).
 inline head_gradients attention_backward(const xt::xtensor<double, 2>& q,
                                          const xt::xtensor<double, 2>& k,
                                          const xt::xtensor<double, 2>& v,
@@ -54,6 +57,45 @@ inline head_gradients attention_backward(const xt::xtensor<double, 2>& q,
     (void)dL_dy;
     return {xt::zeros<double>(q.shape()), xt::zeros<double>(k.shape()),
             xt::zeros<double>(v.shape())};  // replace this line
+}
+
+// Exercise 5.8 (find the bug). The head importance of Michel et al.,
+// Eq. (5.10), from the gate gradients of N sequences: row x of dL_dxi
+// (N, H) is dL(x)/dxi (H,) for sequence x, one row of gate_gradients per
+// sequence. Returns the normalised importance I^ (H,); if every head's
+// importance is 0, returns zeros (no division by zero). Throws
+// std::invalid_argument if there is no sequence (N = 0) or no head
+// (H = 0).
+// The code below compiles, runs and returns a vector of the right shape,
+// but it has ONE bug. Find it and fix it.
+inline xt::xtensor<double, 1> head_importance(
+    const xt::xtensor<double, 2>& dL_dxi)
+{
+    const std::size_t N = dL_dxi.shape()[0], H = dL_dxi.shape()[1];
+    if (N == 0 || H == 0) {
+        throw std::invalid_argument("head_importance: expected the gate "
+                                    "gradients of at least one sequence "
+                                    "and one head, (N, H)");
+    }
+    xt::xtensor<double, 1> importance = xt::zeros<double>({H});
+    // The expectation over the sequences, Eq. (5.10)
+    for (std::size_t h = 0; h < H; ++h) {
+        double mean = 0.0;
+        for (std::size_t x = 0; x < N; ++x) {
+            mean += dL_dxi(x, h) / double(N);
+        }
+        importance(h) = std::abs(mean);
+    }
+    // Normalised by the l2 norm over the layer's heads
+    double norm = 0.0;
+    for (std::size_t h = 0; h < H; ++h) {
+        norm += importance(h) * importance(h);
+    }
+    norm = std::sqrt(norm);
+    for (std::size_t h = 0; h < H && norm > 0.0; ++h) {
+        importance(h) /= norm;
+    }
+    return importance;
 }
 
 }  // namespace exercise

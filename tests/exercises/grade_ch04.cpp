@@ -129,3 +129,139 @@ TEST_CASE("Exercise 4.7: masked_softmax_rows", "[grade][ex_4_7]")
                           std::invalid_argument);
     }
 }
+
+// Exercise 4.8 onwards (headers included here, so that the exercises above
+// stay as they were).
+#include <string>
+
+#include "attention/attend.hpp"
+#include "exercises/kit.hpp"
+
+namespace {
+
+// The strict causal mask, j < i: what a decoding step computes when the
+// new token's key and value are not yet in the cache as its query reads
+// it. A row with no key allowed gives a zero output (the book's rule).
+attn::mask_matrix strict_causal_mask(std::size_t n)
+{
+    attn::mask_matrix m = xt::zeros<bool>({n, n});
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+            m(i, j) = true;
+        }
+    }
+    return m;
+}
+
+bool same_matrix(const attn::matrix& got, const attn::matrix& expected)
+{
+    return got.shape() == expected.shape()
+           && xt::allclose(got, expected, 1e-12, 1e-14);
+}
+
+const std::string self_hint =
+    "your new token does not attend to itself: its query sees only the t "
+    "tokens before it, a causal mask off by one (at t = 0 it sees nothing). "
+    "Its own key and value must be in the cache before its query reads it: "
+    "Eq. (4.7) is the last row of the causal mask of Eq. (4.2), diagonal "
+    "included.";
+
+}  // namespace
+
+TEST_CASE("Exercise 4.8: find the bug in decode_step", "[grade][ex_4_8]")
+{
+    SECTION("hand-worked: an empty cache, then one cached token")
+    {
+        // t = 0, d_k = 1, d_v = 2: the first token's only key is its own,
+        // weight 1, so its output is its own value (5, -1).
+        attn::matrix k_cache = xt::zeros<double>({0, 1});
+        attn::matrix v_cache = xt::zeros<double>({0, 2});
+        const attn::matrix got = exercise::decode_step(
+            k_cache, v_cache, {{0.7}}, {{0.0}}, {{5.0, -1.0}});
+        INFO("t = 0, q_new = (0.7), k_new = (0), v_new = (5, -1)");
+        INFO(kit::side_by_side(attn::matrix{{5.0, -1.0}}, got));
+        INFO(kit::hint_if(same_matrix(got, xt::zeros<double>({1, 2})),
+                          self_hint));
+        REQUIRE_THAT(got, IsCloseTo(attn::matrix{{5.0, -1.0}}));
+        INFO("the cache must now hold the new key and value: (1, 1), "
+             "(1, 2)");
+        REQUIRE_THAT(k_cache, IsCloseTo(attn::matrix{{0.0}}));
+        REQUIRE_THAT(v_cache, IsCloseTo(attn::matrix{{5.0, -1.0}}));
+        // t = 1: a second token, q_new = (ln 3), k_new = (1), v_new =
+        // (6, 2). Scores against the cached key 0 and its own key 1:
+        // (0, ln 3), weights (1/4, 3/4); output
+        // 1/4 (5, -1) + 3/4 (6, 2) = (23/4, 5/4).
+        const attn::matrix got2 = exercise::decode_step(
+            k_cache, v_cache, {{std::log(3.0)}}, {{1.0}}, {{6.0, 2.0}});
+        const attn::matrix expected2 = {{23.0 / 4, 5.0 / 4}};
+        INFO("t = 1, cache k = (0), v = (5, -1); q_new = (ln 3), k_new = "
+             "(1), v_new = (6, 2)");
+        INFO(kit::side_by_side(expected2, got2));
+        INFO(kit::hint_if(same_matrix(got2, {{5.0, -1.0}}), self_hint));
+        REQUIRE_THAT(got2, IsCloseTo(expected2));
+        REQUIRE_THAT(k_cache, IsCloseTo(attn::matrix{{0.0}, {1.0}}));
+        REQUIRE_THAT(v_cache, IsCloseTo(attn::matrix{{5.0, -1.0},
+                                                     {6.0, 2.0}}));
+    }
+    SECTION("token by token equals the causally masked full pass, over "
+            "seeds")
+    {
+        for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            const std::size_t n = 4 + seed, d_k = 1 + seed % 3, d_v = 2;
+            const attn::matrix q = random_matrix(n, d_k, seed);
+            const attn::matrix k = random_matrix(n, d_k, seed + 10);
+            const attn::matrix v = random_matrix(n, d_v, seed + 20);
+            const attn::matrix full =
+                attn::masked_attend(q, k, v, attn::causal_mask(n, n)).y;
+            const attn::matrix off_by_one =
+                attn::masked_attend(q, k, v, strict_causal_mask(n)).y;
+            attn::matrix k_cache = xt::zeros<double>({std::size_t(0), d_k});
+            attn::matrix v_cache = xt::zeros<double>({std::size_t(0), d_v});
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto row = [i](const attn::matrix& m) {
+                    return attn::matrix(xt::view(m, xt::range(i, i + 1),
+                                                 xt::all()));
+                };
+                const attn::matrix got = exercise::decode_step(
+                    k_cache, v_cache, row(q), row(k), row(v));
+                INFO("seed " << seed << ", step " << i << " (t = " << i
+                             << " tokens cached before it)");
+                INFO(kit::show("q_new", row(q)));
+                INFO(kit::side_by_side(row(full), got));
+                INFO(kit::hint_if(same_matrix(got, row(off_by_one)),
+                                  self_hint));
+                REQUIRE_THAT(got, IsCloseTo(row(full), 1e-12, 1e-14));
+                INFO("after the step the cache holds the first " << i + 1
+                                                                 << " keys");
+                const attn::matrix k_so_far =
+                    xt::view(k, xt::range(0, i + 1), xt::all());
+                const attn::matrix v_so_far =
+                    xt::view(v, xt::range(0, i + 1), xt::all());
+                REQUIRE_THAT(k_cache, IsCloseTo(k_so_far, 0.0, 0.0));
+                REQUIRE_THAT(v_cache, IsCloseTo(v_so_far, 0.0, 0.0));
+            }
+        }
+    }
+    SECTION("refuses inconsistent shapes")
+    {
+        attn::matrix k_cache = xt::zeros<double>({2, 3});
+        attn::matrix v_cache = xt::zeros<double>({2, 4});
+        const attn::matrix q3 = xt::ones<double>({1, 3});
+        const attn::matrix v4 = xt::ones<double>({1, 4});
+        INFO("each call must throw std::invalid_argument: q_new of width "
+             "2, k_new of 2 rows, v_new of width 3, caches of 2 and 1 rows");
+        REQUIRE_THROWS_AS(exercise::decode_step(k_cache, v_cache,
+                                                xt::ones<double>({1, 2}), q3,
+                                                v4),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::decode_step(k_cache, v_cache, q3,
+                                                xt::ones<double>({2, 3}), v4),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::decode_step(k_cache, v_cache, q3, q3,
+                                                xt::ones<double>({1, 3})),
+                          std::invalid_argument);
+        attn::matrix v_short = xt::zeros<double>({1, 4});
+        REQUIRE_THROWS_AS(exercise::decode_step(k_cache, v_short, q3, q3, v4),
+                          std::invalid_argument);
+    }
+}

@@ -151,3 +151,114 @@ TEST_CASE("Exercise 5.7: attention_backward of one head", "[grade][ex_5_7]")
         }
     }
 }
+
+// Exercise 5.8 onwards (headers included here, so that the exercises above
+// stay as they were).
+#include <string>
+#include <vector>
+
+#include "attention/head_importance.hpp"
+#include "exercises/kit.hpp"
+
+namespace {
+
+// |E_x dL(x)/dxi_h|, normalised: the importance with the absolute value
+// taken after the mean, so that gradients of opposite signs cancel.
+attn::vector abs_of_mean_normalised(const attn::matrix& dL_dxi)
+{
+    const std::size_t N = dL_dxi.shape()[0], H = dL_dxi.shape()[1];
+    attn::vector out = xt::zeros<double>({H});
+    for (std::size_t h = 0; h < H; ++h) {
+        double sum = 0.0;
+        for (std::size_t x = 0; x < N; ++x) {
+            sum += dL_dxi(x, h);
+        }
+        out(h) = std::abs(sum / double(N));
+    }
+    const double norm = std::sqrt(xt::sum(out * out)());
+    return norm > 0.0 ? attn::vector(out / norm) : out;
+}
+
+bool same_vector(const attn::vector& got, const attn::vector& expected)
+{
+    return got.shape() == expected.shape()
+           && xt::allclose(got, expected, 1e-12, 1e-14);
+}
+
+const std::string cancel_hint =
+    "you take the absolute value after the mean: sequences on which a head "
+    "helps and sequences on which it hurts cancel. Eq. (5.10) averages "
+    "|dL(x)/dxi_h|, the absolute value of each sequence's gradient.";
+
+}  // namespace
+
+TEST_CASE("Exercise 5.8: find the bug in head_importance", "[grade][ex_5_8]")
+{
+    SECTION("hand-worked: gradients of opposite signs")
+    {
+        // Two sequences, two heads. Head 0's gradients 3 and -3: it helps
+        // one sequence as much as it hurts the other; mean |.| = 3 (the
+        // signed mean is 0). Head 1's gradients -1 and -1: mean |.| = 1.
+        // I = (3, 1), l2 norm sqrt(10): I^ = (3, 1) / sqrt(10).
+        const attn::matrix dL_dxi = {{3.0, -1.0}, {-3.0, -1.0}};
+        const attn::vector expected = attn::vector{3.0, 1.0}
+                                      / std::sqrt(10.0);
+        const attn::vector got = exercise::head_importance(dL_dxi);
+        INFO(kit::show("dL_dxi", dL_dxi));
+        INFO(kit::side_by_side(expected, got));
+        INFO(kit::hint_if(same_vector(got, abs_of_mean_normalised(dL_dxi)),
+                          cancel_hint));
+        INFO(kit::hint_if(kit::off_by_factor(got, expected,
+                                             std::sqrt(10.0)),
+                          "your importance differs by the factor sqrt(10), "
+                          "the l2 norm of I = (3, 1): is the normalisation "
+                          "of Eq. (5.10) missing?"));
+        REQUIRE_THAT(got, IsCloseTo(expected));
+    }
+    SECTION("hand-worked: every gradient 0 gives zeros, not NaN")
+    {
+        const attn::matrix dL_dxi = xt::zeros<double>({3, 4});
+        const attn::vector got = exercise::head_importance(dL_dxi);
+        INFO(kit::side_by_side(attn::vector(xt::zeros<double>({4})), got));
+        REQUIRE_THAT(got, IsCloseTo(attn::vector(xt::zeros<double>({4}))));
+    }
+    SECTION("equals attn::head_importance on tiny models, over seeds")
+    {
+        const attn::heads_task task;
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            const attn::tiny_model m = attn::init_tiny_model(task, seed);
+            const std::vector<attn::heads_example> examples =
+                attn::make_heads_examples(task, 8, seed + 100);
+            // One row per sequence: its gate gradients, Eq. (5.4).
+            attn::matrix dL_dxi =
+                xt::zeros<double>({examples.size(), task.heads});
+            for (std::size_t x = 0; x < examples.size(); ++x) {
+                const auto f = attn::tiny_model_forward(task, m, examples[x]);
+                const auto g =
+                    attn::tiny_model_backward(task, m, examples[x], f);
+                xt::view(dL_dxi, x, xt::all()) = g.layer.dL_dxi;
+            }
+            const attn::vector expected =
+                attn::head_importance(task, m, examples);
+            const attn::vector got = exercise::head_importance(dL_dxi);
+            INFO("seed " << seed << ": 8 sequences, 4 heads");
+            INFO(kit::show("dL_dxi", dL_dxi));
+            INFO(kit::side_by_side(expected, got));
+            INFO(kit::hint_if(same_vector(got,
+                                          abs_of_mean_normalised(dL_dxi)),
+                              cancel_hint));
+            REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-14));
+        }
+    }
+    SECTION("refuses no sequence and no head")
+    {
+        INFO("dL_dxi of shape (0, 3) or (2, 0) must throw "
+             "std::invalid_argument");
+        REQUIRE_THROWS_AS(
+            exercise::head_importance(xt::zeros<double>({0, 3})),
+            std::invalid_argument);
+        REQUIRE_THROWS_AS(
+            exercise::head_importance(xt::zeros<double>({2, 0})),
+            std::invalid_argument);
+    }
+}

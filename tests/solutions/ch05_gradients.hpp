@@ -23,6 +23,11 @@ inline xt::xtensor<double, 1> gate_gradients(
                                     + " must divide d_model = "
                                     + std::to_string(d));
     }
+    if (w_o.shape()[0] != d || w_o.shape()[1] != d
+        || dL_dy.shape()[0] != n_q || dL_dy.shape()[1] != d) {
+        throw std::invalid_argument("gate_gradients: expected w_o (d_model, "
+                                    "d_model) and dL_dy (n_q, d_model)");
+    }
     const std::size_t d_k = d / H;
     xt::xtensor<double, 1> dL_dxi = xt::zeros<double>({H});
     for (std::size_t i = 0; i < n_q; ++i) {
@@ -50,6 +55,12 @@ inline head_gradients attention_backward(const xt::xtensor<double, 2>& q,
 {
     const std::size_t n_q = q.shape()[0], d_k = q.shape()[1];
     const std::size_t n_k = k.shape()[0], d_v = v.shape()[1];
+    if (k.shape()[1] != d_k || v.shape()[0] != n_k || n_k == 0
+        || dL_dy.shape()[0] != n_q || dL_dy.shape()[1] != d_v) {
+        throw std::invalid_argument("attention_backward: expected k (n_k, "
+                                    "d_k), v (n_k, d_v), dL_dy (n_q, d_v), "
+                                    "n_k > 0");
+    }
     const double scale = 1.0 / std::sqrt(double(d_k));
     // Forward: the weights a (n_q, n_k).
     xt::xtensor<double, 2> a = xt::zeros<double>({n_q, n_k});
@@ -93,6 +104,38 @@ inline head_gradients attention_backward(const xt::xtensor<double, 2>& q,
         }
     }
     return g;
+}
+
+inline xt::xtensor<double, 1> head_importance(
+    const xt::xtensor<double, 2>& dL_dxi)
+{
+    const std::size_t N = dL_dxi.shape()[0], H = dL_dxi.shape()[1];
+    if (N == 0 || H == 0) {
+        throw std::invalid_argument("head_importance: expected the gate "
+                                    "gradients of at least one sequence "
+                                    "and one head, (N, H)");
+    }
+    xt::xtensor<double, 1> importance = xt::zeros<double>({H});
+    // The expectation over the sequences, Eq. (5.10)
+    for (std::size_t h = 0; h < H; ++h) {
+        // The mean of |dL(x)/dxi_h|: the absolute value of each sequence's
+        // gradient, BEFORE the mean. (The starter took the absolute value
+        // of the mean, so that sequences on which the head helps and
+        // sequences on which it hurts cancelled.)
+        for (std::size_t x = 0; x < N; ++x) {
+            importance(h) += std::abs(dL_dxi(x, h)) / double(N);
+        }
+    }
+    // Normalised by the l2 norm over the layer's heads
+    double norm = 0.0;
+    for (std::size_t h = 0; h < H; ++h) {
+        norm += importance(h) * importance(h);
+    }
+    norm = std::sqrt(norm);
+    for (std::size_t h = 0; h < H && norm > 0.0; ++h) {
+        importance(h) /= norm;
+    }
+    return importance;
 }
 
 }  // namespace exercise
