@@ -1,17 +1,12 @@
 // Grader of the coding exercises of chapter 0. It is compiled twice: with
 // the student's files (code/exercises) and with the reference solutions
 // (tests/solutions). Each TEST_CASE grades one exercise, tagged [ex_0_N].
-#include <algorithm>
 #include <cmath>
-#include <cstddef>
 #include <limits>
-#include <stdexcept>
 
 #include <catch2/catch.hpp>
 
-#include "attention/attend.hpp"
 #include "ch00_softmax.hpp"
-#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -53,6 +48,14 @@ TEST_CASE("Exercise 0.6: row_entropy", "[grade][ex_0_6]")
                                                    1.5 * std::log(2.0)},
                            1e-12, 1e-15));
 }
+
+// Exercise 0.7's grader, below, needs these too.
+#include <algorithm>
+#include <cstddef>
+#include <stdexcept>
+
+#include "attention/attend.hpp"
+#include "kit.hpp"
 
 namespace grade_ch00 {
 

@@ -1,7 +1,6 @@
 // Grader of the coding exercises of chapter 1. It is compiled twice: with
 // the student's files (code/exercises) and with the reference solutions
 // (tests/solutions). Each TEST_CASE grades one exercise, tagged [ex_1_N].
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <functional>
@@ -14,7 +13,6 @@
 #include "attention/additive.hpp"
 #include "attention/alignment_toy.hpp"
 #include "ch01_additive.hpp"
-#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -157,6 +155,11 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
         }
     }
 }
+
+// Exercise 1.8's grader, below, needs these too.
+#include <algorithm>
+
+#include "kit.hpp"
 
 namespace grade_ch01 {
 

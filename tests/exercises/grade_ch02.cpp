@@ -1,10 +1,8 @@
 // Grader of the coding exercises of chapter 2. It is compiled twice: with
 // the student's files (code/exercises) and with the reference solutions
 // (tests/solutions). Each TEST_CASE grades one exercise, tagged [ex_2_N].
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <string>
 #include <stdexcept>
 
 #include <catch2/catch.hpp>
@@ -15,7 +13,6 @@
 #include "attention/positional.hpp"
 #include "attention/self_attention.hpp"
 #include "ch02_gradient_and_positions.hpp"
-#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -168,6 +165,12 @@ TEST_CASE("Exercise 2.8: positional_similarity", "[grade][ex_2_8]")
                           std::invalid_argument);
     }
 }
+
+// Exercise 2.9's grader, below, needs these too.
+#include <algorithm>
+#include <string>
+
+#include "kit.hpp"
 
 namespace grade_ch02 {
 
