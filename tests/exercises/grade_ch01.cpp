@@ -155,3 +155,160 @@ TEST_CASE("Exercise 1.7: alignment_parameter_gradients of Eq. (1.9)",
         }
     }
 }
+
+// Exercise 1.8's grader, below, needs these too.
+#include <algorithm>
+
+#include "kit.hpp"
+
+namespace grade_ch01 {
+
+// The contexts with the denominator of Eq. (1.3) summed over j in
+// [from, to) only: a mistake the grader recognises (an off-by-one in a
+// loop bound). Only for hints: the expected values come from elsewhere.
+inline attn::matrix contexts_with_sum_over(const attn::matrix& e,
+                                           const attn::matrix& h,
+                                           std::size_t from, std::size_t to)
+{
+    const std::size_t T_y = e.shape()[0], T_x = e.shape()[1];
+    attn::matrix c = xt::zeros<double>({T_y, h.shape()[1]});
+    for (std::size_t i = 0; i < T_y; ++i) {
+        double m = e(i, 0), z = 0.0;
+        for (std::size_t j = 0; j < T_x; ++j) {
+            m = std::max(m, e(i, j));
+        }
+        for (std::size_t j = from; j < to; ++j) {
+            z += std::exp(e(i, j) - m);
+        }
+        for (std::size_t j = 0; j < T_x; ++j) {
+            for (std::size_t l = 0; l < h.shape()[1]; ++l) {
+                c(i, l) += std::exp(e(i, j) - m) / z * h(j, l);
+            }
+        }
+    }
+    return c;
+}
+
+inline bool close(const attn::matrix& got, const attn::matrix& other)
+{
+    if (got.shape() != other.shape()) {
+        return false;
+    }
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        if (!(std::abs(got.data()[k] - other.data()[k])
+              <= 1e-9 * (1.0 + std::abs(other.data()[k])))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// What the student sees before each check of bahdanau_context_vectors:
+// the inputs, the energies, the expected and the got, and a hint for each
+// mistake the grader knows.
+inline void check_contexts(const attn::matrix& q_prev, const attn::matrix& h,
+                           const attn::matrix& W_a, const attn::matrix& U_a,
+                           const attn::vector& v_a,
+                           const attn::matrix& expected)
+{
+    const attn::matrix got =
+        exercise::bahdanau_context_vectors(q_prev, h, W_a, U_a, v_a);
+    const attn::matrix e = attn::additive_energies(q_prev, h, W_a, U_a, v_a);
+    const std::size_t T_x = e.shape()[1];
+    INFO(kit::show("q_prev", q_prev));
+    INFO(kit::show("h", h));
+    INFO(kit::show("energies e (the library's Eq. (1.2))", e));
+    INFO(kit::side_by_side(expected, got));
+    const bool skips_a_position =
+        T_x > 1
+        && (close(got, contexts_with_sum_over(e, h, 1, T_x))
+            || close(got, contexts_with_sum_over(e, h, 0, T_x - 1)));
+    INFO(kit::hint_if(
+        skips_a_position,
+        "the weights of each of your rows sum to more than 1: the "
+        "denominator of Eq. (1.3) leaves out one source position. Compare "
+        "the bounds of the loop that sums it with those of the loop that "
+        "fills c"));
+    INFO(kit::hint_if(
+        std::any_of(got.begin(), got.end(),
+                    [](double x) { return !std::isfinite(x); }),
+        "your contexts hold inf or NaN: is the denominator of Eq. (1.3) 0 "
+        "(with a single source word, T_x = 1?) or an exponent positive?"));
+    REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-12));
+}
+
+}  // namespace grade_ch01
+
+TEST_CASE("Exercise 1.8: find the bug in bahdanau_context_vectors",
+          "[grade][ex_1_8]")
+{
+    SECTION("hand-worked, T_x = 2 and h = I, so that c = A")
+    {
+        // W_a = 0, so q_prev plays no part and both rows are alike.
+        // U_a h_0 = atanh(ln 3 / 2), U_a h_1 = 0; v_a = 2:
+        // e_i0 = 2 tanh(atanh(ln 3 / 2)) = ln 3, e_i1 = 0. Weights
+        // exp = (3, 1) over 4: (3/4, 1/4), and c_i = a_i since h = I.
+        const attn::matrix q_prev = {{0.0}, {1.0}};
+        const attn::matrix h = {{1.0, 0.0}, {0.0, 1.0}};
+        const attn::matrix W_a = {{0.0}};
+        const attn::matrix U_a = {{std::atanh(std::log(3.0) / 2), 0.0}};
+        const attn::vector v_a = {2.0};
+        grade_ch01::check_contexts(q_prev, h, W_a, U_a, v_a,
+                                   attn::matrix{{0.75, 0.25}, {0.75, 0.25}});
+    }
+    SECTION("one source word: every context is its annotation")
+    {
+        // T_x = 1: a single weight, exp(e - e) / exp(e - e) = 1, so c_i = h_0
+        // whatever the energies.
+        const attn::matrix q_prev = {{0.3}, {-2.0}};
+        const attn::matrix h = {{2.0, -1.0}};
+        const attn::matrix W_a = {{1.0}};
+        const attn::matrix U_a = {{0.5, 0.5}};
+        const attn::vector v_a = {1.0};
+        grade_ch01::check_contexts(q_prev, h, W_a, U_a, v_a,
+                                   attn::matrix{{2.0, -1.0}, {2.0, -1.0}});
+    }
+    SECTION("energies of +-1000 stay finite")
+    {
+        // U_a h_0 = 30, U_a h_1 = -30: tanh is +-1 in double, and v_a =
+        // 1000 gives e_i = (1000, -1000). Weights (1, exp(-2000) = 0):
+        // c_i = h_0.
+        const attn::matrix q_prev = {{0.0}};
+        const attn::matrix h = {{1.0, 0.0}, {0.0, 1.0}};
+        const attn::matrix W_a = {{0.0}};
+        const attn::matrix U_a = {{30.0, -30.0}};
+        const attn::vector v_a = {1000.0};
+        grade_ch01::check_contexts(q_prev, h, W_a, U_a, v_a,
+                                   attn::matrix{{1.0, 0.0}});
+    }
+    SECTION("equals attn::bahdanau_attention over seeds, with T_y != T_x")
+    {
+        for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+            CAPTURE(seed);
+            const std::size_t T_y = 2 + seed, T_x = 6 - seed, d_h = 3,
+                              d_a = 1 + seed;
+            const attn::matrix q_prev = random_matrix(T_y, d_h, seed);
+            const attn::matrix h = random_matrix(T_x, 2 * d_h, seed + 10);
+            const attn::matrix W_a = random_matrix(d_a, d_h, seed + 20);
+            const attn::matrix U_a = random_matrix(d_a, 2 * d_h, seed + 30);
+            const attn::vector v_a = random_vector(d_a, seed + 40, 2.0);
+            grade_ch01::check_contexts(
+                q_prev, h, W_a, U_a, v_a,
+                attn::bahdanau_attention(q_prev, h, W_a, U_a, v_a).c);
+        }
+    }
+    SECTION("refuses empty inputs and shapes that do not fit")
+    {
+        const attn::matrix q_prev = xt::zeros<double>({2, 3});
+        const attn::matrix h = xt::zeros<double>({4, 6});
+        const attn::matrix W_a = xt::zeros<double>({5, 3});
+        const attn::matrix U_a = xt::zeros<double>({5, 6});
+        const attn::vector v_a = xt::zeros<double>({5});
+        CHECK_THROWS_AS(exercise::bahdanau_context_vectors(
+                            q_prev, h, W_a, xt::zeros<double>({5, 5}), v_a),
+                        std::invalid_argument);
+        CHECK_THROWS_AS(exercise::bahdanau_context_vectors(
+                            q_prev, xt::zeros<double>({0, 6}), W_a, U_a, v_a),
+                        std::invalid_argument);
+    }
+}

@@ -165,3 +165,146 @@ TEST_CASE("Exercise 2.8: positional_similarity", "[grade][ex_2_8]")
                           std::invalid_argument);
     }
 }
+
+// Exercise 2.9's grader, below, needs these too.
+#include <algorithm>
+#include <string>
+
+#include "kit.hpp"
+
+namespace grade_ch02 {
+
+// softmax_rows(scale Q K^T) V with the library's projections and softmax,
+// for a scale other than 1/sqrt(d_k): mistakes the grader recognises. Only
+// for hints: the expected values come from elsewhere.
+inline attn::matrix attention_scaled_by(const attn::matrix& X,
+                                        const attn::matrix& W_q,
+                                        const attn::matrix& W_k,
+                                        const attn::matrix& W_v,
+                                        double scale)
+{
+    const attn::matrix q = xt::linalg::dot(X, W_q);
+    const attn::matrix k = xt::linalg::dot(X, W_k);
+    const attn::matrix s = scale * xt::linalg::dot(q, xt::transpose(k));
+    return xt::linalg::dot(attn::softmax_rows(s), xt::linalg::dot(X, W_v));
+}
+
+inline bool close(const attn::matrix& got, const attn::matrix& other)
+{
+    if (got.shape() != other.shape()) {
+        return false;
+    }
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        if (!(std::abs(got.data()[k] - other.data()[k])
+              <= 1e-9 * (1.0 + std::abs(other.data()[k])))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// What the student sees before each check of self_attention_by_loops: the
+// inputs, the expected and the got, and a hint for each mistake the grader
+// knows.
+inline void check_self_attention(const attn::matrix& X,
+                                 const attn::matrix& W_q,
+                                 const attn::matrix& W_k,
+                                 const attn::matrix& W_v,
+                                 const attn::matrix& expected)
+{
+    const attn::matrix got =
+        exercise::self_attention_by_loops(X, W_q, W_k, W_v);
+    const double d_model = double(X.shape()[1]), d_k = double(W_q.shape()[1]);
+    INFO(kit::show("X", X));
+    INFO(kit::show("W_q", W_q));
+    INFO(kit::show("W_k", W_k));
+    INFO(kit::show("W_v", W_v));
+    INFO(kit::side_by_side(expected, got));
+    INFO(kit::hint_if(
+        d_model != d_k
+            && close(got, attention_scaled_by(X, W_q, W_k, W_v,
+                                              1.0 / std::sqrt(d_model))),
+        "your scores are divided by sqrt(d_model) = sqrt("
+            + std::to_string(X.shape()[1])
+            + "), the width of the tokens; Eq. (2.2) divides by sqrt(d_k) = "
+              "sqrt(" + std::to_string(W_q.shape()[1])
+            + "), the width of the queries and keys"));
+    INFO(kit::hint_if(
+        d_k > 1 && close(got, attention_scaled_by(X, W_q, W_k, W_v, 1.0)),
+        "your scores are not scaled at all: Eq. (2.2) divides them by "
+        "sqrt(d_k)"));
+    INFO(kit::hint_if(
+        d_k > 1 && close(got, attention_scaled_by(X, W_q, W_k, W_v, 1.0 / d_k)),
+        "your scores are divided by d_k, not by its square root"));
+    INFO(kit::hint_if(
+        std::any_of(got.begin(), got.end(),
+                    [](double x) { return !std::isfinite(x); }),
+        "your output holds inf or NaN: is each row's maximum subtracted "
+        "before exp?"));
+    REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-12));
+}
+
+}  // namespace grade_ch02
+
+TEST_CASE("Exercise 2.9: find the bug in self_attention_by_loops",
+          "[grade][ex_2_9]")
+{
+    SECTION("hand-worked, n = 2, d_model = 4, d_k = 1, d_v = 2")
+    {
+        // X picks rows 0 and 1 of each W: Q = (ln 3, 0)^T, K = (1, 0)^T,
+        // V = [[4, 0], [0, 8]]. d_k = 1, so the scale is 1:
+        // S = [[ln 3, 0], [0, 0]], A = [[3/4, 1/4], [1/2, 1/2]],
+        // Y = A V = [[3, 2], [2, 4]].
+        const attn::matrix X = {{1.0, 0.0, 0.0, 0.0}, {0.0, 1.0, 0.0, 0.0}};
+        const attn::matrix W_q = {{std::log(3.0)}, {0.0}, {0.0}, {0.0}};
+        const attn::matrix W_k = {{1.0}, {0.0}, {0.0}, {0.0}};
+        const attn::matrix W_v = {{4.0, 0.0}, {0.0, 8.0}, {0.0, 0.0},
+                                  {0.0, 0.0}};
+        grade_ch02::check_self_attention(X, W_q, W_k, W_v,
+                                         attn::matrix{{3.0, 2.0},
+                                                      {2.0, 4.0}});
+    }
+    SECTION("scores of +-1000 stay finite")
+    {
+        // d_model = d_k = 1: S = [[1000, -1000], [-1000, 1000]], A = I (the
+        // other weight is exp(-2000) = 0 in double), so Y = V = X W_v.
+        const attn::matrix X = {{1.0}, {-1.0}};
+        const attn::matrix W_q = {{1000.0}}, W_k = {{1.0}};
+        const attn::matrix W_v = {{2.0, 3.0}};
+        grade_ch02::check_self_attention(X, W_q, W_k, W_v,
+                                         attn::matrix{{2.0, 3.0},
+                                                      {-2.0, -3.0}});
+    }
+    SECTION("equals attn::self_attention over seeds and shapes")
+    {
+        // (n, d_model, d_k, d_v), with d_k below, equal to and above
+        // d_model.
+        const std::size_t shapes[][4] = {
+            {4, 6, 2, 3}, {5, 3, 3, 2}, {3, 8, 4, 4}, {6, 2, 4, 1}};
+        std::uint64_t seed = 1;
+        for (const auto& sh : shapes) {
+            CAPTURE(seed);
+            const attn::matrix X = random_matrix(sh[0], sh[1], seed);
+            const attn::matrix W_q = random_matrix(sh[1], sh[2], seed + 10);
+            const attn::matrix W_k = random_matrix(sh[1], sh[2], seed + 20);
+            const attn::matrix W_v = random_matrix(sh[1], sh[3], seed + 30);
+            grade_ch02::check_self_attention(
+                X, W_q, W_k, W_v, attn::self_attention(X, W_q, W_k, W_v).y);
+            ++seed;
+        }
+    }
+    SECTION("refuses empty inputs and shapes that do not fit")
+    {
+        const attn::matrix X = xt::zeros<double>({3, 4});
+        const attn::matrix W = xt::zeros<double>({4, 2});
+        CHECK_THROWS_AS(exercise::self_attention_by_loops(
+                            X, W, xt::zeros<double>({4, 3}), W),
+                        std::invalid_argument);
+        CHECK_THROWS_AS(exercise::self_attention_by_loops(
+                            X, W, W, xt::zeros<double>({3, 2})),
+                        std::invalid_argument);
+        CHECK_THROWS_AS(exercise::self_attention_by_loops(
+                            xt::zeros<double>({0, 4}), W, W, W),
+                        std::invalid_argument);
+    }
+}

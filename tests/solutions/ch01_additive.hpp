@@ -2,11 +2,14 @@
 // folder tests/solutions before handing the kit out (see README.md).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
 
 #include <xtensor/xtensor.hpp>
+
+#include "attention/additive.hpp"
 
 namespace exercise {
 
@@ -74,6 +77,10 @@ inline alignment_gradients alignment_parameter_gradients(
 {
     expect_alignment_shapes(q_prev, h, W_a, U_a, v_a);
     const std::size_t T_y = q_prev.shape()[0], T_x = h.shape()[0];
+    if (eps.shape()[0] != T_y || eps.shape()[1] != T_x) {
+        throw std::invalid_argument(
+            "alignment_parameter_gradients: eps must be (T_y, T_x)");
+    }
     const std::size_t d_a = v_a.shape()[0];
     const xt::xtensor<double, 2> Wq = project_rows(q_prev, W_a);  // (T_y, d_a)
     const xt::xtensor<double, 2> Uh = project_rows(h, U_a);       // (T_x, d_a)
@@ -106,6 +113,40 @@ inline alignment_gradients alignment_parameter_gradients(
         }
     }
     return g;
+}
+
+// The starter's denominator summed j from 1, like the maximum's loop above
+// it, and so left out the term exp(e_i0 - m): fixed, j from 0.
+inline xt::xtensor<double, 2> bahdanau_context_vectors(
+    const xt::xtensor<double, 2>& q_prev, const xt::xtensor<double, 2>& h,
+    const xt::xtensor<double, 2>& W_a, const xt::xtensor<double, 2>& U_a,
+    const xt::xtensor<double, 1>& v_a)
+{
+    const xt::xtensor<double, 2> e =
+        attn::additive_energies(q_prev, h, W_a, U_a, v_a);  // (T_y, T_x)
+    const std::size_t T_y = e.shape()[0], T_x = e.shape()[1];
+    const std::size_t width = h.shape()[1];                  // 2d_h
+    xt::xtensor<double, 2> c = xt::zeros<double>({T_y, width});
+    for (std::size_t i = 0; i < T_y; ++i) {
+        // The denominator of Eq. (1.3), with the row's maximum m
+        // subtracted as in Eq. (0.1).
+        double m = e(i, 0);
+        for (std::size_t j = 1; j < T_x; ++j) {
+            m = std::max(m, e(i, j));
+        }
+        double z = 0.0;
+        for (std::size_t j = 0; j < T_x; ++j) {
+            z += std::exp(e(i, j) - m);
+        }
+        // Context c_i, Eq. (1.4).
+        for (std::size_t j = 0; j < T_x; ++j) {
+            const double a_ij = std::exp(e(i, j) - m) / z;
+            for (std::size_t l = 0; l < width; ++l) {
+                c(i, l) += a_ij * h(j, l);
+            }
+        }
+    }
+    return c;
 }
 
 }  // namespace exercise

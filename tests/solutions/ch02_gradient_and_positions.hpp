@@ -2,6 +2,7 @@
 // folder tests/solutions before handing the kit out (see README.md).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
@@ -52,6 +53,75 @@ inline xt::xtensor<double, 2> positional_similarity(std::size_t n,
         }
     }
     return g;
+}
+
+// The starter scaled the scores by 1/sqrt(d_model), the width of the
+// tokens; Eq. (2.2) scales by 1/sqrt(d_k), the width of the queries and
+// keys whose dot products the scores are. The two differ whenever
+// d_k != d_model (and the scores are not all 0).
+inline xt::xtensor<double, 2> self_attention_by_loops(
+    const xt::xtensor<double, 2>& X, const xt::xtensor<double, 2>& W_q,
+    const xt::xtensor<double, 2>& W_k, const xt::xtensor<double, 2>& W_v)
+{
+    const std::size_t n = X.shape()[0], d_model = X.shape()[1];
+    const std::size_t d_k = W_q.shape()[1], d_v = W_v.shape()[1];
+    if (n == 0 || d_model == 0 || d_k == 0 || d_v == 0
+        || W_q.shape()[0] != d_model || W_k.shape()[0] != d_model
+        || W_k.shape()[1] != d_k || W_v.shape()[0] != d_model) {
+        throw std::invalid_argument(
+            "self_attention_by_loops: expected X (n, d_model), W_q and W_k "
+            "(d_model, d_k), W_v (d_model, d_v), none empty");
+    }
+    // Projections, Eq. (2.1): P = X W, one sum per entry.
+    auto project = [&](const xt::xtensor<double, 2>& W) {
+        xt::xtensor<double, 2> P = xt::zeros<double>({n, W.shape()[1]});
+        for (std::size_t t = 0; t < n; ++t) {
+            for (std::size_t c = 0; c < W.shape()[1]; ++c) {
+                for (std::size_t r = 0; r < d_model; ++r) {
+                    P(t, c) += X(t, r) * W(r, c);
+                }
+            }
+        }
+        return P;
+    };
+    const xt::xtensor<double, 2> Q = project(W_q);  // (n, d_k)
+    const xt::xtensor<double, 2> K = project(W_k);  // (n, d_k)
+    const xt::xtensor<double, 2> V = project(W_v);  // (n, d_v)
+    // Scaled scores, Eq. (2.2).
+    const double scale = 1.0 / std::sqrt(double(d_k));
+    xt::xtensor<double, 2> a = xt::zeros<double>({n, n});
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t c = 0; c < d_k; ++c) {
+                a(i, j) += Q(i, c) * K(j, c);
+            }
+            a(i, j) *= scale;
+        }
+    }
+    // Weights, Eq. (2.3), each row's maximum subtracted first.
+    for (std::size_t i = 0; i < n; ++i) {
+        double m = a(i, 0), sum = 0.0;
+        for (std::size_t j = 1; j < n; ++j) {
+            m = std::max(m, a(i, j));
+        }
+        for (std::size_t j = 0; j < n; ++j) {
+            a(i, j) = std::exp(a(i, j) - m);
+            sum += a(i, j);
+        }
+        for (std::size_t j = 0; j < n; ++j) {
+            a(i, j) /= sum;
+        }
+    }
+    // Outputs, Eq. (2.4).
+    xt::xtensor<double, 2> y = xt::zeros<double>({n, d_v});
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t c = 0; c < d_v; ++c) {
+                y(i, c) += a(i, j) * V(j, c);
+            }
+        }
+    }
+    return y;
 }
 
 }  // namespace exercise
