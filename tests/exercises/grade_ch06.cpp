@@ -166,3 +166,145 @@ TEST_CASE("Exercise 6.7: attention_online block by block",
                           std::invalid_argument);
     }
 }
+
+// What a grader shows a student (tests/exercises/kit.hpp), for the test
+// cases below; included here so that the file above stays as it was.
+#include <string>
+
+#include "attention/masking.hpp"
+#include "kit.hpp"
+
+// Exercise 6.7's edge cases, stated in its starter: no keys, no queries,
+// shapes that do not fit.
+TEST_CASE("Exercise 6.7 (edge cases): attention_online with no keys, "
+          "no queries, shapes that do not fit", "[grade][ex_6_7]")
+{
+    SECTION("no keys: every query has seen nothing, its output is zero")
+    {
+        const attn::matrix q = random_matrix(2, 3, 1);
+        const attn::matrix k = xt::zeros<double>({0, 3});
+        const attn::matrix v = xt::zeros<double>({0, 4});
+        const attn::matrix got = exercise::attention_online(q, k, v, 2);
+        const attn::matrix expected = xt::zeros<double>({2, 4});
+        bool has_nan = false;
+        for (const double g : got) {
+            has_nan = has_nan || std::isnan(g);
+        }
+        INFO(kit::side_by_side(expected, got));
+        INFO(kit::hint_if(has_nan, "with no keys l = 0 and o = 0: dividing "
+                                   "o by l gives 0/0 = NaN; leave such rows "
+                                   "at zero"));
+        REQUIRE_THAT(got, IsCloseTo(expected));
+    }
+    SECTION("no queries: an output of (0, d_v)")
+    {
+        const attn::matrix q = xt::zeros<double>({0, 3});
+        const attn::matrix k = random_matrix(5, 3, 2);
+        const attn::matrix v = random_matrix(5, 2, 3);
+        REQUIRE_THAT(exercise::attention_online(q, k, v, 2),
+                     IsCloseTo(attn::matrix(xt::zeros<double>({0, 2}))));
+    }
+    SECTION("refuses k of another width than q, and v with other rows")
+    {
+        const attn::matrix q = random_matrix(2, 3, 4);
+        const attn::matrix k = random_matrix(5, 3, 5);
+        const attn::matrix v = random_matrix(5, 2, 6);
+        const attn::matrix k_narrow = random_matrix(5, 2, 7);
+        const attn::matrix v_short = random_matrix(4, 2, 8);
+        {
+            INFO("k is (5, 2) while q is (2, 3): the widths differ");
+            REQUIRE_THROWS_AS(exercise::attention_online(q, k_narrow, v, 2),
+                              std::invalid_argument);
+        }
+        {
+            INFO("v has 4 rows for 5 keys");
+            REQUIRE_THROWS_AS(exercise::attention_online(q, k, v_short, 2),
+                              std::invalid_argument);
+        }
+    }
+}
+
+TEST_CASE("Exercise 6.8: find the bug in decode_head_with_cache",
+          "[grade][ex_6_8]")
+{
+    // What the cache must reproduce: causal self-attention over the whole
+    // sequence (chapter 4's library, tested there), and what the most
+    // likely bug gives instead: each query sees only the keys before it.
+    const auto full_pass = [](const attn::matrix& x, const attn::matrix& w_q,
+                              const attn::matrix& w_k,
+                              const attn::matrix& w_v, attn::diagonal diag) {
+        const std::size_t n = x.shape()[0];
+        return attn::masked_attend(xt::linalg::dot(x, w_q),
+                                   xt::linalg::dot(x, w_k),
+                                   xt::linalg::dot(x, w_v),
+                                   attn::causal_mask(n, n, diag)).y;
+    };
+    const std::string own_key =
+        "each token attends only to the tokens before it, never to itself "
+        "(row 0 is zero): at step t the cache must already hold t + 1 keys, "
+        "the new token's included, when its query attends";
+    SECTION("hand-worked: two tokens x = (1, 2), every weight 1")
+    {
+        // d_model = d_k = d_v = 1, so q_t = k_t = v_t = x_t.
+        // Step 0: one key, its own: y_0 = v_0 = 1.
+        // Step 1: q_1 = 2, scores 2 * 1 = 2 and 2 * 2 = 4, weights
+        // (e^2, e^4) / (e^2 + e^4) = (1, e^2) / (1 + e^2):
+        // y_1 = (1 + 2 e^2) / (1 + e^2).
+        const attn::matrix x = {{1.0}, {2.0}};
+        const attn::matrix one = {{1.0}};
+        const double e2 = std::exp(2.0);
+        const attn::matrix expected = {{1.0}, {(1.0 + 2.0 * e2) / (1.0 + e2)}};
+        const attn::matrix got =
+            exercise::decode_head_with_cache(x, one, one, one);
+        // Seeing only the earlier tokens: y_0 = 0 (no key), y_1 = v_0 = 1.
+        const attn::matrix earlier_only = {{0.0}, {1.0}};
+        INFO(kit::show("x", x));
+        INFO(kit::side_by_side(expected, got));
+        INFO(kit::hint_if(got.shape() == earlier_only.shape()
+                              && xt::allclose(got, earlier_only),
+                          own_key));
+        REQUIRE_THAT(got, IsCloseTo(expected, 1e-12));
+    }
+    SECTION("equals causal self-attention over the whole sequence")
+    {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            CAPTURE(seed);
+            const std::size_t n = 7, d_model = 5, d_k = 3, d_v = 2;
+            const attn::matrix x = random_matrix(n, d_model, seed);
+            const attn::matrix w_q = random_matrix(d_model, d_k, seed + 10);
+            const attn::matrix w_k = random_matrix(d_model, d_k, seed + 20);
+            const attn::matrix w_v = random_matrix(d_model, d_v, seed + 30);
+            const attn::matrix expected =
+                full_pass(x, w_q, w_k, w_v, attn::diagonal::included);
+            const attn::matrix earlier_only =
+                full_pass(x, w_q, w_k, w_v, attn::diagonal::excluded);
+            const attn::matrix got =
+                exercise::decode_head_with_cache(x, w_q, w_k, w_v);
+            INFO(kit::show("x", x));
+            INFO(kit::side_by_side(expected, got));
+            INFO(kit::hint_if(got.shape() == earlier_only.shape()
+                                  && xt::allclose(got, earlier_only),
+                              own_key));
+            REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-12));
+        }
+    }
+    SECTION("no tokens, and weights that do not fit")
+    {
+        const attn::matrix w = random_matrix(4, 3, 1);
+        const attn::matrix w_v = random_matrix(4, 2, 2);
+        const attn::matrix none = xt::zeros<double>({0, 4});
+        REQUIRE_THAT(exercise::decode_head_with_cache(none, w, w, w_v),
+                     IsCloseTo(attn::matrix(xt::zeros<double>({0, 2}))));
+        const attn::matrix x = random_matrix(3, 4, 3);
+        const attn::matrix w_k_wide = random_matrix(4, 5, 5);
+        REQUIRE_THROWS_AS(exercise::decode_head_with_cache(x, w, w_k_wide,
+                                                           w_v),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::decode_head_with_cache(
+                              random_matrix(3, 5, 6), w, w, w_v),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::decode_head_with_cache(
+                              x, w, w, random_matrix(3, 2, 7)),
+                          std::invalid_argument);
+    }
+}

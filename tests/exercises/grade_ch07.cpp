@@ -209,3 +209,133 @@ TEST_CASE("Exercise 7.8: induction_score", "[grade][ex_7_8]")
                           std::invalid_argument);
     }
 }
+
+// What a grader shows a student (tests/exercises/kit.hpp), for the test
+// cases below; included here so that the file above stays as it was.
+#include <cstdint>
+#include <string>
+
+#include <xtensor-blas/xlinalg.hpp>
+
+#include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
+#include "kit.hpp"
+
+// Exercise 7.7's edge cases, stated in its starter: layers that do not
+// have the first layer's shape (H, n, n).
+TEST_CASE("Exercise 7.7 (edge cases): rollout refuses layers of "
+          "different shapes", "[grade][ex_7_7]")
+{
+    const attn::tensor3 a = xt::ones<double>({2, 3, 3}) / 3.0;
+    {
+        INFO("layer 1 has 4 tokens, layer 0 has 3");
+        REQUIRE_THROWS_AS(exercise::rollout({a, xt::ones<double>({2, 4, 4})}),
+                          std::invalid_argument);
+    }
+    {
+        INFO("layer 1 has 3 heads, layer 0 has 2");
+        REQUIRE_THROWS_AS(exercise::rollout({a, xt::ones<double>({3, 3, 3})}),
+                          std::invalid_argument);
+    }
+    {
+        INFO("weights (2, 3, 4) are not square");
+        REQUIRE_THROWS_AS(exercise::rollout({xt::ones<double>({2, 3, 4})}),
+                          std::invalid_argument);
+    }
+    {
+        INFO("a layer with no heads");
+        REQUIRE_THROWS_AS(exercise::rollout({xt::ones<double>({0, 3, 3})}),
+                          std::invalid_argument);
+    }
+}
+
+TEST_CASE("Exercise 7.9: find the bug in decoder_logits", "[grade][ex_7_9]")
+{
+    // The two ways of getting the residual stream wrong that the grader
+    // recognises: each layer added to X^(0) instead of to the stream it
+    // read, and no residual at all (the stream replaced by the output).
+    const auto wrong_streams = [](const std::vector<std::size_t>& t,
+                                  const attn::decoder_model& m,
+                                  std::size_t heads) {
+        const std::size_t n = t.size();
+        attn::matrix x0 = xt::view(m.w_p, xt::range(0, n), xt::all());
+        for (std::size_t i = 0; i < n; ++i) {
+            xt::row(x0, i) += xt::row(m.w_e, t[i]);
+        }
+        const attn::mask_matrix mask = attn::causal_mask(n, n);
+        attn::matrix to_x0 = x0, replaced = x0;
+        for (const auto& layer : m.layers) {
+            to_x0 = x0 + attn::multi_head_attention(to_x0, to_x0, layer,
+                                                    heads, mask).y;
+            replaced = attn::multi_head_attention(replaced, replaced, layer,
+                                                  heads, mask).y;
+        }
+        return std::vector<attn::matrix>{xt::linalg::dot(to_x0, m.w_u),
+                                         xt::linalg::dot(replaced, m.w_u)};
+    };
+    const auto close = [](const attn::matrix& a, const attn::matrix& b) {
+        return a.shape() == b.shape() && xt::allclose(a, b, 1e-9, 1e-12);
+    };
+    const std::string to_x0_hint =
+        "each layer's output is added to X^(0), so only the last layer's "
+        "output reaches the logits: Eq. (7.3) adds it to the stream the "
+        "layer read, X^(l+1) = X^(l) + Y^l";
+    const std::string replaced_hint =
+        "the stream is replaced by the layer's output: Eq. (7.3) adds it, "
+        "X^(l+1) = X^(l) + Y^l";
+    SECTION("hand-worked: d = 1, one head that averages, two layers")
+    {
+        // W_q = W_k = 0: every score is 0, so each query averages the
+        // values it may see; W_v = W_o = 1, b_o = 0: Y_i = mean_{j<=i} X_j.
+        // Tokens (0, 1), W_E = (1, 3), W_P = 0: X^(0) = (1, 3).
+        // Layer 0: Y = (1, 2), X^(1) = (2, 5).
+        // Layer 1: Y = (2, 3.5), X^(2) = (4, 8.5).
+        // W_U = (1, -1): logits ((4, -4), (8.5, -8.5)).
+        const attn::multi_head_weights avg{{{0.0}}, {{0.0}}, {{1.0}},
+                                           {{1.0}}, {0.0}};
+        const attn::decoder_model m{{{1.0}, {3.0}}, {{0.0}, {0.0}},
+                                    {avg, avg}, {{1.0, -1.0}}};
+        const attn::matrix expected = {{4.0, -4.0}, {8.5, -8.5}};
+        const attn::matrix got = exercise::decoder_logits({0, 1}, m, 1);
+        const auto wrong = wrong_streams({0, 1}, m, 1);
+        INFO(kit::side_by_side(expected, got));
+        INFO(kit::hint_if(close(got, wrong[0]), to_x0_hint));
+        INFO(kit::hint_if(close(got, wrong[1]), replaced_hint));
+        REQUIRE_THAT(got, IsCloseTo(expected, 1e-12));
+    }
+    SECTION("equals the library's decoder on random models of 2 and 3 "
+            "layers")
+    {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            CAPTURE(seed);
+            const attn::decoder_sizes s{5, 8, 6, 3, 1 + seed % 2 + 1};
+            const auto m = attn::init_decoder_model(s, seed);
+            attn::rng r(seed + 40);
+            std::vector<std::size_t> t;
+            for (std::size_t i = 0; i < 7; ++i) {
+                t.push_back(r.below(s.vocab));
+            }
+            const attn::matrix expected = attn::decoder_model_forward(
+                s, m, t, std::vector<int>(t.size(), -1)).logits;
+            const attn::matrix got =
+                exercise::decoder_logits(t, m, s.heads);
+            const auto wrong = wrong_streams(t, m, s.heads);
+            INFO("layers: " << s.layers);
+            INFO(kit::side_by_side(expected, got));
+            INFO(kit::hint_if(close(got, wrong[0]), to_x0_hint));
+            INFO(kit::hint_if(close(got, wrong[1]), replaced_hint));
+            REQUIRE_THAT(got, IsCloseTo(expected, 1e-10, 1e-12));
+        }
+    }
+    SECTION("refuses no tokens, more than n_max, and a token >= vocab")
+    {
+        const attn::decoder_sizes s{5, 4, 6, 3, 2};
+        const auto m = attn::init_decoder_model(s, 1);
+        REQUIRE_THROWS_AS(exercise::decoder_logits({}, m, 3),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::decoder_logits({0, 1, 2, 3, 4}, m, 3),
+                          std::invalid_argument);
+        REQUIRE_THROWS_AS(exercise::decoder_logits({0, 5}, m, 3),
+                          std::invalid_argument);
+    }
+}

@@ -7,7 +7,13 @@
 #include <string>
 #include <vector>
 
+#include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xtensor.hpp>
+#include <xtensor/xview.hpp>
+
+#include "attention/decoder_model.hpp"
+#include "attention/masking.hpp"
+#include "attention/multi_head.hpp"
 
 namespace exercise {
 
@@ -52,6 +58,14 @@ inline xt::xtensor<double, 2> rollout(
         throw std::invalid_argument("rollout: expected at least one layer");
     }
     const std::size_t heads = layers[0].shape()[0], n = layers[0].shape()[1];
+    for (const auto& a : layers) {
+        if (heads == 0 || a.shape() != layers[0].shape()
+            || a.shape()[2] != n) {
+            throw std::invalid_argument("rollout: expected every layer of "
+                                        "shape (H, n, n), H >= 1, as the "
+                                        "first");
+        }
+    }
     xt::xtensor<double, 2> r = xt::zeros<double>({n, n});
     for (std::size_t i = 0; i < n; ++i) {
         r(i, i) = 1.0;
@@ -92,6 +106,37 @@ inline double induction_score(const xt::xtensor<double, 2>& a, std::size_t r)
         sum += a(i, i - r + 1);
     }
     return sum / double(r - 1);
+}
+
+// Exercise 7.9: the bug was the residual added to X^(0) instead of to
+// the stream the layer read, which drops every earlier layer's output.
+inline xt::xtensor<double, 2> decoder_logits(
+    const std::vector<std::size_t>& tokens, const attn::decoder_model& m,
+    std::size_t heads)
+{
+    const std::size_t n = tokens.size(), vocab = m.w_e.shape()[0];
+    if (n == 0 || n > m.w_p.shape()[0]) {
+        throw std::invalid_argument("decoder_logits: expected 1 to n_max "
+                                    "tokens");
+    }
+    // X^(0)_i = W_E[t_i] + W_P[i], Eq. (7.2)
+    xt::xtensor<double, 2> x0 =
+        xt::view(m.w_p, xt::range(0, n), xt::all());                 // (n, d)
+    for (std::size_t i = 0; i < n; ++i) {
+        if (tokens[i] >= vocab) {
+            throw std::invalid_argument("decoder_logits: a token >= vocab");
+        }
+        xt::row(x0, i) += xt::row(m.w_e, tokens[i]);
+    }
+    // The layers, each reading the stream under the causal mask, Eq. (7.3)
+    const attn::mask_matrix mask = attn::causal_mask(n, n);
+    xt::xtensor<double, 2> x = x0;
+    for (const attn::multi_head_weights& layer : m.layers) {
+        const xt::xtensor<double, 2> y =
+            attn::multi_head_attention(x, x, layer, heads, mask).y;  // (n, d)
+        x = x + y;  // the fix: X^(l+1) = X^(l) + Y^l, not X^(0) + Y^l
+    }
+    return xt::linalg::dot(x, m.w_u);                   // Eq. (7.4), (n, vocab)
 }
 
 }  // namespace exercise

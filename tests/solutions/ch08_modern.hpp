@@ -11,6 +11,8 @@
 #include <xtensor/xtensor.hpp>
 #include <xtensor/xview.hpp>
 
+#include "attention/masking.hpp"
+
 namespace exercise {
 
 inline xt::xtensor<double, 2> mean_pool_kv(const xt::xtensor<double, 2>& w_kv,
@@ -42,6 +44,10 @@ inline xt::xtensor<double, 2> sliding_window_decode(
         throw std::invalid_argument("sliding_window_decode: window must be "
                                     "at least 1");
     }
+    if (k.shape() != q.shape() || v.shape()[0] != k.shape()[0]) {
+        throw std::invalid_argument("sliding_window_decode: expected q, k "
+                                    "(n, d_k) and v (n, d_v)");
+    }
     const std::size_t n = q.shape()[0], d_k = k.shape()[1],
                       d_v = v.shape()[1];
     xt::xtensor<double, 2> ring_k = xt::zeros<double>({window, d_k});
@@ -71,6 +77,41 @@ inline xt::xtensor<double, 2> sliding_window_decode(
                 y(t, c) += s[j] / z * ring_v(j, c);
             }
         }
+    }
+    return y;
+}
+
+// Exercise 8.10: the bug was the group of a query head.
+inline xt::xtensor<double, 2> grouped_query_heads(
+    const xt::xtensor<double, 2>& q, const xt::xtensor<double, 2>& k,
+    const xt::xtensor<double, 2>& v, std::size_t heads, std::size_t groups)
+{
+    const std::size_t n = q.shape()[0];
+    if (n == 0 || groups == 0 || heads == 0 || heads % groups != 0
+        || q.shape()[1] % heads != 0) {
+        throw std::invalid_argument("grouped_query_heads: expected n >= 1, "
+                                    "G dividing H and H dividing q's width");
+    }
+    const std::size_t d = q.shape()[1] / heads;
+    if (k.shape()[0] != n || k.shape()[1] != groups * d
+        || v.shape() != k.shape()) {
+        throw std::invalid_argument("grouped_query_heads: expected k and v "
+                                    "(n, G d)");
+    }
+    const attn::mask_matrix mask = attn::causal_mask(n, n);
+    xt::xtensor<double, 2> y = xt::zeros<double>({n, heads * d});
+    for (std::size_t h = 0; h < heads; ++h) {
+        // The fix: Eq. (8.6) puts H / G consecutive query heads in a group,
+        // g = floor(h / (H / G)); h % G deals them out in turn instead.
+        const std::size_t g = h / (heads / groups);
+        const xt::xtensor<double, 2> q_h =
+            xt::view(q, xt::all(), xt::range(h * d, (h + 1) * d));
+        const xt::xtensor<double, 2> k_g =
+            xt::view(k, xt::all(), xt::range(g * d, (g + 1) * d));
+        const xt::xtensor<double, 2> v_g =
+            xt::view(v, xt::all(), xt::range(g * d, (g + 1) * d));
+        xt::view(y, xt::all(), xt::range(h * d, (h + 1) * d)) =
+            attn::masked_attend(q_h, k_g, v_g, mask).y;
     }
     return y;
 }
