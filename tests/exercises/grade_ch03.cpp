@@ -154,7 +154,7 @@ attn::matrix heads_of_reshape(const attn::matrix& q, const attn::matrix& k,
 }
 
 // got equals expected, shapes first (the check the hint is attached to).
-bool same_matrix(const attn::matrix& got, const attn::matrix& expected)
+bool same_matrix_ch03(const attn::matrix& got, const attn::matrix& expected)
 {
     return got.shape() == expected.shape()
            && xt::allclose(got, expected, 1e-12, 1e-14);
@@ -186,7 +186,7 @@ TEST_CASE("Exercise 3.8: find the bug in multi_head_outputs",
         INFO(kit::side_by_side(expected, got));
         // A reshape gives head 0 the values (1, 2) (row 0), mean 1.5, and
         // head 1 the values (3, 4), mean 3.5.
-        INFO(kit::hint_if(same_matrix(got, {{1.5, 3.5}, {1.5, 3.5}}),
+        INFO(kit::hint_if(same_matrix_ch03(got, {{1.5, 3.5}, {1.5, 3.5}}),
                           reshape_hint));
         REQUIRE_THAT(got, IsCloseTo(expected));
     }
@@ -230,7 +230,7 @@ TEST_CASE("Exercise 3.8: find the bug in multi_head_outputs",
                          << ", H = " << H << ", d_k = " << d_k);
             INFO(kit::show("q", q));
             INFO(kit::side_by_side(expected, got));
-            INFO(kit::hint_if(same_matrix(got, heads_of_reshape(q, k, v, H)),
+            INFO(kit::hint_if(same_matrix_ch03(got, heads_of_reshape(q, k, v, H)),
                               reshape_hint));
             REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-14));
         }

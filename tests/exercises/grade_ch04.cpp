@@ -153,7 +153,7 @@ attn::mask_matrix strict_causal_mask(std::size_t n)
     return m;
 }
 
-bool same_matrix(const attn::matrix& got, const attn::matrix& expected)
+bool same_matrix_ch04(const attn::matrix& got, const attn::matrix& expected)
 {
     return got.shape() == expected.shape()
            && xt::allclose(got, expected, 1e-12, 1e-14);
@@ -180,7 +180,7 @@ TEST_CASE("Exercise 4.8: find the bug in decode_step", "[grade][ex_4_8]")
             k_cache, v_cache, {{0.7}}, {{0.0}}, {{5.0, -1.0}});
         INFO("t = 0, q_new = (0.7), k_new = (0), v_new = (5, -1)");
         INFO(kit::side_by_side(attn::matrix{{5.0, -1.0}}, got));
-        INFO(kit::hint_if(same_matrix(got, xt::zeros<double>({1, 2})),
+        INFO(kit::hint_if(same_matrix_ch04(got, xt::zeros<double>({1, 2})),
                           self_hint));
         REQUIRE_THAT(got, IsCloseTo(attn::matrix{{5.0, -1.0}}));
         INFO("the cache must now hold the new key and value: (1, 1), "
@@ -197,7 +197,7 @@ TEST_CASE("Exercise 4.8: find the bug in decode_step", "[grade][ex_4_8]")
         INFO("t = 1, cache k = (0), v = (5, -1); q_new = (ln 3), k_new = "
              "(1), v_new = (6, 2)");
         INFO(kit::side_by_side(expected2, got2));
-        INFO(kit::hint_if(same_matrix(got2, {{5.0, -1.0}}), self_hint));
+        INFO(kit::hint_if(same_matrix_ch04(got2, {{5.0, -1.0}}), self_hint));
         REQUIRE_THAT(got2, IsCloseTo(expected2));
         REQUIRE_THAT(k_cache, IsCloseTo(attn::matrix{{0.0}, {1.0}}));
         REQUIRE_THAT(v_cache, IsCloseTo(attn::matrix{{5.0, -1.0},
@@ -228,7 +228,7 @@ TEST_CASE("Exercise 4.8: find the bug in decode_step", "[grade][ex_4_8]")
                              << " tokens cached before it)");
                 INFO(kit::show("q_new", row(q)));
                 INFO(kit::side_by_side(row(full), got));
-                INFO(kit::hint_if(same_matrix(got, row(off_by_one)),
+                INFO(kit::hint_if(same_matrix_ch04(got, row(off_by_one)),
                                   self_hint));
                 REQUIRE_THAT(got, IsCloseTo(row(full), 1e-12, 1e-14));
                 INFO("after the step the cache holds the first " << i + 1
