@@ -13,6 +13,7 @@
 #include "attention/additive.hpp"
 #include "attention/alignment_toy.hpp"
 #include "ch01_additive.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -38,8 +39,16 @@ TEST_CASE("Exercise 1.6: additive_energies", "[grade][ex_1_6]")
         const double t1 = std::tanh(1.0), t2 = std::tanh(2.0);
         const attn::matrix expected = {{0.0, -t1, 2 * t1},
                                        {t1, t2 - 2 * t1, 3 * t1}};
-        REQUIRE_THAT(exercise::additive_energies(q_prev, h, W_a, U_a, v_a),
-                     IsCloseTo(expected, 1e-12, 1e-15));
+        INFO(kit::show("q_prev", q_prev) << "\n" << kit::show("h", h) << "\n"
+             << kit::show("W_a", W_a) << "\n" << kit::show("U_a", U_a)
+             << "\n" << kit::show("v_a", v_a));
+        const attn::matrix got =
+            exercise::additive_energies(q_prev, h, W_a, U_a, v_a);
+        INFO(kit::side_by_side(expected, got));
+        INFO(kit::hint_if(kit::is_transpose_of(got, expected),
+                          "your energies are (T_x, T_y): row i must be "
+                          "decoder step i, column j encoder position j"));
+        REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-15));
     }
     SECTION("equals attn::additive_energies_naive over seeds and shapes")
     {

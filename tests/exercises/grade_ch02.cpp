@@ -13,6 +13,7 @@
 #include "attention/positional.hpp"
 #include "attention/self_attention.hpp"
 #include "ch02_gradient_and_positions.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -44,8 +45,17 @@ TEST_CASE("Exercise 2.7: softmax_rows_backward", "[grade][ex_2_7]")
                                        {0.0, 0.0, 0.0},
                                        {0.0, 0.0, 0.0},
                                        {0.5, -0.5, 0.0}};
-        REQUIRE_THAT(exercise::softmax_rows_backward(a, g),
-                     IsCloseTo(expected, 1e-12, 1e-15));
+        INFO(kit::show("a", a));
+        INFO(kit::show("g", g));
+        const attn::matrix got = exercise::softmax_rows_backward(a, g);
+        INFO(kit::side_by_side(expected, got));
+        // a * g without the term that subtracts g . a (row 0 would be
+        // (1/2, 0, 0)): the Jacobian's off-diagonal part forgotten.
+        INFO(kit::hint_if(got.shape() == expected.shape()
+                              && xt::allclose(got, a * g),
+                          "you return a * g: the Jacobian's second term, "
+                          "minus a_i (g . a), is missing"));
+        REQUIRE_THAT(got, IsCloseTo(expected, 1e-12, 1e-15));
     }
     SECTION("equals g J row by row, with J from attn::softmax_jacobian")
     {
@@ -116,16 +126,24 @@ TEST_CASE("Exercise 2.8: positional_similarity", "[grade][ex_2_8]")
             {1.0, std::cos(1.0), std::cos(2.0)},
             {std::cos(1.0), 1.0, std::cos(1.0)},
             {std::cos(2.0), std::cos(1.0), 1.0}};
-        REQUIRE_THAT(exercise::positional_similarity(3, 2),
-                     IsCloseTo(g2, 1e-12, 1e-12));
+        {
+            INFO("n = 3, d_model = 2");
+            const attn::matrix got = exercise::positional_similarity(3, 2);
+            INFO(kit::side_by_side(g2, got));
+            REQUIRE_THAT(got, IsCloseTo(g2, 1e-12, 1e-12));
+        }
         // d_model = 4: omega_0 = 1, omega_1 = 10000^(-2/4) = 1/100, so
         // G_pq = cos(q - p) + cos((q - p) / 100); the diagonal is 1 + 1 = 2.
         auto entry = [](double k) { return std::cos(k) + std::cos(k / 100); };
         const attn::matrix g4 = {{2.0, entry(1), entry(2)},
                                  {entry(1), 2.0, entry(1)},
                                  {entry(2), entry(1), 2.0}};
-        REQUIRE_THAT(exercise::positional_similarity(3, 4),
-                     IsCloseTo(g4, 1e-12, 1e-12));
+        {
+            INFO("n = 3, d_model = 4");
+            const attn::matrix got = exercise::positional_similarity(3, 4);
+            INFO(kit::side_by_side(g4, got));
+            REQUIRE_THAT(got, IsCloseTo(g4, 1e-12, 1e-12));
+        }
     }
     SECTION("equals PE PE^T from attn::sinusoidal_positional_encoding")
     {

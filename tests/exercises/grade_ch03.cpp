@@ -10,6 +10,7 @@
 
 #include "attention/multi_head.hpp"
 #include "ch03_heads.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -22,8 +23,17 @@ TEST_CASE("Exercise 3.6: split_heads and merge_heads", "[grade][ex_3_6]")
         // d_model = 4, H = 2, d_k = 2: head 0 owns columns 0, 1 and head 1
         // owns columns 2, 3 of every row.
         const attn::matrix m = {{1, 2, 3, 4}, {5, 6, 7, 8}};
+        INFO(kit::show("m", m));
         const attn::tensor3 expected = {{{1, 2}, {5, 6}},    // head 0
                                         {{3, 4}, {7, 8}}};   // head 1
+        // Head h taken from rows instead of columns: {{1, 2}, {3, 4}},
+        // {{5, 6}, {7, 8}}, the row-major reshape of m.
+        const attn::tensor3 by_rows = {{{1, 2}, {3, 4}}, {{5, 6}, {7, 8}}};
+        INFO(kit::hint_if(
+            xt::allclose(xt::xarray<double>(exercise::split_heads(m, 2)),
+                         xt::xarray<double>(by_rows)),
+            "your split_heads(m, 2) is m reshaped to (2, 2, 2): head h "
+            "must take COLUMNS [h d_k, (h+1) d_k) of every row"));
         REQUIRE_THAT(exercise::split_heads(m, 2), IsCloseTo(expected));
         REQUIRE_THAT(exercise::merge_heads(expected), IsCloseTo(m));
         // H = 4, d_k = 1: head h is column h.
@@ -69,6 +79,8 @@ TEST_CASE("Exercise 3.7: head_contributions of Eq. (3.6)", "[grade][ex_3_7]")
         // Query 1, heads (0, -1): head 0 adds (0, 0), head 1 (-3, -4).
         const attn::matrix heads = {{1, 2}, {0, -1}};
         const attn::matrix w_o = {{1, 0}, {3, 4}};
+        INFO(kit::show("heads", heads));
+        INFO(kit::show("w_o", w_o));
         const attn::tensor3 expected = {{{1, 0}, {0, 0}},
                                         {{6, 8}, {-3, -4}}};
         REQUIRE_THAT(exercise::head_contributions(heads, w_o, 2),

@@ -9,6 +9,7 @@
 
 #include "attention/masking.hpp"
 #include "ch04_masks.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -21,6 +22,10 @@ void require_same_mask(const attn::mask_matrix& got,
                        const attn::mask_matrix& expected)
 {
     INFO("expected a mask of shape " << attn::shape_string(expected.shape()));
+    INFO(kit::side_by_side(expected, got));
+    INFO(kit::hint_if(kit::is_transpose_of(got, expected),
+                      "your mask is the transpose of the expected one: "
+                      "row i is query i, column j is key j"));
     REQUIRE(got.shape()[0] == expected.shape()[0]);
     REQUIRE(got.shape()[1] == expected.shape()[1]);
     for (std::size_t i = 0; i < got.shape()[0]; ++i) {
@@ -38,6 +43,15 @@ TEST_CASE("Exercise 4.6: causal_mask aligned bottom-right",
 {
     SECTION("hand-worked")
     {
+        // A mask aligned top-left (key j allowed when j <= i), wrong
+        // unless n_q = n_k: seen in the case n_q = 2, n_k = 5.
+        const attn::mask_matrix top_left = {{true, false, false, false, false},
+                                            {true, true, false, false, false}};
+        INFO(kit::hint_if(xt::xtensor<bool, 2>(exercise::causal_mask(2, 5))
+                              == top_left,
+                          "for n_q = 2, n_k = 5 your mask is aligned "
+                          "top-left (j <= i): the queries are the LAST n_q "
+                          "positions, query i sits at n_k - n_q + i"));
         // n_q = n_k = 3: the lower triangle with its diagonal.
         require_same_mask(exercise::causal_mask(3, 3),
                           {{true, false, false},
@@ -98,7 +112,23 @@ TEST_CASE("Exercise 4.7: masked_softmax_rows", "[grade][ex_4_7]")
                                        {0.0, 0.0, 0.0},
                                        {0.0, 0.25, 0.75},
                                        {0.75, 0.25, 0.0}};
+        INFO(kit::show("s", s));
+        INFO(kit::show("m (1 = may attend)", m));
         const attn::matrix a = exercise::masked_softmax_rows(s, m);
+        INFO(kit::side_by_side(expected, a));
+        const bool nan_or_inf = !xt::all(xt::isfinite(a));
+        INFO(kit::hint_if(nan_or_inf && a.shape() == expected.shape()
+                              && std::isnan(a(1, 0)),
+                          "NaN in row 1, where every key is masked: such a "
+                          "row must be all zeros (0 / 0 is NaN)"));
+        INFO(kit::hint_if(nan_or_inf && a.shape() == expected.shape()
+                              && !std::isnan(a(1, 0)),
+                          "inf or NaN: exp(1000) overflows; subtract the "
+                          "row's largest allowed score before exp"));
+        INFO(kit::hint_if(a.shape() == expected.shape()
+                              && std::abs(a(1, 0) - 1.0 / 3) < 1e-12,
+                          "row 1 (every key masked) is uniform: it must be "
+                          "all zeros"));
         REQUIRE_THAT(a, IsCloseTo(expected, 1e-12, 1e-15));
         // Masked weights are exactly zero, not merely small.
         REQUIRE(a(0, 1) == 0.0);

@@ -13,6 +13,7 @@
 #include "attention/multi_head.hpp"
 #include "attention/multi_head_backward.hpp"
 #include "ch05_gradients.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -90,6 +91,9 @@ TEST_CASE("Exercise 5.7: attention_backward of one head", "[grade][ex_5_7]")
             const attn::matrix q = {{0.3}, {-2.0}}, k = {{1.5}};
             const attn::matrix v = {{7.0, 8.0}};
             const attn::matrix dL_dy = {{1.0, 2.0}, {3.0, -1.0}};
+            INFO("one key: " << kit::show("q", q) << "\n" << kit::show("k", k)
+                 << "\n" << kit::show("v", v) << "\n"
+                 << kit::show("dL_dy", dL_dy));
             const exercise::head_gradients g =
                 exercise::attention_backward(q, k, v, dL_dy);
             REQUIRE_THAT(g.dL_dq, IsCloseTo(attn::matrix{{0.0}, {0.0}}));
@@ -105,6 +109,7 @@ TEST_CASE("Exercise 5.7: attention_backward of one head", "[grade][ex_5_7]")
         {
             const attn::matrix q = {{0.0}}, k = {{1.0}, {-1.0}};
             const attn::matrix v = {{2.0}, {4.0}}, dL_dy = {{1.0}};
+            INFO("q = 0, keys (1, -1), values (2, 4), dL_dy = 1, d_k = 1");
             const exercise::head_gradients g =
                 exercise::attention_backward(q, k, v, dL_dy);
             REQUIRE_THAT(g.dL_dq, IsCloseTo(attn::matrix{{-1.0}}));

@@ -14,6 +14,7 @@
 #include "attention/attend.hpp"
 #include "attention/scale.hpp"
 #include "ch06_online_softmax.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -63,6 +64,8 @@ TEST_CASE("Exercise 6.6: merge_states of two disjoint key sets",
         const double e2 = std::exp(-2.0), e4 = std::exp(-4.0);
         const exercise::softmax_state a{{2.0}, {1.0 + e2}, {{1.0 + 2 * e2}}};
         const exercise::softmax_state b{{4.0}, {1.0}, {{3.0}}};
+        INFO("state a: m = 2, l = 1 + e^-2, o = 1 + 2 e^-2 (keys 0, 1); "
+             "state b: m = 4, l = 1, o = 3 (key 2)");
         const exercise::softmax_state r = exercise::merge_states(a, b);
         REQUIRE_THAT(r.m, IsCloseTo(attn::vector{4.0}));
         REQUIRE_THAT(r.l, IsCloseTo(attn::vector{1.0 + e2 + e4}));
@@ -134,6 +137,8 @@ TEST_CASE("Exercise 6.7: attention_online block by block",
         const double a = std::exp(-4.0), b = std::exp(-2.0),
                      c = std::exp(-3.0);
         const double y = (10 * a + 20 * b + 30 + 40 * c) / (a + b + 1 + c);
+        INFO(kit::show("q", q) << "\n" << kit::show("k", k) << "\n"
+                               << kit::show("v", v));
         for (std::size_t block : {1, 2, 3, 4, 10}) {
             INFO("block_k = " << block);
             REQUIRE_THAT(exercise::attention_online(q, k, v, block),
@@ -152,10 +157,24 @@ TEST_CASE("Exercise 6.7: attention_online block by block",
             const attn::matrix k = random_matrix(n_k, d_k, seed + 10, scale);
             const attn::matrix v = random_matrix(n_k, d_v, seed + 20);
             const attn::matrix y = attn::attend(q, k, v).y;
+            // Attention without 1/sqrt(d_k): q scaled by sqrt(d_k) undoes
+            // the scale attn::attend applies.
+            const attn::matrix unscaled =
+                attn::attend(q * std::sqrt(double(d_k)), k, v).y;
             for (std::size_t block : {1, 2, 4, 11, 16}) {
                 INFO("seed " << seed << ", block_k = " << block);
-                REQUIRE_THAT(exercise::attention_online(q, k, v, block),
-                             IsCloseTo(y, 1e-10, 1e-12));
+                const attn::matrix got =
+                    exercise::attention_online(q, k, v, block);
+                INFO(kit::side_by_side(y, got));
+                INFO(kit::hint_if(got.shape() == y.shape()
+                                      && xt::allclose(got, unscaled),
+                                  "your output is attention without the "
+                                  "scale: are the scores divided by "
+                                  "sqrt(d_k)?"));
+                INFO(kit::hint_if(!xt::all(xt::isfinite(got)),
+                                  "inf or NaN: keep every exponent at most "
+                                  "0 (subtract the running maximum)"));
+                REQUIRE_THAT(got, IsCloseTo(y, 1e-10, 1e-12));
             }
         }
     }

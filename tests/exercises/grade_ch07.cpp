@@ -13,6 +13,7 @@
 #include "attention/induction_task.hpp"
 #include "attention/layer_credit.hpp"
 #include "ch07_layers.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -119,6 +120,8 @@ TEST_CASE("Exercise 7.7: rollout", "[grade][ex_7_7]")
         a(0, 0, 0) = 1.0;
         a(0, 1, 0) = 0.5;
         a(0, 1, 1) = 0.5;
+        INFO("one layer, one head: "
+             << kit::show("A", attn::matrix{{1.0, 0.0}, {0.5, 0.5}}));
         REQUIRE_THAT(exercise::rollout({a}),
                      IsCloseTo(attn::matrix{{1.0, 0.0}, {0.25, 0.75}}));
         REQUIRE_THAT(exercise::rollout({a, a}),
@@ -141,6 +144,8 @@ TEST_CASE("Exercise 7.7: rollout", "[grade][ex_7_7]")
             }
             look(0, i, i == 0 ? 0 : i - 1) = 1.0;
         }
+        INFO("layer 0 uniform, layer 1 looks one back; "
+             "the other order gives row 2 = (6/24, 10/24, 8/24)");
         REQUIRE_THAT(exercise::rollout({uniform, look}),
                      IsCloseTo(attn::matrix{{1.0, 0.0, 0.0},
                                             {0.625, 0.375, 0.0},

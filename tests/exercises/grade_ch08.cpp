@@ -14,6 +14,7 @@
 #include "attention/rotary.hpp"
 #include "attention/sliding_window.hpp"
 #include "ch08_modern.hpp"
+#include "kit.hpp"
 #include "test_helpers.hpp"
 
 using book_test::IsCloseTo;
@@ -28,7 +29,18 @@ TEST_CASE("Exercise 8.5: mean_pool_kv, Ainslie et al.'s conversion to "
         // pools to ((1 + 3)/2, (5 + 9)/2) = (2, 7).
         const attn::matrix w = {{1.0, 3.0, 5.0, 9.0}, {0.0, 2.0, -2.0, 4.0}};
         const attn::matrix expected = {{2.0, 7.0}, {1.0, 1.0}};
-        REQUIRE_THAT(exercise::mean_pool_kv(w, 4, 2), IsCloseTo(expected));
+        INFO("H = 4, G = 2, " << kit::show("w", w));
+        const attn::matrix got = exercise::mean_pool_kv(w, 4, 2);
+        INFO(kit::side_by_side(expected, got));
+        // Pooling heads 0 and 2 (h mod G) instead of neighbours 0 and 1:
+        // (1 + 5)/2, (3 + 9)/2 = (3, 6) and (-1, 3).
+        INFO(kit::hint_if(got.shape() == expected.shape()
+                              && xt::allclose(got, attn::matrix{{3.0, 6.0},
+                                                                {-1.0, 3.0}}),
+                          "you pooled heads h and h + G together: group g "
+                          "holds the NEIGHBOURING heads g H/G ... "
+                          "(g+1) H/G - 1"));
+        REQUIRE_THAT(got, IsCloseTo(expected));
     }
     SECTION("G = H keeps every head, G = 1 averages them all")
     {
