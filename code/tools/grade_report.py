@@ -37,7 +37,10 @@ INDENT = "      "
 
 
 def exercises_of(source):
-    """(tag, name) of every TEST_CASE tagged [ex_N_k] in a grader source."""
+    """(tag, name) of every exercise in a grader source: the TEST_CASEs
+    tagged [ex_N_k] (or [ex_C_k], the capstone's). An exercise graded by
+    several TEST_CASEs with the same tag is one exercise, named by the
+    first; running its tag runs them all."""
     with open(source, encoding="utf-8") as f:
         text = f.read()
     found = []
@@ -45,8 +48,8 @@ def exercises_of(source):
         r'TEST_CASE\s*\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+),\s*"([^"]*)"')
     for m in pattern.finditer(text):
         name = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
-        tag = re.search(r"\[(ex_\d+_\d+)\]", m.group(2))
-        if tag:
+        tag = re.search(r"\[(ex_(?:\d+|C)_\d+)\]", m.group(2))
+        if tag and tag.group(1) not in (t for t, _ in found):
             found.append((tag.group(1), name))
     return found
 

@@ -267,3 +267,40 @@ TEST_CASE("Exercise 5.8: find the bug in head_importance", "[grade][ex_5_8]")
             std::invalid_argument);
     }
 }
+
+TEST_CASE("Exercise 5.6 (edge cases): gate_gradients refuses shapes that "
+          "do not fit", "[grade][ex_5_6]")
+{
+    // The starter states it: w_o must be (d_model, d_model) and dL_dy as
+    // wide as the heads, with one row per row of heads.
+    const attn::matrix z = xt::zeros<double>({2, 6});
+    const attn::matrix w_o = xt::zeros<double>({6, 6});
+    const attn::matrix w_bad = xt::zeros<double>({4, 6});
+    REQUIRE_THROWS_AS(exercise::gate_gradients(z, w_bad, z, 2),
+                      std::invalid_argument);
+    const attn::matrix dy_bad = xt::zeros<double>({3, 6});
+    REQUIRE_THROWS_AS(exercise::gate_gradients(z, w_o, dy_bad, 2),
+                      std::invalid_argument);
+}
+
+TEST_CASE("Exercise 5.7 (edge cases): attention_backward refuses shapes "
+          "that do not fit", "[grade][ex_5_7]")
+{
+    // q (2, 3) against k (4, 3), v (4, 2), dL_dy (2, 2): each argument in
+    // turn given a shape that does not fit, and no keys at all.
+    const attn::matrix q = xt::ones<double>({2, 3}), k = xt::ones<double>({4, 3});
+    const attn::matrix v = xt::ones<double>({4, 2}), dy = xt::ones<double>({2, 2});
+    REQUIRE_THROWS_AS(exercise::attention_backward(
+                          q, xt::ones<double>({4, 2}), v, dy),
+                      std::invalid_argument);
+    REQUIRE_THROWS_AS(exercise::attention_backward(
+                          q, k, xt::ones<double>({3, 2}), dy),
+                      std::invalid_argument);
+    REQUIRE_THROWS_AS(exercise::attention_backward(
+                          q, k, v, xt::ones<double>({2, 3})),
+                      std::invalid_argument);
+    REQUIRE_THROWS_AS(exercise::attention_backward(
+                          q, xt::zeros<double>({0, 3}),
+                          xt::zeros<double>({0, 2}), dy),
+                      std::invalid_argument);
+}
