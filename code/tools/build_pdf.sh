@@ -7,12 +7,13 @@
 #     sh code/tools/build_pdf.sh
 #
 # It installs the TeX packages that are missing (without apt's
-# "recommended" extras: 127 MB to download, 416 MB on disk), converts the build's SVG figures to
-# PDF with rsvg-convert, runs Doxygen with the project's Doxyfile plus the
-# overrides below (LaTeX on, HTML off, code/tools/pdf_filter.py as the
-# chapters' filter, code/tools/book_pdf.sty as the LaTeX style), then
-# `make` in build/pdf/latex. Work files: build/pdf/; logs:
-# build/pdf/doxygen.log and build/pdf/latex/refman.log.
+# "recommended" extras: 127 MB to download, 416 MB on disk), converts the
+# build's SVG figures to PDF with rsvg-convert, runs Doxygen with the
+# project's Doxyfile plus the overrides below (LaTeX on, HTML off,
+# code/tools/pdf_filter.py as the chapters' filter, code/tools/book_pdf.sty
+# as the LaTeX style), then `make` in build/pdf/latex. Work files:
+# build/pdf/; logs: build/pdf/doxygen.log (Doxygen's warnings),
+# build/pdf/make.log and build/pdf/latex/refman.log.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 gen="$src/build/book/gen"

@@ -7,9 +7,9 @@ It prints FILE, a chapter or page in Markdown, changed only where the
 LaTeX output needs it; the chapters themselves stay HTML-first:
 - chapters/index.md: @BOOK_CHAPTERS@ becomes the list of chapters, as in
   chapter_filter.py (there is no previous / next navigation on paper);
-- every `\\image html NAME.svg "caption"` gets a `\\image latex NAME.pdf`
-  twin with the same caption (build_pdf.sh converts the SVGs of GEN_DIR to
-  PDF); the width on the page follows the SVG's own width, so that a small
+- every `\\image html NAME.svg "caption"` becomes `\\image latex NAME.pdf`
+  with the same caption (build_pdf.sh converts the SVGs of GEN_DIR to PDF;
+  Doxygen ignores `\\image html` when it writes LaTeX); the width on the page follows the SVG's own width, so that a small
   heat map is not blown up to the width of the page;
 - `\\playground{id}` (HTML-only) becomes a one-line note, and
   `\\playgroundscripts` disappears;
