@@ -9,8 +9,9 @@ LaTeX output needs it; the chapters themselves stay HTML-first:
   chapter_filter.py (there is no previous / next navigation on paper);
 - every `\\image html NAME.svg "caption"` becomes `\\image latex NAME.pdf`
   with the same caption (build_pdf.sh converts the SVGs of GEN_DIR to PDF;
-  Doxygen ignores `\\image html` when it writes LaTeX); the width on the page follows the SVG's own width, so that a small
-  heat map is not blown up to the width of the page;
+  Doxygen ignores `\\image html` when it writes LaTeX); the width on the
+  page follows the SVG's own width, so that a small heat map is not blown
+  up to the width of the page;
 - `\\playground{id}` (HTML-only) becomes a one-line note, and
   `\\playgroundscripts` disappears;
 - in formulas, a bare command as a sub- or superscript (`s_\\max`, which
