@@ -143,19 +143,7 @@ inline attn::matrix lookup_variant(const attn::matrix& Q,
     return y;
 }
 
-inline bool close(const attn::matrix& got, const attn::matrix& other)
-{
-    if (got.shape() != other.shape()) {
-        return false;
-    }
-    for (std::size_t k = 0; k < got.size(); ++k) {
-        if (!(std::abs(got.data()[k] - other.data()[k])
-              <= 1e-9 * (1.0 + std::abs(other.data()[k])))) {
-            return false;
-        }
-    }
-    return true;
-}
+using kit::close;  // same shape, every entry within 1e-9 (relative)
 
 inline bool finite(const attn::matrix& m)
 {

@@ -198,19 +198,7 @@ inline attn::matrix contexts_with_sum_over(const attn::matrix& e,
     return c;
 }
 
-inline bool close(const attn::matrix& got, const attn::matrix& other)
-{
-    if (got.shape() != other.shape()) {
-        return false;
-    }
-    for (std::size_t k = 0; k < got.size(); ++k) {
-        if (!(std::abs(got.data()[k] - other.data()[k])
-              <= 1e-9 * (1.0 + std::abs(other.data()[k])))) {
-            return false;
-        }
-    }
-    return true;
-}
+using kit::close;  // same shape, every entry within 1e-9 (relative)
 
 // What the student sees before each check of bahdanau_context_vectors:
 // the inputs, the energies, the expected and the got, and a hint for each

@@ -101,6 +101,24 @@ std::string side_by_side(const A& expected, const B& got)
     return out.str();
 }
 
+/// True when `got` has the shape of `other` and every entry within
+/// `rtol (1 + |other|)` of it: for telling which known mistake a wrong
+/// answer matches, before choosing a hint.
+inline bool close(const attn::matrix& got, const attn::matrix& other,
+                  double rtol = 1e-9)
+{
+    if (got.shape() != other.shape()) {
+        return false;
+    }
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        if (!(std::abs(got.data()[k] - other.data()[k])
+              <= rtol * (1.0 + std::abs(other.data()[k])))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /// `"hint: " + text` when `seen`, else an empty message (not printed).
 inline std::string hint_if(bool seen, const std::string& text)
 {
