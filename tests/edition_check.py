@@ -90,6 +90,10 @@ def instructors_split(text):
     return "\n".join(shown), "\n".join(hidden)
 
 
+# A trailing Doxygen comment (///< ...) or a whole comment line (// or ///).
+DOC_COMMENT = re.compile(r"///<[^\n]*|^[ \t]*//[^\n]*", re.M)
+
+
 def solutions(src):
     """{name: words} of every solution, and the words a student may see."""
     found, seen = {}, []
@@ -120,8 +124,12 @@ def solutions(src):
                     "tests/playgrounds/*", "figures/*"):
         for path in src.glob(pattern):
             if path.is_file() and path.suffix in TEXT_SUFFIXES | {".gp", ""}:
-                seen.append(code_words(path.read_text(encoding="utf-8",
-                                                      errors="replace")))
+                text = path.read_text(encoding="utf-8", errors="replace")
+                seen.append(code_words(text))
+                # Also as a page may show it: Doxygen leaves the library's
+                # ///< comments out of a snippet, so the code around them
+                # reads as one run there.
+                seen.append(code_words(DOC_COMMENT.sub("", text)))
     return found, seen
 
 
