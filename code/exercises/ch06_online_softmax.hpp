@@ -72,7 +72,8 @@ inline xt::xtensor<double, 2> attention_online(
 // Throw std::invalid_argument if w_k is not the shape of w_q, if w_v does
 // not have d_model rows, or if x is not d_model wide.
 // The function below compiles, runs, never produces NaN and gives
-// plausible numbers, but one line is wrong. Find the bug and fix it.
+// plausible numbers, but one line is in the wrong place. Find the bug and
+// fix it.
 inline xt::xtensor<double, 2> decode_head_with_cache(
     const xt::xtensor<double, 2>& x, const xt::xtensor<double, 2>& w_q,
     const xt::xtensor<double, 2>& w_k, const xt::xtensor<double, 2>& w_v)

@@ -3,6 +3,7 @@
 # code/exercises and says, exercise by exercise, which pass.
 #     sh code/tools/grade_exercises.sh          every chapter
 #     sh code/tools/grade_exercises.sh ch01     one chapter
+#     sh code/tools/grade_exercises.sh capstone the capstone's seven parts
 # Run the README's first command once before (it configures build/).
 #
 # Options (before the chapter):

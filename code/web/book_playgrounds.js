@@ -66,6 +66,7 @@
     var d = digits === undefined ? 3 : digits;
     var s = Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 1e-3)
       ? x.toExponential(d - 1) : x.toFixed(d);
+    if (/^-0(\.0*)?$/.test(s)) { s = s.slice(1); }  // no "−0.00"
     return s.replace("-", "−");
   }
 

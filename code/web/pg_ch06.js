@@ -22,7 +22,7 @@ bookPlayground.define("ch06-online-softmax", function (pg) {
                          max: 16, step: 1, value: 3, format: whole},
                         controls);
   var logScale = pg.slider({
-    key: "log10_scale", label: "spread σ of the query", min: -1, max: 2,
+    key: "log10_scale", label: "spread of the query", min: -1, max: 2,
     step: 0.25, value: 0,
     format: function (v) { return show(Math.pow(10, v), 2); }
   }, controls);

@@ -168,10 +168,10 @@ bookPlayground.define("ch07-induction", function (pg) {
     }
     answer.textContent = "Rows are queries i, columns keys j (labelled "
       + "i:tᵢ and tⱼ). At the " + copies + " position"
-      + (copies === 1 ? "" : "s") + " whose token occurred before, the "
-      + "model predicted the typed next token " + right + " time"
-      + (right === 1 ? "" : "s") + " (blue: the prediction is the token "
-      + "typed next).";
+      + (copies === 1 ? "" : "s") + " whose token occurred before and "
+      + "whose next token is typed, the model predicted that next token "
+      + right + " time" + (right === 1 ? "" : "s") + ". Blue marks every "
+      + "position, copied or not, whose prediction is the token typed next.";
     pg.output(["prediction", "p_top", "a_1"], out);
   });
 });

@@ -71,7 +71,7 @@ bookPlayground.define("ch08-rope", function (pg) {
     var s = shift.number(), d = Number(width.value);
     answer.textContent = "q̃ at position i + s = " + (i.number() + s)
       + ", k̃ at j + s = " + (j.number() + s) + " (i − j = "
-      + (i.number() - j.number()) + "): score q̃ k̃ᵀ = "
+      + show(i.number() - j.number(), 0) + "): score q̃ k̃ᵀ = "
       + show(out.score[0], 6) + "; with s = 0 it is "
       + show(out.score_unshifted[0], 6) + ".";
 

@@ -313,7 +313,17 @@ TEST_CASE("Exercise C.1: rope_rotate, rotary positions in the paper's "
         const matrix expected4 = {{std::cos(3.0), std::sin(3.0),
                                    std::cos(0.03), std::sin(0.03)}};
         const matrix got4 = capstone::rope_rotate(x4, 3);
+        INFO(kit::show("x", x4));
+        INFO("p0 = 3");
         INFO(kit::side_by_side(expected4, got4));
+        INFO(kit::hint_if(close(got4, attn::rope_half(x4, 3)),
+                          "you turned the pairs (f, f + d/2), the "
+                          "'rotate-half' layout; the paper's layout, used "
+                          "here, pairs the columns (2f, 2f + 1)"));
+        INFO(kit::hint_if(close(got4, attn::rope_interleaved(x4, 2))
+                              || close(got4, attn::rope_interleaved(x4, 4)),
+                          "the position is off by one: row r is at position "
+                          "p0 + r, counted from 0"));
         INFO(kit::hint_if(close(got4, rope_variant(x4, 3, 1.0, 1.0)),
                           "pair 1 turned by 3 * 10000^(-1/4): omega_f is "
                           "base^(-2f/d), with the 2"));
